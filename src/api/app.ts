@@ -1,0 +1,94 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { recordAudit } from '../services/audit.ts';
+import type { Ctx } from '../services/context.ts';
+import { authHook } from './auth.ts';
+import { installErrorHandling } from './error-handler.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import adminRoutes from './routes/admin.ts';
+import configRoutes from './routes/config.ts';
+import memberRoutes from './routes/members.ts';
+import systemRoutes from './routes/system.ts';
+import { ErrorBody } from './schemas.ts';
+
+export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider> & {
+  ctx: Ctx;
+  metrics: Metrics;
+};
+
+export interface AppOptions {
+  readonly ctx: Ctx;
+  /** pino options, or false to stay quiet (tests). */
+  readonly logger?: boolean | Record<string, unknown>;
+  /** Extra route plugins (later capabilities register here). */
+  readonly routes?: readonly ((app: App) => Promise<void>)[];
+}
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** Builds the HTTP app without listening; tests use app.inject() or listen on port 0. */
+export async function buildApp(opts: AppOptions): Promise<App> {
+  const fastify = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9_.:-]{1,100}$/.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  const app = fastify as unknown as App;
+  app.decorate('ctx', opts.ctx);
+  app.decorate('metrics', createMetrics());
+  app.decorateRequest('apiKey', null);
+  app.addSchema(ErrorBody);
+  installErrorHandling(app);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'pointpool', version: '1', description: 'Cross-brand loyalty points ledger. Errors: see the ErrorBody schema; codes are stable.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.addHook('preHandler', authHook(opts.ctx.db));
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    app.metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    app.metrics.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    const action = req.routeOptions.config.action;
+    // Every write is audited, whatever its outcome: who, when, which request, what.
+    if (action && req.apiKey) {
+      const params = (req.params ?? {}) as Record<string, unknown>;
+      const target = typeof params.id === 'string' ? params.id : typeof params.member_id === 'string' ? params.member_id : null;
+      await recordAudit(app.ctx.db, {
+        at: app.ctx.clock.now(),
+        key_id: req.apiKey.id,
+        request_id: String(req.id),
+        method: req.method,
+        path: req.url.slice(0, 500),
+        action,
+        target,
+        status_code: reply.statusCode,
+        detail: {},
+      }).catch((err: unknown) => req.log.error({ err }, 'audit write failed'));
+    }
+  });
+
+  // OpenAPI is served by the app itself at /openapi.json (swagger-ui serves its own copy at /docs/json).
+  app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () => app.swagger());
+
+  // Route modules are plain functions over the root instance (no encapsulation needed: they share
+  // the auth hook, error handler and decorations).
+  for (const routes of [systemRoutes, configRoutes, adminRoutes, memberRoutes, ...(opts.routes ?? [])]) await routes(app);
+  return app;
+}

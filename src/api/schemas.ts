@@ -1,0 +1,33 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+import { ERRORS } from '../errors.ts';
+
+// Schemas shared by routes. Responses are described for the OpenAPI document; amounts are JSON
+// numbers (points) or integer minor units with a currency (money), per CONTRACT.md.
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.Union(Object.keys(ERRORS).map((c) => Type.Literal(c))),
+      message: Type.String(),
+      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  },
+  { $id: 'ErrorBody', description: 'Every 4xx/5xx answer. Codes are stable.' },
+);
+
+export const Money = Type.Object({ amount_minor: Type.Integer(), currency: Type.String() });
+
+export const Timestamp = Type.String({ format: 'date-time' });
+
+export const PageQuery = {
+  cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+};
+
+export const errorResponses = (...codes: (keyof typeof ERRORS)[]): Record<number, TSchema> => {
+  const out: Record<number, TSchema> = {};
+  for (const c of codes) out[ERRORS[c].status] = Type.Ref('ErrorBody');
+  return out;
+};
+
+export const MemberId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:@-]*$' });

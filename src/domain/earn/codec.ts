@@ -1,0 +1,27 @@
+import { formatRatio, parseDecimal, ratio, type Ratio } from '../decimal.ts';
+
+// Exact text forms for what the explanation stores. Ratios keep "num/den" because an fx-derived
+// amount (1347 × 1/1.08) has no finite decimal form.
+
+export const ratioToJson = (r: Ratio): string => (r.den === 1n ? `${r.num}` : `${r.num}/${r.den}`);
+
+export function ratioFromJson(s: string): Ratio {
+  const m = /^(-?\d+)(?:\/(\d+))?$/.exec(s);
+  if (!m) throw new RangeError(`not a ratio: ${JSON.stringify(s)}`);
+  return ratio(BigInt(m[1]!), BigInt(m[2] ?? '1'));
+}
+
+/**
+ * A JSON quantity → exact ratio. A number's shortest rendering is what the sender wrote, so a
+ * decimal quantity (0.75 kg) parses exactly. Throws on non-finite or exponent forms.
+ */
+export function quantityRatio(q: number): Ratio {
+  if (Number.isSafeInteger(q)) return ratio(BigInt(q));
+  if (!Number.isFinite(q)) throw new RangeError(`quantity is not finite: ${q}`);
+  return parseDecimal(String(q));
+}
+
+/** Quantities are finite decimals (integer or parsed from a decimal string), so this is exact. */
+export const quantityToJson = (r: Ratio): string => formatRatio(r, 18);
+
+export const quantityToNumber = (r: Ratio): number => Number(formatRatio(r, 18));

@@ -1,0 +1,220 @@
+import { add, cmp, div, mul, ratio, sub, ZERO, type Ratio } from '../decimal.ts';
+import { POINT_SCALE, pt4ToRatio, ratioToPt4, type Pt4 } from '../points.ts';
+import { orderLotsForSpend, type SpendableLot } from './fefo.ts';
+
+// Group redemption: the member asks for N default-program points and pays with lots from any
+// program, valued through each program's money value in the common currency. Every value here is
+// an exact Ratio in major units of the common currency; nothing is rounded except the points
+// taken from the last lot, and those are rounded DOWN so the member never pays more than the
+// exact equivalent. The fraction left over ("absorbed") is a cost to the group, recorded on the
+// entry so the ledger can explain it.
+
+/** 'whole' for floor/nearest programs, 'pt4' (4 decimals) for accumulate programs. */
+export type PointPrecision = 'whole' | 'pt4';
+
+export interface ProgramUnit {
+  /** Common-currency value of one point: point_value × fx(program currency → common). > 0. */
+  readonly unit_value: Ratio;
+  readonly precision: PointPrecision;
+}
+
+export interface GroupSpendInput {
+  readonly lots: readonly SpendableLot[];
+  /** Every program that has a lot, and the default program. */
+  readonly programs: ReadonlyMap<string, ProgramUnit>;
+  readonly default_program_id: string;
+  /** The request, in default-program points. */
+  readonly points_pt4: Pt4;
+}
+
+export interface GroupAllocation {
+  readonly lot_id: string;
+  readonly program_id: string;
+  readonly issuing_brand_id: string;
+  readonly points_pt4: Pt4;
+  readonly value: Ratio;
+}
+
+export interface ProgramTotal {
+  readonly program_id: string;
+  readonly points_pt4: Pt4;
+  readonly value: Ratio;
+}
+
+export interface ProgramBrandTotal extends ProgramTotal {
+  readonly issuing_brand_id: string;
+}
+
+export interface GroupSpendPlan {
+  readonly target_value: Ratio;
+  readonly allocations: readonly GroupAllocation[];
+  /** Sorted by program_id. */
+  readonly by_program: readonly ProgramTotal[];
+  /** Sorted by program_id, then issuing_brand_id: the default program's lots come from many brands. */
+  readonly by_program_brand: readonly ProgramBrandTotal[];
+  /** target − Σ value; 0 ≤ absorbed < one precision unit of `absorbing_program_id`. */
+  readonly absorbed_value: Ratio;
+  /** The program of the lot where the walk stopped short of the target; null when nothing was absorbed. */
+  readonly absorbing_program_id: string | null;
+  /** target − available when the pool is too small (then allocations are empty), else 0. */
+  readonly shortfall_value: Ratio;
+  readonly available_value: Ratio;
+  /** The whole pool in default-program points, floored to the default program's precision. */
+  readonly available_default_pt4: Pt4;
+}
+
+const PT4_STEP = 1n;
+const stepOf = (p: PointPrecision): Pt4 => (p === 'whole' ? POINT_SCALE : PT4_STEP);
+
+/** Exact points → pt4, floored to the program's precision. */
+export function floorToPrecision(points: Ratio, precision: PointPrecision): Pt4 {
+  const pt4 = ratioToPt4(points, 'floor');
+  const step = stepOf(precision);
+  // ratioToPt4 floors toward −∞; keep that for negative values too.
+  const rem = ((pt4 % step) + step) % step;
+  return pt4 - rem;
+}
+
+export const valueOfPt4 = (points_pt4: Pt4, unit_value: Ratio): Ratio =>
+  mul(pt4ToRatio(points_pt4), unit_value);
+
+function unitOf(programs: ReadonlyMap<string, ProgramUnit>, program_id: string): ProgramUnit {
+  const unit = programs.get(program_id);
+  if (!unit) throw new RangeError(`planGroupSpend: no unit value for program ${program_id}`);
+  if (unit.unit_value.num <= 0n)
+    throw new RangeError(`planGroupSpend: unit value of ${program_id} must be > 0`);
+  return unit;
+}
+
+export function planGroupSpend(input: GroupSpendInput): GroupSpendPlan {
+  if (input.points_pt4 < 0n) throw new RangeError('planGroupSpend: negative request');
+  const def = unitOf(input.programs, input.default_program_id);
+  const target = valueOfPt4(input.points_pt4, def.unit_value);
+  const ordered = orderLotsForSpend(input.lots.filter((l) => l.spendable_pt4 > 0n));
+  const available = ordered.reduce(
+    (acc, l) => add(acc, valueOfPt4(l.spendable_pt4, unitOf(input.programs, l.program_id).unit_value)),
+    ZERO,
+  );
+  const available_default_pt4 = floorToPrecision(div(available, def.unit_value), def.precision);
+  const base = { target_value: target, available_value: available, available_default_pt4 };
+
+  if (cmp(available, target) < 0) {
+    return {
+      ...base,
+      allocations: [],
+      by_program: [],
+      by_program_brand: [],
+      absorbed_value: ZERO,
+      absorbing_program_id: null,
+      shortfall_value: sub(target, available),
+    };
+  }
+
+  const { allocations, remaining, stopped_at } = walk(ordered, input.programs, target);
+  return {
+    ...base,
+    allocations,
+    by_program: totalsByProgram(allocations),
+    by_program_brand: totalsByProgramBrand(allocations),
+    absorbed_value: remaining,
+    absorbing_program_id: remaining.num === 0n ? null : stopped_at,
+    shortfall_value: ZERO,
+  };
+}
+
+interface WalkResult {
+  allocations: GroupAllocation[];
+  remaining: Ratio;
+  stopped_at: string | null;
+}
+
+/** Precondition: the lots cover the target. */
+function walk(
+  ordered: readonly SpendableLot[],
+  programs: ReadonlyMap<string, ProgramUnit>,
+  target: Ratio,
+): WalkResult {
+  const allocations: GroupAllocation[] = [];
+  let remaining = target;
+  for (const lot of ordered) {
+    if (remaining.num === 0n) return { allocations, remaining, stopped_at: null };
+    const unit = unitOf(programs, lot.program_id);
+    const lot_value = valueOfPt4(lot.spendable_pt4, unit.unit_value);
+    // A lot worth no more than what is left is taken whole, whatever its precision.
+    const points_pt4 =
+      cmp(lot_value, remaining) <= 0
+        ? lot.spendable_pt4
+        : floorToPrecision(div(remaining, unit.unit_value), unit.precision);
+    if (points_pt4 > 0n) {
+      const value = valueOfPt4(points_pt4, unit.unit_value);
+      allocations.push({
+        lot_id: lot.id,
+        program_id: lot.program_id,
+        issuing_brand_id: lot.issuing_brand_id,
+        points_pt4,
+        value,
+      });
+      remaining = sub(remaining, value);
+    }
+    // Taken in part (possibly zero): what is left is below one step of this program. Moving on
+    // to a later lot would break FEFO for a fraction of a point, so the program absorbs it.
+    if (points_pt4 < lot.spendable_pt4) return { allocations, remaining, stopped_at: lot.program_id };
+  }
+  return { allocations, remaining, stopped_at: null };
+}
+
+function totalsByProgram(allocations: readonly GroupAllocation[]): ProgramTotal[] {
+  const m = new Map<string, { points_pt4: Pt4; value: Ratio }>();
+  for (const a of allocations) {
+    const t = m.get(a.program_id) ?? { points_pt4: 0n, value: ZERO };
+    m.set(a.program_id, { points_pt4: t.points_pt4 + a.points_pt4, value: add(t.value, a.value) });
+  }
+  return [...m.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([program_id, t]) => ({ program_id, ...t }));
+}
+
+function totalsByProgramBrand(allocations: readonly GroupAllocation[]): ProgramBrandTotal[] {
+  const m = new Map<string, ProgramBrandTotal>();
+  for (const a of allocations) {
+    // JSON of the pair is collision-free whatever characters the ids contain.
+    const key = JSON.stringify([a.program_id, a.issuing_brand_id]);
+    const t = m.get(key);
+    m.set(key, {
+      program_id: a.program_id,
+      issuing_brand_id: a.issuing_brand_id,
+      points_pt4: (t?.points_pt4 ?? 0n) + a.points_pt4,
+      value: add(t?.value ?? ZERO, a.value),
+    });
+  }
+  return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, t]) => t);
+}
+
+/**
+ * `group.points` of the balances endpoint: every program's available points converted through
+ * their money value into default-program points. The sum is exact and floored once, so it
+ * equals `available_default_pt4` of a plan over the same lots. A negative program balance (a
+ * recorded reversal shortfall) counts as zero: it is a debt, not something a group redemption
+ * could spend or net against another program.
+ */
+export function poolInDefaultPoints(
+  balances_by_program: ReadonlyMap<string, Pt4>,
+  unit_values: ReadonlyMap<string, Ratio>,
+  default_unit_value: Ratio,
+  precision: PointPrecision,
+): Pt4 {
+  if (default_unit_value.num <= 0n)
+    throw new RangeError('poolInDefaultPoints: default unit value must be > 0');
+  let total = ZERO;
+  for (const [program_id, pt4] of balances_by_program) {
+    if (pt4 <= 0n) continue;
+    const uv = unit_values.get(program_id);
+    if (!uv) throw new RangeError(`poolInDefaultPoints: no unit value for program ${program_id}`);
+    total = add(total, valueOfPt4(pt4, uv));
+  }
+  return floorToPrecision(div(total, default_unit_value), precision);
+}
+
+/** One precision step of a program, in common-currency value: the most a plan can absorb there. */
+export const stepValue = (unit: ProgramUnit): Ratio =>
+  mul(ratio(stepOf(unit.precision), POINT_SCALE), unit.unit_value);

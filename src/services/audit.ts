@@ -1,0 +1,45 @@
+import type { Kysely } from 'kysely';
+import type { DB } from '../store/schema.ts';
+import { decodeCursor, encodeCursor, type Page } from './paging.ts';
+
+export interface AuditRecord {
+  readonly at: Date;
+  readonly key_id: string | null;
+  readonly request_id: string | null;
+  readonly method: string;
+  readonly path: string;
+  readonly action: string;
+  readonly target: string | null;
+  readonly status_code: number;
+  readonly detail: Record<string, unknown>;
+}
+
+export async function recordAudit(db: Kysely<DB>, r: AuditRecord): Promise<void> {
+  await db.insertInto('audit_log').values({ ...r, detail: JSON.stringify(r.detail) as never }).execute();
+}
+
+export interface AuditFilter {
+  readonly key_id?: string | undefined;
+  readonly action?: string | undefined;
+  readonly target?: string | undefined;
+  readonly from?: Date | undefined;
+  readonly to?: Date | undefined;
+  readonly cursor?: string | undefined;
+  readonly limit: number;
+}
+
+export async function listAudit(db: Kysely<DB>, f: AuditFilter): Promise<Page<Record<string, unknown>>> {
+  let q = db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(f.limit + 1);
+  if (f.key_id) q = q.where('key_id', '=', f.key_id);
+  if (f.action) q = q.where('action', '=', f.action);
+  if (f.target) q = q.where('target', '=', f.target);
+  if (f.from) q = q.where('at', '>=', f.from);
+  if (f.to) q = q.where('at', '<', f.to);
+  if (f.cursor) q = q.where('id', '<', decodeCursor(f.cursor));
+  const rows = await q.execute();
+  const page = rows.slice(0, f.limit);
+  return {
+    data: page.map((r) => ({ ...r, id: r.id.toString(), at: r.at.toISOString() })),
+    next_cursor: rows.length > f.limit && page.length > 0 ? encodeCursor(page[page.length - 1]!.id) : null,
+  };
+}

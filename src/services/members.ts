@@ -1,0 +1,67 @@
+import { sql } from 'kysely';
+import { AppError } from '../errors.ts';
+import type { Trx } from '../ledger/post.ts';
+import type { Ctx } from './context.ts';
+
+// One member profile across the group, enrolled per program on first activity there.
+
+/** Creates the member on first sight; returns true when it was new. */
+export async function ensureMember(trx: Trx, member_id: string, at: Date): Promise<boolean> {
+  const res = await trx
+    .insertInto('members')
+    .values({ id: member_id, created_at: at, referred_by: null })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning('id')
+    .execute();
+  return res.length > 0;
+}
+
+/** Enrolls the member in each program not yet enrolled in, and marks activity in all of them. */
+export async function enroll(trx: Trx, member_id: string, program_ids: readonly string[], at: Date): Promise<void> {
+  if (program_ids.length === 0) return;
+  await trx
+    .insertInto('enrollments')
+    .values([...new Set(program_ids)].sort().map((program_id) => ({ member_id, program_id, enrolled_at: at, tier: null, tier_since: null, last_activity_at: at })))
+    .onConflict((oc) =>
+      oc.columns(['member_id', 'program_id']).doUpdateSet({
+        last_activity_at: sql`greatest(enrollments.last_activity_at, excluded.last_activity_at)`,
+      }),
+    )
+    .execute();
+}
+
+/**
+ * Locks the members' rows, in id order, for the rest of the transaction. Every command that moves
+ * a member's points takes this lock first, so allocations read from the member's lots cannot be
+ * invalidated by a concurrent command, and two commands over several members (a transfer) never
+ * wait on each other in opposite orders.
+ */
+export async function lockMembers(trx: Trx, member_ids: readonly string[]): Promise<void> {
+  const ids = [...new Set(member_ids)].sort();
+  if (ids.length === 0) return;
+  await trx.selectFrom('members').select('id').where('id', 'in', ids).orderBy('id').forUpdate().execute();
+}
+
+export interface MemberView {
+  member_id: string;
+  created_at: string;
+  referred_by: string | null;
+  enrollments: { program_id: string; enrolled_at: string; tier: string | null; last_activity_at: string }[];
+}
+
+export async function getMember(ctx: Ctx, member_id: string): Promise<MemberView> {
+  const m = await ctx.db.selectFrom('members').selectAll().where('id', '=', member_id).executeTakeFirst();
+  if (!m) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id });
+  const enr = await ctx.db.selectFrom('enrollments').selectAll().where('member_id', '=', member_id).orderBy('program_id').execute();
+  return {
+    member_id: m.id,
+    created_at: m.created_at.toISOString(),
+    referred_by: m.referred_by,
+    enrollments: enr.map((e) => ({
+      program_id: e.program_id,
+      enrolled_at: e.enrolled_at.toISOString(),
+      tier: e.tier,
+      last_activity_at: e.last_activity_at.toISOString(),
+    })),
+  };
+}

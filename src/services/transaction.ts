@@ -1,0 +1,25 @@
+import type { Kysely, Transaction } from 'kysely';
+import { AppError } from '../errors.ts';
+import { pgCode } from '../ledger/post.ts';
+import type { DB } from '../store/schema.ts';
+
+const RETRYABLE = new Set(['40001', '40P01']); // serialization failure, deadlock detected
+const MAX_ATTEMPTS = 5;
+
+/**
+ * One database transaction per command. A serialization failure or deadlock is retried a bounded
+ * number of times with jittered backoff; past that the caller gets CONCURRENT_UPDATE (409), which
+ * is safe to retry with the same idempotency key.
+ */
+export async function inTransaction<T>(db: Kysely<DB>, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction().execute(fn);
+    } catch (e) {
+      const code = pgCode(e);
+      if (!code || !RETRYABLE.has(code)) throw e;
+      if (attempt >= MAX_ATTEMPTS) throw new AppError('CONCURRENT_UPDATE', undefined, { attempts: attempt });
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * 2 ** attempt));
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { SerializedPGliteDialect } from './pglite-dialect.ts';
+import type { DB } from './schema.ts';
+
+export type StoreKind = 'pglite' | 'postgres';
+
+export interface Store {
+  readonly db: Kysely<DB>;
+  readonly kind: StoreKind;
+  readonly describe: string;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** PostgreSQL connection string; when absent the embedded PGlite store is used. */
+  readonly databaseUrl?: string | undefined;
+  /** PGlite data directory; `memory://` keeps it in memory (tests). */
+  readonly dataDir?: string | undefined;
+  readonly poolSize?: number | undefined;
+}
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+// int8 (bigint ids, points, money) becomes BigInt and numeric stays a string, so no amount is
+// ever read into a binary float (invariant 7). Both drivers get the same parsers.
+const parseInt8 = (v: string): bigint => BigInt(v);
+const keepString = (v: string): string => v;
+
+function pgTypes(): pg.CustomTypesConfig {
+  return {
+    getTypeParser: ((oid: number, format?: string) => {
+      if (oid === INT8_OID) return parseInt8;
+      if (oid === NUMERIC_OID) return keepString;
+      return pg.types.getTypeParser(oid, format as 'text');
+    }) as pg.CustomTypesConfig['getTypeParser'],
+  };
+}
+
+export async function openStore(opts: StoreOptions): Promise<Store> {
+  if (opts.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10, types: pgTypes() });
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    const url = new URL(opts.databaseUrl);
+    return { db, kind: 'postgres', describe: `postgres ${url.host}${url.pathname}`, close: () => db.destroy() };
+  }
+  const dataDir = opts.dataDir ?? './.pointpool';
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  const client = new PGlite(dataDir, { parsers: { [INT8_OID]: parseInt8, [NUMERIC_OID]: keepString } });
+  await client.waitReady;
+  const db = new Kysely<DB>({ dialect: new SerializedPGliteDialect(client) });
+  return { db, kind: 'pglite', describe: `pglite ${dataDir}`, close: () => db.destroy() };
+}

@@ -1,0 +1,28 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import * as m001 from './migrations/001_ledger.ts';
+
+// Migrations are compiled into the program (not discovered on disk) so the same set runs from
+// source, from a build, and from an installed package.
+const MIGRATIONS: Record<string, Migration> = {
+  '001_ledger': m001,
+};
+
+class StaticProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return MIGRATIONS;
+  }
+}
+
+export interface MigrateResult {
+  readonly applied: string[];
+}
+
+export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrateResult> {
+  const migrator = new Migrator({ db, provider: new StaticProvider(), migrationTableName: 'pointpool_migrations', migrationLockTableName: 'pointpool_migrations_lock' });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}
