@@ -101,11 +101,22 @@ async function applyMemberBalances(
     const key = accountKey(p.account);
     const floor = floorDelta.get(key) ?? 0n;
     const { program_id, kind, owner_id } = p.account;
-    // A debit that would pass the floor matches no row (the WHERE), a debit of an account that
-    // does not exist yet fails the CHECK: both mean "not enough points".
+    // A debit that would pass the floor, or of an account that does not exist yet, matches no
+    // row (the WHERE): both mean "not enough points".
     let res;
+    // PostgreSQL checks CHECK constraints on the proposed INSERT row before it looks for a
+    // conflict, so a debit (or a floor paydown) must not go through the upsert: the row it
+    // proposes (balance < floor, or floor > 0) fails the CHECK even when the account exists.
+    // Such a move only ever updates an existing account; a missing one has nothing to debit.
+    const insertable = p.amount_pt4 >= floor && floor <= 0n;
     try {
-      res = await sql<{ id: bigint; balance_pt4: bigint }>`
+      res = !insertable
+        ? await sql<{ id: bigint; balance_pt4: bigint }>`
+        update accounts set balance_pt4 = balance_pt4 + ${p.amount_pt4}, floor_pt4 = floor_pt4 + ${floor}
+          where program_id = ${program_id} and kind = ${kind} and owner_id = ${owner_id}
+            and balance_pt4 + ${p.amount_pt4} >= floor_pt4 + ${floor} and floor_pt4 + ${floor} <= 0
+        returning id, balance_pt4`.execute(trx)
+        : await sql<{ id: bigint; balance_pt4: bigint }>`
         insert into accounts (program_id, kind, owner_id, balance_pt4, floor_pt4)
         values (${program_id}, ${kind}, ${owner_id}, ${p.amount_pt4}, ${floor})
         on conflict (program_id, kind, owner_id) do update
@@ -199,7 +210,16 @@ async function insertLots(trx: Trx, entry_id: bigint, input: EntryInput): Promis
     )
     .returning('id')
     .execute();
-  return rows.map((r) => r.id);
+  const ids = rows.map((r) => r.id);
+  // A lot born while the member owes a recorded shortfall pays it down at once; the allocation
+  // records that, so a lot's remaining is always its award minus its allocations.
+  const paydowns = lots.flatMap((l, i) =>
+    l.remaining_pt4 < l.points_pt4
+      ? [{ entry_id, lot_id: ids[i]!, program_id: l.program_id, issuing_brand_id: l.issuing_brand_id, kind: 'debt_paydown', points_pt4: l.points_pt4 - l.remaining_pt4, value_common: null }]
+      : [],
+  );
+  if (paydowns.length > 0) await trx.insertInto('lot_allocations').values(paydowns).execute();
+  return ids;
 }
 
 async function applyLotMoves(trx: Trx, entry_id: bigint, moves: readonly LotMove[]): Promise<void> {

@@ -1,10 +1,12 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import * as m001 from './migrations/001_ledger.ts';
+import * as m002 from './migrations/002_activity.ts';
 
 // Migrations are compiled into the program (not discovered on disk) so the same set runs from
 // source, from a build, and from an installed package.
 const MIGRATIONS: Record<string, Migration> = {
   '001_ledger': m001,
+  '002_activity': m002,
 };
 
 class StaticProvider implements MigrationProvider {

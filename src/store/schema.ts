@@ -228,7 +228,30 @@ export interface ReferralsTable {
   rewarded_entry_id: bigint | null;
 }
 
+export interface ProgramActivityTable {
+  id: Generated<bigint>;
+  member_id: string;
+  program_id: string;
+  at: Timestamp;
+  spend_minor: bigint;
+  points_pt4: bigint;
+  event_id: string;
+  entry_id: bigint | null;
+}
+
+export interface TierHistoryTable {
+  id: Generated<bigint>;
+  member_id: string;
+  program_id: string;
+  tier: string | null;
+  from_at: Timestamp;
+  recorded_at: Timestamp;
+  reason: string;
+}
+
 export interface DB {
+  program_activity: ProgramActivityTable;
+  tier_history: TierHistoryTable;
   config_versions: ConfigVersionsTable;
   api_keys: ApiKeysTable;
   audit_log: AuditLogTable;

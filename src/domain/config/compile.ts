@@ -2,7 +2,13 @@ import { Environment } from '@marcbachmann/cel-js';
 import { parseDecimal } from '../decimal.ts';
 import { ratioToPt4, type Pt4 } from '../points.ts';
 import type { CompiledProgram, CompiledRule, FxRate, Group, RuleContext } from './group.ts';
-import { PROGRAM_DEFAULTS, type Config, type ExpiryConfig, type ProgramConfig, type RuleConfig } from './schema.ts';
+import {
+  PROGRAM_DEFAULTS,
+  type Config,
+  type ExpiryConfig,
+  type ProgramConfig,
+  type RuleConfig,
+} from './schema.ts';
 
 // Turns a validated config document into the Group the hot path reads. Everything that can be
 // parsed or compiled is done here, once per config version: decimals, timestamps and above all
@@ -24,8 +30,7 @@ type CelProgram = (ctx: RuleContext) => unknown;
 
 /** A rule condition compiled and type-checked, or the reason it cannot be. */
 export type ConditionCompilation =
-  | { readonly ok: true; readonly evaluate: CelProgram }
-  | { readonly ok: false; readonly message: string };
+  { readonly ok: true; readonly evaluate: CelProgram } | { readonly ok: false; readonly message: string };
 
 export function compileCondition(when: string, scope: 'event' | 'line'): ConditionCompilation {
   const env = ENVIRONMENTS[scope];
@@ -87,10 +92,16 @@ function compileRule(programId: string, rule: RuleConfig): CompiledRule {
     valid_to_ms: parseTs(rule.valid_to),
     when: rule.when,
     test: (ctx: RuleContext): boolean => {
+      // A missing field (`item.category` on a line without one) throws inside the evaluator;
+      // that is a routine "no match", so skip capturing a stack trace nobody will read.
+      const stackTraceLimit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 0;
       try {
         return evaluate(ctx) === true;
       } catch {
         return false; // a missing field or a type clash is "does not match", never a failed event
+      } finally {
+        Error.stackTraceLimit = stackTraceLimit;
       }
     },
   });
@@ -140,7 +151,11 @@ function compileProgram(p: ProgramConfig, brand_id: string | null): CompiledProg
 function compileFx(config: Config): Map<string, readonly FxRate[]> {
   const byCurrency = new Map<string, FxRate[]>();
   for (const r of config.fx_rates ?? []) {
-    const rate: FxRate = { currency: r.currency, rate: parseDecimal(r.rate), effective_from_ms: Date.parse(r.effective_from) };
+    const rate: FxRate = {
+      currency: r.currency,
+      rate: parseDecimal(r.rate),
+      effective_from_ms: Date.parse(r.effective_from),
+    };
     const list = byCurrency.get(r.currency) ?? [];
     list.push(rate);
     byCurrency.set(r.currency, list);

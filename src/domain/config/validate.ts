@@ -28,8 +28,7 @@ export interface ConfigProblem {
 }
 
 export type ConfigValidation =
-  | { readonly ok: true; readonly config: Config }
-  | { readonly ok: false; readonly errors: ConfigProblem[] };
+  { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly errors: ConfigProblem[] };
 
 // A hostile or broken document (100k bad stores) must not produce an unbounded response.
 const MAX_PROBLEMS = 500;
@@ -117,7 +116,11 @@ function duplicateIds(v: unknown, base: string, kind: string): ConfigProblem[] {
     if (!isRecord(el) || typeof el.id !== 'string') return;
     const prior = first.get(el.id);
     if (prior === undefined) first.set(el.id, i);
-    else out.push({ path: `${base}/${i}/id`, message: `duplicate ${kind} id "${el.id}" (first at ${base}/${prior})` });
+    else
+      out.push({
+        path: `${base}/${i}/id`,
+        message: `duplicate ${kind} id "${el.id}" (first at ${base}/${prior})`,
+      });
   });
   return out;
 }
@@ -135,14 +138,19 @@ function groupHeader(doc: Record<string, unknown>): GroupHeader | null {
 function semanticProblems(doc: Record<string, unknown>): ConfigProblem[] {
   const group = groupHeader(doc);
   const programIds = idsOf(doc.programs);
-  const fxCurrencies = new Set(wellShaped<FxRateConfig>(doc.fx_rates, FxRateSchema).map(([, r]) => r.currency));
+  const fxCurrencies = new Set(
+    wellShaped<FxRateConfig>(doc.fx_rates, FxRateSchema).map(([, r]) => r.currency),
+  );
   const out = [
     ...duplicateIds(doc.brands, '/brands', 'brand'),
     ...duplicateIds(doc.stores, '/stores', 'store'),
     ...duplicateIds(doc.programs, '/programs', 'program'),
   ];
   if (group && !programIds.has(group.default_program)) {
-    out.push({ path: '/group/default_program', message: `default program "${group.default_program}" is not configured` });
+    out.push({
+      path: '/group/default_program',
+      message: `default program "${group.default_program}" is not configured`,
+    });
   }
   const needsFx = (currency: string): boolean =>
     group !== null && currency !== group.common_currency && !fxCurrencies.has(currency);
@@ -174,7 +182,10 @@ function brandProblems(
       out.push({ path, message: `brand "${b.id}" cannot use the group's default program "${b.program}"` });
     } else if (owner.has(b.program)) {
       // One issuing brand per program: settlement charges a program's lots to that brand.
-      out.push({ path, message: `program "${b.program}" already belongs to brand "${owner.get(b.program)}"` });
+      out.push({
+        path,
+        message: `program "${b.program}" already belongs to brand "${owner.get(b.program)}"`,
+      });
     } else owner.set(b.program, b.id);
     if (needsFx(b.currency)) {
       out.push({ path: `/brands/${i}/currency`, message: `no fx rate for brand currency ${b.currency}` });
@@ -196,12 +207,18 @@ function fxProblems(rates: unknown, group: GroupHeader | null): ConfigProblem[] 
     const rate = parseDecimal(r.rate);
     if (cmp(rate, ZERO) <= 0) out.push({ path: `/fx_rates/${i}/rate`, message: 'fx rate must be > 0' });
     if (r.currency === group?.common_currency && cmp(rate, fromInt(1)) !== 0) {
-      out.push({ path: `/fx_rates/${i}/rate`, message: `the common currency ${r.currency} always has rate 1` });
+      out.push({
+        path: `/fx_rates/${i}/rate`,
+        message: `the common currency ${r.currency} always has rate 1`,
+      });
     }
     const key = `${r.currency}@${Date.parse(r.effective_from)}`;
     const prior = seen.get(key);
     if (prior !== undefined) {
-      out.push({ path: `/fx_rates/${i}/effective_from`, message: `duplicate ${r.currency} rate at this instant (first at /fx_rates/${prior})` });
+      out.push({
+        path: `/fx_rates/${i}/effective_from`,
+        message: `duplicate ${r.currency} rate at this instant (first at /fx_rates/${prior})`,
+      });
     } else seen.set(key, i);
   }
   return out;
@@ -239,12 +256,47 @@ function programProblems(p: ProgramConfig, base: string, isDefault: boolean): Co
   const bounds: Bound[] = [
     { value: p.point_value, path: `${base}/point_value`, label: 'point_value', min: 'positive' },
     { value: p.earn.points, path: `${base}/earn/points`, label: 'earn.points', min: 'non_negative' },
-    { value: p.caps?.max_points_per_event, path: `${base}/caps/max_points_per_event`, label: 'caps.max_points_per_event', min: 'positive', points: true },
-    { value: p.caps?.max_multiplier, path: `${base}/caps/max_multiplier`, label: 'caps.max_multiplier', min: 'positive' },
-    { value: p.negative_balance?.absorb_up_to, path: `${base}/negative_balance/absorb_up_to`, label: 'absorb_up_to', min: 'non_negative', points: true },
-    { value: p.referral?.bonus_points, path: `${base}/referral/bonus_points`, label: 'referral.bonus_points', min: 'non_negative', points: true },
-    { value: p.settlement?.reimbursement_rate, path: `${base}/settlement/reimbursement_rate`, label: 'reimbursement_rate', min: 'non_negative', max: fromInt(10) },
-    { value: p.transfer?.daily_limit_points, path: `${base}/transfer/daily_limit_points`, label: 'transfer.daily_limit_points', min: 'positive', points: true },
+    {
+      value: p.caps?.max_points_per_event,
+      path: `${base}/caps/max_points_per_event`,
+      label: 'caps.max_points_per_event',
+      min: 'positive',
+      points: true,
+    },
+    {
+      value: p.caps?.max_multiplier,
+      path: `${base}/caps/max_multiplier`,
+      label: 'caps.max_multiplier',
+      min: 'positive',
+    },
+    {
+      value: p.negative_balance?.absorb_up_to,
+      path: `${base}/negative_balance/absorb_up_to`,
+      label: 'absorb_up_to',
+      min: 'non_negative',
+      points: true,
+    },
+    {
+      value: p.referral?.bonus_points,
+      path: `${base}/referral/bonus_points`,
+      label: 'referral.bonus_points',
+      min: 'non_negative',
+      points: true,
+    },
+    {
+      value: p.settlement?.reimbursement_rate,
+      path: `${base}/settlement/reimbursement_rate`,
+      label: 'reimbursement_rate',
+      min: 'non_negative',
+      max: fromInt(10),
+    },
+    {
+      value: p.transfer?.daily_limit_points,
+      path: `${base}/transfer/daily_limit_points`,
+      label: 'transfer.daily_limit_points',
+      min: 'positive',
+      points: true,
+    },
   ];
   const out = bounds.flatMap(boundProblems);
   out.push(...duplicateIds(p.rules, `${base}/rules`, 'rule'));
@@ -263,10 +315,25 @@ function ruleProblems(r: RuleConfig, base: string): ConfigProblem[] {
     out.push({ path: base, message: `rule "${r.id}" needs a multiplier or bonus_points` });
   }
   out.push(
-    ...boundProblems({ value: r.multiplier, path: `${base}/multiplier`, label: `rule "${r.id}" multiplier`, min: 'positive' }),
-    ...boundProblems({ value: r.bonus_points, path: `${base}/bonus_points`, label: `rule "${r.id}" bonus_points`, min: 'non_negative', points: true }),
+    ...boundProblems({
+      value: r.multiplier,
+      path: `${base}/multiplier`,
+      label: `rule "${r.id}" multiplier`,
+      min: 'positive',
+    }),
+    ...boundProblems({
+      value: r.bonus_points,
+      path: `${base}/bonus_points`,
+      label: `rule "${r.id}" bonus_points`,
+      min: 'non_negative',
+      points: true,
+    }),
   );
-  if (r.valid_from !== undefined && r.valid_to !== undefined && !(Date.parse(r.valid_from) < Date.parse(r.valid_to))) {
+  if (
+    r.valid_from !== undefined &&
+    r.valid_to !== undefined &&
+    !(Date.parse(r.valid_from) < Date.parse(r.valid_to))
+  ) {
     out.push({ path: `${base}/valid_to`, message: `rule "${r.id}": valid_to must be after valid_from` });
   }
   const condition = compileCondition(r.when, r.scope ?? 'event');
@@ -279,12 +346,19 @@ function tierProblems(tiers: readonly TierConfig[], base: string): ConfigProblem
   const lastThreshold = new Map<string, number>(); // per metric: thresholds of different metrics do not compare
   tiers.forEach((t, k) => {
     if (!t.qualify) {
-      if (k > 0) out.push({ path: `${base}/${k}/qualify`, message: `tier "${t.id}": only the lowest tier may omit qualify` });
+      if (k > 0)
+        out.push({
+          path: `${base}/${k}/qualify`,
+          message: `tier "${t.id}": only the lowest tier may omit qualify`,
+        });
       return;
     }
     const prior = lastThreshold.get(t.qualify.metric);
     if (prior !== undefined && t.qualify.at_least < prior) {
-      out.push({ path: `${base}/${k}/qualify/at_least`, message: `tier "${t.id}": thresholds must not decrease (previous ${prior})` });
+      out.push({
+        path: `${base}/${k}/qualify/at_least`,
+        message: `tier "${t.id}": thresholds must not decrease (previous ${prior})`,
+      });
     }
     lastThreshold.set(t.qualify.metric, t.qualify.at_least);
   });

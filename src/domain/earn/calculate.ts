@@ -1,7 +1,7 @@
 import type { CompiledRule } from '../config/group.ts';
-import { add, cmp, div, formatRatio, fromInt, max, mul, ONE, ZERO, type Ratio } from '../decimal.ts';
+import { add, cmp, div, fromInt, max, mul, ONE, ZERO, type Ratio } from '../decimal.ts';
 import { pt4ToRatio, ratioToPt4, type Pt4 } from '../points.ts';
-import { quantityRatio } from './codec.ts';
+import { decimalToJson, quantityRatio } from './codec.ts';
 import { explain } from './explain.ts';
 import { distribute, floorToUnit, roundPoints, unitPt4 } from './rounding.ts';
 import { activeRules, combineMultipliers, eventContext, lineContext } from './rules.ts';
@@ -45,6 +45,12 @@ interface ExactBonus {
   readonly exact: Ratio;
 }
 
+interface Matched {
+  readonly earnings: readonly Earning[];
+  readonly bonuses: readonly ExactBonus[];
+  readonly rules_applied: readonly string[];
+}
+
 export function calculateEarn(input: EarnInput): EarnResult {
   const { program, event } = input;
   const at_ms = Date.parse(event.transaction_ts);
@@ -54,55 +60,24 @@ export function calculateEarn(input: EarnInput): EarnResult {
   const basePoints = div(mul(eligibleMinor, program.earn_points), fromInt(program.earn_per_amount_minor));
   // Nothing eligible earns nothing, bonuses included: a gift-card-only order must not collect
   // an event bonus that no refund of an eligible line could ever take back.
-  const earns = cmp(eligibleMinor, ZERO) > 0;
+  const { earnings, bonuses, rules_applied } =
+    cmp(eligibleMinor, ZERO) > 0
+      ? matchRules(input, at_ms, lines, eligibleMinor, basePoints)
+      : { earnings: [], bonuses: [], rules_applied: [] };
 
-  const rules = earns ? activeRules(program, at_ms) : [];
-  const ctx = eventContext(input);
-  const eventHits = rules.filter((r) => r.scope === 'event' && r.test(ctx));
-  const lineRules = rules.filter((r) => r.scope === 'line');
-  const rank = new Map(program.rules.map((r, i) => [r.id, i]));
-  const inPriorityOrder = (rs: readonly CompiledRule[]): CompiledRule[] =>
-    [...rs].sort((a, b) => (rank.get(a.id) ?? 0) - (rank.get(b.id) ?? 0));
-
-  const makeEarning = (line: PreparedLine | null, share: Ratio, lineHits: readonly CompiledRule[]): Earning => {
-    const shaping = inPriorityOrder([...eventHits.filter((r) => r.multiplier !== null), ...lineHits]);
-    const multipliers = [...eventHits, ...lineHits].flatMap((r) => (r.multiplier ? [r.multiplier] : []));
-    const multiplier = combineMultipliers(multipliers, program.stacking, program.max_multiplier);
-    const base = mul(basePoints, share);
-    return { line, amount: mul(eligibleMinor, share), base, multiplier, hits: shaping, exact: mul(base, multiplier) };
-  };
-
-  const pool = earns ? lines.filter((l) => l.eligible) : [];
-  const poolWeight = pool.reduce((acc, l) => add(acc, l.weight), ZERO);
-  const lineHitsOf = new Map<number, CompiledRule[]>();
-  let earnings: Earning[];
-  if (pool.length > 0) {
-    earnings = pool.map((l) => {
-      const hits = lineRules.filter((r) => r.test(lineContext(ctx, l.item)));
-      lineHitsOf.set(l.index, hits);
-      return makeEarning(l, div(l.weight, poolWeight), hits);
-    });
-  } else {
-    // The till says something earns but flags no line: earn on the event as one line.
-    earnings = earns ? [makeEarning(null, ONE, [])] : [];
-  }
-
-  const bonuses: ExactBonus[] = [
-    ...eventHits.flatMap((r) => (r.bonus_pt4 === null ? [] : [{ rule_id: r.id, line_index: null, exact: pt4ToRatio(r.bonus_pt4) }])),
-    ...pool.flatMap((l) =>
-      (lineHitsOf.get(l.index) ?? []).flatMap((r) =>
-        r.bonus_pt4 === null ? [] : [{ rule_id: r.id, line_index: l.index, exact: pt4ToRatio(r.bonus_pt4) }],
-      ),
-    ),
-  ];
-
-  const { total, capped } = roundedTotal(input, [...earnings.map((e) => e.exact), ...bonuses.map((b) => b.exact)]);
-  const unit = unitPt4(program.rounding);
-  const split = distribute(total, [...earnings.map((e) => e.exact), ...bonuses.map((b) => b.exact)], unit);
-  const baseSplit = distribute(ratioToPt4(basePoints), earns ? earnings.map((e) => e.base) : [], 1n);
+  const parts = [...earnings.map((e) => e.exact), ...bonuses.map((b) => b.exact)];
+  const { total, capped } = roundedTotal(input, parts);
+  const split = distribute(total, parts, unitPt4(program.rounding));
+  const baseSplit = distribute(
+    ratioToPt4(basePoints),
+    earnings.length ? earnings.map((e) => e.base) : [],
+    1n,
+  );
 
   const earned = new Map<number | null, { e: Earning; points: Pt4; base: Pt4 }>();
-  earnings.forEach((e, i) => earned.set(e.line?.index ?? null, { e, points: split[i]!, base: baseSplit[i] ?? 0n }));
+  earnings.forEach((e, i) =>
+    earned.set(e.line?.index ?? null, { e, points: split[i]!, base: baseSplit[i]! }),
+  );
   const outLines: EarnLine[] = lines.map((l) => toLine(l, earned.get(l.index)));
   const synthetic = earned.get(null);
   if (synthetic) outLines.push(toLine(null, synthetic));
@@ -111,11 +86,49 @@ export function calculateEarn(input: EarnInput): EarnResult {
     line_index: b.line_index,
     points_pt4: split[earnings.length + i]!,
   }));
-
-  const used = new Set([...eventHits, ...[...lineHitsOf.values()].flat()].map((r) => r.id));
-  const rules_applied = program.rules.filter((r) => used.has(r.id)).map((r) => r.id);
   const result = { points_pt4: total, lines: outLines, bonuses: outBonuses, rules_applied, capped };
   return { ...result, explanation: explain(input, result, eligibleMinor, ratioToPt4(basePoints), lines) };
+}
+
+/** Evaluates the rules in force and yields each earning part with its multiplier, and the bonuses. */
+function matchRules(
+  input: EarnInput,
+  at_ms: number,
+  lines: readonly PreparedLine[],
+  eligibleMinor: Ratio,
+  basePoints: Ratio,
+): Matched {
+  const { program } = input;
+  const rules = activeRules(program, at_ms); // priority order
+  const ctx = eventContext(input);
+  const eventHits = rules.filter((r) => r.scope === 'event' && r.test(ctx));
+  const lineRules = rules.filter((r) => r.scope === 'line');
+
+  const earning = (line: PreparedLine | null, share: Ratio, lineHits: readonly CompiledRule[]): Earning => {
+    const shaping = new Set([...eventHits.filter((r) => r.multiplier !== null), ...lineHits]);
+    const multipliers = [...shaping].flatMap((r) => (r.multiplier ? [r.multiplier] : []));
+    const multiplier = combineMultipliers(multipliers, program.stacking, program.max_multiplier);
+    const base = mul(basePoints, share);
+    const hits = rules.filter((r) => shaping.has(r));
+    return { line, amount: mul(eligibleMinor, share), base, multiplier, hits, exact: mul(base, multiplier) };
+  };
+  const bonusOf = (r: CompiledRule, line_index: number | null): ExactBonus[] =>
+    r.bonus_pt4 === null ? [] : [{ rule_id: r.id, line_index, exact: pt4ToRatio(r.bonus_pt4) }];
+
+  const pool = lines.filter((l) => l.eligible);
+  const poolWeight = pool.reduce((acc, l) => add(acc, l.weight), ZERO);
+  const earnings: Earning[] = [];
+  const bonuses: ExactBonus[] = eventHits.flatMap((r) => bonusOf(r, null));
+  const used = new Set(eventHits);
+  for (const l of pool) {
+    const hits = lineRules.filter((r) => r.test(lineContext(ctx, l.item)));
+    earnings.push(earning(l, div(l.weight, poolWeight), hits));
+    bonuses.push(...hits.flatMap((r) => bonusOf(r, l.index)));
+    for (const r of hits) used.add(r);
+  }
+  // The till says something earns but flags no line: earn on the event as one line.
+  if (pool.length === 0) earnings.push(earning(null, ONE, []));
+  return { earnings, bonuses, rules_applied: rules.filter((r) => used.has(r)).map((r) => r.id) };
 }
 
 /** Caps the exact total, rounds it once, and keeps the rounded total within the cap too. */
@@ -140,7 +153,7 @@ function toLine(
     eligible: earned !== undefined, // took part in earning (the synthetic line always does)
     amount_minor: earned?.e.amount ?? ZERO,
     base_pt4: earned?.base ?? 0n,
-    multiplier: formatRatio(earned?.e.multiplier ?? ONE, 18),
+    multiplier: decimalToJson(earned?.e.multiplier ?? ONE),
     rules_applied: (earned?.e.hits ?? []).map((r) => r.id),
     points_pt4: earned?.points ?? 0n,
   };

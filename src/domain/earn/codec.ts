@@ -21,7 +21,12 @@ export function quantityRatio(q: number): Ratio {
   return parseDecimal(String(q));
 }
 
-/** Quantities are finite decimals (integer or parsed from a decimal string), so this is exact. */
-export const quantityToJson = (r: Ratio): string => formatRatio(r, 18);
+/**
+ * A finite decimal (a quantity, a multiplier: integers or sums/maxima of parsed decimals) as an
+ * exact decimal string. The integer case skips formatRatio's scaling, which the hot path feels.
+ */
+export const decimalToJson = (r: Ratio): string => (r.den === 1n ? `${r.num}` : formatRatio(r, 18));
 
-export const quantityToNumber = (r: Ratio): number => Number(formatRatio(r, 18));
+export const quantityToJson = decimalToJson;
+
+export const quantityToNumber = (r: Ratio): number => Number(decimalToJson(r));

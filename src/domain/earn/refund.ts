@@ -104,7 +104,10 @@ function lineShare(o: Original, l: OriginalLine, returned: Ratio): Ratio {
 
 /** pt4 taken back once `returned` (cumulative) is back, floored to the program's unit. */
 function takenBack(o: Original, returned: ReadonlyMap<number, Ratio>): Pt4 {
-  const exact = o.lines.reduce((acc, l) => add(acc, lineShare(o, l, returned.get(l.line_index) ?? ZERO)), ZERO);
+  const exact = o.lines.reduce(
+    (acc, l) => add(acc, lineShare(o, l, returned.get(l.line_index) ?? ZERO)),
+    ZERO,
+  );
   const taken = (roundRatio(exact, 'floor') / o.unit) * o.unit;
   return taken > o.total ? o.total : taken; // exact ≤ total by construction; belt and braces
 }
@@ -139,11 +142,19 @@ function allocate(
       want = ZERO;
     }
     if (cmp(want, ZERO) <= 0) {
-      return { error: 'INVALID_QUANTITY', field: `line_items[${i}].quantity`, message: 'quantity must be a positive number' };
+      return {
+        error: 'INVALID_QUANTITY',
+        field: `line_items[${i}].quantity`,
+        message: 'quantity must be a positive number',
+      };
     }
     const candidates = o.lines.filter((l) => l.sku === r.sku);
     if (candidates.length === 0) {
-      return { error: 'UNKNOWN_LINE', field: `line_items[${i}].sku`, message: `sku ${r.sku} is not in the original purchase` };
+      return {
+        error: 'UNKNOWN_LINE',
+        field: `line_items[${i}].sku`,
+        message: `sku ${r.sku} is not in the original purchase`,
+      };
     }
     const left = (l: OriginalLine): Ratio => sub(l.quantity, returned.get(l.line_index) ?? ZERO);
     const available = candidates.reduce((acc, l) => add(acc, left(l)), ZERO);

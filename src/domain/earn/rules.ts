@@ -8,7 +8,9 @@ import type { EarnInput, EarnLineItem } from './types.ts';
 /** Rules in force at the instant: valid_from inclusive, valid_to exclusive. */
 export const activeRules = (program: CompiledProgram, at_ms: number): CompiledRule[] =>
   program.rules.filter(
-    (r) => (r.valid_from_ms === null || r.valid_from_ms <= at_ms) && (r.valid_to_ms === null || at_ms < r.valid_to_ms),
+    (r) =>
+      (r.valid_from_ms === null || r.valid_from_ms <= at_ms) &&
+      (r.valid_to_ms === null || at_ms < r.valid_to_ms),
   );
 
 /** The CEL context shared by every rule of one event; line rules add `item`. Built once per event. */

@@ -89,7 +89,11 @@ export interface EarnExplanation {
   readonly capped: boolean;
   readonly rules_applied: readonly string[];
   readonly lines: readonly ExplainedLine[];
-  readonly bonuses: readonly { readonly rule_id: string; readonly line_index: number | null; readonly points_pt4: string }[];
+  readonly bonuses: readonly {
+    readonly rule_id: string;
+    readonly line_index: number | null;
+    readonly points_pt4: string;
+  }[];
 }
 
 export interface ExplainedLine {

@@ -1,0 +1,78 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import { AppError } from '../../errors.ts';
+import { submitEvent, type EventOutcome } from '../../services/events/intake.ts';
+import { listRejections } from '../../services/events/rejections.ts';
+import { simulateEvent } from '../../services/events/simulate.ts';
+import { DEFAULT_PAGE_SIZE } from '../../services/paging.ts';
+import { actorOf, assertBrand } from '../auth.ts';
+import type { App } from '../app.ts';
+import { errorResponses, PageQuery, Timestamp } from '../schemas.ts';
+
+export const MAX_BATCH_EVENTS = 1000;
+
+// Events are validated by the service (parseEvent), not by a route schema: a malformed event
+// must still be kept and listed as a rejection with its payload, and answered with the field.
+const EventBody = Type.Unknown({ description: 'A canonical event (CONTRACT.md "Events")' });
+
+const guardFor = (req: FastifyRequest) => (brand_id: string) => assertBrand(req, brand_id);
+
+export default async function eventRoutes(app: App): Promise<void> {
+  app.post('/v1/events', {
+    config: { scope: 'brand', action: 'event.submit' },
+    schema: {
+      tags: ['events'],
+      summary: 'Submit one canonical event',
+      description: '201 accepted with accruals/reversals; 200 duplicate (same idempotency_key, event_id, or an already accrued order_id); 422 rejected (kept at GET /v1/rejections).',
+      body: EventBody,
+      response: { ...errorResponses('INVALID_EVENT', 'UNKNOWN_STORE', 'LATE_EVENT', 'REVERSAL_TARGET_NOT_FOUND', 'REVERSAL_OUTSIDE_WINDOW', 'OVER_REFUND', 'IDEMPOTENCY_KEY_REUSED', 'FORBIDDEN') },
+    },
+  }, async (req, reply) => {
+    const out = await submitEvent(app.ctx, req.body, actorOf(req), guardFor(req));
+    return reply.status(out.http_status).send(out.body);
+  });
+
+  app.post('/v1/events/batch', {
+    config: { scope: 'brand', action: 'event.batch' },
+    bodyLimit: 16 * 1024 * 1024,
+    schema: {
+      tags: ['events'],
+      summary: `Submit up to ${MAX_BATCH_EVENTS} events; each gets its own outcome, in order`,
+      body: Type.Object({ events: Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_BATCH_EVENTS }) }),
+    },
+  }, async (req) => {
+    const results: (Record<string, unknown> & { http_status: number })[] = [];
+    for (const raw of req.body.events) {
+      let out: EventOutcome;
+      try {
+        out = await submitEvent(app.ctx, raw, actorOf(req), guardFor(req));
+      } catch (e) {
+        // One bad event never fails the others: its error becomes its own result.
+        if (!(e instanceof AppError)) throw e;
+        out = { http_status: e.status, body: { error: { code: e.code, message: e.message, details: e.details } } };
+      }
+      results.push({ ...out.body, http_status: out.http_status });
+    }
+    return { results };
+  });
+
+  app.post('/v1/events/simulate', {
+    config: { scope: 'brand' },
+    schema: { tags: ['events'], summary: 'What an event would earn, with the rule explanation; changes nothing', body: EventBody },
+  }, async (req) => simulateEvent(app.ctx, req.body, guardFor(req)));
+
+  app.get('/v1/rejections', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['events'],
+      summary: 'Rejected events with their payload and reason, newest first',
+      querystring: Type.Object({ ...PageQuery, code: Type.Optional(Type.String({ maxLength: 64 })), store_id: Type.Optional(Type.String({ maxLength: 128 })), brand_id: Type.Optional(Type.String({ maxLength: 64 })), from: Type.Optional(Timestamp), to: Type.Optional(Timestamp) }),
+    },
+  }, async (req) => {
+    const q = req.query;
+    const key = req.apiKey!;
+    // A brand key sees its own brand's rejections only.
+    const brand_id = key.parsed.kind === 'brand' ? key.parsed.brand_id : q.brand_id;
+    return listRejections(app.ctx.db, { ...q, brand_id, from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined, limit: q.limit ?? DEFAULT_PAGE_SIZE });
+  });
+}

@@ -1,0 +1,201 @@
+import { fxFactor } from '../../domain/config/fx.ts';
+import type { CompiledProgram, Group } from '../../domain/config/group.ts';
+import type { StoreConfig } from '../../domain/config/schema.ts';
+import { ratioFromJson } from '../../domain/earn/codec.ts';
+import { calculateEarn } from '../../domain/earn/index.ts';
+import type { EarnExplanation, EarnResult } from '../../domain/earn/types.ts';
+import { roundRatio } from '../../domain/decimal.ts';
+import type { CanonicalEvent } from '../../domain/events/canonical.ts';
+import { computeExpiresAt, DAY_MS } from '../../domain/expiry.ts';
+import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
+import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
+import type { FloorMove, NewLot, PostingInput } from '../../ledger/entry.ts';
+import { postEntry, type Trx } from '../../ledger/post.ts';
+import { memberState } from '../../ledger/read.ts';
+import type { Actor } from '../context.ts';
+import { tierAt, upgradeIfQualified } from '../tiers.ts';
+import { EventRejected } from './rejected.ts';
+import { extendInactivityExpiry } from './inactivity.ts';
+
+// purchase_completed: the store's brand program and the group's default program each earn by
+// their own rules, in one ledger entry (balanced per program), one lot per program.
+
+export interface AccrualView {
+  program_id: string;
+  points: number;
+  status: 'available' | 'pending';
+  available_at: string;
+  expires_at: string | null;
+  rules_applied: string[];
+  tier: string | null;
+}
+
+export interface ProgramEarn {
+  readonly program: CompiledProgram;
+  readonly tier: string | null;
+  readonly earn: EarnResult;
+}
+
+/** The programs a purchase at this store accrues in: the brand's, then the default program. */
+export function programsForStore(group: Group, store: StoreConfig): CompiledProgram[] {
+  const brand = group.brands.get(store.brand);
+  const ids = [brand?.program, group.default_program_id].filter((x): x is string => !!x);
+  return [...new Set(ids)].map((id) => {
+    const p = group.programs.get(id);
+    if (!p) throw new Error(`config: program ${id} missing`);
+    return p;
+  });
+}
+
+/** What the event earns in each program; pure apart from reading tiers. */
+export async function computeEarn(
+  trx: Trx | null,
+  group: Group,
+  ev: CanonicalEvent,
+  store: StoreConfig,
+  tierOf: (program_id: string) => Promise<string | null>,
+): Promise<ProgramEarn[]> {
+  void trx;
+  const out: ProgramEarn[] = [];
+  for (const program of programsForStore(group, store)) {
+    let fx;
+    try {
+      fx = fxFactor(ev.currency, program.currency, group, ev.transaction_ms);
+    } catch {
+      throw new EventRejected('CURRENCY_MISMATCH', 'currency', `No exchange rate from ${ev.currency} to ${program.currency} at ${ev.transaction_ts}`);
+    }
+    const tier = await tierOf(program.id);
+    const earn = calculateEarn({
+      program,
+      event: {
+        event_id: ev.event_id,
+        channel: ev.channel,
+        store_id: ev.store_id,
+        transaction_ts: ev.transaction_ts,
+        currency: ev.currency,
+        subtotal_cents: ev.subtotal_cents,
+        eligible_subtotal_cents: ev.eligible_subtotal_cents,
+        line_items: ev.line_items,
+        raw: ev.raw,
+      },
+      store: { id: store.id, brand: store.brand, channel: store.channel },
+      member: { id: ev.member_id, tier },
+      fx_to_program: fx,
+    });
+    out.push({ program, tier, earn });
+  }
+  return out;
+}
+
+export interface AccrueResult {
+  readonly entry_id: bigint | null;
+  readonly accruals: AccrualView[];
+  readonly earns: Record<string, EarnExplanation>;
+  readonly spend_minor: Map<string, bigint>;
+}
+
+export async function accruePurchase(trx: Trx, group: Group, ev: CanonicalEvent, store: StoreConfig, now: Date, actor: Actor): Promise<AccrueResult> {
+  const at = new Date(ev.transaction_ms);
+  const earns = await computeEarn(trx, group, ev, store, (pid) => tierAt(trx, ev.member_id, pid, at));
+  const state = await memberState(trx, ev.member_id);
+  const postings: PostingInput[] = [];
+  const lots: NewLot[] = [];
+  const floors: FloorMove[] = [];
+  const accruals: AccrualView[] = [];
+  for (const { program, tier, earn } of earns) {
+    const points = earn.points_pt4;
+    const available_at = new Date(at.getTime() + program.pending_days * DAY_MS);
+    const pending = available_at.getTime() > now.getTime();
+    const tierCfg = program.tiers.find((t) => t.id === tier);
+    const expiresMs = computeExpiresAt(program.expiry, at.getTime(), tierCfg?.expiry_days !== undefined ? { tier_expiry_days: tierCfg.expiry_days } : {});
+    const expires_at = expiresMs === null ? null : new Date(expiresMs);
+    accruals.push({
+      program_id: program.id,
+      points: pt4ToJson(points),
+      status: pending ? 'pending' : 'available',
+      available_at: available_at.toISOString(),
+      expires_at: expires_at?.toISOString() ?? null,
+      rules_applied: [...earn.rules_applied],
+      tier,
+    });
+    if (points <= 0n) continue;
+    // A recorded reversal shortfall is paid down first by available points (DESIGN: later accruals pay it down).
+    const debt = pending ? 0n : -(state.get(program.id)?.floor_pt4 ?? 0n);
+    const paydown = debt > 0n ? (points < debt ? points : debt) : 0n;
+    const kind = pending ? 'member_pending' : 'member_available';
+    postings.push({ account: memberAccount(program.id, ev.member_id, kind), amount_pt4: points });
+    postings.push({ account: systemAccount(program.id, 'issuance', store.brand), amount_pt4: -points });
+    if (paydown > 0n) floors.push({ account: memberAccount(program.id, ev.member_id, 'member_available'), delta_pt4: paydown });
+    lots.push({
+      program_id: program.id,
+      member_id: ev.member_id,
+      issuing_brand_id: store.brand,
+      points_pt4: points,
+      remaining_pt4: points - paydown,
+      state: pending ? 'pending' : 'available',
+      awarded_at: at,
+      available_at,
+      expires_at,
+      source_event_id: ev.event_id,
+    });
+  }
+  const explanations = Object.fromEntries(earns.map((e) => [e.program.id, e.earn.explanation]));
+  const spend = new Map(earns.map((e) => [e.program.id, roundRatio(ratioFromJson(e.earn.explanation.eligible_amount_minor), 'floor')]));
+  let entry_id: bigint | null = null;
+  if (postings.length > 0) {
+    const posted = await postEntry(trx, {
+      kind: 'accrual',
+      member_id: ev.member_id,
+      at: now,
+      event_id: ev.event_id,
+      request_id: actor.request_id,
+      key_id: actor.key_id,
+      detail: { event_id: ev.event_id, store_id: ev.store_id, earn: explanations },
+      postings,
+      new_lots: lots,
+      floor_moves: floors,
+    });
+    entry_id = posted.entry_id;
+    await resolvePaidDebts(trx, ev.member_id, floors, now);
+  }
+  await recordActivity(trx, ev.member_id, earns.map((e) => ({ program_id: e.program.id, spend_minor: spend.get(e.program.id) ?? 0n, points_pt4: e.earn.points_pt4 })), at, ev.event_id, entry_id);
+  for (const { program } of earns) {
+    const upgraded = await upgradeIfQualified(trx, ev.member_id, program, at, now);
+    if (upgraded) {
+      const view = accruals.find((a) => a.program_id === program.id);
+      if (view) view.tier = upgraded;
+    }
+    await extendInactivityExpiry(trx, ev.member_id, program, at);
+  }
+  return { entry_id, accruals, earns: explanations, spend_minor: spend };
+}
+
+export async function recordActivity(
+  trx: Trx,
+  member_id: string,
+  rows: readonly { program_id: string; spend_minor: bigint; points_pt4: Pt4 }[],
+  at: Date,
+  event_id: string,
+  entry_id: bigint | null,
+): Promise<void> {
+  const values = rows.filter((r) => r.spend_minor !== 0n || r.points_pt4 !== 0n).map((r) => ({ member_id, program_id: r.program_id, at, spend_minor: r.spend_minor, points_pt4: r.points_pt4, event_id, entry_id }));
+  if (values.length > 0) await trx.insertInto('program_activity').values(values).execute();
+}
+
+/** Closes the review of a negative balance once accruals have paid it back to zero. */
+export async function resolvePaidDebts(trx: Trx, member_id: string, floors: readonly FloorMove[], now: Date): Promise<void> {
+  for (const f of floors) {
+    if (f.delta_pt4 <= 0n) continue;
+    const acc = await trx.selectFrom('accounts').select('floor_pt4').where('owner_id', '=', member_id).where('program_id', '=', f.account.program_id).where('kind', '=', 'member_available').executeTakeFirst();
+    if (acc && acc.floor_pt4 === 0n) {
+      await trx
+        .updateTable('reviews')
+        .set({ status: 'resolved', detail: JSON.stringify({ resolved_at: now.toISOString(), resolution: 'paid down by accruals' }) as never })
+        .where('member_id', '=', member_id)
+        .where('program_id', '=', f.account.program_id)
+        .where('kind', '=', 'negative_balance')
+        .where('status', '=', 'open')
+        .execute();
+    }
+  }
+}

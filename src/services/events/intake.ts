@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto';
+import type { Group } from '../../domain/config/group.ts';
+import { canonicalJson, parseEvent, type CanonicalEvent, type EventProblem } from '../../domain/events/canonical.ts';
+import { AppError, ERRORS } from '../../errors.ts';
+import { pgCode, type Trx } from '../../ledger/post.ts';
+import { requireGroup } from '../config.ts';
+import type { Actor, Ctx } from '../context.ts';
+import { enroll, ensureMember, lockMembers } from '../members.ts';
+import { inTransaction } from '../transaction.ts';
+import { accruePurchase, programsForStore } from './accrue.ts';
+import { linkReferral, maybeReferralBonus, referrerOf } from './referral.ts';
+import { EventRejected } from './rejected.ts';
+import { recordRejection } from './rejections.ts';
+import { loadPurchase, reversePurchase } from './reverse.ts';
+
+// One event in, exactly once. Inside one transaction: claim the idempotency key, recognise a
+// duplicate (same key, same event_id, or a second purchase of an already accrued order), lock the
+// member, post the entry, store the event and its outcome. A rejection rolls all of that back and
+// is then kept in `rejections`.
+
+export interface EventOutcome {
+  readonly http_status: number;
+  readonly body: Record<string, unknown>;
+}
+
+/** Checks the caller may post for the store's brand; throws FORBIDDEN otherwise. */
+export type BrandGuard = (brand_id: string) => void;
+
+const FUTURE_TOLERANCE_MS = 5 * 60_000;
+const MAX_ATTEMPTS = 3;
+
+export async function submitEvent(ctx: Ctx, raw: unknown, actor: Actor, guard: BrandGuard): Promise<EventOutcome> {
+  const group = await requireGroup(ctx);
+  const parsed = parseEvent(raw);
+  if (!parsed.ok) return reject(ctx, raw, parsed.problem, null, actor);
+  const ev = parsed.event;
+  const store = group.stores.get(ev.store_id);
+  if (!store) return reject(ctx, raw, { code: 'UNKNOWN_STORE', field: 'store_id', message: `Store ${ev.store_id} is not in the configuration` }, null, actor);
+  guard(store.brand);
+  const hash = createHash('sha256').update(canonicalJson(raw)).digest('hex');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await inTransaction(ctx.db, (trx) => process(trx, ctx, group, ev, hash, actor));
+    } catch (e) {
+      if (e instanceof EventRejected) return reject(ctx, raw, e.problem, store.brand, actor);
+      if (e instanceof AppError && e.code === 'IDEMPOTENCY_KEY_REUSED') {
+        await recordRejection(ctx.db, { at: ctx.clock.now(), problem: { code: e.code, field: 'idempotency_key', message: e.message }, payload: raw, brand_id: store.brand, key_id: actor.key_id });
+        throw e;
+      }
+      // A concurrent twin (same key, event or order) committed first: the retry answers duplicate.
+      if (pgCode(e) === '23505' && attempt < MAX_ATTEMPTS) continue;
+      throw e;
+    }
+  }
+}
+
+async function reject(ctx: Ctx, raw: unknown, problem: EventProblem, brand_id: string | null, actor: Actor): Promise<EventOutcome> {
+  const id = await recordRejection(ctx.db, { at: ctx.clock.now(), problem, payload: raw, brand_id, key_id: actor.key_id });
+  return {
+    http_status: ERRORS[problem.code].status,
+    body: { error: { code: problem.code, message: problem.message, details: { field: problem.field, rejection_id: id.toString() } } },
+  };
+}
+
+async function process(trx: Trx, ctx: Ctx, group: Group, ev: CanonicalEvent, hash: string, actor: Actor): Promise<EventOutcome> {
+  const now = ctx.clock.now();
+  const replay = await claimKey(trx, ev, hash, now);
+  if (replay) return replay;
+  const store = group.stores.get(ev.store_id)!;
+  const twin = await findTwin(trx, ev, store.brand);
+  if (twin) return finish(trx, ev, { http_status: 200, body: { status: 'duplicate', event_id: ev.event_id, duplicate_of: twin } });
+
+  checkTime(group, ev, store, now);
+  await ensureMember(trx, ev.member_id, now);
+  const referrer = ev.event_type === 'purchase_completed' ? await referrerOf(trx, ev.member_id) : null;
+  await lockMembers(trx, [ev.member_id, ...(referrer ? [referrer] : []), ...(ev.referrer_member_id ? [ev.referrer_member_id] : [])]);
+  await enroll(trx, ev.member_id, programsForStore(group, store).map((p) => p.id), now);
+
+  let body: Record<string, unknown>;
+  let earn: Record<string, unknown> | null = null;
+  switch (ev.event_type) {
+    case 'purchase_completed': {
+      const r = await accruePurchase(trx, group, ev, store, now, actor);
+      const referral = await maybeReferralBonus(trx, group, ev, store, r.spend_minor, now, actor);
+      earn = { entry_id: r.entry_id?.toString() ?? null, programs: r.earns };
+      body = { status: 'accepted', event_id: ev.event_id, member_id: ev.member_id, accruals: r.accruals, reversed: [], ...(referral ? { referral_bonus: referral } : {}) };
+      break;
+    }
+    case 'purchase_voided':
+    case 'purchase_refunded': {
+      const purchase = await loadPurchase(trx, ev, group, now);
+      const r = await reversePurchase(trx, group, ev, purchase, now, actor);
+      earn = { entry_id: r.entry_id?.toString() ?? null, reversal_of: purchase.event_id };
+      body = { status: 'accepted', event_id: ev.event_id, member_id: ev.member_id, accruals: [], reversed: r.reversed };
+      break;
+    }
+    case 'member_referred': {
+      const r = await linkReferral(trx, ev, now);
+      body = { status: 'accepted', event_id: ev.event_id, member_id: ev.member_id, accruals: [], reversed: [], referral: r };
+      break;
+    }
+  }
+  await trx
+    .insertInto('events')
+    .values({
+      event_id: ev.event_id,
+      idempotency_key: ev.idempotency_key,
+      event_type: ev.event_type,
+      member_id: ev.member_id,
+      store_id: ev.store_id,
+      brand_id: store.brand,
+      channel: ev.channel,
+      order_id: ev.order_id,
+      transaction_id: ev.transaction_id,
+      transaction_ts: new Date(ev.transaction_ms),
+      reversal_of: ev.reversal_of,
+      received_at: now,
+      request_hash: hash,
+      payload: JSON.stringify(ev.raw) as never,
+      outcome: JSON.stringify(body) as never,
+      earn: earn === null ? null : (JSON.stringify(earn) as never),
+    })
+    .execute();
+  return finish(trx, ev, { http_status: 201, body });
+}
+
+/** Claims the key, or answers the earlier outcome (same body) or 409 (different body). */
+async function claimKey(trx: Trx, ev: CanonicalEvent, hash: string, now: Date): Promise<EventOutcome | null> {
+  const claimed = await trx
+    .insertInto('idempotency_keys')
+    .values({ scope: 'event', key: ev.idempotency_key, request_hash: hash, status_code: 0, response: JSON.stringify({ event_id: ev.event_id }) as never, created_at: now })
+    .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
+    .returning('key')
+    .execute();
+  if (claimed.length > 0) return null;
+  const prior = await trx.selectFrom('idempotency_keys').selectAll().where('scope', '=', 'event').where('key', '=', ev.idempotency_key).executeTakeFirstOrThrow();
+  if (prior.request_hash !== hash) {
+    throw new AppError('IDEMPOTENCY_KEY_REUSED', `idempotency_key ${ev.idempotency_key} was used with a different event`, { field: 'idempotency_key' });
+  }
+  const original = prior.response as { event_id?: string; body?: Record<string, unknown> };
+  const first = typeof original.body?.duplicate_of === 'string' ? original.body.duplicate_of : (original.event_id ?? ev.event_id);
+  return { http_status: 200, body: { status: 'duplicate', event_id: ev.event_id, duplicate_of: first, replayed: true, original: original.body ?? null } };
+}
+
+/** An event already in the ledger under the same event_id, or the same order (BOPIS). */
+async function findTwin(trx: Trx, ev: CanonicalEvent, brand_id: string): Promise<string | null> {
+  const same = await trx.selectFrom('events').select('event_id').where('event_id', '=', ev.event_id).executeTakeFirst();
+  if (same) return same.event_id;
+  if (ev.event_type !== 'purchase_completed' || !ev.order_id) return null;
+  const order = await trx
+    .selectFrom('events')
+    .select('event_id')
+    .where('brand_id', '=', brand_id)
+    .where('order_id', '=', ev.order_id)
+    .where('event_type', '=', 'purchase_completed')
+    .executeTakeFirst();
+  return order?.event_id ?? null;
+}
+
+async function finish(trx: Trx, ev: CanonicalEvent, outcome: EventOutcome): Promise<EventOutcome> {
+  await trx
+    .updateTable('idempotency_keys')
+    .set({ status_code: outcome.http_status, response: JSON.stringify({ event_id: ev.event_id, body: outcome.body }) as never })
+    .where('scope', '=', 'event')
+    .where('key', '=', ev.idempotency_key)
+    .execute();
+  return outcome;
+}
+
+function checkTime(group: Group, ev: CanonicalEvent, store: { brand: string }, now: Date): void {
+  if (ev.transaction_ms > now.getTime() + FUTURE_TOLERANCE_MS) {
+    throw new EventRejected('FUTURE_EVENT', 'transaction_ts', `transaction_ts ${ev.transaction_ts} is in the future`);
+  }
+  if (ev.event_type !== 'purchase_completed') return;
+  const program = group.programs.get(group.brands.get(store.brand)?.program ?? '');
+  const hours = program?.late_event_window_hours ?? 72;
+  if (now.getTime() - ev.transaction_ms > hours * 3_600_000) {
+    throw new EventRejected('LATE_EVENT', 'transaction_ts', `transaction_ts ${ev.transaction_ts} is older than the ${hours}-hour late-event window`);
+  }
+}

@@ -1,0 +1,217 @@
+import type { Group } from '../../domain/config/group.ts';
+import { add, div, mul, ratio, roundRatio, ZERO, type Ratio } from '../../domain/decimal.ts';
+import { ratioFromJson, quantityRatio } from '../../domain/earn/codec.ts';
+import { calculateRefund, calculateVoid, isRefundError } from '../../domain/earn/index.ts';
+import type { EarnExplanation } from '../../domain/earn/types.ts';
+import type { CanonicalEvent } from '../../domain/events/canonical.ts';
+import { DAY_MS } from '../../domain/expiry.ts';
+import { allocateFefo } from '../../domain/lots/fefo.ts';
+import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
+import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
+import type { FloorMove, LotMove, PostingInput } from '../../ledger/entry.ts';
+import { postEntry, type Trx } from '../../ledger/post.ts';
+import { openLots, type OpenLot } from '../../ledger/read.ts';
+import type { Actor } from '../context.ts';
+import { recordActivity } from './accrue.ts';
+import { EventRejected } from './rejected.ts';
+
+// purchase_voided / purchase_refunded: take back exactly what the reversed lines earned, in every
+// program the purchase accrued in, by the explanation stored with the purchase (the rules of the
+// program where it was made, as they were). What the member already spent is taken from the
+// rest of their balance; a shortfall within the program's limit is written off, a larger one is
+// a recorded negative balance with a review item. Buy → earn → redeem → refund never leaves the
+// member ahead.
+
+export interface ReversalState {
+  /** Cumulative returned quantity per original line index. */
+  returned: Record<number, number>;
+  /** Cumulative spend (program minor units) taken off the tier metric, per program. */
+  spend_removed: Record<string, string>;
+  voided: boolean;
+}
+
+export interface StoredPurchase {
+  event_id: string;
+  member_id: string;
+  brand_id: string;
+  transaction_ts: Date;
+  earn: { entry_id: string | null; programs: Record<string, EarnExplanation>; reversal?: ReversalState };
+}
+
+export interface ReversedView {
+  program_id: string;
+  points: number;
+  from_pending: number;
+  from_available: number;
+  written_off: number;
+  negative_balance: number;
+}
+
+export async function loadPurchase(trx: Trx, ev: CanonicalEvent, group: Group, now: Date): Promise<StoredPurchase> {
+  const target = await trx
+    .selectFrom('events')
+    .select(['event_id', 'member_id', 'brand_id', 'event_type', 'transaction_ts', 'earn'])
+    .where('event_id', '=', ev.reversal_of!)
+    .executeTakeFirst();
+  if (!target || target.event_type !== 'purchase_completed' || !target.earn) {
+    throw new EventRejected('REVERSAL_TARGET_NOT_FOUND', 'reversal_of', `No accepted purchase ${ev.reversal_of} to reverse`);
+  }
+  if (target.member_id !== ev.member_id) {
+    throw new EventRejected('INVALID_EVENT', 'member_id', `Purchase ${target.event_id} belongs to another member`);
+  }
+  const brandProgram = group.programs.get(group.brands.get(target.brand_id)?.program ?? '');
+  const lookback = brandProgram?.reversal_lookback_days ?? 180;
+  if (now.getTime() - target.transaction_ts.getTime() > lookback * DAY_MS) {
+    throw new EventRejected('REVERSAL_OUTSIDE_WINDOW', 'reversal_of', `Purchase ${target.event_id} is older than the ${lookback}-day reversal lookback`);
+  }
+  return { ...target, earn: target.earn as unknown as StoredPurchase['earn'] };
+}
+
+export async function reversePurchase(trx: Trx, group: Group, ev: CanonicalEvent, purchase: StoredPurchase, now: Date, actor: Actor): Promise<{ entry_id: bigint | null; reversed: ReversedView[] }> {
+  const state: ReversalState = purchase.earn.reversal ?? { returned: {}, spend_removed: {}, voided: false };
+  if (state.voided) throw new EventRejected('OVER_REFUND', 'reversal_of', `Purchase ${purchase.event_id} was already voided`);
+  const takeBack = new Map<string, Pt4>();
+  let returnedAfter = state.returned;
+  const spendShare = new Map<string, Ratio>();
+  for (const [program_id, explanation] of Object.entries(purchase.earn.programs)) {
+    if (ev.event_type === 'purchase_voided') {
+      takeBack.set(program_id, calculateVoid(explanation, state.returned).points_pt4);
+      spendShare.set(program_id, remainingSpend(explanation, state, program_id));
+    } else {
+      const r = calculateRefund(explanation, state.returned, ev.line_items.map((l) => ({ sku: l.sku, quantity: l.quantity })));
+      if (isRefundError(r)) throw new EventRejected(r.error === 'OVER_REFUND' ? 'OVER_REFUND' : 'INVALID_EVENT', r.field, r.message);
+      takeBack.set(program_id, r.points_pt4);
+      returnedAfter = r.returned_after;
+      spendShare.set(program_id, returnedSpend(explanation, state.returned, r.returned_after));
+    }
+  }
+  if (ev.event_type === 'purchase_voided' && [...takeBack.values()].every((p) => p === 0n) && Object.keys(state.returned).length > 0) {
+    const fullyRefunded = Object.values(purchase.earn.programs).every((e) => calculateVoid(e, state.returned).points_pt4 === 0n);
+    if (fullyRefunded) throw new EventRejected('OVER_REFUND', 'reversal_of', `Purchase ${purchase.event_id} was already refunded in full`);
+  }
+
+  const lots = await openLots(trx, ev.member_id, [...takeBack.keys()]);
+  const postings: PostingInput[] = [];
+  const moves: LotMove[] = [];
+  const floors: FloorMove[] = [];
+  const reversed: ReversedView[] = [];
+  const reviews: { program_id: string; points_pt4: Pt4 }[] = [];
+  for (const [program_id, points] of takeBack) {
+    const program = group.programs.get(program_id);
+    const plan = planTakeBack(lots.filter((l) => l.program_id === program_id), purchase.event_id, points, now);
+    const absorb = program?.absorb_up_to_pt4 ?? 0n;
+    const view: ReversedView = { program_id, points: pt4ToJson(points), from_pending: 0, from_available: 0, written_off: 0, negative_balance: 0 };
+    if (points > 0n) postings.push({ account: systemAccount(program_id, 'issuance', purchase.brand_id), amount_pt4: points });
+    let pending = 0n;
+    let available = 0n;
+    for (const t of plan.takes) {
+      moves.push({ lot_id: t.lot.id, program_id, member_id: ev.member_id, issuing_brand_id: t.lot.issuing_brand_id, kind: 'reverse', points_pt4: t.points_pt4, remaining_delta_pt4: -t.points_pt4, held_delta_pt4: 0n, state_from: t.lot.state });
+      if (t.lot.state === 'pending') pending += t.points_pt4;
+      else available += t.points_pt4;
+    }
+    if (pending > 0n) postings.push({ account: memberAccount(program_id, ev.member_id, 'member_pending'), amount_pt4: -pending });
+    if (available > 0n) postings.push({ account: memberAccount(program_id, ev.member_id, 'member_available'), amount_pt4: -available });
+    const shortfall = plan.shortfall_pt4;
+    if (shortfall > 0n && shortfall <= absorb) {
+      postings.push({ account: systemAccount(program_id, 'writeoff', purchase.brand_id), amount_pt4: -shortfall });
+      view.written_off = pt4ToJson(shortfall);
+    } else if (shortfall > 0n) {
+      const acc = memberAccount(program_id, ev.member_id, 'member_available');
+      postings.push({ account: acc, amount_pt4: -shortfall });
+      floors.push({ account: acc, delta_pt4: -shortfall });
+      reviews.push({ program_id, points_pt4: shortfall });
+      view.negative_balance = pt4ToJson(shortfall);
+    }
+    view.from_pending = pt4ToJson(pending);
+    view.from_available = pt4ToJson(available);
+    reversed.push(view);
+  }
+
+  let entry_id: bigint | null = null;
+  if (postings.length > 0) {
+    const posted = await postEntry(trx, {
+      kind: 'reversal',
+      member_id: ev.member_id,
+      at: now,
+      event_id: ev.event_id,
+      request_id: actor.request_id,
+      key_id: actor.key_id,
+      corrects_entry_id: purchase.earn.entry_id ? BigInt(purchase.earn.entry_id) : null,
+      ref_type: 'event',
+      ref_id: purchase.event_id,
+      detail: { event_id: ev.event_id, reversal_of: purchase.event_id, reversed },
+      postings,
+      lot_moves: moves,
+      floor_moves: floors,
+    });
+    entry_id = posted.entry_id;
+  }
+  for (const r of reviews) {
+    await trx.insertInto('reviews').values({ at: now, kind: 'negative_balance', member_id: ev.member_id, program_id: r.program_id, points_pt4: r.points_pt4, entry_id, event_id: ev.event_id, detail: JSON.stringify({ reversal_of: purchase.event_id, reason: 'reversal shortfall above the program absorb limit' }) as never }).execute();
+  }
+
+  const newSpendRemoved: Record<string, string> = { ...state.spend_removed };
+  const activity = [...takeBack.keys()].map((program_id) => {
+    const spend = roundRatio(spendShare.get(program_id) ?? ZERO, 'floor');
+    newSpendRemoved[program_id] = String(BigInt(state.spend_removed[program_id] ?? '0') + spend);
+    return { program_id, spend_minor: -spend, points_pt4: -(takeBack.get(program_id) ?? 0n) };
+  });
+  await recordActivity(trx, ev.member_id, activity, new Date(ev.transaction_ms), ev.event_id, entry_id);
+  const next: ReversalState = { returned: returnedAfter, spend_removed: newSpendRemoved, voided: ev.event_type === 'purchase_voided' };
+  await trx.updateTable('events').set({ earn: JSON.stringify({ ...purchase.earn, reversal: next }) as never }).where('event_id', '=', purchase.event_id).execute();
+  return { entry_id, reversed };
+}
+
+interface Take {
+  lot: OpenLot;
+  points_pt4: Pt4;
+}
+
+/** The purchase's own lots first (pending ones cancelled before anything else), then the
+ * member's other spendable lots earliest-expiry first; what is left is the shortfall. */
+function planTakeBack(lots: readonly OpenLot[], purchase_event_id: string, points: Pt4, now: Date): { takes: Take[]; shortfall_pt4: Pt4 } {
+  const takes: Take[] = [];
+  let left = points;
+  const own = lots.filter((l) => l.source_event_id === purchase_event_id).sort((a, b) => (a.state === b.state ? 0 : a.state === 'pending' ? -1 : 1));
+  for (const l of own) {
+    if (left === 0n) break;
+    const free = l.remaining_pt4 - l.held_pt4;
+    const take = free < left ? free : left;
+    if (take > 0n) takes.push({ lot: l, points_pt4: take });
+    left -= take;
+  }
+  if (left > 0n) {
+    const others = lots.filter((l) => l.source_event_id !== purchase_event_id && l.state === 'available' && (l.expires_at === null || l.expires_at.getTime() > now.getTime()));
+    const byId = new Map(others.map((l) => [String(l.id), l]));
+    const fefo = allocateFefo(
+      others.map((l) => ({ id: String(l.id), program_id: l.program_id, issuing_brand_id: l.issuing_brand_id, spendable_pt4: l.remaining_pt4 - l.held_pt4, expires_at_ms: l.expires_at?.getTime() ?? null, awarded_at_ms: l.awarded_at.getTime() })),
+      left,
+    );
+    for (const a of fefo.allocations) takes.push({ lot: byId.get(a.lot_id)!, points_pt4: a.points_pt4 });
+    left = fefo.shortfall_pt4;
+  }
+  return { takes, shortfall_pt4: left };
+}
+
+/** Eligible spend of the lines returned by this refund (program minor units, exact). */
+function returnedSpend(e: EarnExplanation, before: Record<number, number>, after: Record<number, number>): Ratio {
+  const eligible = ratioFromJson(e.eligible_amount_minor);
+  const lines = e.lines.filter((l) => l.eligible && l.line_index !== null);
+  const total = lines.reduce((acc, l) => add(acc, ratioFromJson(l.weight_minor)), ZERO);
+  if (total.num === 0n) return ZERO;
+  let share = ZERO;
+  for (const l of lines) {
+    const idx = l.line_index!;
+    const delta = (after[idx] ?? 0) - (before[idx] ?? 0);
+    if (delta <= 0) continue;
+    const fraction = div(quantityRatio(delta), quantityRatio(Number(l.quantity)));
+    share = add(share, mul(ratioFromJson(l.weight_minor), fraction));
+  }
+  return mul(eligible, div(share, total));
+}
+
+function remainingSpend(e: EarnExplanation, state: ReversalState, program_id: string): Ratio {
+  const eligible = roundRatio(ratioFromJson(e.eligible_amount_minor), 'floor');
+  const removed = BigInt(state.spend_removed[program_id] ?? '0');
+  return ratio(eligible > removed ? eligible - removed : 0n);
+}

@@ -1,0 +1,126 @@
+// The harness every service and API test uses: a fresh, isolated store per service.
+//
+// - With DATABASE_URL set (CI's PostgreSQL job): a new database `pp_test_<random>` is created
+//   through an admin connection to DATABASE_URL, the service runs against it, and close() drops
+//   it (`with (force)`, so a leaked connection cannot keep it alive).
+// - Without it: PGlite `memory://`, gone when closed.
+//
+// The service is bootstrapped with a known admin key (as POINTPOOL_ADMIN_KEY would do).
+
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { App } from '../../src/api/app.ts';
+import type { Clock } from '../../src/clock.ts';
+import { createService, type Service } from '../../src/service.ts';
+import type { Ctx } from '../../src/services/context.ts';
+import { demoConfigDoc } from '../fixtures/config.ts';
+
+export const TEST_ADMIN_KEY = 'pp_test_admin_key_0123456789abcdef';
+
+export const isPostgres = (): boolean => Boolean(process.env.DATABASE_URL);
+
+export interface TestServiceOptions {
+  readonly clock?: Clock;
+  /** Defaults to TEST_ADMIN_KEY; pass null for a service with no admin key. */
+  readonly adminKey?: string | null;
+  /** pg pool size on PostgreSQL (default 10, as the service's). */
+  readonly poolSize?: number;
+}
+
+export interface TestService {
+  readonly service: Service;
+  readonly app: App;
+  readonly ctx: Ctx;
+  /** `Authorization: Bearer <admin key>`, for app.inject(). */
+  readonly adminHeaders: { authorization: string };
+  /** `postgres` or `pglite`; on PostgreSQL also the database name. */
+  readonly describe: string;
+  /** Closes the service and drops its database. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+const DB_NAME = /^pp_test_[a-f0-9]{16}$/;
+
+async function withAdminClient<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function createDatabase(): Promise<{ url: string; name: string }> {
+  const name = `pp_test_${randomBytes(8).toString('hex')}`;
+  await withAdminClient((c) => c.query(`create database ${name}`));
+  const url = new URL(process.env.DATABASE_URL!);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), name };
+}
+
+async function dropDatabase(name: string): Promise<void> {
+  // The name is ours (checked) and cannot be a bind parameter in DDL.
+  if (!DB_NAME.test(name)) throw new Error(`refusing to drop ${name}`);
+  await withAdminClient((c) => c.query(`drop database if exists ${name} with (force)`));
+}
+
+export async function createTestService(opts: TestServiceOptions = {}): Promise<TestService> {
+  const adminKey = opts.adminKey === undefined ? TEST_ADMIN_KEY : opts.adminKey;
+  const created = isPostgres() ? await createDatabase() : null;
+  let service: Service;
+  try {
+    service = await createService({
+      databaseUrl: created?.url,
+      dataDir: created ? undefined : 'memory://',
+      poolSize: opts.poolSize,
+      adminKey: adminKey ?? undefined,
+      ...(opts.clock ? { clock: opts.clock } : {}),
+      logger: false,
+    });
+  } catch (e) {
+    if (created) await dropDatabase(created.name);
+    throw e;
+  }
+  let closed: Promise<void> | null = null;
+  return {
+    service,
+    app: service.app,
+    ctx: service.ctx,
+    adminHeaders: { authorization: `Bearer ${adminKey ?? ''}` },
+    describe: created ? `postgres ${created.name}` : 'pglite memory://',
+    close() {
+      closed ??= (async () => {
+        try {
+          await service.close();
+        } finally {
+          if (created) await dropDatabase(created.name);
+        }
+      })();
+      return closed;
+    },
+  };
+}
+
+/** Runs `fn` with a fresh service and always closes it (and drops its database). */
+export async function withTestService<T>(fn: (t: TestService) => Promise<T>): Promise<T>;
+export async function withTestService<T>(opts: TestServiceOptions, fn: (t: TestService) => Promise<T>): Promise<T>;
+export async function withTestService<T>(
+  a: TestServiceOptions | ((t: TestService) => Promise<T>),
+  b?: (t: TestService) => Promise<T>,
+): Promise<T> {
+  const [opts, fn] = typeof a === 'function' ? [{}, a] : [a, b!];
+  const t = await createTestService(opts);
+  try {
+    return await fn(t);
+  } finally {
+    await t.close();
+  }
+}
+
+/** PUT /v1/config with the demo fixture (or `doc`) as admin; throws unless it is accepted. */
+export async function applyDemoConfig(app: App, doc: unknown = demoConfigDoc(), headers: { authorization: string } = { authorization: `Bearer ${TEST_ADMIN_KEY}` }): Promise<{ version: number }> {
+  const res = await app.inject({ method: 'PUT', url: '/v1/config', headers, payload: doc as object });
+  if (res.statusCode !== 200) throw new Error(`applyDemoConfig: ${res.statusCode} ${res.body}`);
+  return res.json<{ version: number }>();
+}
