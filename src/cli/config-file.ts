@@ -15,12 +15,18 @@ export function readConfigFile(file: string): unknown {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT')
-      throw new CliError(`file not found: ${file}`, { hint: 'check the path (relative to the current directory)', cause: e });
-    if (code === 'EISDIR') throw new CliError(`${file} is a directory`, { hint: 'give the path of a .yaml or .json file' });
+      throw new CliError(`file not found: ${file}`, {
+        hint: 'check the path (relative to the current directory)',
+        cause: e,
+      });
+    if (code === 'EISDIR')
+      throw new CliError(`${file} is a directory`, { hint: 'give the path of a .yaml or .json file' });
     throw new CliError(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
   if (Buffer.byteLength(text) > MAX_CONFIG_BYTES)
-    throw new CliError(`${file} is larger than ${MAX_CONFIG_BYTES} bytes`, { hint: 'a group configuration is far smaller; check the file' });
+    throw new CliError(`${file} is larger than ${MAX_CONFIG_BYTES} bytes`, {
+      hint: 'a group configuration is far smaller; check the file',
+    });
   return extname(file).toLowerCase() === '.json' ? parseJson(file, text) : parseYaml(file, text);
 }
 
@@ -28,7 +34,9 @@ function parseJson(file: string, text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new CliError(`invalid JSON in ${file}: ${(e as Error).message}`, { hint: 'fix the syntax and run the command again' });
+    throw new CliError(`invalid JSON in ${file}: ${(e as Error).message}`, {
+      hint: 'fix the syntax and run the command again',
+    });
   }
 }
 
@@ -46,6 +54,7 @@ function parseYaml(file: string, text: string): unknown {
     });
   }
   const value: unknown = doc.toJS({ maxAliasCount: 100 });
-  if (value === null || value === undefined) throw new CliError(`${file} is empty`, { hint: 'see demo/group.yaml for an example' });
+  if (value === null || value === undefined)
+    throw new CliError(`${file} is empty`, { hint: 'see demo/group.yaml for an example' });
   return value;
 }

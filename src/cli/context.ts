@@ -38,7 +38,12 @@ export async function withStore<T>(env: CliEnv, fn: (o: Opened) => Promise<T>): 
   const store = await openStore({ databaseUrl: env.databaseUrl, dataDir: env.dataDir, poolSize: 2 });
   try {
     const migrations = await migrateToLatest(store.db as never);
-    const ctx: Ctx = { db: store.db, storeKind: store.kind, clock: systemClock, groups: groupSource(store.db) };
+    const ctx: Ctx = {
+      db: store.db,
+      storeKind: store.kind,
+      clock: systemClock,
+      groups: groupSource(store.db),
+    };
     return await fn({ store, ctx, migrations });
   } finally {
     await store.close();

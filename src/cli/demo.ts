@@ -24,7 +24,11 @@ export interface DemoResult {
 export interface DemoStep {
   readonly name: string;
   /** Runs the step; reports its own progress as (done, total) through `tick`. */
-  run(service: Service, state: { version: number }, tick: (done: number, total: number) => void): Promise<void>;
+  run(
+    service: Service,
+    state: { version: number },
+    tick: (done: number, total: number) => void,
+  ): Promise<void>;
 }
 
 /** Applies demo/group.yaml as the next configuration version. */

@@ -20,7 +20,7 @@ export class CliError extends Error {
 /** The error and its causes, outermost first (bounded: cause chains can be cyclic). */
 function chain(e: unknown): unknown[] {
   const out: unknown[] = [];
-  for (let cur: unknown = e; cur !== undefined && cur !== null && out.length < 10; ) {
+  for (let cur: unknown = e; cur !== undefined && cur !== null && out.length < 10;) {
     out.push(cur);
     if (cur instanceof AggregateError) out.push(...(cur.errors as unknown[]));
     cur = cur instanceof Error ? cur.cause : undefined;

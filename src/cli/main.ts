@@ -12,10 +12,14 @@ import { migrateCommand } from './migrate.ts';
 import { serveCommand, type ServeFlags } from './serve.ts';
 import { verifyCommand } from './verify.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 const dataOption = () =>
-  new Option('--data <dir>', 'embedded store directory, used when DATABASE_URL is not set').default(DEFAULT_DATA_DIR);
+  new Option('--data <dir>', 'embedded store directory, used when DATABASE_URL is not set').default(
+    DEFAULT_DATA_DIR,
+  );
 
 /** Runs a command body, turning its result or error into the process exit code. */
 function run<A extends unknown[]>(body: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
@@ -30,14 +34,18 @@ function run<A extends unknown[]>(body: (...args: A) => Promise<number>): (...ar
 
 function buildProgram(): Command {
   const program = new Command('pointpool')
-    .description('Cross-brand loyalty points ledger. Uses PostgreSQL when DATABASE_URL is set, else the embedded store in --data.')
+    .description(
+      'Cross-brand loyalty points ledger. Uses PostgreSQL when DATABASE_URL is set, else the embedded store in --data.',
+    )
     .version(pkg.version)
     .exitOverride()
     .showHelpAfterError('(run `pointpool --help` for usage)');
 
   program
     .command('serve')
-    .description('start the HTTP API (loads the demo group into an empty store; prints the URL and admin key)')
+    .description(
+      'start the HTTP API (loads the demo group into an empty store; prints the URL and admin key)',
+    )
     .option('--port <n>', 'port to listen on (env PORT, default 8080; 0 picks a free one)')
     .option('--host <h>', 'address to bind (env HOST, default 0.0.0.0)')
     .option('--no-demo', 'do not load the demo group into an empty store')
@@ -76,7 +84,11 @@ function buildProgram(): Command {
     .requiredOption('--scope <scope>', 'admin, read or brand:<brand_id>')
     .requiredOption('--name <name>', 'who or what the key is for')
     .addOption(dataOption())
-    .action(run(async (flags: StoreFlags & { scope: string; name: string }) => createKeyCommand(cliEnv(flags), flags)));
+    .action(
+      run(async (flags: StoreFlags & { scope: string; name: string }) =>
+        createKeyCommand(cliEnv(flags), flags),
+      ),
+    );
 
   return program;
 }

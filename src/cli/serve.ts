@@ -29,7 +29,12 @@ export function parsePort(value: string, from: string): number {
 /** Runs until a signal arrives; resolves with the process exit code once shut down. */
 export async function serveCommand(flags: ServeFlags): Promise<number> {
   const env = cliEnv(flags);
-  const port = flags.port !== undefined ? parsePort(flags.port, '--port') : process.env.PORT ? parsePort(process.env.PORT, 'PORT') : DEFAULT_PORT;
+  const port =
+    flags.port !== undefined
+      ? parsePort(flags.port, '--port')
+      : process.env.PORT
+        ? parsePort(process.env.PORT, 'PORT')
+        : DEFAULT_PORT;
   const host = flags.host ?? process.env.HOST ?? '0.0.0.0';
   const givenKey = process.env.POINTPOOL_ADMIN_KEY || undefined;
   const adminKey = givenKey ?? `pp_admin_${randomBytes(24).toString('base64url')}`;
@@ -42,19 +47,26 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   });
   let demoVersion: number | null = null;
   try {
-    if (flags.demo !== false && !(await service.ctx.groups.current())) demoVersion = (await applyDemoConfig(service.ctx)).version;
+    if (flags.demo !== false && !(await service.ctx.groups.current()))
+      demoVersion = (await applyDemoConfig(service.ctx)).version;
     await service.app.listen({ port, host });
   } catch (e) {
     await service.close().catch(() => undefined);
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
-      throw new CliError(`port ${port} is already in use`, { hint: 'stop the other process or choose another port with --port N or PORT=N', cause: e });
+      throw new CliError(`port ${port} is already in use`, {
+        hint: 'stop the other process or choose another port with --port N or PORT=N',
+        cause: e,
+      });
     throw e;
   }
   printBanner(service, { host, adminKey, generated: givenKey === undefined, demoVersion });
   return waitForShutdown(service);
 }
 
-function printBanner(service: Service, o: { host: string; adminKey: string; generated: boolean; demoVersion: number | null }): void {
+function printBanner(
+  service: Service,
+  o: { host: string; adminKey: string; generated: boolean; demoVersion: number | null },
+): void {
   const addr = service.app.server.address() as AddressInfo;
   const local = ['0.0.0.0', '::', '127.0.0.1', '::1', 'localhost'].includes(o.host);
   const url = `http://${local ? 'localhost' : o.host.includes(':') ? `[${o.host}]` : o.host}:${addr.port}`;
@@ -62,7 +74,11 @@ function printBanner(service: Service, o: { host: string; adminKey: string; gene
   const lines = [
     '',
     `pointpool is running on ${service.store.describe}`,
-    ...(o.demoVersion !== null ? [`  Config:     the store was empty: loaded the demo group (demo/group.yaml) as version ${o.demoVersion}`] : []),
+    ...(o.demoVersion !== null
+      ? [
+          `  Config:     the store was empty: loaded the demo group (demo/group.yaml) as version ${o.demoVersion}`,
+        ]
+      : []),
     `  URL:        ${url}`,
     `  API docs:   ${url}/docs`,
     o.generated

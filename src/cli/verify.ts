@@ -9,7 +9,9 @@ export async function verifyCommand(env: CliEnv): Promise<number> {
     for (const c of report.checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}\n`);
     const failed = report.checks.filter((c) => !c.ok).length;
     process.stdout.write(
-      report.ok ? `ledger ok (${report.checks.length} checks, ${store.describe})\n` : `ledger NOT ok: ${failed} check(s) failed\n`,
+      report.ok
+        ? `ledger ok (${report.checks.length} checks, ${store.describe})\n`
+        : `ledger NOT ok: ${failed} check(s) failed\n`,
     );
     return report.ok ? EXIT_OK : EXIT_FAILURE;
   });

@@ -234,6 +234,12 @@ async function applyLotMoves(trx: Trx, entry_id: bigint, moves: readonly LotMove
         ...(m.state_to ? { state: m.state_to } : {}),
       }))
       .where('id', '=', m.lot_id)
+      // The lot is the one the move describes (member, program, issuer, state): the entry's
+      // invariant-2 assertion and settlement trust these fields, so a lot that differs is refused.
+      .where('member_id', '=', m.member_id)
+      .where('program_id', '=', m.program_id)
+      .where('issuing_brand_id', '=', m.issuing_brand_id)
+      .where('state', '=', m.state_from)
       .where(sql<boolean>`remaining_pt4 + ${m.remaining_delta_pt4} >= 0`)
       .where(sql<boolean>`held_pt4 + ${m.held_delta_pt4} >= 0`)
       .where(sql<boolean>`held_pt4 + ${m.held_delta_pt4} <= remaining_pt4 + ${m.remaining_delta_pt4}`)

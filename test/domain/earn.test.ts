@@ -5,7 +5,8 @@ import { compileGroup } from '../../src/domain/config/compile.ts';
 import type { ProgramConfig } from '../../src/domain/config/schema.ts';
 import { calculateEarn, deserializeEarn, serializeEarn } from '../../src/domain/earn/index.ts';
 import type { EarnResult } from '../../src/domain/earn/types.ts';
-import { wholePoints, type Pt4 } from '../../src/domain/points.ts';
+import { parseDecimal } from '../../src/domain/decimal.ts';
+import { ratioToPt4, wholePoints, type Pt4 } from '../../src/domain/points.ts';
 import { demoConfigDoc, demoGroup } from '../fixtures/config.ts';
 import { earnInput, line, type PurchaseSpec } from '../fixtures/earn.ts';
 
@@ -19,7 +20,7 @@ function groupWith(patch: Partial<ProgramConfig>) {
   return compileGroup(doc, 1);
 }
 
-const pt4 = (s: string): Pt4 => BigInt(Math.round(Number(s) * 10_000)); // test literals only
+const pt4 = (s: string): Pt4 => ratioToPt4(parseDecimal(s));
 const sumParts = (r: EarnResult): Pt4 =>
   r.lines.reduce((a, l) => a + l.points_pt4, 0n) + r.bonuses.reduce((a, b) => a + b.points_pt4, 0n);
 

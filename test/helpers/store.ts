@@ -104,7 +104,10 @@ export async function createTestService(opts: TestServiceOptions = {}): Promise<
 
 /** Runs `fn` with a fresh service and always closes it (and drops its database). */
 export async function withTestService<T>(fn: (t: TestService) => Promise<T>): Promise<T>;
-export async function withTestService<T>(opts: TestServiceOptions, fn: (t: TestService) => Promise<T>): Promise<T>;
+export async function withTestService<T>(
+  opts: TestServiceOptions,
+  fn: (t: TestService) => Promise<T>,
+): Promise<T>;
 export async function withTestService<T>(
   a: TestServiceOptions | ((t: TestService) => Promise<T>),
   b?: (t: TestService) => Promise<T>,
@@ -119,7 +122,11 @@ export async function withTestService<T>(
 }
 
 /** PUT /v1/config with the demo fixture (or `doc`) as admin; throws unless it is accepted. */
-export async function applyDemoConfig(app: App, doc: unknown = demoConfigDoc(), headers: { authorization: string } = { authorization: `Bearer ${TEST_ADMIN_KEY}` }): Promise<{ version: number }> {
+export async function applyDemoConfig(
+  app: App,
+  doc: unknown = demoConfigDoc(),
+  headers: { authorization: string } = { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+): Promise<{ version: number }> {
   const res = await app.inject({ method: 'PUT', url: '/v1/config', headers, payload: doc as object });
   if (res.statusCode !== 200) throw new Error(`applyDemoConfig: ${res.statusCode} ${res.body}`);
   return res.json<{ version: number }>();

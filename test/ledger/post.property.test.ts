@@ -64,7 +64,10 @@ class Model {
   }
 
   freeLots(member: string, program: string): ModelLot[] {
-    return this.lots.filter((l) => l.member === member && l.program === program && l.state === 'available' && l.remaining - l.held > 0n);
+    return this.lots.filter(
+      (l) =>
+        l.member === member && l.program === program && l.state === 'available' && l.remaining - l.held > 0n,
+    );
   }
 }
 
@@ -74,7 +77,14 @@ const held = (p: string, m: string): AccountRef => memberAccount(p, m, 'member_h
 const issuance = (p: string, b: string): AccountRef => systemAccount(p, 'issuance', b);
 const redemption = (p: string, b: string): AccountRef => systemAccount(p, 'redemption', b);
 
-function move(l: ModelLot, kind: LotMove['kind'], points: bigint, remaining_delta_pt4: bigint, held_delta_pt4: bigint, extra: Partial<LotMove> = {}): LotMove {
+function move(
+  l: ModelLot,
+  kind: LotMove['kind'],
+  points: bigint,
+  remaining_delta_pt4: bigint,
+  held_delta_pt4: bigint,
+  extra: Partial<LotMove> = {},
+): LotMove {
   return {
     lot_id: l.id,
     program_id: l.program,
@@ -90,7 +100,12 @@ function move(l: ModelLot, kind: LotMove['kind'], points: bigint, remaining_delt
 }
 
 /** Takes `amount` from the member's free lots, oldest first; null when they hold less. */
-function allocate(model: Model, member: string, program: string, amount: bigint): { lot: ModelLot; points: bigint }[] | null {
+function allocate(
+  model: Model,
+  member: string,
+  program: string,
+  amount: bigint,
+): { lot: ModelLot; points: bigint }[] | null {
   const parts: { lot: ModelLot; points: bigint }[] = [];
   let left = amount;
   for (const l of model.freeLots(member, program)) {
@@ -120,8 +135,32 @@ function newLot(member: string, program: string, brand: string, points: bigint, 
 // Operations. A seed is interpreted against the model's current state, so every generated
 // sequence is meaningful whatever came before it (and shrinks well).
 
-const OP_KINDS = ['credit', 'credit', 'credit_pending', 'spend', 'spend', 'hold', 'capture', 'release', 'mature', 'multi_program_credit'] as const;
-const BAD_KINDS = ['unbalanced', 'float_amount', 'zero_amount', 'overdraw', 'lot_overspend', 'lots_apart', 'pending_apart', 'held_apart', 'bad_date', 'hold_overspend'] as const;
+const OP_KINDS = [
+  'credit',
+  'credit',
+  'credit_pending',
+  'spend',
+  'spend',
+  'hold',
+  'capture',
+  'release',
+  'mature',
+  'multi_program_credit',
+] as const;
+const BAD_KINDS = [
+  'unbalanced',
+  'float_amount',
+  'zero_amount',
+  'overdraw',
+  'lot_overspend',
+  'lots_apart',
+  'pending_apart',
+  'held_apart',
+  'bad_date',
+  'hold_overspend',
+  'foreign_lot',
+  'state_lie',
+] as const;
 
 interface Seed {
   readonly valid: boolean;
@@ -134,7 +173,8 @@ interface Seed {
 }
 
 const seedArb: fc.Arbitrary<Seed> = fc.record({
-  valid: fc.boolean(),
+  // Two valid entries for each invalid one, so the refusals meet lots and holds to refuse.
+  valid: fc.nat({ max: 2 }).map((n) => n > 0),
   kind: fc.nat({ max: 99 }),
   member: fc.nat({ max: 1 }),
   program: fc.nat({ max: 1 }),
@@ -168,7 +208,16 @@ function planValid(model: Model, s: Seed): Planned {
       new_lots: [newLot(member, program, brand, s.amount, pending)],
     },
     apply: (ids) => {
-      model.lots.push({ id: ids[0]!, member, program, brand, points: s.amount, remaining: s.amount, held: 0n, state: pending ? 'pending' : 'available' });
+      model.lots.push({
+        id: ids[0]!,
+        member,
+        program,
+        brand,
+        points: s.amount,
+        remaining: s.amount,
+        held: 0n,
+        state: pending ? 'pending' : 'available',
+      });
     },
   });
   const free = model.balances(member, program).available;
@@ -181,7 +230,10 @@ function planValid(model: Model, s: Seed): Planned {
     case 'multi_program_credit': {
       // One entry crediting both programs (and splitting one program's credit over two lots).
       const half = s.amount / 2n;
-      const lots = [newLot(member, 'p_alpha', brand, s.amount, false), newLot(member, 'p_beta', brand, s.amount - half, false)];
+      const lots = [
+        newLot(member, 'p_alpha', brand, s.amount, false),
+        newLot(member, 'p_beta', brand, s.amount - half, false),
+      ];
       if (half > 0n) lots.push(newLot(member, 'p_beta', brand, half, false));
       return {
         name: kind,
@@ -199,7 +251,18 @@ function planValid(model: Model, s: Seed): Planned {
           new_lots: lots,
         },
         apply: (ids) => {
-          lots.forEach((l, i) => model.lots.push({ id: ids[i]!, member, program: l.program_id, brand, points: l.points_pt4, remaining: l.points_pt4, held: 0n, state: 'available' }));
+          lots.forEach((l, i) =>
+            model.lots.push({
+              id: ids[i]!,
+              member,
+              program: l.program_id,
+              brand,
+              points: l.points_pt4,
+              remaining: l.points_pt4,
+              held: 0n,
+              state: 'available',
+            }),
+          );
         },
       };
     }
@@ -224,7 +287,11 @@ function planValid(model: Model, s: Seed): Planned {
                 { account: avail(program, member), amount_pt4: -amount },
                 { account: redemption(program, brand), amount_pt4: amount },
               ],
-          lot_moves: parts.map((p) => (isHold ? move(p.lot, 'hold', p.points, 0n, p.points) : move(p.lot, 'spend', p.points, -p.points, 0n, { value_common: '1.25' }))),
+          lot_moves: parts.map((p) =>
+            isHold
+              ? move(p.lot, 'hold', p.points, 0n, p.points)
+              : move(p.lot, 'spend', p.points, -p.points, 0n, { value_common: '1.25' }),
+          ),
         },
         apply: () => {
           for (const p of parts) {
@@ -250,9 +317,16 @@ function planValid(model: Model, s: Seed): Planned {
           at: AT,
           postings: [
             { account: held(h.program, h.member), amount_pt4: -total },
-            { account: capture ? redemption(h.program, brand) : avail(h.program, h.member), amount_pt4: total },
+            {
+              account: capture ? redemption(h.program, brand) : avail(h.program, h.member),
+              amount_pt4: total,
+            },
           ],
-          lot_moves: h.parts.map((p) => (capture ? move(p.lot, 'capture', p.points, -p.points, -p.points) : move(p.lot, 'release', p.points, 0n, -p.points))),
+          lot_moves: h.parts.map((p) =>
+            capture
+              ? move(p.lot, 'capture', p.points, -p.points, -p.points)
+              : move(p.lot, 'release', p.points, 0n, -p.points),
+          ),
         },
         apply: () => {
           for (const p of h.parts) {
@@ -294,7 +368,11 @@ function planInvalid(model: Model, s: Seed): { name: string; entry: EntryInput }
   const kind = BAD_KINDS[s.kind % BAD_KINDS.length]!;
   const free = model.balances(member, program).available;
   const base = { kind: 'test' as const, member_id: member, at: AT };
-  const creditWith = (memberAmount: unknown, issuanceAmount: unknown, lotPoints: bigint = s.amount): EntryInput => ({
+  const creditWith = (
+    memberAmount: unknown,
+    issuanceAmount: unknown,
+    lotPoints: bigint = s.amount,
+  ): EntryInput => ({
     ...base,
     postings: [
       { account: avail(program, member), amount_pt4: memberAmount as bigint },
@@ -307,11 +385,18 @@ function planInvalid(model: Model, s: Seed): { name: string; entry: EntryInput }
       return { name: kind, entry: creditWith(s.amount, -s.amount - 1n - BigInt(s.pick)) };
     case 'float_amount':
       // A binary float where an exact amount belongs (invariant 7), however it got there.
-      return { name: kind, entry: creditWith((Number(s.amount) + 0.5) as never, (-(Number(s.amount) + 0.5)) as never) };
+      return { name: kind, entry: creditWith(Number(s.amount) + 0.5, -(Number(s.amount) + 0.5)) };
     case 'zero_amount':
       return {
         name: kind,
-        entry: { ...base, postings: [{ account: avail(program, member), amount_pt4: 0n }, { account: issuance(program, brand), amount_pt4: 0n }], new_lots: [] },
+        entry: {
+          ...base,
+          postings: [
+            { account: avail(program, member), amount_pt4: 0n },
+            { account: issuance(program, brand), amount_pt4: 0n },
+          ],
+          new_lots: [],
+        },
       };
     case 'overdraw': {
       // More than the member has, with lot moves that agree with the postings (so only the
@@ -320,7 +405,14 @@ function planInvalid(model: Model, s: Seed): { name: string; entry: EntryInput }
       const lots = model.freeLots(member, program);
       const moves = lots.map((l) => move(l, 'spend', l.remaining - l.held, -(l.remaining - l.held), 0n));
       const last = lots[lots.length - 1];
-      if (last && moves.length > 0) moves[moves.length - 1] = move(last, 'spend', last.remaining - last.held + (amount - free), -(last.remaining - last.held + (amount - free)), 0n);
+      if (last && moves.length > 0)
+        moves[moves.length - 1] = move(
+          last,
+          'spend',
+          last.remaining - last.held + (amount - free),
+          -(last.remaining - last.held + (amount - free)),
+          0n,
+        );
       return {
         name: kind,
         entry: {
@@ -340,7 +432,7 @@ function planInvalid(model: Model, s: Seed): { name: string; entry: EntryInput }
       // when the member has other lots: only the lot guard refuses it.
       const lots = model.freeLots(member, program);
       const l = lots[s.pick % Math.max(1, lots.length)];
-      if (!l) return { name: 'overdraw(no lots)', entry: creditWith(-s.amount, s.amount, s.amount) };
+      if (!l) return { name: 'debit_without_lots', entry: creditWith(-s.amount, s.amount, s.amount) };
       const amount = l.remaining - l.held + 1n;
       const hold = kind === 'hold_overspend';
       return {
@@ -361,7 +453,13 @@ function planInvalid(model: Model, s: Seed): { name: string; entry: EntryInput }
       return { name: kind, entry: creditWith(s.amount, -s.amount, s.amount + 1n + BigInt(s.pick)) };
     case 'pending_apart':
       // A pending lot credited to the available account.
-      return { name: kind, entry: { ...creditWith(s.amount, -s.amount), new_lots: [newLot(member, program, brand, s.amount, true)] } };
+      return {
+        name: kind,
+        entry: {
+          ...creditWith(s.amount, -s.amount),
+          new_lots: [newLot(member, program, brand, s.amount, true)],
+        },
+      };
     case 'held_apart': {
       // Points moved to held without holding any lot (or a spend that forgets its lots).
       const amount = free > 0n ? 1n + (s.amount % free) : s.amount;
@@ -379,6 +477,44 @@ function planInvalid(model: Model, s: Seed): { name: string; entry: EntryInput }
     }
     case 'bad_date':
       return { name: kind, entry: { ...creditWith(s.amount, -s.amount), at: new Date(Number.NaN) } };
+    case 'foreign_lot':
+    case 'state_lie': {
+      // The allocation names a lot that is not what it claims: another member's or program's
+      // lot (foreign_lot), or a pending lot claimed as available (state_lie). Everything else
+      // agrees, so only the lot update's guards can catch it.
+      const amount = free > 0n ? 1n + (s.amount % free) : 0n;
+      const foreign = model.lots.find((l) =>
+        kind === 'foreign_lot'
+          ? (l.member !== member || l.program !== program) &&
+            l.state === 'available' &&
+            l.remaining - l.held >= amount
+          : l.member === member && l.program === program && l.state === 'pending' && l.remaining >= amount,
+      );
+      if (amount === 0n || !foreign)
+        return {
+          name: `${kind}(none)`,
+          entry: { ...creditWith(s.amount, -s.amount), at: new Date(Number.NaN) },
+        };
+      return {
+        name: kind,
+        entry: {
+          ...base,
+          kind: 'redemption',
+          postings: [
+            { account: avail(program, member), amount_pt4: -amount },
+            { account: redemption(program, brand), amount_pt4: amount },
+          ],
+          lot_moves: [
+            {
+              ...move(foreign, 'spend', amount, -amount, 0n),
+              member_id: member,
+              program_id: program,
+              state_from: 'available',
+            },
+          ],
+        },
+      };
+    }
   }
 }
 
@@ -405,22 +541,40 @@ interface Snapshot {
 async function snapshot(db: Kysely<DB>): Promise<Snapshot> {
   const counts: Record<string, string> = {};
   for (const t of ['entries', 'postings', 'lots', 'lot_allocations', 'accounts'] as const) {
-    const r = await db.selectFrom(t).select((eb) => eb.fn.countAll<bigint>().as('n')).executeTakeFirstOrThrow();
+    const r = await db
+      .selectFrom(t)
+      .select((eb) => eb.fn.countAll<bigint>().as('n'))
+      .executeTakeFirstOrThrow();
     counts[t] = String(r.n);
   }
-  const accounts = (await db.selectFrom('accounts').select(['id', 'balance_pt4', 'floor_pt4']).orderBy('id').execute()).map((a) => `${a.id}:${a.balance_pt4}:${a.floor_pt4}`);
-  const lots = (await db.selectFrom('lots').select(['id', 'remaining_pt4', 'held_pt4', 'state']).orderBy('id').execute()).map((l) => `${l.id}:${l.remaining_pt4}:${l.held_pt4}:${l.state}`);
+  const accounts = (
+    await db.selectFrom('accounts').select(['id', 'balance_pt4', 'floor_pt4']).orderBy('id').execute()
+  ).map((a) => `${a.id}:${a.balance_pt4}:${a.floor_pt4}`);
+  const lots = (
+    await db.selectFrom('lots').select(['id', 'remaining_pt4', 'held_pt4', 'state']).orderBy('id').execute()
+  ).map((l) => `${l.id}:${l.remaining_pt4}:${l.held_pt4}:${l.state}`);
   return { counts, accounts, lots };
 }
 
 async function assertMatchesModel(db: Kysely<DB>, model: Model, label: string): Promise<void> {
   const report = await verifyLedger(db);
-  assert.ok(report.ok, `${label}: verify failed: ${report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
-  const rows = await db.selectFrom('accounts').select(['program_id', 'kind', 'owner_id', 'balance_pt4', 'floor_pt4']).where('owner_id', 'in', [...model.members]).execute();
+  assert.ok(
+    report.ok,
+    `${label}: verify failed: ${report.checks
+      .filter((c) => !c.ok)
+      .map((c) => `${c.name}: ${c.detail}`)
+      .join('; ')}`,
+  );
+  const rows = await db
+    .selectFrom('accounts')
+    .select(['program_id', 'kind', 'owner_id', 'balance_pt4', 'floor_pt4'])
+    .where('owner_id', 'in', [...model.members])
+    .execute();
   for (const m of model.members) {
     for (const p of PROGRAMS) {
       const want = model.balances(m, p);
-      const got = (kind: string) => rows.find((r) => r.owner_id === m && r.program_id === p && r.kind === kind)?.balance_pt4 ?? 0n;
+      const got = (kind: string) =>
+        rows.find((r) => r.owner_id === m && r.program_id === p && r.kind === kind)?.balance_pt4 ?? 0n;
       assert.deepEqual(
         { available: got('member_available'), pending: got('member_pending'), held: got('member_held') },
         want,
@@ -428,7 +582,12 @@ async function assertMatchesModel(db: Kysely<DB>, model: Model, label: string): 
       );
     }
   }
-  const lots = await db.selectFrom('lots').select(['id', 'remaining_pt4', 'held_pt4', 'state', 'points_pt4']).where('member_id', 'in', [...model.members]).orderBy('id').execute();
+  const lots = await db
+    .selectFrom('lots')
+    .select(['id', 'remaining_pt4', 'held_pt4', 'state', 'points_pt4'])
+    .where('member_id', 'in', [...model.members])
+    .orderBy('id')
+    .execute();
   assert.deepEqual(
     lots.map((l) => `${l.id}:${l.points_pt4}:${l.remaining_pt4}:${l.held_pt4}:${l.state}`),
     model.lots.map((l) => `${l.id}:${l.points}:${l.remaining}:${l.held}:${l.state}`),
@@ -468,7 +627,7 @@ void describe('ledger postEntry (property)', () => {
 
   void it('random valid and invalid entries keep every invariant and match the model', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(seedArb, { minLength: 1, maxLength: 14 }), async (seeds) => {
+      fc.asyncProperty(fc.array(seedArb, { minLength: 1, maxLength: 16 }), async (seeds) => {
         const model = new Model(freshMembers());
         for (const [i, s] of seeds.entries()) {
           if (s.valid) {
@@ -499,11 +658,147 @@ void describe('ledger postEntry (property)', () => {
           }, 0n);
           const iss = totals.get(`${p}/issuance`) ?? 0n;
           const red = totals.get(`${p}/redemption`) ?? 0n;
-          assert.equal(iss + red + members, 0n, `program ${p}: issuance ${iss} + redemption ${red} + members ${members}`);
+          assert.equal(
+            iss + red + members,
+            0n,
+            `program ${p}: issuance ${iss} + redemption ${red} + members ${members}`,
+          );
         }
       }),
-      { numRuns: isPostgres() ? 40 : 30 },
+      // All runs share one store (fresh members each run), so a failing run leaves it broken for
+      // the next: report the first counterexample as found rather than shrink through a corrupted
+      // store.
+      { numRuns: isPostgres() ? 40 : 30, endOnFailure: true },
     );
+  });
+
+  void it('each SQL guard refuses what the entry assertions cannot see, and changes nothing', async () => {
+    const [x, y] = freshMembers();
+    const credit = (m: string, program: string, points: bigint, pending = false) =>
+      db.transaction().execute(
+        async (trx) =>
+          (
+            await postEntry(trx, {
+              kind: 'test',
+              member_id: m,
+              at: AT,
+              postings: [
+                { account: pending ? pend(program, m) : avail(program, m), amount_pt4: points },
+                { account: issuance(program, 'brand_a'), amount_pt4: -points },
+              ],
+              new_lots: [newLot(m, program, 'brand_a', points, pending)],
+            })
+          ).lot_ids[0]!,
+      );
+    const lot1 = await credit(x!, 'p_alpha', 100n);
+    const lot2 = await credit(x!, 'p_alpha', 100n);
+    const pendingLot = await credit(x!, 'p_alpha', 50n, true);
+    const lotY = await credit(y!, 'p_alpha', 100n);
+    const lotBeta = await credit(x!, 'p_beta', 100n);
+    // A hold of 30 on lot2, to capture too much from below.
+    await db.transaction().execute((trx) =>
+      postEntry(trx, {
+        kind: 'hold',
+        member_id: x!,
+        at: AT,
+        postings: [
+          { account: avail('p_alpha', x!), amount_pt4: -30n },
+          { account: held('p_alpha', x!), amount_pt4: 30n },
+        ],
+        lot_moves: [
+          {
+            lot_id: lot2,
+            program_id: 'p_alpha',
+            member_id: x!,
+            issuing_brand_id: 'brand_a',
+            kind: 'hold',
+            points_pt4: 30n,
+            remaining_delta_pt4: 0n,
+            held_delta_pt4: 30n,
+            state_from: 'available',
+          },
+        ],
+      }),
+    );
+    const spendMove = (lot_id: bigint, points: bigint, extra: Partial<LotMove> = {}): LotMove => ({
+      lot_id,
+      program_id: 'p_alpha',
+      member_id: x!,
+      issuing_brand_id: 'brand_a',
+      kind: 'spend',
+      points_pt4: points,
+      remaining_delta_pt4: -points,
+      held_delta_pt4: 0n,
+      state_from: 'available',
+      ...extra,
+    });
+    const spend = (points: bigint, moves: LotMove[]): EntryInput => ({
+      kind: 'redemption',
+      member_id: x!,
+      at: AT,
+      postings: [
+        { account: avail('p_alpha', x!), amount_pt4: -points },
+        { account: redemption('p_alpha', 'brand_b'), amount_pt4: points },
+      ],
+      lot_moves: moves,
+    });
+    const cases: [string, EntryInput, string][] = [
+      ['one lot asked for more than it has', spend(150n, [spendMove(lot1, 150n)]), 'CONCURRENT_UPDATE'],
+      ['spending points that are held', spend(80n, [spendMove(lot2, 80n)]), 'CONCURRENT_UPDATE'],
+      ["another member's lot", spend(50n, [spendMove(lotY, 50n)]), 'CONCURRENT_UPDATE'],
+      ["another program's lot", spend(50n, [spendMove(lotBeta, 50n)]), 'CONCURRENT_UPDATE'],
+      ['a pending lot claimed as available', spend(50n, [spendMove(pendingLot, 50n)]), 'CONCURRENT_UPDATE'],
+      [
+        'the wrong issuing brand',
+        spend(50n, [spendMove(lot1, 50n, { issuing_brand_id: 'brand_b' })]),
+        'CONCURRENT_UPDATE',
+      ],
+      ['a lot that does not exist', spend(50n, [spendMove(999_999_999n, 50n)]), 'CONCURRENT_UPDATE'],
+      [
+        'more than the balance, lots agreeing',
+        spend(200n, [spendMove(lot1, 100n), spendMove(lot2, 100n)]),
+        'INSUFFICIENT_POINTS',
+      ],
+      [
+        'capturing more than is held',
+        {
+          kind: 'capture',
+          member_id: x!,
+          at: AT,
+          postings: [
+            { account: held('p_alpha', x!), amount_pt4: -40n },
+            { account: redemption('p_alpha', 'brand_b'), amount_pt4: 40n },
+          ],
+          lot_moves: [spendMove(lot2, 40n, { kind: 'capture', held_delta_pt4: -40n })],
+        },
+        'INSUFFICIENT_POINTS',
+      ],
+      [
+        'a debit of an account that was never credited',
+        {
+          kind: 'redemption',
+          member_id: y!,
+          at: AT,
+          postings: [
+            { account: avail('p_beta', y!), amount_pt4: -10n },
+            { account: redemption('p_beta', 'brand_b'), amount_pt4: 10n },
+          ],
+          lot_moves: [spendMove(lotBeta, 10n, { member_id: y!, program_id: 'p_beta' })],
+        },
+        'INSUFFICIENT_POINTS',
+      ],
+    ];
+    for (const [name, entry, code] of cases) {
+      const before = await snapshot(db);
+      await assert.rejects(
+        db.transaction().execute((trx) => postEntry(trx, entry)),
+        (e: unknown) => isAppError(e) && e.code === code,
+        name,
+      );
+      assert.deepEqual(await snapshot(db), before, `${name} changed the store`);
+    }
+    const report = await verifyLedger(db);
+    assert.ok(report.ok, JSON.stringify(report.checks.filter((c) => !c.ok)));
   });
 
   void it('an entry refused in the middle of a larger transaction rolls the whole transaction back', async () => {
@@ -560,17 +855,42 @@ void describe('ledger postEntry (property)', () => {
           { account: avail('p_alpha', m!), amount_pt4: -40n },
           { account: redemption('p_alpha', 'brand_b'), amount_pt4: 40n },
         ],
-        lot_moves: [{ lot_id: lot, program_id: 'p_alpha', member_id: m!, issuing_brand_id: 'brand_a', kind: 'spend', points_pt4: 40n, remaining_delta_pt4: -40n, held_delta_pt4: 0n, state_from: 'available' }],
+        lot_moves: [
+          {
+            lot_id: lot,
+            program_id: 'p_alpha',
+            member_id: m!,
+            issuing_brand_id: 'brand_a',
+            kind: 'spend',
+            points_pt4: 40n,
+            remaining_delta_pt4: -40n,
+            held_delta_pt4: 0n,
+            state_from: 'available',
+          },
+        ],
       });
       return spend.entry_id;
     });
     const attempts: [string, (trx: Trx) => Promise<unknown>][] = [
-      ['update entries', (trx) => trx.updateTable('entries').set({ kind: 'forged' }).where('id', '=', posted).execute()],
+      [
+        'update entries',
+        (trx) => trx.updateTable('entries').set({ kind: 'forged' }).where('id', '=', posted).execute(),
+      ],
       ['delete entries', (trx) => trx.deleteFrom('entries').where('id', '=', posted).execute()],
-      ['update postings', (trx) => trx.updateTable('postings').set({ amount_pt4: 1n }).where('entry_id', '=', posted).execute()],
+      [
+        'update postings',
+        (trx) => trx.updateTable('postings').set({ amount_pt4: 1n }).where('entry_id', '=', posted).execute(),
+      ],
       ['delete postings', (trx) => trx.deleteFrom('postings').where('entry_id', '=', posted).execute()],
-      ['update lot_allocations', (trx) => trx.updateTable('lot_allocations').set({ points_pt4: 1n }).where('entry_id', '=', posted).execute()],
-      ['delete lot_allocations', (trx) => trx.deleteFrom('lot_allocations').where('entry_id', '=', posted).execute()],
+      [
+        'update lot_allocations',
+        (trx) =>
+          trx.updateTable('lot_allocations').set({ points_pt4: 1n }).where('entry_id', '=', posted).execute(),
+      ],
+      [
+        'delete lot_allocations',
+        (trx) => trx.deleteFrom('lot_allocations').where('entry_id', '=', posted).execute(),
+      ],
     ];
     for (const [name, attempt] of attempts) {
       const before = await snapshot(db);
@@ -589,8 +909,14 @@ void describe('ledger postEntry (property)', () => {
     const before = await snapshot(db);
     await assert.rejects(
       db.transaction().execute(async (trx) => {
-        const e = await sql<{ id: bigint }>`insert into entries (kind, member_id, at) values ('test', ${m}, ${AT}) returning id`.execute(trx);
-        const acc = await sql<{ id: bigint }>`insert into accounts (program_id, kind, owner_id) values ('p_alpha', 'issuance', 'brand_raw') on conflict (program_id, kind, owner_id) do update set kind = excluded.kind returning id`.execute(trx);
+        const e = await sql<{
+          id: bigint;
+        }>`insert into entries (kind, member_id, at) values ('test', ${m}, ${AT}) returning id`.execute(trx);
+        const acc = await sql<{
+          id: bigint;
+        }>`insert into accounts (program_id, kind, owner_id) values ('p_alpha', 'issuance', 'brand_raw') on conflict (program_id, kind, owner_id) do update set kind = excluded.kind returning id`.execute(
+          trx,
+        );
         const entryId = e.rows[0]!.id;
         const accountId = acc.rows[0]!.id;
         // Balanced in p_alpha, unbalanced in p_beta: the trigger checks each program.
@@ -608,11 +934,23 @@ void describe('ledger postEntry (property)', () => {
     assert.deepEqual(await snapshot(db), before);
     // A balanced raw entry commits (the trigger is not simply rejecting everything).
     await db.transaction().execute(async (trx) => {
-      const e = await sql<{ id: bigint }>`insert into entries (kind, member_id, at) values ('test', ${m}, ${AT}) returning id`.execute(trx);
-      const acc = await sql<{ id: bigint }>`insert into accounts (program_id, kind, owner_id) values ('p_gamma', 'adjustment', 'grp') on conflict (program_id, kind, owner_id) do update set kind = excluded.kind returning id`.execute(trx);
-      const acc2 = await sql<{ id: bigint }>`insert into accounts (program_id, kind, owner_id) values ('p_gamma', 'issuance', 'grp') on conflict (program_id, kind, owner_id) do update set kind = excluded.kind returning id`.execute(trx);
+      const e = await sql<{
+        id: bigint;
+      }>`insert into entries (kind, member_id, at) values ('test', ${m}, ${AT}) returning id`.execute(trx);
+      const acc = await sql<{
+        id: bigint;
+      }>`insert into accounts (program_id, kind, owner_id) values ('p_gamma', 'adjustment', 'grp') on conflict (program_id, kind, owner_id) do update set kind = excluded.kind returning id`.execute(
+        trx,
+      );
+      const acc2 = await sql<{
+        id: bigint;
+      }>`insert into accounts (program_id, kind, owner_id) values ('p_gamma', 'issuance', 'grp') on conflict (program_id, kind, owner_id) do update set kind = excluded.kind returning id`.execute(
+        trx,
+      );
       await sql`insert into postings (entry_id, account_id, program_id, amount_pt4, at) values
-        (${e.rows[0]!.id}, ${acc.rows[0]!.id}, 'p_gamma', 3, ${AT}), (${e.rows[0]!.id}, ${acc2.rows[0]!.id}, 'p_gamma', -3, ${AT})`.execute(trx);
+        (${e.rows[0]!.id}, ${acc.rows[0]!.id}, 'p_gamma', 3, ${AT}), (${e.rows[0]!.id}, ${acc2.rows[0]!.id}, 'p_gamma', -3, ${AT})`.execute(
+        trx,
+      );
     });
     assert.ok((await verifyLedger(db)).ok);
   });
@@ -630,7 +968,13 @@ void describe('ledger postEntry (property)', () => {
             { account: avail('p_alpha', m!), amount_pt4: 100 as never },
             { account: issuance('p_alpha', 'brand_a'), amount_pt4: -100 as never },
           ],
-          new_lots: [{ ...newLot(m!, 'p_alpha', 'brand_a', 100n, false), points_pt4: 100 as never, remaining_pt4: 100 as never }],
+          new_lots: [
+            {
+              ...newLot(m!, 'p_alpha', 'brand_a', 100n, false),
+              points_pt4: 100 as never,
+              remaining_pt4: 100 as never,
+            },
+          ],
         }),
       ),
       (e: unknown) => isAppError(e) && e.code === 'INVALID_LEDGER_ENTRY',
@@ -682,14 +1026,28 @@ void describe('ledger postEntry (property)', () => {
             if (left === 0n) break;
             const free = l.remaining_pt4 - l.held_pt4;
             const take = free < left ? free : left;
-            moves.push({ lot_id: l.id, program_id: 'p_alpha', member_id: m!, issuing_brand_id: l.issuing_brand_id, kind: 'spend', points_pt4: take, remaining_delta_pt4: -take, held_delta_pt4: 0n, state_from: 'available' });
+            moves.push({
+              lot_id: l.id,
+              program_id: 'p_alpha',
+              member_id: m!,
+              issuing_brand_id: l.issuing_brand_id,
+              kind: 'spend',
+              points_pt4: take,
+              remaining_delta_pt4: -take,
+              held_delta_pt4: 0n,
+              state_from: 'available',
+            });
             left -= take;
           }
           // Not enough in the lots: post the spend anyway, pretending the last lot has the rest,
           // so that it is the store (not this test) that refuses it.
           if (left > 0n && moves.length > 0) {
             const last = moves[moves.length - 1]!;
-            moves[moves.length - 1] = { ...last, points_pt4: last.points_pt4 + left, remaining_delta_pt4: last.remaining_delta_pt4 - left };
+            moves[moves.length - 1] = {
+              ...last,
+              points_pt4: last.points_pt4 + left,
+              remaining_delta_pt4: last.remaining_delta_pt4 - left,
+            };
           }
           await postEntry(trx, {
             kind: 'redemption',
@@ -711,10 +1069,19 @@ void describe('ledger postEntry (property)', () => {
       if (locked) assert.equal(ok, allowed, `successes with lockMembers`);
       else assert.ok(ok >= 1 && ok <= allowed, `successes without lock: ${ok} (allowed ${allowed})`);
 
-      const acc = await db.selectFrom('accounts').select('balance_pt4').where('owner_id', '=', m!).where('kind', '=', 'member_available').executeTakeFirstOrThrow();
+      const acc = await db
+        .selectFrom('accounts')
+        .select('balance_pt4')
+        .where('owner_id', '=', m!)
+        .where('kind', '=', 'member_available')
+        .executeTakeFirstOrThrow();
       assert.equal(acc.balance_pt4, balance - BigInt(ok) * SPEND);
       assert.ok(acc.balance_pt4 >= 0n);
-      const lotsLeft = await db.selectFrom('lots').select((eb) => eb.fn.sum<bigint>('remaining_pt4').as('r')).where('member_id', '=', m!).executeTakeFirstOrThrow();
+      const lotsLeft = await db
+        .selectFrom('lots')
+        .select((eb) => eb.fn.sum<bigint>('remaining_pt4').as('r'))
+        .where('member_id', '=', m!)
+        .executeTakeFirstOrThrow();
       assert.equal(BigInt(lotsLeft.r), acc.balance_pt4);
       const report = await verifyLedger(db);
       assert.ok(report.ok, JSON.stringify(report.checks.filter((c) => !c.ok)));

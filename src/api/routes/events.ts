@@ -3,6 +3,8 @@ import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.ts';
 import { submitEvent, type EventOutcome } from '../../services/events/intake.ts';
 import { listRejections } from '../../services/events/rejections.ts';
+import { listReviews } from '../../services/events/reviews.ts';
+import { requireGroup } from '../../services/config.ts';
 import { simulateEvent } from '../../services/events/simulate.ts';
 import { DEFAULT_PAGE_SIZE } from '../../services/paging.ts';
 import { actorOf, assertBrand } from '../auth.ts';
@@ -74,5 +76,25 @@ export default async function eventRoutes(app: App): Promise<void> {
     // A brand key sees its own brand's rejections only.
     const brand_id = key.parsed.kind === 'brand' ? key.parsed.brand_id : q.brand_id;
     return listRejections(app.ctx.db, { ...q, brand_id, from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined, limit: q.limit ?? DEFAULT_PAGE_SIZE });
+  });
+
+  app.get('/v1/reviews', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['events'],
+      summary: 'Review items (negative balances left by reversal shortfalls), newest first',
+      querystring: Type.Object({ ...PageQuery, status: Type.Optional(Type.String({ maxLength: 32 })), member_id: Type.Optional(Type.String({ maxLength: 128 })), program_id: Type.Optional(Type.String({ maxLength: 64 })), kind: Type.Optional(Type.String({ maxLength: 64 })) }),
+    },
+  }, async (req) => {
+    const q = req.query;
+    const key = req.apiKey!;
+    // A brand key sees its own brand's program (and the default program) only.
+    let program_ids: string[] | undefined;
+    if (key.parsed.kind === 'brand') {
+      const group = await requireGroup(app.ctx);
+      const own = group.brands.get(key.parsed.brand_id)?.program;
+      program_ids = [...(own ? [own] : []), group.default_program_id];
+    }
+    return listReviews(app.ctx.db, { ...q, program_ids, limit: q.limit ?? DEFAULT_PAGE_SIZE });
   });
 }

@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto';
+import type { Group } from '../../domain/config/group.ts';
+import { ratioToJson } from '../../domain/earn/codec.ts';
+import { isWholePt4, pt4ToJson, type Pt4 } from '../../domain/points.ts';
+import { AppError } from '../../errors.ts';
+import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
+import type { LotMove, PostingInput } from '../../ledger/entry.ts';
+import { postEntry, type Trx } from '../../ledger/post.ts';
+import { requireGroup } from '../config.ts';
+import type { Actor, Ctx } from '../context.ts';
+import { extendInactivityExpiry } from '../events/inactivity.ts';
+import { claimIdempotencyKey, requestHash, storeOutcome } from '../idempotency.ts';
+import { lockMembers } from '../members.ts';
+import { inTransaction } from '../transaction.ts';
+import { takeRewardStock } from './rewards.ts';
+import { recordSettlement } from './settlement.ts';
+import { planSpend, resolveScope, type SpendPlan } from './spend-plan.ts';
+import { redemptionView, type RedemptionView } from './view.ts';
+
+// POST /v1/redemptions: spend a member's points at a brand, from one program or from the whole
+// pool, earliest expiry first. With capture the points are spent at once; without, they are
+// held until capture, release or the hold's timeout. One transaction: the member is locked, the
+// lots are read and allocated, and the member's balance is debited by a conditional update, so
+// no concurrency can take a balance below zero.
+
+export interface RedeemRequest {
+  readonly member_id: string;
+  readonly brand_id: string;
+  readonly group_redemption?: boolean | undefined;
+  readonly program_id?: string | undefined;
+  readonly points?: number | undefined;
+  readonly points_pt4?: Pt4 | undefined;
+  readonly order_id?: string | undefined;
+  readonly idempotency_key: string;
+  readonly capture?: boolean | undefined;
+  readonly reward_id?: string | undefined;
+  readonly quantity?: number | undefined;
+}
+
+export interface Outcome {
+  readonly http_status: number;
+  readonly body: Record<string, unknown>;
+}
+
+export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promise<Outcome> {
+  const group = await requireGroup(ctx);
+  const scope = resolveScope(group, req.brand_id, req.group_redemption ?? false, req.program_id);
+  const { points_pt4: _omit, ...hashed } = req;
+  const hash = requestHash(hashed);
+  return inTransaction(ctx.db, async (trx) => {
+    const now = ctx.clock.now();
+    const replay = await claimIdempotencyKey(trx, 'redemption', req.idempotency_key, hash, now);
+    if (replay) return replay;
+    const member = await trx.selectFrom('members').select('id').where('id', '=', req.member_id).executeTakeFirst();
+    if (!member) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id: req.member_id });
+    await lockMembers(trx, [req.member_id]);
+    const reward = req.reward_id ? await takeRewardStock(trx, req.reward_id, req.quantity ?? 1, req.brand_id, scope.program_id, scope.group_redemption, now) : null;
+    const points = reward ? reward.points_pt4 : (req.points_pt4 ?? 0n);
+    if (reward && req.points_pt4 !== undefined && req.points_pt4 !== reward.points_pt4) {
+      throw new AppError('INVALID_AMOUNT', `The reward costs ${pt4ToJson(reward.points_pt4)} points`, { field: 'points' });
+    }
+    checkPrecision(group, scope.program_id, points);
+    const spend = await planSpend(trx, group, req.member_id, scope, points, now);
+    if (spend.plan.allocations.length === 0 && points > 0n) {
+      throw new AppError('INSUFFICIENT_POINTS', `Not enough points: ${pt4ToJson(spend.plan.available_default_pt4)} available`, {
+        available: pt4ToJson(spend.plan.available_default_pt4),
+        requested: pt4ToJson(points),
+        program_id: scope.program_id,
+        group_redemption: scope.group_redemption,
+      });
+    }
+    const capture = req.capture ?? true;
+    const id = `rdm_${randomBytes(10).toString('hex')}`;
+    const hold_minutes = group.programs.get(scope.program_id)?.hold_timeout_minutes ?? 30;
+    const entry = await postSpend(trx, group, spend, { id, member_id: req.member_id, brand_id: req.brand_id, capture, now, actor });
+    const view = redemptionView(group, spend, { id, status: capture ? 'captured' : 'held', group_redemption: scope.group_redemption, points_pt4: points, now, reward });
+    await trx
+      .insertInto('redemptions')
+      .values({
+        id,
+        member_id: req.member_id,
+        brand_id: req.brand_id,
+        group_redemption: scope.group_redemption,
+        program_id: scope.program_id,
+        status: capture ? 'captured' : 'held',
+        points_pt4: points,
+        order_id: req.order_id ?? null,
+        reward_id: req.reward_id ?? null,
+        quantity: reward ? (req.quantity ?? 1) : null,
+        created_at: now,
+        hold_expires_at: capture ? null : new Date(now.getTime() + hold_minutes * 60_000),
+        resolved_at: capture ? now : null,
+        entry_id: entry,
+        detail: JSON.stringify({ idempotency_key: req.idempotency_key, absorbed_value: ratioToJson(spend.plan.absorbed_value), absorbing_program_id: spend.plan.absorbing_program_id }) as never,
+      })
+      .execute();
+    if (capture) await recordSettlement(trx, group, id, req.brand_id, entry, now, 1);
+    for (const p of spend.plan.by_program) {
+      const program = group.programs.get(p.program_id);
+      if (program) await extendInactivityExpiry(trx, req.member_id, program, now);
+    }
+    const body = { ...view, ...(capture ? {} : { hold_expires_at: new Date(now.getTime() + hold_minutes * 60_000).toISOString() }), balances: await remainingBalances(trx, req.member_id) };
+    await storeOutcome(trx, 'redemption', req.idempotency_key, 201, body);
+    return { http_status: 201, body };
+  });
+}
+
+/** Whole-point programs take whole points; accumulate programs up to 4 decimals. */
+function checkPrecision(group: Group, program_id: string, points: Pt4): void {
+  const program = group.programs.get(program_id);
+  if (points <= 0n) throw new AppError('INVALID_AMOUNT', 'points must be positive', { field: 'points' });
+  if (program && program.rounding !== 'accumulate' && !isWholePt4(points)) {
+    throw new AppError('INVALID_AMOUNT', `${program_id} points are whole points`, { field: 'points' });
+  }
+}
+
+interface SpendContext {
+  readonly id: string;
+  readonly member_id: string;
+  readonly brand_id: string;
+  readonly capture: boolean;
+  readonly now: Date;
+  readonly actor: Actor;
+}
+
+/** Debits the member per program (to the brand's redemption account, or to held) and moves the lots. */
+async function postSpend(trx: Trx, _group: Group, spend: SpendPlan, c: SpendContext): Promise<bigint> {
+  const postings: PostingInput[] = [];
+  for (const p of spend.plan.by_program) {
+    postings.push({ account: memberAccount(p.program_id, c.member_id, 'member_available'), amount_pt4: -p.points_pt4 });
+    postings.push(
+      c.capture
+        ? { account: systemAccount(p.program_id, 'redemption', c.brand_id), amount_pt4: p.points_pt4 }
+        : { account: memberAccount(p.program_id, c.member_id, 'member_held'), amount_pt4: p.points_pt4 },
+    );
+  }
+  const moves: LotMove[] = spend.plan.allocations.map((a) => ({
+    lot_id: BigInt(a.lot_id),
+    program_id: a.program_id,
+    member_id: c.member_id,
+    issuing_brand_id: a.issuing_brand_id,
+    kind: c.capture ? 'spend' : 'hold',
+    points_pt4: a.points_pt4,
+    remaining_delta_pt4: c.capture ? -a.points_pt4 : 0n,
+    held_delta_pt4: c.capture ? 0n : a.points_pt4,
+    state_from: 'available',
+    value_common: ratioToJson(a.value),
+  }));
+  const posted = await postEntry(trx, {
+    kind: c.capture ? 'redemption' : 'hold',
+    member_id: c.member_id,
+    at: c.now,
+    request_id: c.actor.request_id,
+    key_id: c.actor.key_id,
+    ref_type: 'redemption',
+    ref_id: c.id,
+    detail: {
+      redemption_id: c.id,
+      brand_id: c.brand_id,
+      absorbed_value: ratioToJson(spend.plan.absorbed_value),
+      absorbing_program_id: spend.plan.absorbing_program_id,
+    },
+    postings,
+    lot_moves: moves,
+  });
+  return posted.entry_id;
+}
+
+export async function remainingBalances(trx: Trx, member_id: string): Promise<{ program_id: string; available: number; held: number }[]> {
+  const rows = await trx.selectFrom('accounts').select(['program_id', 'kind', 'balance_pt4']).where('owner_id', '=', member_id).where('kind', 'in', ['member_available', 'member_held']).orderBy('program_id').execute();
+  const out = new Map<string, { program_id: string; available: number; held: number }>();
+  for (const r of rows) {
+    const b = out.get(r.program_id) ?? { program_id: r.program_id, available: 0, held: 0 };
+    if (r.kind === 'member_available') b.available = pt4ToJson(r.balance_pt4);
+    else b.held = pt4ToJson(r.balance_pt4);
+    out.set(r.program_id, b);
+  }
+  return [...out.values()];
+}
+
+export type { RedemptionView };

@@ -1,0 +1,56 @@
+import type { Group } from '../../domain/config/group.ts';
+import { planGroupSpend, type GroupSpendPlan } from '../../domain/lots/group-plan.ts';
+import type { SpendableLot } from '../../domain/lots/fefo.ts';
+import type { Pt4 } from '../../domain/points.ts';
+import { programUnits } from '../../domain/valuation.ts';
+import { AppError } from '../../errors.ts';
+import { openLots, type OpenLot } from '../../ledger/read.ts';
+import type { Trx } from '../../ledger/post.ts';
+
+// What a member can spend and how a request would be paid, shared by redemption, the redeemable
+// check and transfers. A single-program spend is the group plan over one program whose "default"
+// is itself, so both paths take lots in the same order and round the same way.
+
+export interface SpendScope {
+  readonly group_redemption: boolean;
+  /** The one program spent from when not a group redemption. */
+  readonly program_id: string;
+}
+
+export interface SpendPlan {
+  readonly plan: GroupSpendPlan;
+  readonly lots: ReadonlyMap<string, OpenLot>;
+  /** The unit the request's points are in: the default program (group) or the program. */
+  readonly unit_program_id: string;
+}
+
+export function resolveScope(group: Group, brand_id: string, group_redemption: boolean, program_id: string | undefined): SpendScope {
+  const brand = group.brands.get(brand_id);
+  if (!brand) throw new AppError('UNKNOWN_BRAND', `Brand ${brand_id} is not in the configuration`, { field: 'brand_id' });
+  if (group_redemption) return { group_redemption: true, program_id: group.default_program_id };
+  const pid = program_id ?? brand.program;
+  if (!group.programs.has(pid)) throw new AppError('UNKNOWN_PROGRAM', `Program ${pid} is not in the configuration`, { field: 'program_id' });
+  return { group_redemption: false, program_id: pid };
+}
+
+/** Lots a spend may take now: available, unexpired, with points not already held. */
+export function spendable(lots: readonly OpenLot[], now: Date): SpendableLot[] {
+  return lots
+    .filter((l) => l.state === 'available' && (l.expires_at === null || l.expires_at.getTime() > now.getTime()) && l.remaining_pt4 > l.held_pt4)
+    .map((l) => ({
+      id: String(l.id),
+      program_id: l.program_id,
+      issuing_brand_id: l.issuing_brand_id,
+      spendable_pt4: l.remaining_pt4 - l.held_pt4,
+      expires_at_ms: l.expires_at?.getTime() ?? null,
+      awarded_at_ms: l.awarded_at.getTime(),
+    }));
+}
+
+export async function planSpend(trx: Trx, group: Group, member_id: string, scope: SpendScope, points_pt4: Pt4, now: Date): Promise<SpendPlan> {
+  const programs = scope.group_redemption ? [...group.programs.keys()] : [scope.program_id];
+  const lots = await openLots(trx, member_id, programs);
+  const units = programUnits(group, now.getTime());
+  const plan = planGroupSpend({ lots: spendable(lots, now), programs: units, default_program_id: scope.program_id, points_pt4 });
+  return { plan, lots: new Map(lots.map((l) => [String(l.id), l])), unit_program_id: scope.program_id };
+}
