@@ -1,0 +1,55 @@
+import { sql } from 'kysely';
+import { pt4ToJson } from '../domain/points.ts';
+import { memberAccount, systemAccount } from '../ledger/accounts.ts';
+import type { LotMove, PostingInput } from '../ledger/entry.ts';
+import { postEntry } from '../ledger/post.ts';
+import type { Ctx } from '../services/context.ts';
+import { forEachMemberBatch, groupBy, type JobProgress } from './batch.ts';
+
+// expire: every lot whose expires_at <= as_of gives up its points not held by an open hold to
+// breakage of its issuing brand. One entry per member and run; a lot is expired once because the
+// second run finds nothing left in it.
+
+export async function runExpire(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgress) => void) {
+  let lots = 0;
+  let points = 0n;
+  let entries = 0;
+  const { skipped_members } = await forEachMemberBatch(
+    ctx,
+    async (after, limit) => {
+      const rows = await sql<{ member_id: string }>`select distinct member_id from lots
+        where remaining_pt4 > held_pt4 and expires_at is not null and expires_at <= ${as_of}
+          ${after === null ? sql`` : sql`and member_id > ${after}`}
+        order by member_id limit ${limit}`.execute(ctx.db);
+      return rows.rows.map((r) => r.member_id);
+    },
+    async (trx, member_ids) => {
+      const due = await trx
+        .selectFrom('lots')
+        .select(['id', 'member_id', 'program_id', 'issuing_brand_id', 'remaining_pt4', 'held_pt4', 'state'])
+        .where('member_id', 'in', member_ids)
+        .where('expires_at', '<=', as_of)
+        .where(sql<boolean>`remaining_pt4 > held_pt4`)
+        .orderBy('member_id')
+        .orderBy('id')
+        .execute();
+      const byMember = groupBy(due, (l) => l.member_id);
+      for (const [member_id, memberLots] of byMember) {
+        const postings: PostingInput[] = [];
+        const moves: LotMove[] = [];
+        for (const l of memberLots) {
+          const x = l.remaining_pt4 - l.held_pt4;
+          postings.push({ account: memberAccount(l.program_id, member_id, l.state === 'pending' ? 'member_pending' : 'member_available'), amount_pt4: -x });
+          postings.push({ account: systemAccount(l.program_id, 'breakage', l.issuing_brand_id), amount_pt4: x });
+          moves.push({ lot_id: l.id, program_id: l.program_id, member_id, issuing_brand_id: l.issuing_brand_id, kind: 'expire', points_pt4: x, remaining_delta_pt4: -x, held_delta_pt4: 0n, state_from: l.state });
+          lots++;
+          points += x;
+        }
+        await postEntry(trx, { kind: 'expiry', member_id, at: as_of, ref_type: 'job', ref_id: 'expire', detail: { as_of: as_of.toISOString(), lots: moves.length }, postings, lot_moves: moves });
+        entries++;
+      }
+    },
+    onProgress,
+  );
+  return { job: 'expire', as_of: as_of.toISOString(), lots_expired: lots, points_expired: pt4ToJson(points), entries, skipped_members };
+}
