@@ -44,6 +44,16 @@ export const ERRORS = {
   INVALID_LEDGER_ENTRY: { status: 422, message: 'The ledger entry is not valid' },
   NO_CONFIG: { status: 422, message: 'Apply a configuration first (PUT /v1/config or `pointpool apply FILE`)' },
   INVALID_CURSOR: { status: 400, message: 'The cursor is not valid' },
+  // Points lifecycle (issue 5): statements, order summaries, adjustments
+  ORDER_NOT_FOUND: { status: 404, message: 'No loyalty activity for this order' },
+  ADJUSTMENT_NOT_FOUND: { status: 404, message: 'No such adjustment' },
+  INVALID_PERIOD: { status: 422, message: 'The period is not valid: from must be before to' },
+  STATEMENT_TOO_LARGE: { status: 422, message: 'The period holds too many entries for one statement; ask for a shorter one' },
+  // settlement (issue 6)
+  SETTLEMENT_PERIOD_NOT_FOUND: { status: 404, message: 'No such settlement period' },
+  SETTLEMENT_PERIOD_ALREADY_CLOSED: { status: 409, message: 'A closed settlement period already covers this instant; close a later `to`' },
+  INVALID_RANGE: { status: 422, message: 'The time range is not acceptable' },
+  INVALID_PAYMENT: { status: 422, message: 'The settlement payment is not acceptable' },
   // 5xx: never for bad input
   INTERNAL: { status: 500, message: 'Internal error' },
   UNAVAILABLE: { status: 503, message: 'The service is shutting down or the store is unavailable' },

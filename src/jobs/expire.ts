@@ -2,18 +2,19 @@ import { sql } from 'kysely';
 import { pt4ToJson } from '../domain/points.ts';
 import { memberAccount, systemAccount } from '../ledger/accounts.ts';
 import type { LotMove, PostingInput } from '../ledger/entry.ts';
-import { postEntry } from '../ledger/post.ts';
+import { postEntries } from '../ledger/post.ts';
+import type { EntryInput } from '../ledger/entry.ts';
 import type { Ctx } from '../services/context.ts';
 import { forEachMemberBatch, groupBy, type JobProgress } from './batch.ts';
 
 // expire: every lot whose expires_at <= as_of gives up its points not held by an open hold to
-// breakage of its issuing brand. One entry per member and run; a lot is expired once because the
+// breakage of its issuing brand. One entry per member and run, posted a page at a time; a lot is expired once because the
 // second run finds nothing left in it.
 
 export async function runExpire(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgress) => void) {
   let lots = 0;
   let points = 0n;
-  let entries = 0;
+  let entryCount = 0;
   const { skipped_members } = await forEachMemberBatch(
     ctx,
     async (after, limit) => {
@@ -33,8 +34,8 @@ export async function runExpire(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
         .orderBy('member_id')
         .orderBy('id')
         .execute();
-      const byMember = groupBy(due, (l) => l.member_id);
-      for (const [member_id, memberLots] of byMember) {
+      const entries: EntryInput[] = [];
+      for (const [member_id, memberLots] of groupBy(due, (l) => l.member_id)) {
         const postings: PostingInput[] = [];
         const moves: LotMove[] = [];
         for (const l of memberLots) {
@@ -45,11 +46,13 @@ export async function runExpire(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
           lots++;
           points += x;
         }
-        await postEntry(trx, { kind: 'expiry', member_id, at: as_of, ref_type: 'job', ref_id: 'expire', detail: { as_of: as_of.toISOString(), lots: moves.length }, postings, lot_moves: moves });
-        entries++;
+        entries.push({ kind: 'expiry', member_id, at: as_of, ref_type: 'job', ref_id: 'expire', detail: { as_of: as_of.toISOString(), lots: moves.length }, postings, lot_moves: moves });
       }
+      // One entry per member, posted for the whole page at once.
+      await postEntries(trx, entries);
+      entryCount += entries.length;
     },
     onProgress,
   );
-  return { job: 'expire', as_of: as_of.toISOString(), lots_expired: lots, points_expired: pt4ToJson(points), entries, skipped_members };
+  return { job: 'expire', as_of: as_of.toISOString(), lots_expired: lots, points_expired: pt4ToJson(points), entries: entryCount, skipped_members };
 }

@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import { pt4ToJson } from '../domain/points.ts';
 import { memberAccount } from '../ledger/accounts.ts';
 import type { FloorMove, LotMove, PostingInput } from '../ledger/entry.ts';
-import { postEntry } from '../ledger/post.ts';
+import { postEntries } from '../ledger/post.ts';
+import type { EntryInput } from '../ledger/entry.ts';
 import { memberState } from '../ledger/read.ts';
 import type { Ctx } from '../services/context.ts';
 import { resolvePaidDebts } from '../services/events/accrue.ts';
@@ -34,6 +35,8 @@ export async function runMature(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
         .orderBy('member_id')
         .orderBy('id')
         .execute();
+      const entries: EntryInput[] = [];
+      const paid: [string, FloorMove[]][] = [];
       for (const [member_id, memberLots] of groupBy(due, (l) => l.member_id)) {
         const state = await memberState(trx, member_id);
         const debt = new Map([...state].map(([p, s]) => [p, -s.floor_pt4]));
@@ -56,9 +59,11 @@ export async function runMature(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
           lots++;
           points += x;
         }
-        await postEntry(trx, { kind: 'maturation', member_id, at: as_of, ref_type: 'job', ref_id: 'mature', detail: { as_of: as_of.toISOString() }, postings, lot_moves: moves, floor_moves: mergeFloors(floors) });
-        await resolvePaidDebts(trx, member_id, floors, as_of);
+        entries.push({ kind: 'maturation', member_id, at: as_of, ref_type: 'job', ref_id: 'mature', detail: { as_of: as_of.toISOString() }, postings, lot_moves: moves, floor_moves: mergeFloors(floors) });
+        if (floors.length > 0) paid.push([member_id, floors]);
       }
+      await postEntries(trx, entries);
+      for (const [member_id, floors] of paid) await resolvePaidDebts(trx, member_id, floors, as_of);
     },
     onProgress,
   );

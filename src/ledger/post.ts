@@ -24,41 +24,80 @@ export interface PostedEntry {
  * updates guarded by CHECK constraints, the entry's balance by a deferred constraint trigger.
  */
 export async function postEntry(trx: Trx, input: EntryInput): Promise<PostedEntry> {
-  assertEntryInput(input);
-  const entry = await trx
-    .insertInto('entries')
-    .values({
-      kind: input.kind,
-      member_id: input.member_id ?? null,
-      at: input.at,
-      event_id: input.event_id ?? null,
-      request_id: input.request_id ?? null,
-      key_id: input.key_id ?? null,
-      corrects_entry_id: input.corrects_entry_id ?? null,
-      ref_type: input.ref_type ?? null,
-      ref_id: input.ref_id ?? null,
-      detail: JSON.stringify(input.detail ?? {}) as unknown as Record<string, unknown>,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+  const [posted] = await postEntries(trx, [input]);
+  return posted!;
+}
 
-  const merged = mergePostings(input);
-  const member_balances = await applyMemberBalances(trx, merged.member, input);
-  const systemIds = await ensureSystemAccounts(trx, merged.system.map((p) => p.account));
-  const accountIds = new Map<string, bigint>([...member_balances.ids, ...systemIds]);
+export const MAX_ENTRIES_PER_CALL = 5_000;
 
-  const rows = [...merged.member, ...merged.system].map((p) => ({
-    entry_id: entry.id,
-    account_id: must(accountIds.get(accountKey(p.account))),
-    program_id: p.account.program_id,
-    amount_pt4: p.amount_pt4,
-    at: input.at,
+/**
+ * Posts several entries with one statement per table rather than per entry (a job's batch, a
+ * batch of events): the same checks as postEntry, a handful of round trips in all.
+ */
+export async function postEntries(trx: Trx, inputs: readonly EntryInput[]): Promise<PostedEntry[]> {
+  if (inputs.length === 0) return [];
+  if (inputs.length > MAX_ENTRIES_PER_CALL) throw new AppError('INVALID_LEDGER_ENTRY', `at most ${MAX_ENTRIES_PER_CALL} entries per call`);
+  for (const input of inputs) assertEntryInput(input);
+  const entryIds = await nextIds(trx, 'entries_id_seq', inputs.length);
+  for (const rows of chunks(inputs.map((input, i) => entryRow(entryIds[i]!, input)), 2_000)) {
+    await trx.insertInto('entries').values(rows).execute();
+  }
+
+  const perEntry = inputs.map(mergePostings);
+  const member = await applyMemberBalances(trx, inputs, perEntry);
+  const systemIds = await ensureSystemAccounts(trx, dedupe(perEntry.flatMap((m) => m.system.map((p) => p.account))));
+  const accountIds = new Map<string, bigint>([...member.ids, ...systemIds]);
+
+  const postingRows = perEntry.flatMap((m, i) =>
+    [...m.member, ...m.system].map((p) => ({
+      entry_id: entryIds[i]!,
+      account_id: must(accountIds.get(accountKey(p.account))),
+      program_id: p.account.program_id,
+      amount_pt4: p.amount_pt4,
+      at: inputs[i]!.at,
+    })),
+  );
+  for (const rows of chunks(postingRows, 5_000)) await trx.insertInto('postings').values(rows).execute();
+
+  const lotIds = await insertLots(trx, entryIds, inputs);
+  await applyLotMoves(trx, inputs.flatMap((input, i) => (input.lot_moves ?? []).map((m) => ({ entry_id: entryIds[i]!, move: m }))));
+  return inputs.map((input, i) => ({
+    entry_id: entryIds[i]!,
+    member_balances: new Map([...perEntry[i]!.member].map((p) => [accountKey(p.account), member.balances.get(accountKey(p.account))!])),
+    lot_ids: lotIds[i]!,
   }));
-  if (rows.length > 0) await trx.insertInto('postings').values(rows).execute();
+}
 
-  const lot_ids = await insertLots(trx, entry.id, input);
-  await applyLotMoves(trx, entry.id, input.lot_moves ?? []);
-  return { entry_id: entry.id, member_balances: member_balances.balances, lot_ids };
+function entryRow(id: bigint, input: EntryInput) {
+  return {
+    id,
+    kind: input.kind,
+    member_id: input.member_id ?? null,
+    at: input.at,
+    event_id: input.event_id ?? null,
+    request_id: input.request_id ?? null,
+    key_id: input.key_id ?? null,
+    corrects_entry_id: input.corrects_entry_id ?? null,
+    ref_type: input.ref_type ?? null,
+    ref_id: input.ref_id ?? null,
+    detail: JSON.stringify(input.detail ?? {}) as unknown as Record<string, unknown>,
+  };
+}
+
+/** Ids taken from the table's sequence up front, so rows inserted in bulk can be referenced. */
+async function nextIds(trx: Trx, sequence: 'entries_id_seq' | 'lots_id_seq', n: number): Promise<bigint[]> {
+  const res = await sql<{ id: bigint }>`select nextval(${sequence}::regclass) as id from generate_series(1, ${n})`.execute(trx);
+  return res.rows.map((r) => r.id);
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function dedupe(accounts: readonly AccountRef[]): AccountRef[] {
+  return [...new Map(accounts.map((a) => [accountKey(a), a])).values()];
 }
 
 interface MergedPosting {
@@ -66,8 +105,7 @@ interface MergedPosting {
   readonly amount_pt4: bigint;
 }
 
-/** One row per account (an account posted twice is posted once with the sum), sorted by key so
- * that every transaction takes its row locks in the same order and none deadlock each other. */
+/** One row per account (an account posted twice is posted once with the sum), sorted by key. */
 function mergePostings(input: EntryInput): { member: MergedPosting[]; system: MergedPosting[] } {
   const byKey = new Map<string, MergedPosting>();
   for (const p of input.postings) {
@@ -82,57 +120,75 @@ function mergePostings(input: EntryInput): { member: MergedPosting[]; system: Me
   return { member: all.filter((p) => isMemberKind(p.account.kind)), system: all.filter((p) => !isMemberKind(p.account.kind)) };
 }
 
+/**
+ * Moves every member account the entries touch in one conditional upsert. Rows go in key order,
+ * so concurrent writers take row locks in the same order. A debit that would pass the account's
+ * floor, or of an account that does not exist yet, matches no row (the WHERE): both mean "not
+ * enough points", and the whole transaction rolls back.
+ */
 async function applyMemberBalances(
   trx: Trx,
-  postings: readonly MergedPosting[],
-  input: EntryInput,
+  inputs: readonly EntryInput[],
+  perEntry: readonly { member: MergedPosting[] }[],
 ): Promise<{ ids: Map<string, bigint>; balances: Map<string, bigint> }> {
+  const rows = new Map<string, { account: AccountRef; amount: bigint; floor: bigint }>();
+  const at = (account: AccountRef) => {
+    const key = accountKey(account);
+    let r = rows.get(key);
+    if (!r) rows.set(key, (r = { account, amount: 0n, floor: 0n }));
+    return r;
+  };
+  for (const m of perEntry) for (const p of m.member) at(p.account).amount += p.amount_pt4;
+  for (const input of inputs) for (const f of input.floor_moves ?? []) at(f.account).floor += f.delta_pt4;
   const ids = new Map<string, bigint>();
   const balances = new Map<string, bigint>();
-  const floorDelta = new Map<string, bigint>();
-  for (const f of input.floor_moves ?? []) floorDelta.set(accountKey(f.account), f.delta_pt4);
-  // Accounts with only a floor move (paying down a debt exactly) still need their row updated.
-  const keys = new Set(postings.map((p) => accountKey(p.account)));
-  const extra = (input.floor_moves ?? []).filter((f) => !keys.has(accountKey(f.account)));
-  const items = [...postings, ...extra.map((f) => ({ account: f.account, amount_pt4: 0n }))].sort((a, b) =>
-    accountKey(a.account) < accountKey(b.account) ? -1 : 1,
-  );
-  for (const p of items) {
-    const key = accountKey(p.account);
-    const floor = floorDelta.get(key) ?? 0n;
-    const { program_id, kind, owner_id } = p.account;
-    // A debit that would pass the floor, or of an account that does not exist yet, matches no
-    // row (the WHERE): both mean "not enough points".
+  const sorted = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
+  // PostgreSQL checks CHECK constraints on the proposed INSERT row before it looks for a
+  // conflict, so a debit (or a floor paydown) must not go through the upsert: the row it proposes
+  // (balance < floor, or floor > 0) fails the CHECK even when the account exists and has enough.
+  // Such rows only ever update an existing account (a missing one has nothing to debit). Runs of
+  // consecutive rows of one kind keep the statements, and so the row locks, in key order.
+  const insertable = (r: { amount: bigint; floor: bigint }) => r.amount >= r.floor && r.floor <= 0n;
+  const runs: (typeof sorted)[] = [];
+  for (const r of sorted) {
+    const last = runs[runs.length - 1];
+    if (last && last.length < 2_000 && insertable(last[0]!) === insertable(r)) last.push(r);
+    else runs.push([r]);
+  }
+  for (const part of runs) {
+    const values = sql.join(part.map((r) => sql`(${r.account.program_id}, ${r.account.kind}, ${r.account.owner_id}, ${r.amount}::int8, ${r.floor}::int8)`));
     let res;
-    // PostgreSQL checks CHECK constraints on the proposed INSERT row before it looks for a
-    // conflict, so a debit (or a floor paydown) must not go through the upsert: the row it
-    // proposes (balance < floor, or floor > 0) fails the CHECK even when the account exists.
-    // Such a move only ever updates an existing account; a missing one has nothing to debit.
-    const insertable = p.amount_pt4 >= floor && floor <= 0n;
     try {
-      res = !insertable
-        ? await sql<{ id: bigint; balance_pt4: bigint }>`
-        update accounts set balance_pt4 = balance_pt4 + ${p.amount_pt4}, floor_pt4 = floor_pt4 + ${floor}
-          where program_id = ${program_id} and kind = ${kind} and owner_id = ${owner_id}
-            and balance_pt4 + ${p.amount_pt4} >= floor_pt4 + ${floor} and floor_pt4 + ${floor} <= 0
-        returning id, balance_pt4`.execute(trx)
-        : await sql<{ id: bigint; balance_pt4: bigint }>`
+      res = !insertable(part[0]!)
+        ? await sql<{ id: bigint; program_id: string; kind: string; owner_id: string; balance_pt4: bigint }>`
+        update accounts a set balance_pt4 = a.balance_pt4 + v.amount, floor_pt4 = a.floor_pt4 + v.floor
+        from (values ${values}) as v(program_id, kind, owner_id, amount, floor)
+        where a.program_id = v.program_id and a.kind = v.kind and a.owner_id = v.owner_id
+          and a.balance_pt4 + v.amount >= a.floor_pt4 + v.floor and a.floor_pt4 + v.floor <= 0
+        returning a.id, a.program_id, a.kind, a.owner_id, a.balance_pt4`.execute(trx)
+        : await sql<{ id: bigint; program_id: string; kind: string; owner_id: string; balance_pt4: bigint }>`
         insert into accounts (program_id, kind, owner_id, balance_pt4, floor_pt4)
-        values (${program_id}, ${kind}, ${owner_id}, ${p.amount_pt4}, ${floor})
+        values ${values}
         on conflict (program_id, kind, owner_id) do update
           set balance_pt4 = accounts.balance_pt4 + excluded.balance_pt4,
               floor_pt4 = accounts.floor_pt4 + excluded.floor_pt4
           where accounts.balance_pt4 + excluded.balance_pt4 >= accounts.floor_pt4 + excluded.floor_pt4
             and accounts.floor_pt4 + excluded.floor_pt4 <= 0
-        returning id, balance_pt4`.execute(trx);
+        returning id, program_id, kind, owner_id, balance_pt4`.execute(trx);
     } catch (e) {
-      if (pgCode(e) === '23514') throw insufficient(p.account, p.amount_pt4);
+      if (pgCode(e) === '23514') {
+        const debit = part.find((r) => r.amount < 0n) ?? part[0]!;
+        throw insufficient(debit.account, debit.amount);
+      }
       throw e;
     }
-    const row = res.rows[0];
-    if (!row) throw insufficient(p.account, p.amount_pt4);
-    ids.set(key, row.id);
-    balances.set(key, row.balance_pt4);
+    for (const r of res.rows) {
+      const key = accountKey({ program_id: r.program_id, kind: r.kind as AccountRef['kind'], owner_id: r.owner_id });
+      ids.set(key, r.id);
+      balances.set(key, r.balance_pt4);
+    }
+    const missing = part.find((r) => !ids.has(accountKey(r.account)));
+    if (missing) throw insufficient(missing.account, missing.amount);
   }
   return { ids, balances };
 }
@@ -188,80 +244,93 @@ async function ensureSystemAccounts(trx: Trx, accounts: readonly AccountRef[]): 
   return out;
 }
 
-async function insertLots(trx: Trx, entry_id: bigint, input: EntryInput): Promise<bigint[]> {
-  const lots: readonly NewLot[] = input.new_lots ?? [];
-  if (lots.length === 0) return [];
-  const rows = await trx
-    .insertInto('lots')
-    .values(
-      lots.map((l) => ({
-        program_id: l.program_id,
-        member_id: l.member_id,
-        issuing_brand_id: l.issuing_brand_id,
-        points_pt4: l.points_pt4,
-        remaining_pt4: l.remaining_pt4,
-        state: l.state,
-        awarded_at: l.awarded_at,
-        available_at: l.available_at,
-        expires_at: l.expires_at,
-        source_entry_id: entry_id,
-        source_event_id: l.source_event_id ?? null,
-      })),
-    )
-    .returning('id')
-    .execute();
-  const ids = rows.map((r) => r.id);
+async function insertLots(trx: Trx, entryIds: readonly bigint[], inputs: readonly EntryInput[]): Promise<bigint[][]> {
+  const all: { entry_id: bigint; lot: NewLot; index: number }[] = [];
+  inputs.forEach((input, i) => (input.new_lots ?? []).forEach((lot) => all.push({ entry_id: entryIds[i]!, lot, index: i })));
+  const out: bigint[][] = inputs.map(() => []);
+  if (all.length === 0) return out;
+  const ids = await nextIds(trx, 'lots_id_seq', all.length);
+  const rows = all.map(({ entry_id, lot: l }, k) => ({
+    id: ids[k]!,
+    program_id: l.program_id,
+    member_id: l.member_id,
+    issuing_brand_id: l.issuing_brand_id,
+    points_pt4: l.points_pt4,
+    remaining_pt4: l.remaining_pt4,
+    state: l.state,
+    awarded_at: l.awarded_at,
+    available_at: l.available_at,
+    expires_at: l.expires_at,
+    source_entry_id: entry_id,
+    source_event_id: l.source_event_id ?? null,
+  }));
+  for (const part of chunks(rows, 2_000)) await trx.insertInto('lots').values(part).execute();
+  all.forEach((a, k) => out[a.index]!.push(ids[k]!));
   // A lot born while the member owes a recorded shortfall pays it down at once; the allocation
   // records that, so a lot's remaining is always its award minus its allocations.
-  const paydowns = lots.flatMap((l, i) =>
+  const paydowns = all.flatMap(({ entry_id, lot: l }, k) =>
     l.remaining_pt4 < l.points_pt4
-      ? [{ entry_id, lot_id: ids[i]!, program_id: l.program_id, issuing_brand_id: l.issuing_brand_id, kind: 'debt_paydown', points_pt4: l.points_pt4 - l.remaining_pt4, value_common: null }]
+      ? [{ entry_id, lot_id: ids[k]!, program_id: l.program_id, issuing_brand_id: l.issuing_brand_id, kind: 'debt_paydown', points_pt4: l.points_pt4 - l.remaining_pt4, value_common: null }]
       : [],
   );
-  if (paydowns.length > 0) await trx.insertInto('lot_allocations').values(paydowns).execute();
-  return ids;
+  for (const part of chunks(paydowns, 2_000)) await trx.insertInto('lot_allocations').values(part).execute();
+  return out;
 }
 
-async function applyLotMoves(trx: Trx, entry_id: bigint, moves: readonly LotMove[]): Promise<void> {
+/**
+ * Applies every lot movement in one guarded UPDATE (moves of the same lot merged), then records
+ * each movement as an allocation. A lot that would go below zero, or hold more than it has,
+ * matches no row: the entry is refused.
+ */
+async function applyLotMoves(trx: Trx, moves: readonly { entry_id: bigint; move: LotMove }[]): Promise<void> {
   if (moves.length === 0) return;
-  const sorted = [...moves].sort((a, b) => (a.lot_id < b.lot_id ? -1 : a.lot_id > b.lot_id ? 1 : 0));
-  for (const m of sorted) {
-    const res = await trx
-      .updateTable('lots')
-      .set((eb) => ({
-        remaining_pt4: eb('remaining_pt4', '+', m.remaining_delta_pt4),
-        held_pt4: eb('held_pt4', '+', m.held_delta_pt4),
-        ...(m.state_to ? { state: m.state_to } : {}),
-      }))
-      .where('id', '=', m.lot_id)
-      // The lot is the one the move describes (member, program, issuer, state): the entry's
-      // invariant-2 assertion and settlement trust these fields, so a lot that differs is refused.
-      .where('member_id', '=', m.member_id)
-      .where('program_id', '=', m.program_id)
-      .where('issuing_brand_id', '=', m.issuing_brand_id)
-      .where('state', '=', m.state_from)
-      .where(sql<boolean>`remaining_pt4 + ${m.remaining_delta_pt4} >= 0`)
-      .where(sql<boolean>`held_pt4 + ${m.held_delta_pt4} >= 0`)
-      .where(sql<boolean>`held_pt4 + ${m.held_delta_pt4} <= remaining_pt4 + ${m.remaining_delta_pt4}`)
-      .executeTakeFirst();
-    if (res.numUpdatedRows !== 1n) {
-      throw new AppError('CONCURRENT_UPDATE', `lot ${m.lot_id} changed under this entry`, { lot_id: String(m.lot_id) });
+  // Each lot must be the one its moves describe (member, program, issuer, state before): the
+  // entry's invariant-2 assertion and settlement trust those fields, so a lot that differs (or
+  // moves of one lot that disagree) is refused.
+  const perLot = new Map<bigint, { remaining: bigint; held: bigint; state: 'available' | null; first: LotMove }>();
+  for (const { move: m } of moves) {
+    const cur = perLot.get(m.lot_id) ?? { remaining: 0n, held: 0n, state: null, first: m };
+    const f = cur.first;
+    if (f.member_id !== m.member_id || f.program_id !== m.program_id || f.issuing_brand_id !== m.issuing_brand_id) {
+      throw new AppError('INVALID_LEDGER_ENTRY', `moves of lot ${m.lot_id} disagree on its member, program or issuer`, { lot_id: String(m.lot_id) });
+    }
+    cur.remaining += m.remaining_delta_pt4;
+    cur.held += m.held_delta_pt4;
+    if (m.state_to) cur.state = m.state_to;
+    perLot.set(m.lot_id, cur);
+  }
+  const sorted = [...perLot.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const part of chunks(sorted, 2_000)) {
+    const values = sql.join(
+      part.map(
+        ([id, d]) =>
+          sql`(${id}::int8, ${d.remaining}::int8, ${d.held}::int8, ${d.state}::text, ${d.first.member_id}::text, ${d.first.program_id}::text, ${d.first.issuing_brand_id}::text, ${d.first.state_from}::text)`,
+      ),
+    );
+    const res = await sql<{ id: bigint }>`
+      update lots l set remaining_pt4 = l.remaining_pt4 + v.rd, held_pt4 = l.held_pt4 + v.hd, state = coalesce(v.st, l.state)
+      from (values ${values}) as v(id, rd, hd, st, member_id, program_id, issuing_brand_id, state_from)
+      where l.id = v.id and l.member_id = v.member_id and l.program_id = v.program_id
+        and l.issuing_brand_id = v.issuing_brand_id and l.state = v.state_from
+        and l.remaining_pt4 + v.rd >= 0 and l.held_pt4 + v.hd >= 0
+        and l.held_pt4 + v.hd <= l.remaining_pt4 + v.rd
+      returning l.id`.execute(trx);
+    if (res.rows.length !== part.length) {
+      const done = new Set(res.rows.map((r) => r.id));
+      const bad = part.find(([id]) => !done.has(id))?.[0];
+      throw new AppError('CONCURRENT_UPDATE', `lot ${bad} cannot move as the entry asks (changed under it, or overdrawn)`, { lot_id: String(bad) });
     }
   }
-  await trx
-    .insertInto('lot_allocations')
-    .values(
-      sorted.map((m) => ({
-        entry_id,
-        lot_id: m.lot_id,
-        program_id: m.program_id,
-        issuing_brand_id: m.issuing_brand_id,
-        kind: m.kind,
-        points_pt4: m.points_pt4,
-        value_common: m.value_common ?? null,
-      })),
-    )
-    .execute();
+  const rows = moves.map(({ entry_id, move: m }) => ({
+    entry_id,
+    lot_id: m.lot_id,
+    program_id: m.program_id,
+    issuing_brand_id: m.issuing_brand_id,
+    kind: m.kind,
+    points_pt4: m.points_pt4,
+    value_common: m.value_common ?? null,
+  }));
+  for (const part of chunks(rows, 2_000)) await trx.insertInto('lot_allocations').values(part).execute();
 }
 
 function must<T>(v: T | undefined): T {

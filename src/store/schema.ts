@@ -249,6 +249,31 @@ export interface TierHistoryTable {
   reason: string;
 }
 
+export interface SettlementPeriodsTable {
+  id: Generated<bigint>;
+  from_at: Timestamp | null;
+  to_at: Timestamp;
+  closed_at: Timestamp;
+  closed_by: string | null;
+  currency: string;
+  flow_count: number;
+  hash: string;
+  lines: Json;
+}
+
+export interface SettlementPaymentsTable {
+  id: Generated<bigint>;
+  period_id: bigint;
+  issuer_brand_id: string;
+  redeemer_brand_id: string;
+  amount_minor: bigint;
+  currency: string;
+  reference: string | null;
+  paid_at: Timestamp;
+  recorded_at: Timestamp;
+  key_id: string | null;
+}
+
 export interface DB {
   program_activity: ProgramActivityTable;
   tier_history: TierHistoryTable;
@@ -271,4 +296,6 @@ export interface DB {
   rewards: RewardsTable;
   settlement_flows: SettlementFlowsTable;
   referrals: ReferralsTable;
+  settlement_periods: SettlementPeriodsTable;
+  settlement_payments: SettlementPaymentsTable;
 }

@@ -347,7 +347,14 @@ void describe('POST /v1/events: accrual', () => {
       assert.equal(res.json<Json>().status, 'duplicate');
       assert.equal(res.json<Json>().duplicate_of, web.event_id);
       assert.deepEqual(await available(member), before);
+      // Its own retry is answered the same way.
+      const replay = await post(pos);
+      assert.equal(replay.statusCode, 200, replay.body);
+      assert.equal(replay.json<Json>().duplicate_of, web.event_id);
     }
+    // Another brand may use the same order number: it is a different order.
+    const harbor = await postOk(purchase(member, 'web_harbor', [{ sku: 'TEA', unit_price_cents: 1000, quantity: 1 }], { order_id }));
+    assert.equal(accrual(harbor, 'harbor-rewards').points, 10);
     await assertVerifyOk();
   });
 
@@ -372,7 +379,7 @@ void describe('POST /v1/events: accrual', () => {
     const gift = await postOk(purchase(member2, 'web_northwind', [{ sku: 'GIFTCARD-50', category: 'gift_card', unit_price_cents: 5000, quantity: 1, eligible_for_points: false }]));
     assert.equal(accrual(gift, 'northwind-stars').points, 0);
     assert.equal(accrual(gift, 'acme-points').points, 0);
-    assert.deepEqual(await available(member2), {});
+    assert.deepEqual(await available(member2), { 'acme-points': 0, 'northwind-stars': 0 });
   });
 
   void it('a partial refund takes back exactly the returned line\'s points, line multiplier included; refunds never exceed the purchase', async () => {
@@ -544,6 +551,73 @@ void describe('POST /v1/events: accrual', () => {
     await assertVerifyOk();
   });
 
+  void it('a refund that arrives before its purchase is rejected, and its retry after the purchase is accepted', async () => {
+    const member = uid('mbr_order');
+    const p = purchase(member, 'store_atl_012', [shirt(10000)], { ts: ago(2) });
+    const r = reversal(p, 'purchase_refunded', [shirt(10000)]);
+    const early = await post(r);
+    assert.equal(early.statusCode, 422, early.body);
+    assert.equal(early.json<Json>().error.code, 'REVERSAL_TARGET_NOT_FOUND');
+    await postOk(p);
+    // The rejection did not consume the idempotency key: the same request now goes through.
+    const retried = await postOk(r);
+    assert.equal(reversed(retried, 'northwind-stars').points, 50);
+    assert.deepEqual(await available(member), { 'acme-points': 0, 'northwind-stars': 0 });
+  });
+
+  void it('rejects a reversal older than reversal_lookback_days with REVERSAL_OUTSIDE_WINDOW', async () => {
+    const member = uid('mbr_lookback');
+    const p = purchase(member, 'store_atl_012', [shirt(10000)], { ts: ago(1) });
+    await postOk(p);
+    try {
+      clock.advance(181 * DAY_MS);
+      const res = await post(reversal(p, 'purchase_voided', [], ago(1)));
+      assert.equal(res.statusCode, 422, res.body);
+      assert.equal(res.json<Json>().error.code, 'REVERSAL_OUTSIDE_WINDOW');
+      assert.equal(res.json<Json>().error.details.field, 'reversal_of');
+      clock.set(NOW);
+      clock.advance(179 * DAY_MS);
+      const ok = await post(reversal(p, 'purchase_voided', [], ago(1)));
+      assert.equal(ok.statusCode, 201, ok.body);
+    } finally {
+      clock.set(NOW);
+    }
+    assert.deepEqual(await available(member), { 'acme-points': 0, 'northwind-stars': 0 });
+  });
+
+  void it('a reversal must come from the purchase\'s brand: a harbor key cannot void a northwind purchase', async () => {
+    const created = await t.app.inject({ method: 'POST', url: '/v1/api-keys', headers: t.adminHeaders, payload: { name: 'harbor till', scope: 'brand:harbor' } });
+    const harbor = { authorization: `Bearer ${created.json<Json>().secret}` };
+    const member = uid('mbr_xbrand');
+    const p = purchase(member, 'store_atl_012', [shirt(10000)]);
+    await postOk(p);
+    const sneaky = { ...reversal(p, 'purchase_voided'), store_id: 'web_harbor', channel: 'online', currency: 'EUR' };
+    const res = await post(sneaky, harbor);
+    assert.ok(res.statusCode === 403 || res.statusCode === 422, `${res.statusCode} ${res.body}`);
+    assert.deepEqual(await available(member), { 'acme-points': 10, 'northwind-stars': 50 });
+    // Not even with the admin key: a harbor store cannot reverse a northwind purchase.
+    const viaAdmin = await post({ ...sneaky, event_id: uid('void'), idempotency_key: uid('key') });
+    assert.equal(viaAdmin.statusCode, 422, viaAdmin.body);
+    assert.deepEqual(await available(member), { 'acme-points': 10, 'northwind-stars': 50 });
+  });
+
+  void it('concurrent copies of one event, BOPIS twins and competing voids take effect once', async () => {
+    const member = uid('mbr_race');
+    const ev = purchase(member, 'store_atl_012', [shirt(10000)]);
+    const copies = await Promise.all(Array.from({ length: 6 }, () => post(ev)));
+    assert.deepEqual(copies.map((r) => r.statusCode).sort(), [200, 200, 200, 200, 200, 201]);
+    const order_id = uid('ord');
+    const twins = await Promise.all(['web_northwind', 'store_atl_012', 'bopis_atl_012', 'app_northwind'].map((s) => post(purchase(member, s, [shirt(20000)], { order_id }))));
+    assert.deepEqual(twins.map((r) => r.statusCode).sort(), [200, 200, 200, 201]);
+    const voids = await Promise.all([0, 1, 2].map(() => post(reversal(ev, 'purchase_voided'))));
+    assert.deepEqual(voids.map((r) => r.statusCode).sort(), [201, 422, 422]);
+    const b = await available(member);
+    // What is left is the one order accrued once (100 stars, +50 if the web twin won; 20 acme).
+    assert.equal(b['acme-points'], 20);
+    assert.ok(b['northwind-stars'] === 100 || b['northwind-stars'] === 150, JSON.stringify(b));
+    await assertVerifyOk();
+  });
+
   void it('upgrades the tier at once: after spend past the gold threshold the next event earns gold-bonus', async () => {
     const member = uid('mbr_tier');
     const a = await postOk(purchase(member, 'store_atl_012', [shirt(30000)], { ts: ago(3) }));
@@ -656,6 +730,8 @@ void describe('POST /v1/events: malformed events and GET /v1/rejections', () => 
     assert.equal(byStore.length, 6);
     assert.equal(byStore[0].event_id, otherCode.event_id);
     assert.equal(byStore[0].code, 'INVALID_EVENT');
+    assert.equal((await get(`/v1/rejections?store_id=${store}&from=${NOW}`)).data.length, 6);
+    assert.equal((await get(`/v1/rejections?store_id=${store}&to=${NOW}`)).data.length, 0);
     const bad = await t.app.inject({ method: 'GET', url: '/v1/rejections?cursor=not-a-cursor', headers: t.adminHeaders });
     assert.equal(bad.statusCode, 400);
   });

@@ -62,7 +62,17 @@ async function createDatabase(): Promise<{ url: string; name: string }> {
 async function dropDatabase(name: string): Promise<void> {
   // The name is ours (checked) and cannot be a bind parameter in DDL.
   if (!DB_NAME.test(name)) throw new Error(`refusing to drop ${name}`);
-  await withAdminClient((c) => c.query(`drop database if exists ${name} with (force)`));
+  await withAdminClient(async (c) => {
+    // pg's Pool.end() resolves before its sockets have closed. Forcing the drop while they are
+    // still open makes the server terminate them, and the client then raises an error event
+    // after the test has ended. Give them a moment to go first; force only the stragglers.
+    for (let i = 0; i < 100; i++) {
+      const res = await c.query<{ n: string }>('select count(*) as n from pg_stat_activity where datname = $1', [name]);
+      if (res.rows[0]?.n === '0') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await c.query(`drop database if exists ${name} with (force)`);
+  });
 }
 
 export async function createTestService(opts: TestServiceOptions = {}): Promise<TestService> {

@@ -79,10 +79,15 @@ export default async function redemptionRoutes(app: App): Promise<void> {
 
   app.post('/v1/redemptions/:id/capture', {
     config: { scope: 'brand', action: 'redemption.capture' },
-    schema: { tags: ['redemption'], summary: 'Capture a hold, whole or a smaller amount (the rest is released)', ...byId, body: Type.Optional(Type.Object({ points: Type.Optional(Points) }, { additionalProperties: false })), response: { ...errorResponses('HOLD_ALREADY_RESOLVED', 'REDEMPTION_NOT_FOUND', 'INVALID_AMOUNT') } },
+    schema: { tags: ['redemption'], summary: 'Capture a hold, whole or a smaller amount (the rest is released)', ...byId, body: Type.Object({ points: Type.Optional(Points) }, { additionalProperties: false }), response: { ...errorResponses('HOLD_ALREADY_RESOLVED', 'REDEMPTION_NOT_FOUND', 'INVALID_AMOUNT') } },
+    // The body is optional (no body = capture the whole hold); the validator cannot express an
+    // optional top-level body, so a request without one is validated as `{}`.
+    preValidation: async (req) => {
+      if (req.body === undefined || req.body === null) (req as { body: unknown }).body = {};
+    },
   }, async (req) => {
     assertBrand(req, await brandOf(req.params.id));
-    const p = req.body?.points;
+    const p = req.body.points;
     return resolveHold(app.ctx, req.params.id, 'capture', actorOf(req), p === undefined ? undefined : points(p));
   });
 

@@ -149,6 +149,10 @@ function splitCapture(
     default_program_id: unit_program,
     points_pt4: want_pt4,
   });
+  // The hold may have absorbed a fraction (a group hold stops short of its target by less than
+  // one point of the last program): then what is held can be worth less than `want`. Capturing
+  // all of it still charges the member no more than the exact equivalent of `want`.
+  if (plan.allocations.length === 0) return { capture: [...held], release: [] };
   const taken = new Map(plan.allocations.map((a) => [a.lot_id, a]));
   const capture: HeldAllocation[] = [];
   const release: HeldAllocation[] = [];
