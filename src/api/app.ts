@@ -12,8 +12,10 @@ import adminRoutes from './routes/admin.ts';
 import configRoutes from './routes/config.ts';
 import eventRoutes from './routes/events.ts';
 import jobRoutes from './routes/jobs.ts';
+import lifecycleRoutes from './routes/lifecycle.ts';
 import memberRoutes from './routes/members.ts';
 import redemptionRoutes from './routes/redemptions.ts';
+import settlementRoutes from './routes/settlement.ts';
 import systemRoutes from './routes/system.ts';
 import { ErrorBody } from './schemas.ts';
 
@@ -92,6 +94,6 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 
   // Route modules are plain functions over the root instance (no encapsulation needed: they share
   // the auth hook, error handler and decorations).
-  for (const routes of [systemRoutes, configRoutes, adminRoutes, memberRoutes, eventRoutes, redemptionRoutes, jobRoutes, ...(opts.routes ?? [])]) await routes(app);
+  for (const routes of [systemRoutes, configRoutes, adminRoutes, memberRoutes, eventRoutes, redemptionRoutes, jobRoutes, settlementRoutes, lifecycleRoutes, ...(opts.routes ?? [])]) await routes(app);
   return app;
 }

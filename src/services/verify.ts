@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../store/schema.ts';
+import { changedStatements, flowsNotMatchingAllocations, netsNotZero } from './settlement/integrity.ts';
 
 // `verify` re-derives every invariant from the raw rows, over the whole store, independently of
 // the code that wrote them. Each check reports how many rows break it and a few examples.
@@ -143,6 +144,22 @@ export const CHECKS: readonly CheckDef[] = [
         select coalesce(alloc.redemption_id, flow.redemption_id) as redemption_id, alloc.points as allocated, flow.points as settled
         from alloc full join flow using (redemption_id, issuer, redeemer)
         where coalesce(alloc.points, 0) <> coalesce(flow.points, 0) limit ${EXAMPLES + 1}`),
+  },
+  // Settlement (issue 6): the checks above compare points; these compare money, exactly.
+  {
+    name: 'settlement_flows_match_allocations',
+    what: "every settlement flow's exact amount is its allocation's value × a configured reimbursement rate, its amount_minor is that rounded by the carried half-even rule, and a reversal's flows negate the redemption's",
+    offenders: (db) => flowsNotMatchingAllocations(db, EXAMPLES + 1),
+  },
+  {
+    name: 'settlement_statements_unchanged',
+    what: 'every closed period recomputed from its flows has the hash, flow count and figures recorded at close',
+    offenders: (db) => changedStatements(db, EXAMPLES + 1),
+  },
+  {
+    name: 'settlement_net_sums_to_zero',
+    what: 'net positions sum to zero in every closed statement and over all flows',
+    offenders: (db) => netsNotZero(db, EXAMPLES + 1),
   },
 ];
 

@@ -29,14 +29,20 @@ let noisy: TestService;
 function propertyConfig() {
   const doc = demoConfigDoc();
   for (const p of doc.programs) {
-    if (p.id === 'northwind-stars') p.tiers = [{ id: 'silver' }, { id: 'gold', qualify: { metric: 'spend_minor', at_least: 1e12, window_days: 365 } }];
+    if (p.id === 'northwind-stars')
+      p.tiers = [
+        { id: 'silver' },
+        { id: 'gold', qualify: { metric: 'spend_minor', at_least: 1e12, window_days: 365 } },
+      ];
     if (p.id === 'summit-miles') p.pending_days = 2; // some lots stay pending: reversals cancel those first
   }
   return doc;
 }
 
 before(async () => {
-  [clean, noisy] = await Promise.all([createTestService({ clock }), createTestService({ clock })]);
+  // One after the other: two PGlite instances starting at once can starve Fastify's plugin timeout.
+  clean = await createTestService({ clock });
+  noisy = await createTestService({ clock });
   await applyDemoConfig(clean.app, propertyConfig());
   await applyDemoConfig(noisy.app, propertyConfig());
 });
@@ -72,7 +78,9 @@ const chainArb = fc.record({
   store: fc.integer({ min: 0, max: STORES.length - 1 }),
   lines: fc.uniqueArray(lineArb, { selector: (l) => l.sku, minLength: 1, maxLength: 3 }),
   withOrder: fc.boolean(),
-  refunds: fc.array(fc.record({ line: fc.nat(), quantity: fc.integer({ min: 1, max: 3 }) }), { maxLength: 3 }),
+  refunds: fc.array(fc.record({ line: fc.nat(), quantity: fc.integer({ min: 1, max: 3 }) }), {
+    maxLength: 3,
+  }),
   voidAfter: fc.boolean(),
   // Noise for this chain in the second pass.
   bopisTwin: fc.boolean(),
@@ -110,8 +118,15 @@ function build(spec: readonly Chain[]): Built {
     const id = `${run}_p${i}`;
     const lines = c.lines.map((l) => ({ ...l }));
     const subtotal = lines.reduce((s, l) => s + l.unit_price_cents * l.quantity, 0);
-    const eligible = lines.filter((l) => l.eligible_for_points).reduce((s, l) => s + l.unit_price_cents * l.quantity, 0);
-    const common = { member_id: members[c.member]!, channel: store.channel, store_id: store.id, currency: store.currency };
+    const eligible = lines
+      .filter((l) => l.eligible_for_points)
+      .reduce((s, l) => s + l.unit_price_cents * l.quantity, 0);
+    const common = {
+      member_id: members[c.member]!,
+      channel: store.channel,
+      store_id: store.id,
+      currency: store.currency,
+    };
     const purchase: Json = {
       event_id: id,
       event_type: 'purchase_completed',
@@ -132,18 +147,42 @@ function build(spec: readonly Chain[]): Built {
       if (q === 0) return;
       left[li]! -= q;
       const rid = `${id}_r${j}`;
-      chain.push({ event_id: rid, event_type: 'purchase_refunded', ...common, transaction_id: `txn_${rid}`, transaction_ts: new Date(ts + (j + 1) * MIN_MS).toISOString(), reversal_of: id, line_items: [{ ...lines[li]!, quantity: q }], idempotency_key: `key_${rid}` });
+      chain.push({
+        event_id: rid,
+        event_type: 'purchase_refunded',
+        ...common,
+        transaction_id: `txn_${rid}`,
+        transaction_ts: new Date(ts + (j + 1) * MIN_MS).toISOString(),
+        reversal_of: id,
+        line_items: [{ ...lines[li]!, quantity: q }],
+        idempotency_key: `key_${rid}`,
+      });
     });
     if (c.voidAfter && left.some((q) => q > 0)) {
       const vid = `${id}_v`;
-      chain.push({ event_id: vid, event_type: 'purchase_voided', ...common, transaction_id: `txn_${vid}`, transaction_ts: new Date(ts + 10 * MIN_MS).toISOString(), reversal_of: id, idempotency_key: `key_${vid}` });
+      chain.push({
+        event_id: vid,
+        event_type: 'purchase_voided',
+        ...common,
+        transaction_id: `txn_${vid}`,
+        transaction_ts: new Date(ts + 10 * MIN_MS).toISOString(),
+        reversal_of: id,
+        idempotency_key: `key_${vid}`,
+      });
     }
     chains.push(chain);
     if (c.withOrder && c.bopisTwin) {
       // The same order reported by another channel of the brand, under its own event id and key.
       const other = STORES.find((s) => s.brand === store.brand && s.id !== store.id)!;
       const tid = `${id}_twin`;
-      twins.set(i, { ...purchase, event_id: tid, transaction_id: `txn_${tid}`, idempotency_key: `key_${tid}`, store_id: other.id, channel: other.channel });
+      twins.set(i, {
+        ...purchase,
+        event_id: tid,
+        transaction_id: `txn_${tid}`,
+        idempotency_key: `key_${tid}`,
+        store_id: other.id,
+        channel: other.channel,
+      });
     }
     if (c.earlyRefund && chain.length > 1) early.set(i, chain[1]!);
   });
@@ -160,9 +199,11 @@ function deliver(b: Built, noise: Noise): { events: Json[]; expectRejected: Set<
     const [q, i] = open[noise.picks[k++ % noise.picks.length]! % open.length]!;
     const ev = q.shift()!;
     // A reversal that overtakes its purchase: rejected, then retried in its proper place.
-    if (ev.event_type === 'purchase_completed' && b.early.has(i)) out.push({ ev: b.early.get(i)!, chain: i, kind: 'early' });
+    if (ev.event_type === 'purchase_completed' && b.early.has(i))
+      out.push({ ev: b.early.get(i)!, chain: i, kind: 'early' });
     out.push({ ev, chain: i, kind: 'event' });
-    if (ev.event_type === 'purchase_completed' && b.twins.has(i)) out.push({ ev: b.twins.get(i)!, chain: i, kind: 'event' });
+    if (ev.event_type === 'purchase_completed' && b.twins.has(i))
+      out.push({ ev: b.twins.get(i)!, chain: i, kind: 'event' });
   }
   // Copies (client retries, at-least-once delivery): each after the event it copies.
   for (const d of noise.dups) {
@@ -180,7 +221,11 @@ async function submitOne(t: TestService, ev: Json): Promise<{ status: number; bo
   return { status: res.statusCode, body: res.json<Json>() };
 }
 
-async function submitBatches(t: TestService, events: Json[], sizes: number[]): Promise<{ status: number; body: Json }[]> {
+async function submitBatches(
+  t: TestService,
+  events: Json[],
+  sizes: number[],
+): Promise<{ status: number; body: Json }[]> {
   const out: { status: number; body: Json }[] = [];
   let i = 0;
   let s = 0;
@@ -192,7 +237,12 @@ async function submitBatches(t: TestService, events: Json[], sizes: number[]): P
       out.push(await submitOne(t, part[0]!));
       continue;
     }
-    const res = await t.app.inject({ method: 'POST', url: '/v1/events/batch', headers: t.adminHeaders, payload: { events: part } });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/events/batch',
+      headers: t.adminHeaders,
+      payload: { events: part },
+    });
     assert.equal(res.statusCode, 200, res.body);
     const results: Json[] = res.json<Json>().results;
     assert.equal(results.length, part.length);
@@ -203,13 +253,27 @@ async function submitBatches(t: TestService, events: Json[], sizes: number[]): P
 
 const toPt4 = (points: number): bigint => BigInt(Math.round(points * 10_000));
 
-async function balancesOf(t: TestService, members: readonly string[]): Promise<Record<string, Record<string, { available: number; pending: number; held: number }>>> {
+async function balancesOf(
+  t: TestService,
+  members: readonly string[],
+): Promise<Record<string, Record<string, { available: number; pending: number; held: number }>>> {
   const out: Record<string, Record<string, { available: number; pending: number; held: number }>> = {};
   for (const m of members) {
-    const res = await t.app.inject({ method: 'GET', url: `/v1/members/${m}/balances`, headers: t.adminHeaders });
+    const res = await t.app.inject({
+      method: 'GET',
+      url: `/v1/members/${m}/balances`,
+      headers: t.adminHeaders,
+    });
     if (res.statusCode === 404) continue;
     assert.equal(res.statusCode, 200, res.body);
-    out[m] = Object.fromEntries(res.json<Json>().programs.map((p: Json) => [p.program_id, { available: p.available, pending: p.pending, held: p.held }]));
+    out[m] = Object.fromEntries(
+      res
+        .json<Json>()
+        .programs.map((p: Json) => [
+          p.program_id,
+          { available: p.available, pending: p.pending, held: p.held },
+        ]),
+    );
   }
   return out;
 }
@@ -228,7 +292,8 @@ void describe('events property: duplicates, retries and reordering do not change
 
         // Clean pass: each event once, chain by chain. Every one is accepted.
         const net = new Map<string, bigint>(); // member|program → accrued − reversed (pt4)
-        const add = (m: string, p: string, pts: number) => net.set(`${m}|${p}`, (net.get(`${m}|${p}`) ?? 0n) + toPt4(pts));
+        const add = (m: string, p: string, pts: number) =>
+          net.set(`${m}|${p}`, (net.get(`${m}|${p}`) ?? 0n) + toPt4(pts));
         for (const ev of b.chains.flat()) {
           const r = await submitOne(clean, ev);
           assert.equal(r.status, 201, `${ev.event_id}: ${JSON.stringify(r.body)}`);
@@ -240,7 +305,11 @@ void describe('events property: duplicates, retries and reordering do not change
           const [m, p] = key.split('|') as [string, string];
           const bal = expected[m]?.[p];
           assert.ok(bal, `${key} has a balance`);
-          assert.equal(toPt4(bal.available) + toPt4(bal.pending) + toPt4(bal.held), pt4, `${key}: balance = accrued − reversed`);
+          assert.equal(
+            toPt4(bal.available) + toPt4(bal.pending) + toPt4(bal.held),
+            pt4,
+            `${key}: balance = accrued − reversed`,
+          );
           assert.ok(bal.available >= 0 && bal.pending >= 0, `${key} never negative without spending`);
         }
         await assertVerifyOk(clean);
@@ -255,7 +324,10 @@ void describe('events property: duplicates, retries and reordering do not change
             assert.equal(r.status, 422, JSON.stringify(r.body));
             assert.equal(r.body.error.code, 'REVERSAL_TARGET_NOT_FOUND');
           } else {
-            assert.ok(r.status === 201 || r.status === 200, `${events[i]!.event_id}: ${r.status} ${JSON.stringify(r.body)}`);
+            assert.ok(
+              r.status === 201 || r.status === 200,
+              `${events[i]!.event_id}: ${r.status} ${JSON.stringify(r.body)}`,
+            );
             if (r.status === 201) accepted++;
             else assert.equal(r.body.status, 'duplicate');
           }

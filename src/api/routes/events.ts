@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import { AppError } from '../../errors.ts';
-import { submitEvent, type EventOutcome } from '../../services/events/intake.ts';
+import { submitBatch } from '../../services/events/batch.ts';
+import { submitEvent } from '../../services/events/intake.ts';
 import { listRejections } from '../../services/events/rejections.ts';
 import { listReviews } from '../../services/events/reviews.ts';
 import { requireGroup } from '../../services/config.ts';
@@ -43,19 +43,8 @@ export default async function eventRoutes(app: App): Promise<void> {
       body: Type.Object({ events: Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_BATCH_EVENTS }) }),
     },
   }, async (req) => {
-    const results: (Record<string, unknown> & { http_status: number })[] = [];
-    for (const raw of req.body.events) {
-      let out: EventOutcome;
-      try {
-        out = await submitEvent(app.ctx, raw, actorOf(req), guardFor(req));
-      } catch (e) {
-        // One bad event never fails the others: its error becomes its own result.
-        if (!(e instanceof AppError)) throw e;
-        out = { http_status: e.status, body: { error: { code: e.code, message: e.message, details: e.details } } };
-      }
-      results.push({ ...out.body, http_status: out.http_status });
-    }
-    return { results };
+    const outcomes = await submitBatch(app.ctx, req.body.events, actorOf(req), guardFor(req));
+    return { results: outcomes.map((o) => ({ ...o.body, http_status: o.http_status })) };
   });
 
   app.post('/v1/events/simulate', {

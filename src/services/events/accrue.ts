@@ -14,6 +14,7 @@ import { postEntry, type Trx } from '../../ledger/post.ts';
 import { memberState } from '../../ledger/read.ts';
 import type { Actor } from '../context.ts';
 import { tierAt, upgradeIfQualified } from '../tiers.ts';
+import { buildAccrual } from './accrual-entry.ts';
 import { EventRejected } from './rejected.ts';
 import { extendInactivityExpiry } from './inactivity.ts';
 
@@ -98,65 +99,12 @@ export async function accruePurchase(trx: Trx, group: Group, ev: CanonicalEvent,
   const at = new Date(ev.transaction_ms);
   const earns = await computeEarn(trx, group, ev, store, (pid) => tierAt(trx, ev.member_id, pid, at));
   const state = await memberState(trx, ev.member_id);
-  const postings: PostingInput[] = [];
-  const lots: NewLot[] = [];
-  const floors: FloorMove[] = [];
-  const accruals: AccrualView[] = [];
-  for (const { program, tier, earn } of earns) {
-    const points = earn.points_pt4;
-    const available_at = new Date(at.getTime() + program.pending_days * DAY_MS);
-    const pending = available_at.getTime() > now.getTime();
-    const tierCfg = program.tiers.find((t) => t.id === tier);
-    const expiresMs = computeExpiresAt(program.expiry, at.getTime(), tierCfg?.expiry_days !== undefined ? { tier_expiry_days: tierCfg.expiry_days } : {});
-    const expires_at = expiresMs === null ? null : new Date(expiresMs);
-    accruals.push({
-      program_id: program.id,
-      points: pt4ToJson(points),
-      status: pending ? 'pending' : 'available',
-      available_at: available_at.toISOString(),
-      expires_at: expires_at?.toISOString() ?? null,
-      rules_applied: [...earn.rules_applied],
-      tier,
-    });
-    if (points <= 0n) continue;
-    // A recorded reversal shortfall is paid down first by available points (DESIGN: later accruals pay it down).
-    const debt = pending ? 0n : -(state.get(program.id)?.floor_pt4 ?? 0n);
-    const paydown = debt > 0n ? (points < debt ? points : debt) : 0n;
-    const kind = pending ? 'member_pending' : 'member_available';
-    postings.push({ account: memberAccount(program.id, ev.member_id, kind), amount_pt4: points });
-    postings.push({ account: systemAccount(program.id, 'issuance', store.brand), amount_pt4: -points });
-    if (paydown > 0n) floors.push({ account: memberAccount(program.id, ev.member_id, 'member_available'), delta_pt4: paydown });
-    lots.push({
-      program_id: program.id,
-      member_id: ev.member_id,
-      issuing_brand_id: store.brand,
-      points_pt4: points,
-      remaining_pt4: points - paydown,
-      state: pending ? 'pending' : 'available',
-      awarded_at: at,
-      available_at,
-      expires_at,
-      source_event_id: ev.event_id,
-    });
-  }
-  const explanations = Object.fromEntries(earns.map((e) => [e.program.id, e.earn.explanation]));
-  const spend = new Map(earns.map((e) => [e.program.id, roundRatio(ratioFromJson(e.earn.explanation.eligible_amount_minor), 'floor')]));
+  const plan = buildAccrual(ev, store, now, earns, (pid) => -(state.get(pid)?.floor_pt4 ?? 0n), actor);
+  const { accruals, explanations, spend_minor: spend } = plan;
   let entry_id: bigint | null = null;
-  if (postings.length > 0) {
-    const posted = await postEntry(trx, {
-      kind: 'accrual',
-      member_id: ev.member_id,
-      at: now,
-      event_id: ev.event_id,
-      request_id: actor.request_id,
-      key_id: actor.key_id,
-      detail: { event_id: ev.event_id, store_id: ev.store_id, earn: explanations },
-      postings,
-      new_lots: lots,
-      floor_moves: floors,
-    });
-    entry_id = posted.entry_id;
-    await resolvePaidDebts(trx, ev.member_id, floors, now);
+  if (plan.entry) {
+    entry_id = (await postEntry(trx, plan.entry)).entry_id;
+    await resolvePaidDebts(trx, ev.member_id, plan.floors, now);
   }
   await recordActivity(trx, ev.member_id, earns.map((e) => ({ program_id: e.program.id, spend_minor: spend.get(e.program.id) ?? 0n, points_pt4: e.earn.points_pt4 })), at, ev.event_id, entry_id);
   for (const { program } of earns) {

@@ -167,7 +167,7 @@ async function finish(trx: Trx, ev: CanonicalEvent, outcome: EventOutcome): Prom
   return outcome;
 }
 
-function checkTime(group: Group, ev: CanonicalEvent, store: { brand: string }, now: Date): void {
+export function checkTime(group: Group, ev: CanonicalEvent, store: { brand: string }, now: Date): void {
   if (ev.transaction_ms > now.getTime() + FUTURE_TOLERANCE_MS) {
     throw new EventRejected('FUTURE_EVENT', 'transaction_ts', `transaction_ts ${ev.transaction_ts} is in the future`);
   }

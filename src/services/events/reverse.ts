@@ -59,6 +59,12 @@ export async function loadPurchase(trx: Trx, ev: CanonicalEvent, group: Group, n
   if (target.member_id !== ev.member_id) {
     throw new EventRejected('INVALID_EVENT', 'member_id', `Purchase ${target.event_id} belongs to another member`);
   }
+  // The caller's key was checked against the reversal's store, so a reversal from another
+  // brand's store would let that brand take back (and write off) this brand's points.
+  const storeBrand = group.stores.get(ev.store_id)?.brand;
+  if (storeBrand !== target.brand_id) {
+    throw new EventRejected('INVALID_EVENT', 'store_id', `Purchase ${target.event_id} was made at brand ${target.brand_id}; reverse it from one of that brand's stores`);
+  }
   const brandProgram = group.programs.get(group.brands.get(target.brand_id)?.program ?? '');
   const lookback = brandProgram?.reversal_lookback_days ?? 180;
   if (now.getTime() - target.transaction_ts.getTime() > lookback * DAY_MS) {

@@ -18,7 +18,11 @@ export interface ReviewFilter {
 }
 
 export async function listReviews(db: Kysely<DB>, f: ReviewFilter): Promise<Page<Record<string, unknown>>> {
-  let q = db.selectFrom('reviews').selectAll().orderBy('id', 'desc').limit(f.limit + 1);
+  let q = db
+    .selectFrom('reviews')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1);
   if (f.status) q = q.where('status', '=', f.status);
   if (f.member_id) q = q.where('member_id', '=', f.member_id);
   if (f.program_id) q = q.where('program_id', '=', f.program_id);

@@ -12,6 +12,7 @@ import type { Actor, Ctx } from '../context.ts';
 import { lockMembers } from '../members.ts';
 import { inTransaction } from '../transaction.ts';
 import { remainingBalances } from './redeem.ts';
+import { returnRewardStock } from './rewards.ts';
 import { recordSettlement } from './settlement.ts';
 
 // A hold is resolved exactly once: captured (in whole or in part, the rest released), released,
@@ -54,7 +55,7 @@ export async function resolveHold(ctx: Ctx, redemption_id: string, how: Resoluti
 export async function applyResolution(
   trx: Trx,
   group: Group,
-  r: { id: string; member_id: string; brand_id: string; points_pt4: bigint; group_redemption: boolean; program_id: string | null },
+  r: { id: string; member_id: string; brand_id: string; points_pt4: bigint; group_redemption: boolean; program_id: string | null; reward_id?: string | null; quantity?: number | null },
   how: Resolution,
   now: Date,
   actor: Actor,
@@ -89,6 +90,7 @@ export async function applyResolution(
     postings,
     lot_moves: moves,
   });
+  if (how !== 'capture') await returnRewardStock(trx, r.reward_id, r.quantity, now);
   if (capture.length > 0) await recordSettlement(trx, group, r.id, r.brand_id, posted.entry_id, now, 1);
   const captured = capture.reduce((s, a) => s + a.points_pt4, 0n);
   return {

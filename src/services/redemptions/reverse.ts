@@ -7,6 +7,7 @@ import type { Actor, Ctx } from '../context.ts';
 import { lockMembers } from '../members.ts';
 import { inTransaction } from '../transaction.ts';
 import { remainingBalances } from './redeem.ts';
+import { returnRewardStock } from './rewards.ts';
 import { reverseSettlement } from './settlement.ts';
 
 // POST /v1/redemptions/{id}/reverse (the order was cancelled after capture): every point goes
@@ -63,6 +64,7 @@ export async function reverseRedemption(ctx: Ctx, redemption_id: string, actor: 
       lot_moves: moves,
     });
     await reverseSettlement(trx, redemption_id, posted.entry_id, now);
+    await returnRewardStock(trx, r.reward_id, r.quantity, now);
     const restored = new Map<string, Pt4>();
     for (const a of spent) restored.set(a.program_id, (restored.get(a.program_id) ?? 0n) + a.points_pt4);
     return {

@@ -107,3 +107,17 @@ export async function takeRewardStock(trx: Trx, reward_id: string, quantity: num
   if (r.stock !== null && res.numUpdatedRows !== 1n) throw new AppError('REWARD_SOLD_OUT', `Reward ${reward_id} is sold out`, { reward_id, stock: r.stock });
   return { reward_id, name: r.name, quantity, points_pt4: r.points_cost_pt4 * BigInt(quantity) };
 }
+
+/**
+ * A reward redemption that did not go through (hold released or timed out, redemption reversed)
+ * gives its stock back, in the same transaction. Unlimited stock (null) stays unlimited.
+ */
+export async function returnRewardStock(trx: Trx, reward_id: string | null | undefined, quantity: number | null | undefined, now: Date): Promise<void> {
+  if (!reward_id) return;
+  await trx
+    .updateTable('rewards')
+    .set((eb) => ({ stock: eb('stock', '+', quantity ?? 1), updated_at: now }))
+    .where('id', '=', reward_id)
+    .where('stock', 'is not', null)
+    .execute();
+}

@@ -42,6 +42,7 @@ export function redemptionView(
       conversion: conversionLine(b.program_id, units.get(b.program_id)!.unit_value, group.common_currency),
     })),
     absorbed: { value_exact: ratioToJson(spend.plan.absorbed_value), program_id: spend.plan.absorbing_program_id },
-    ...(r.reward ? { reward: r.reward } : {}),
+    // Only the public fields: the caller's reward record also carries its bigint price.
+    ...(r.reward ? { reward: { reward_id: r.reward.reward_id, name: r.reward.name, quantity: r.reward.quantity } } : {}),
   };
 }

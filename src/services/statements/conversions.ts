@@ -33,18 +33,29 @@ export interface Conversion {
   readonly conversion: string | null;
 }
 
-const SPEND_SIGN: Readonly<Record<string, bigint>> = { spend: 1n, capture: 1n, restore: -1n };
+/** Points spent: taken by spend or capture, given back by a reversal's restore. */
+export const SPENT: Readonly<Record<string, bigint>> = { spend: 1n, capture: 1n, restore: -1n };
+/** Points still held by an open hold. */
+export const HELD: Readonly<Record<string, bigint>> = { hold: 1n, release: -1n, capture: -1n };
 
-/** Groups the spend-side allocations of one redemption by (program, issuing brand). */
-export function conversionsOf(rows: readonly AllocationRow[], redeemer_brand_id: string | null, common_currency: string): Conversion[] {
+/** Groups the allocations of one redemption by (program, issuing brand), signed by `signs`. */
+export function conversionsOf(
+  rows: readonly AllocationRow[],
+  redeemer_brand_id: string | null,
+  common_currency: string,
+  signs: Readonly<Record<string, bigint>> = SPENT,
+  /** Rows to take unit values from when `rows` carry none (a reversal's restores): the redemption's other entries. */
+  unitSource: readonly AllocationRow[] = [],
+): Conversion[] {
   const groups = new Map<string, { program_id: string; issuing_brand_id: string; points_pt4: bigint; unit: Ratio | null }>();
+  const units = unitValues([...rows, ...unitSource]);
   for (const r of rows) {
-    const sign = SPEND_SIGN[r.kind];
+    const sign = signs[r.kind];
     if (sign === undefined) continue;
     const key = `${r.program_id}\u0000${r.issuing_brand_id}`;
     const g = groups.get(key) ?? { program_id: r.program_id, issuing_brand_id: r.issuing_brand_id, points_pt4: 0n, unit: null };
     g.points_pt4 += sign * r.points_pt4;
-    if (g.unit === null && r.value_common !== null && r.points_pt4 > 0n && sign > 0n) g.unit = div(ratioFromJson(r.value_common), pt4ToRatio(r.points_pt4));
+    g.unit ??= units.get(key) ?? null;
     groups.set(key, g);
   }
   return [...groups.values()]
@@ -59,6 +70,16 @@ export function conversionsOf(rows: readonly AllocationRow[], redeemer_brand_id:
       cross_brand: redeemer_brand_id !== null && g.issuing_brand_id !== redeemer_brand_id,
       conversion: g.unit ? conversionLine(g.program_id, g.unit, common_currency) : null,
     }));
+}
+
+/** Per (program, issuing brand): value ÷ points of the first allocation that carries a value. */
+function unitValues(rows: readonly AllocationRow[]): Map<string, Ratio> {
+  const out = new Map<string, Ratio>();
+  for (const r of rows) {
+    const key = `${r.program_id}\u0000${r.issuing_brand_id}`;
+    if (!out.has(key) && r.value_common !== null && r.points_pt4 > 0n) out.set(key, div(ratioFromJson(r.value_common), pt4ToRatio(r.points_pt4)));
+  }
+  return out;
 }
 
 export const totalValue = (cs: readonly Conversion[]): Ratio => cs.reduce((acc, c) => add(acc, c.value), ZERO);

@@ -1,0 +1,159 @@
+// HTTP drivers: `load` runs a bounded autocannon load (a count AND a time limit, whichever comes
+// first) and measures each response's latency itself, to the microsecond; `call` is one JSON
+// request for setup and checks. Both only ever target the local server the bench started.
+
+import http from 'node:http';
+import autocannon from 'autocannon';
+
+export interface Target {
+  /** http://127.0.0.1:PORT */
+  readonly base: string;
+  readonly key: string;
+}
+
+export interface LoadSpec {
+  readonly name: string;
+  readonly method: 'GET' | 'POST';
+  readonly connections: number;
+  /** Requests to send at most. */
+  readonly count: number;
+  /** Stop after this long even if `count` is not reached. */
+  readonly max_seconds: number;
+  /** Path and body of request number i (0-based, in the order they are issued). */
+  readonly request: (i: number) => { path: string; body?: string };
+  /** Sees every response's status and body (bodies are only collected when this is given). */
+  readonly onResponse?: (status: number, body: string) => void;
+}
+
+export interface LoadResult {
+  readonly name: string;
+  readonly connections: number;
+  readonly completed: number;
+  readonly seconds: number;
+  readonly per_second: number;
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  readonly max_ms: number;
+  readonly status: Record<string, number>;
+  readonly errors: number;
+  readonly timeouts: number;
+  /** True when the time limit stopped the run before `count` requests completed. */
+  readonly time_limited: boolean;
+}
+
+export function percentile(sorted: Float64Array | readonly number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+export async function load(t: Target, spec: LoadSpec): Promise<LoadResult> {
+  const connections = Math.min(spec.connections, spec.count);
+  const latencies = new Float64Array(spec.count);
+  let completed = 0;
+  let issued = 0;
+  let firstAt = 0;
+  let lastAt = 0;
+  const headers: Record<string, string> = { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' };
+  return new Promise<LoadResult>((resolve, reject) => {
+    let timedOut = false;
+    const instance = autocannon(
+      {
+        url: t.base,
+        connections,
+        amount: spec.count,
+        timeout: 120,
+        requests: [
+          {
+            method: spec.method,
+            headers,
+            setupRequest: (req) => {
+              const r = spec.request(issued++);
+              return { ...req, path: r.path, ...(r.body === undefined ? {} : { body: r.body }) };
+            },
+            ...(spec.onResponse ? { onResponse: (status: number, body: string) => spec.onResponse!(status, body) } : {}),
+          },
+        ],
+      },
+      (err, result) => {
+        clearTimeout(timer);
+        if (err) return reject(err);
+        const sorted = latencies.slice(0, completed).sort();
+        const seconds = (lastAt - firstAt) / 1000;
+        resolve({
+          name: spec.name,
+          connections,
+          completed,
+          seconds: round(seconds, 3),
+          per_second: round(seconds > 0 ? completed / seconds : 0, 1),
+          p50_ms: round(percentile(sorted, 0.5)),
+          p99_ms: round(percentile(sorted, 0.99)),
+          max_ms: round(percentile(sorted, 1)),
+          status: Object.fromEntries(Object.entries(result.statusCodeStats).map(([k, v]) => [k, v.count])),
+          errors: result.errors,
+          timeouts: result.timeouts,
+          time_limited: timedOut,
+        });
+      },
+    );
+    firstAt = performance.now();
+    instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => {
+      if (completed < latencies.length) latencies[completed] = responseTime;
+      completed++;
+      lastAt = performance.now();
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      instance.stop();
+    }, spec.max_seconds * 1000);
+  });
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+/** One JSON request without a client-side timeout (a job over a million lots takes a while). */
+export function call<T = Record<string, unknown>>(t: Target, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${t.base}${path}`,
+      {
+        method,
+        agent,
+        headers: {
+          authorization: `Bearer ${t.key}`,
+          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            resolve({ status: res.statusCode ?? 0, body: (text ? JSON.parse(text) : null) as T });
+          } catch {
+            reject(new Error(`${method} ${path}: ${res.statusCode} non-JSON answer: ${text.slice(0, 300)}`));
+          }
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
+/** Like `call`, but throws unless the status is one of `ok`. */
+export async function callOk<T = Record<string, unknown>>(t: Target, method: string, path: string, body?: unknown, ok: readonly number[] = [200, 201]): Promise<T> {
+  const res = await call<T>(t, method, path, body);
+  if (!ok.includes(res.status)) throw new Error(`${method} ${path} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 500)}`);
+  return res.body;
+}
+
+export function closeAgent(): void {
+  agent.destroy();
+}

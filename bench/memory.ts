@@ -1,0 +1,59 @@
+// The server's memory, read from /proc/<pid>/status (Linux): VmRSS now, VmHWM the peak since start.
+// A sampler polls VmRSS while a phase runs, to show whether memory stays flat during it.
+
+import { readFileSync } from 'node:fs';
+
+export interface ProcMemory {
+  readonly rss_bytes: number;
+  readonly hwm_bytes: number;
+}
+
+export function procMemory(pid: number): ProcMemory | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+    return { rss_bytes: kb('VmRSS'), hwm_bytes: kb('VmHWM') };
+  } catch {
+    return null; // not Linux, or the process is gone
+  }
+}
+
+export interface PhaseMemory {
+  readonly start_rss_bytes: number;
+  readonly peak_rss_bytes: number;
+  readonly end_rss_bytes: number;
+  readonly samples: number;
+}
+
+export class RssSampler {
+  #timer: NodeJS.Timeout;
+  #start: number;
+  #peak: number;
+  #last: number;
+  #samples = 0;
+
+  constructor(
+    private readonly pid: number,
+    interval_ms = 100,
+  ) {
+    const m = procMemory(pid);
+    this.#start = this.#peak = this.#last = m?.rss_bytes ?? NaN;
+    this.#timer = setInterval(() => this.#sample(), interval_ms);
+  }
+
+  #sample(): void {
+    const m = procMemory(this.pid);
+    if (!m) return;
+    this.#samples++;
+    this.#last = m.rss_bytes;
+    if (m.rss_bytes > this.#peak || Number.isNaN(this.#peak)) this.#peak = m.rss_bytes;
+  }
+
+  stop(): PhaseMemory {
+    this.#sample();
+    clearInterval(this.#timer);
+    return { start_rss_bytes: this.#start, peak_rss_bytes: this.#peak, end_rss_bytes: this.#last, samples: this.#samples };
+  }
+}
+
+export const mb = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;

@@ -1,0 +1,86 @@
+import type { CompiledProgram } from '../domain/config/group.ts';
+import { pt4ToJson } from '../domain/points.ts';
+import { progressToNext, thresholdOf, tierMetric, tierWindow } from '../domain/tiers.ts';
+import { AppError } from '../errors.ts';
+import type { Trx } from '../ledger/post.ts';
+import { requireGroup } from './config.ts';
+import type { Ctx } from './context.ts';
+import { tierMetricValue } from './tiers.ts';
+import { inTransaction } from './transaction.ts';
+
+// GET /v1/members/{id}/tiers: per tiered program the member is enrolled in, the tier they hold,
+// the benefits it gives, how far they are from the next tier (the program's qualification
+// metric over its window ending at as_of) and their tier history, newest first.
+
+const HISTORY_LIMIT = 100;
+
+/** A metric amount in its unit: spend in the program's currency minor units, points as points. */
+function metricJson(program: CompiledProgram, metric: 'spend_minor' | 'points_earned', v: bigint) {
+  return metric === 'spend_minor' ? { amount_minor: Number(v), currency: program.currency } : { points: pt4ToJson(v) };
+}
+
+export async function memberTiers(ctx: Ctx, member_id: string, as_of?: Date) {
+  const group = await requireGroup(ctx);
+  const at = as_of ?? ctx.clock.now();
+  // One read transaction: the enrollment, the metric and the history agree with each other.
+  return inTransaction(ctx.db, async (trx) => {
+    const member = await trx.selectFrom('members').select('id').where('id', '=', member_id).executeTakeFirst();
+    if (!member) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id });
+    const enrollments = await trx.selectFrom('enrollments').select(['program_id', 'tier', 'tier_since']).where('member_id', '=', member_id).orderBy('program_id').execute();
+    const programs = [];
+    for (const e of enrollments) {
+      const program = group.programs.get(e.program_id);
+      if (!program || program.tiers.length === 0) continue;
+      programs.push(await programTiers(trx, member_id, program, e, at));
+    }
+    return { member_id, as_of: at.toISOString(), programs };
+  });
+}
+
+async function programTiers(trx: Trx, member_id: string, program: CompiledProgram, e: { tier: string | null; tier_since: Date | null }, at: Date) {
+  const metric = tierMetric(program.tiers);
+  const qualify = program.tiers.find((t) => t.qualify)?.qualify;
+  const value = metric ? await tierMetricValue(trx, member_id, program, at) : 0n;
+  const current = program.tiers.find((t) => t.id === e.tier) ?? null;
+  const progress = metric ? progressToNext(program.tiers, e.tier, value) : null;
+  const next = progress ? program.tiers.find((t) => t.id === progress.next_tier) : undefined;
+  const window = qualify ? tierWindow(qualify, at.getTime()) : null;
+  const history = await trx
+    .selectFrom('tier_history')
+    .select(['tier', 'from_at', 'recorded_at', 'reason'])
+    .where('member_id', '=', member_id)
+    .where('program_id', '=', program.id)
+    .orderBy('from_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(HISTORY_LIMIT)
+    .execute();
+  return {
+    program_id: program.id,
+    brand_id: program.brand_id,
+    tier: e.tier,
+    tier_since: e.tier_since?.toISOString() ?? null,
+    benefits: current?.benefits ?? [],
+    qualification:
+      metric && qualify && window
+        ? {
+            metric,
+            window: qualify.window === 'calendar_year' ? { kind: 'calendar_year' } : { kind: 'rolling', days: qualify.window_days ?? 365 },
+            from: new Date(window.from_ms).toISOString(),
+            to: new Date(window.to_ms).toISOString(),
+            value: metricJson(program, metric, value),
+          }
+        : null,
+    next_tier:
+      progress && metric
+        ? {
+            tier: progress.next_tier,
+            at_least: metricJson(program, metric, progress.at_least),
+            remaining: metricJson(program, metric, progress.remaining),
+            qualified: progress.remaining === 0n,
+            benefits: next?.benefits ?? [],
+          }
+        : null,
+    tiers: program.tiers.map((t) => ({ tier: t.id, at_least: metric ? metricJson(program, metric, thresholdOf(t)) : null, benefits: t.benefits ?? [], expiry_days: t.expiry_days ?? null, current: t.id === e.tier })),
+    history: history.map((h) => ({ tier: h.tier, from_at: h.from_at.toISOString(), recorded_at: h.recorded_at.toISOString(), reason: h.reason })),
+  };
+}

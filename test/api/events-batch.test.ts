@@ -1,0 +1,145 @@
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { ManualClock } from '../../src/clock.ts';
+import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
+
+// The batch endpoint takes a bulk path for plain purchases and the single-event path for the
+// rest. Its contract is that a batch has exactly the effect of its events sent one by one:
+// same outcome per event, same balances, and a ledger that verifies.
+
+const NOW = '2026-11-20T12:00:00.000Z';
+const STORES = [
+  { id: 'store_atl_012', currency: 'USD' },
+  { id: 'web_northwind', currency: 'USD' },
+  { id: 'web_harbor', currency: 'EUR' },
+  { id: 'store_lon_001', currency: 'GBP' },
+] as const;
+
+interface Spec {
+  kind: 'buy' | 'dup' | 'bopis' | 'refund' | 'bad';
+  member: number;
+  store: number;
+  cents: number;
+  ref: number;
+}
+
+const spec = fc.record({
+  kind: fc.constantFrom('buy', 'buy', 'buy', 'dup', 'bopis', 'refund', 'bad'),
+  member: fc.integer({ min: 0, max: 6 }),
+  store: fc.integer({ min: 0, max: STORES.length - 1 }),
+  cents: fc.integer({ min: 0, max: 50_000 }),
+  ref: fc.nat(),
+}) as fc.Arbitrary<Spec>;
+
+/** Turns specs into canonical events; duplicates and refunds point at earlier purchases. */
+function toEvents(specs: readonly Spec[], tag: string): unknown[] {
+  const purchases: Record<string, unknown>[] = [];
+  return specs.map((s, i) => {
+    const store = STORES[s.store]!;
+    const base = {
+      event_id: `${tag}_e${i}`,
+      event_type: 'purchase_completed',
+      member_id: `${tag}_m${s.member}`,
+      channel: 'in_store',
+      store_id: store.id,
+      transaction_id: `t${i}`,
+      transaction_ts: new Date(Date.parse(NOW) - 3_600_000 + i * 1000).toISOString(),
+      order_id: `${tag}_o${i}`,
+      currency: store.currency,
+      line_items: [{ sku: 'SKU-1', category: 'outerwear', unit_price_cents: s.cents, quantity: 1, eligible_for_points: true }],
+      subtotal_cents: s.cents,
+      eligible_subtotal_cents: s.cents,
+      idempotency_key: `${tag}_k${i}`,
+    };
+    const prior = purchases.length > 0 ? purchases[s.ref % purchases.length]! : null;
+    if (s.kind === 'dup' && prior) return prior;
+    if (s.kind === 'bopis' && prior) return { ...prior, event_id: `${tag}_e${i}`, idempotency_key: `${tag}_k${i}`, channel: 'bopis' };
+    if (s.kind === 'refund' && prior) {
+      return { ...prior, event_id: `${tag}_e${i}`, idempotency_key: `${tag}_k${i}`, event_type: 'purchase_refunded', reversal_of: prior.event_id, order_id: undefined };
+    }
+    if (s.kind === 'bad') return { ...base, subtotal_cents: -1 };
+    purchases.push(base);
+    return base;
+  });
+}
+
+/** An outcome without what legitimately differs between two stores (rejection ids). */
+function comparable(o: Record<string, unknown>): unknown {
+  const text = JSON.stringify(o, (k, v: unknown) => (k === 'rejection_id' ? undefined : v));
+  return JSON.parse(text);
+}
+
+void describe('POST /v1/events/batch equals the same events one by one', () => {
+  let bulk: TestService;
+  let single: TestService;
+  before(async () => {
+    bulk = await createTestService({ clock: new ManualClock(NOW) });
+    single = await createTestService({ clock: new ManualClock(NOW) });
+    await applyDemoConfig(bulk.app);
+    await applyDemoConfig(single.app);
+  });
+  after(async () => {
+    await bulk?.close();
+    await single?.close();
+  });
+
+  void it('gives the same outcome per event, the same balances, and verifies', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(spec, { minLength: 2, maxLength: 40 }), async (specs) => {
+        const tag = `r${run++}`;
+        const events = toEvents(specs, tag);
+        const res = await bulk.app.inject({ method: 'POST', url: '/v1/events/batch', headers: bulk.adminHeaders, payload: { events } });
+        assert.equal(res.statusCode, 200);
+        const batchResults = (res.json() as { results: Record<string, unknown>[] }).results;
+        assert.equal(batchResults.length, events.length);
+        for (const [i, ev] of events.entries()) {
+          const one = await single.app.inject({ method: 'POST', url: '/v1/events', headers: single.adminHeaders, payload: ev as object });
+          const fromBatch = batchResults[i]!;
+          assert.equal(fromBatch.http_status, one.statusCode, `event ${i} status`);
+          const { http_status: _s, ...body } = fromBatch;
+          assert.deepEqual(comparable(body), comparable(one.json() as Record<string, unknown>), `event ${i} body`);
+        }
+        for (let m = 0; m <= 6; m++) {
+          const url = `/v1/members/${tag}_m${m}/balances`;
+          const a = await bulk.app.inject({ method: 'GET', url, headers: bulk.adminHeaders });
+          const b = await single.app.inject({ method: 'GET', url, headers: single.adminHeaders });
+          assert.equal(a.statusCode, b.statusCode);
+          assert.deepEqual(a.json(), b.json());
+        }
+      }),
+      { numRuns: 8 },
+    );
+    for (const t of [bulk, single]) {
+      const v = await t.app.inject({ method: 'GET', url: '/v1/ledger/verify', headers: t.adminHeaders });
+      assert.equal((v.json() as { ok: boolean }).ok, true, v.body);
+    }
+  });
+
+  void it('takes the bulk path for plain purchases (one entry per event, all accepted)', async () => {
+    const events = Array.from({ length: 50 }, (_, i) => ({
+      event_id: `bulk_e${i}`,
+      event_type: 'purchase_completed',
+      member_id: `bulk_m${i}`,
+      channel: 'online',
+      store_id: 'web_northwind',
+      transaction_id: `bt${i}`,
+      transaction_ts: new Date(Date.parse(NOW) - 60_000).toISOString(),
+      order_id: `bulk_o${i}`,
+      currency: 'USD',
+      line_items: [{ sku: 'A', unit_price_cents: 1000, quantity: 1, eligible_for_points: true }],
+      subtotal_cents: 1000,
+      eligible_subtotal_cents: 1000,
+      idempotency_key: `bulk_k${i}`,
+    }));
+    const res = await bulk.app.inject({ method: 'POST', url: '/v1/events/batch', headers: bulk.adminHeaders, payload: { events } });
+    const results = (res.json() as { results: { status: string; accruals: { program_id: string; points: number }[] }[] }).results;
+    assert.equal(results.filter((r) => r.status === 'accepted').length, 50);
+    // northwind-stars: 5 points per $10 plus the 50-point web bonus; acme-points: 1 per $10.
+    assert.deepEqual(results[0]!.accruals.map((a) => [a.program_id, a.points]).sort(), [['acme-points', 1], ['northwind-stars', 55]]);
+    const again = await bulk.app.inject({ method: 'POST', url: '/v1/events/batch', headers: bulk.adminHeaders, payload: { events } });
+    const replays = (again.json() as { results: { status: string }[] }).results;
+    assert.ok(replays.every((r) => r.status === 'duplicate'));
+  });
+});
