@@ -1,9 +1,9 @@
-// HTTP drivers: `load` runs a bounded autocannon load (a count AND a time limit, whichever comes
-// first) and measures each response's latency itself, to the microsecond; `call` is one JSON
-// request for setup and checks. Both only ever target the local server the bench started.
+// HTTP drivers: `load` runs a bounded load (a count AND a time limit, whichever comes first) and
+// measures each response's latency, to the microsecond; `call` is one JSON request for setup and
+// checks. Both only ever target the local server the bench started.
 
-import http from 'node:http';
-import autocannon from 'autocannon';
+import * as http from 'node:http';
+import { Http1Connection } from './http1.ts';
 
 export interface Target {
   /** http://127.0.0.1:PORT */
@@ -49,66 +49,67 @@ export function percentile(sorted: Float64Array | readonly number[], q: number):
 
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/**
+ * Runs `spec` with `connections` workers, each on its own keep-alive connection. At the
+ * time limit no new request starts, but the ones in flight are awaited, so every request the
+ * server committed is also counted here (a write cut off mid-flight would commit unseen).
+ */
 export async function load(t: Target, spec: LoadSpec): Promise<LoadResult> {
   const connections = Math.min(spec.connections, spec.count);
   const latencies = new Float64Array(spec.count);
+  const status: Record<string, number> = {};
   let completed = 0;
   let issued = 0;
-  let firstAt = 0;
-  let lastAt = 0;
-  const headers: Record<string, string> = { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' };
-  return new Promise<LoadResult>((resolve, reject) => {
-    let timedOut = false;
-    const instance = autocannon(
-      {
-        url: t.base,
-        connections,
-        amount: spec.count,
-        timeout: 120,
-        requests: [
-          {
-            method: spec.method,
-            headers,
-            setupRequest: (req) => {
-              const r = spec.request(issued++);
-              return { ...req, path: r.path, ...(r.body === undefined ? {} : { body: r.body }) };
-            },
-            ...(spec.onResponse ? { onResponse: (status: number, body: string) => spec.onResponse!(status, body) } : {}),
-          },
-        ],
-      },
-      (err, result) => {
-        clearTimeout(timer);
-        if (err) return reject(err);
-        const sorted = latencies.slice(0, completed).sort();
-        const seconds = (lastAt - firstAt) / 1000;
-        resolve({
-          name: spec.name,
-          connections,
-          completed,
-          seconds: round(seconds, 3),
-          per_second: round(seconds > 0 ? completed / seconds : 0, 1),
-          p50_ms: round(percentile(sorted, 0.5)),
-          p99_ms: round(percentile(sorted, 0.99)),
-          max_ms: round(percentile(sorted, 1)),
-          status: Object.fromEntries(Object.entries(result.statusCodeStats).map(([k, v]) => [k, v.count])),
-          errors: result.errors,
-          timeouts: result.timeouts,
-          time_limited: timedOut,
-        });
-      },
-    );
-    firstAt = performance.now();
-    instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => {
-      if (completed < latencies.length) latencies[completed] = responseTime;
-      completed++;
-      lastAt = performance.now();
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      instance.stop();
-    }, spec.max_seconds * 1000);
-  });
+  let errors = 0;
+  let timedOut = false;
+  const headers = { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' };
+  const t0 = performance.now();
+  const deadline = t0 + spec.max_seconds * 1000;
+  const url = new URL(t.base);
+  const worker = async () => {
+    const conn = new Http1Connection(url.hostname, Number(url.port));
+    try {
+      await drive(conn);
+    } finally {
+      conn.close();
+    }
+  };
+  const drive = async (conn: Http1Connection) => {
+    while (issued < spec.count) {
+      if (performance.now() >= deadline) {
+        timedOut = true;
+        return;
+      }
+      const r = spec.request(issued++);
+      const s = performance.now();
+      try {
+        const res = await conn.request(spec.method, r.path, headers, r.body);
+        latencies[completed++] = performance.now() - s;
+        status[res.status] = (status[res.status] ?? 0) + 1;
+        spec.onResponse?.(res.status, res.body);
+      } catch {
+        errors++;
+        return; // the connection is gone: this worker stops
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  const sorted = latencies.slice(0, completed).sort();
+  return {
+    name: spec.name,
+    connections,
+    completed,
+    seconds: round(seconds, 3),
+    per_second: round(seconds > 0 ? completed / seconds : 0, 1),
+    p50_ms: round(percentile(sorted, 0.5)),
+    p99_ms: round(percentile(sorted, 0.99)),
+    max_ms: round(percentile(sorted, 1)),
+    status,
+    errors,
+    timeouts: 0,
+    time_limited: timedOut,
+  };
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });

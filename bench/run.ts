@@ -13,8 +13,8 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { baselinePglite, baselinePostgres, type BaselineResult } from './baseline.ts';
@@ -24,7 +24,7 @@ import { mb, procMemory, RssSampler, type PhaseMemory } from './memory.ts';
 import { ratio, renderTable, type Row } from './report.ts';
 import { balanceReads, batchAccrual, groupRedemptions, hotMember, redemptions, singleAccrual, verify } from './scenarios.ts';
 import type { SeedResult } from './seed.ts';
-import type { FromServer, MemoryReport, ToServer } from './server.ts';
+import type { FromServer, MemoryReport, ToServer, ToServerBody } from './server.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 type StoreKind = 'pglite' | 'postgres';
@@ -116,11 +116,12 @@ class ServerProcess {
     });
   }
 
-  rpc<T>(msg: Omit<ToServer, 'id'>): Promise<T> {
+  rpc<T>(msg: ToServerBody): Promise<T> {
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.send({ ...msg, id } as ToServer);
+      const full: ToServer = { ...msg, id };
+      this.child.send(full);
     });
   }
 
@@ -216,7 +217,7 @@ interface StoreRun {
   readonly problems: string[];
 }
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: (() => Promise<void>)[] = [];
 
 async function runStore(store: StoreKind, scale: Scale, databaseUrl: string | undefined): Promise<StoreRun> {
   const t0 = performance.now();

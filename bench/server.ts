@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { createService } from '../src/service.ts';
 import { seedLots, type LotSeed } from './seed.ts';
 
-export type ToServer = { type: 'seed'; id: number; seed: LotSeed } | { type: 'memory'; id: number } | { type: 'stop'; id: number };
+export type ToServerBody = { type: 'seed'; seed: LotSeed } | { type: 'memory' } | { type: 'stop' };
+export type ToServer = ToServerBody & { id: number };
 
 export interface MemoryReport {
   readonly rss_bytes: number;

@@ -1,4 +1,5 @@
 import { buildApp, type App } from './api/app.ts';
+import { startScheduler } from './jobs/scheduler.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { bootstrapAdminKey } from './services/api-keys.ts';
 import { groupSource } from './services/config.ts';
@@ -11,6 +12,8 @@ export interface ServiceOptions extends StoreOptions {
   readonly clock?: Clock;
   readonly logger?: boolean | Record<string, unknown>;
   readonly routes?: Parameters<typeof buildApp>[0]['routes'];
+  /** Run the jobs in-process every this many ms (serve); absent or 0: never (tests, CLI). */
+  readonly jobIntervalMs?: number | undefined;
 }
 
 export interface Service {
@@ -29,11 +32,13 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     if (opts.adminKey) await bootstrapAdminKey(store.db, opts.adminKey, clock.now());
     const ctx: Ctx = { db: store.db, storeKind: store.kind, clock, groups: groupSource(store.db) };
     const app = await buildApp({ ctx, logger: opts.logger ?? false, routes: opts.routes });
+    const stopJobs = opts.jobIntervalMs ? startScheduler(ctx, app.log, opts.jobIntervalMs) : async () => undefined;
     return {
       app,
       store,
       ctx,
       async close() {
+        await stopJobs();
         await app.close();
         await store.close();
       },

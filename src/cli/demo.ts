@@ -8,6 +8,7 @@ import { applyConfig } from '../services/config.ts';
 import type { Ctx } from '../services/context.ts';
 import { readConfigFile } from './config-file.ts';
 import { CLI_ACTOR } from './context.ts';
+import { historyStep } from './demo-history.ts';
 import type { Progress } from './progress.ts';
 
 export const DEMO_CONFIG_PATH = fileURLToPath(new URL('../../demo/group.yaml', import.meta.url));
@@ -45,6 +46,7 @@ export const DEMO_STEPS: DemoStep[] = [
       tick(1, 1);
     },
   },
+  historyStep,
 ];
 
 /** Loads the demo into `service`: the configuration, then every further step in order. */

@@ -26,6 +26,14 @@ export function parsePort(value: string, from: string): number {
   return n;
 }
 
+/** The in-process job scheduler's period: POINTPOOL_JOB_INTERVAL_MS, default one minute, 0 = off. */
+function jobInterval(): number {
+  const raw = process.env.POINTPOOL_JOB_INTERVAL_MS;
+  if (raw === undefined || raw === '') return 60_000;
+  if (!/^\d{1,9}$/.test(raw)) throw new CliError(`POINTPOOL_JOB_INTERVAL_MS must be a whole number of milliseconds, got "${raw}"`, { exitCode: EXIT_USAGE });
+  return Number(raw);
+}
+
 /** Runs until a signal arrives; resolves with the process exit code once shut down. */
 export async function serveCommand(flags: ServeFlags): Promise<number> {
   const env = cliEnv(flags);
@@ -44,6 +52,7 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
     dataDir: env.dataDir,
     adminKey,
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
+    jobIntervalMs: jobInterval(),
   });
   let demoVersion: number | null = null;
   try {

@@ -17,15 +17,36 @@ export interface ActivityItem {
   at: string;
   programs: string[];
   points: { program_id: string; points: number; available: number; pending: number; held: number }[];
-  lot_effects: { lot_id: string; kind: string; program_id: string; issuing_brand_id: string; points: number; value_common: string | null }[];
-  source: { event_id: string | null; request_id: string | null; ref_type: string | null; ref_id: string | null; corrects_entry_id: string | null };
+  lot_effects: {
+    lot_id: string;
+    kind: string;
+    program_id: string;
+    issuing_brand_id: string;
+    points: number;
+    value_common: string | null;
+  }[];
+  source: {
+    event_id: string | null;
+    request_id: string | null;
+    ref_type: string | null;
+    ref_id: string | null;
+    corrects_entry_id: string | null;
+  };
   detail: Record<string, unknown>;
 }
 
-export async function listActivity(ctx: Ctx, member_id: string, q: { cursor?: string | undefined; limit?: number | undefined }): Promise<Page<ActivityItem> & { member_id: string }> {
+export async function listActivity(
+  ctx: Ctx,
+  member_id: string,
+  q: { cursor?: string | undefined; limit?: number | undefined },
+): Promise<Page<ActivityItem> & { member_id: string }> {
   const limit = Math.min(Math.max(q.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
   const before = q.cursor ? decodeCursor(q.cursor) : null;
-  const member = await ctx.db.selectFrom('members').select('id').where('id', '=', member_id).executeTakeFirst();
+  const member = await ctx.db
+    .selectFrom('members')
+    .select('id')
+    .where('id', '=', member_id)
+    .executeTakeFirst();
   if (!member) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id });
 
   let viaPostings = ctx.db
@@ -41,14 +62,27 @@ export async function listActivity(ctx: Ctx, member_id: string, q: { cursor?: st
   }
   const entries = await ctx.db
     .selectFrom('entries')
-    .select(['id', 'kind', 'at', 'event_id', 'request_id', 'ref_type', 'ref_id', 'corrects_entry_id', 'detail'])
+    .select([
+      'id',
+      'kind',
+      'at',
+      'event_id',
+      'request_id',
+      'ref_type',
+      'ref_id',
+      'corrects_entry_id',
+      'detail',
+    ])
     .where('id', 'in', viaPostings.union(viaEntries))
     .orderBy('id', 'desc')
     .limit(limit + 1)
     .execute();
   const page = entries.slice(0, limit);
   const ids = page.map((e) => e.id);
-  const [postings, effects] = await Promise.all([memberPostings(ctx.db, member_id, ids), lotEffects(ctx.db, member_id, ids)]);
+  const [postings, effects] = await Promise.all([
+    memberPostings(ctx.db, member_id, ids),
+    lotEffects(ctx.db, member_id, ids),
+  ]);
   return {
     member_id,
     data: page.map((e) => {
@@ -57,10 +91,21 @@ export async function listActivity(ctx: Ctx, member_id: string, q: { cursor?: st
         entry_id: String(e.id),
         kind: e.kind,
         at: e.at.toISOString(),
-        programs: [...new Set([...points.map((p) => p.program_id), ...(effects.get(e.id) ?? []).map((l) => l.program_id)])].sort(),
+        programs: [
+          ...new Set([
+            ...points.map((p) => p.program_id),
+            ...(effects.get(e.id) ?? []).map((l) => l.program_id),
+          ]),
+        ].sort(),
         points,
         lot_effects: effects.get(e.id) ?? [],
-        source: { event_id: e.event_id, request_id: e.request_id, ref_type: e.ref_type, ref_id: e.ref_id, corrects_entry_id: e.corrects_entry_id === null ? null : String(e.corrects_entry_id) },
+        source: {
+          event_id: e.event_id,
+          request_id: e.request_id,
+          ref_type: e.ref_type,
+          ref_id: e.ref_id,
+          corrects_entry_id: e.corrects_entry_id === null ? null : String(e.corrects_entry_id),
+        },
         detail: summarize(e.kind, e.detail),
       };
     }),
@@ -71,7 +116,11 @@ export async function listActivity(ctx: Ctx, member_id: string, q: { cursor?: st
 type ProgramPoints = ActivityItem['points'][number];
 
 /** Per entry and program, what the entry did to the member's accounts (net, and per account). */
-async function memberPostings(db: Kysely<DB>, member_id: string, entry_ids: readonly bigint[]): Promise<Map<bigint, ProgramPoints[]>> {
+async function memberPostings(
+  db: Kysely<DB>,
+  member_id: string,
+  entry_ids: readonly bigint[],
+): Promise<Map<bigint, ProgramPoints[]>> {
   const out = new Map<bigint, ProgramPoints[]>();
   if (entry_ids.length === 0) return out;
   const rows = await db
@@ -84,9 +133,14 @@ async function memberPostings(db: Kysely<DB>, member_id: string, entry_ids: read
     .orderBy('p.entry_id')
     .orderBy('p.program_id')
     .execute();
-  const sums = new Map<bigint, Map<string, { total: bigint; available: bigint; pending: bigint; held: bigint }>>();
+  const sums = new Map<
+    bigint,
+    Map<string, { total: bigint; available: bigint; pending: bigint; held: bigint }>
+  >();
   for (const r of rows) {
-    const byProgram = sums.get(r.entry_id) ?? new Map<string, { total: bigint; available: bigint; pending: bigint; held: bigint }>();
+    const byProgram =
+      sums.get(r.entry_id) ??
+      new Map<string, { total: bigint; available: bigint; pending: bigint; held: bigint }>();
     const s = byProgram.get(r.program_id) ?? { total: 0n, available: 0n, pending: 0n, held: 0n };
     s.total += r.amount_pt4;
     if (r.kind === 'member_available') s.available += r.amount_pt4;
@@ -98,7 +152,13 @@ async function memberPostings(db: Kysely<DB>, member_id: string, entry_ids: read
   for (const [entry_id, byProgram] of sums) {
     out.set(
       entry_id,
-      [...byProgram].map(([program_id, s]) => ({ program_id, points: pt4ToJson(s.total), available: pt4ToJson(s.available), pending: pt4ToJson(s.pending), held: pt4ToJson(s.held) })),
+      [...byProgram].map(([program_id, s]) => ({
+        program_id,
+        points: pt4ToJson(s.total),
+        available: pt4ToJson(s.available),
+        pending: pt4ToJson(s.pending),
+        held: pt4ToJson(s.held),
+      })),
     );
   }
   return out;
@@ -107,15 +167,33 @@ async function memberPostings(db: Kysely<DB>, member_id: string, entry_ids: read
 type LotEffect = ActivityItem['lot_effects'][number];
 
 /** The entries' allocations on the member's lots, and the lots they created for the member (kind `award`). */
-async function lotEffects(db: Kysely<DB>, member_id: string, entry_ids: readonly bigint[]): Promise<Map<bigint, LotEffect[]>> {
+async function lotEffects(
+  db: Kysely<DB>,
+  member_id: string,
+  entry_ids: readonly bigint[],
+): Promise<Map<bigint, LotEffect[]>> {
   const out = new Map<bigint, LotEffect[]>();
   if (entry_ids.length === 0) return out;
   const [created, allocations] = await Promise.all([
-    db.selectFrom('lots').select(['id', 'source_entry_id', 'program_id', 'issuing_brand_id', 'points_pt4']).where('source_entry_id', 'in', entry_ids).where('member_id', '=', member_id).orderBy('id').execute(),
+    db
+      .selectFrom('lots')
+      .select(['id', 'source_entry_id', 'program_id', 'issuing_brand_id', 'points_pt4'])
+      .where('source_entry_id', 'in', entry_ids)
+      .where('member_id', '=', member_id)
+      .orderBy('id')
+      .execute(),
     db
       .selectFrom('lot_allocations as la')
       .innerJoin('lots as l', 'l.id', 'la.lot_id')
-      .select(['la.entry_id', 'la.lot_id', 'la.kind', 'la.program_id', 'la.issuing_brand_id', 'la.points_pt4', 'la.value_common'])
+      .select([
+        'la.entry_id',
+        'la.lot_id',
+        'la.kind',
+        'la.program_id',
+        'la.issuing_brand_id',
+        'la.points_pt4',
+        'la.value_common',
+      ])
       .where('la.entry_id', 'in', entry_ids)
       .where('l.member_id', '=', member_id)
       .orderBy('la.id')
@@ -126,18 +204,38 @@ async function lotEffects(db: Kysely<DB>, member_id: string, entry_ids: readonly
     if (list) list.push(e);
     else out.set(id, [e]);
   };
-  for (const l of created) push(l.source_entry_id, { lot_id: String(l.id), kind: 'award', program_id: l.program_id, issuing_brand_id: l.issuing_brand_id, points: pt4ToJson(l.points_pt4), value_common: null });
-  for (const a of allocations) push(a.entry_id, { lot_id: String(a.lot_id), kind: a.kind, program_id: a.program_id, issuing_brand_id: a.issuing_brand_id, points: pt4ToJson(a.points_pt4), value_common: a.value_common });
+  for (const l of created)
+    push(l.source_entry_id, {
+      lot_id: String(l.id),
+      kind: 'award',
+      program_id: l.program_id,
+      issuing_brand_id: l.issuing_brand_id,
+      points: pt4ToJson(l.points_pt4),
+      value_common: null,
+    });
+  for (const a of allocations)
+    push(a.entry_id, {
+      lot_id: String(a.lot_id),
+      kind: a.kind,
+      program_id: a.program_id,
+      issuing_brand_id: a.issuing_brand_id,
+      points: pt4ToJson(a.points_pt4),
+      value_common: a.value_common,
+    });
   return out;
 }
 
 /** The parts of an entry's detail a member or an agent reads; the full explanation stays in the ledger. */
 function summarize(kind: string, detail: Record<string, unknown>): Record<string, unknown> {
-  const pick = (...keys: string[]) => Object.fromEntries(keys.filter((k) => detail[k] !== undefined).map((k) => [k, detail[k]]));
+  const pick = (...keys: string[]) =>
+    Object.fromEntries(keys.filter((k) => detail[k] !== undefined).map((k) => [k, detail[k]]));
   switch (kind) {
     case 'accrual': {
       const earn = (detail.earn ?? {}) as Record<string, { rules_applied?: unknown }>;
-      return { ...pick('store_id'), rules_applied: Object.fromEntries(Object.entries(earn).map(([p, e]) => [p, e.rules_applied ?? []])) };
+      return {
+        ...pick('store_id'),
+        rules_applied: Object.fromEntries(Object.entries(earn).map(([p, e]) => [p, e.rules_applied ?? []])),
+      };
     }
     case 'reversal':
       return pick('reversal_of');

@@ -16,7 +16,9 @@ const HISTORY_LIMIT = 100;
 
 /** A metric amount in its unit: spend in the program's currency minor units, points as points. */
 function metricJson(program: CompiledProgram, metric: 'spend_minor' | 'points_earned', v: bigint) {
-  return metric === 'spend_minor' ? { amount_minor: Number(v), currency: program.currency } : { points: pt4ToJson(v) };
+  return metric === 'spend_minor'
+    ? { amount_minor: Number(v), currency: program.currency }
+    : { points: pt4ToJson(v) };
 }
 
 export async function memberTiers(ctx: Ctx, member_id: string, as_of?: Date) {
@@ -24,9 +26,18 @@ export async function memberTiers(ctx: Ctx, member_id: string, as_of?: Date) {
   const at = as_of ?? ctx.clock.now();
   // One read transaction: the enrollment, the metric and the history agree with each other.
   return inTransaction(ctx.db, async (trx) => {
-    const member = await trx.selectFrom('members').select('id').where('id', '=', member_id).executeTakeFirst();
+    const member = await trx
+      .selectFrom('members')
+      .select('id')
+      .where('id', '=', member_id)
+      .executeTakeFirst();
     if (!member) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id });
-    const enrollments = await trx.selectFrom('enrollments').select(['program_id', 'tier', 'tier_since']).where('member_id', '=', member_id).orderBy('program_id').execute();
+    const enrollments = await trx
+      .selectFrom('enrollments')
+      .select(['program_id', 'tier', 'tier_since'])
+      .where('member_id', '=', member_id)
+      .orderBy('program_id')
+      .execute();
     const programs = [];
     for (const e of enrollments) {
       const program = group.programs.get(e.program_id);
@@ -37,7 +48,13 @@ export async function memberTiers(ctx: Ctx, member_id: string, as_of?: Date) {
   });
 }
 
-async function programTiers(trx: Trx, member_id: string, program: CompiledProgram, e: { tier: string | null; tier_since: Date | null }, at: Date) {
+async function programTiers(
+  trx: Trx,
+  member_id: string,
+  program: CompiledProgram,
+  e: { tier: string | null; tier_since: Date | null },
+  at: Date,
+) {
   const metric = tierMetric(program.tiers);
   const qualify = program.tiers.find((t) => t.qualify)?.qualify;
   const value = metric ? await tierMetricValue(trx, member_id, program, at) : 0n;
@@ -64,7 +81,10 @@ async function programTiers(trx: Trx, member_id: string, program: CompiledProgra
       metric && qualify && window
         ? {
             metric,
-            window: qualify.window === 'calendar_year' ? { kind: 'calendar_year' } : { kind: 'rolling', days: qualify.window_days ?? 365 },
+            window:
+              qualify.window === 'calendar_year'
+                ? { kind: 'calendar_year' }
+                : { kind: 'rolling', days: qualify.window_days ?? 365 },
             from: new Date(window.from_ms).toISOString(),
             to: new Date(window.to_ms).toISOString(),
             value: metricJson(program, metric, value),
@@ -80,7 +100,18 @@ async function programTiers(trx: Trx, member_id: string, program: CompiledProgra
             benefits: next?.benefits ?? [],
           }
         : null,
-    tiers: program.tiers.map((t) => ({ tier: t.id, at_least: metric ? metricJson(program, metric, thresholdOf(t)) : null, benefits: t.benefits ?? [], expiry_days: t.expiry_days ?? null, current: t.id === e.tier })),
-    history: history.map((h) => ({ tier: h.tier, from_at: h.from_at.toISOString(), recorded_at: h.recorded_at.toISOString(), reason: h.reason })),
+    tiers: program.tiers.map((t) => ({
+      tier: t.id,
+      at_least: metric ? metricJson(program, metric, thresholdOf(t)) : null,
+      benefits: t.benefits ?? [],
+      expiry_days: t.expiry_days ?? null,
+      current: t.id === e.tier,
+    })),
+    history: history.map((h) => ({
+      tier: h.tier,
+      from_at: h.from_at.toISOString(),
+      recorded_at: h.recorded_at.toISOString(),
+      reason: h.reason,
+    })),
   };
 }

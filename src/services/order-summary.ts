@@ -3,7 +3,15 @@ import { pt4ToJson } from '../domain/points.ts';
 import { AppError } from '../errors.ts';
 import { requireGroup } from './config.ts';
 import type { Ctx } from './context.ts';
-import { conversionJson, conversionsOf, HELD, moneyOf, SPENT, totalValue, type AllocationRow } from './statements/conversions.ts';
+import {
+  conversionJson,
+  conversionsOf,
+  HELD,
+  moneyOf,
+  SPENT,
+  totalValue,
+  type AllocationRow,
+} from './statements/conversions.ts';
 
 // GET /v1/orders/{order_id}/loyalty: what one order earned (its purchase events' accruals, net of
 // their voids and refunds) and what it redeemed (redemptions placed with that order_id), with
@@ -20,14 +28,71 @@ interface ProgramPoints {
 
 export async function orderLoyalty(ctx: Ctx, order_id: string) {
   const group = await requireGroup(ctx);
-  const purchases = await ctx.db.selectFrom('events').select(['event_id', 'event_type', 'member_id', 'brand_id', 'store_id', 'channel', 'transaction_ts', 'reversal_of']).where('order_id', '=', order_id).orderBy('transaction_ts').orderBy('event_id').limit(MAX_EVENTS).execute();
+  const purchases = await ctx.db
+    .selectFrom('events')
+    .select([
+      'event_id',
+      'event_type',
+      'member_id',
+      'brand_id',
+      'store_id',
+      'channel',
+      'transaction_ts',
+      'reversal_of',
+    ])
+    .where('order_id', '=', order_id)
+    .orderBy('transaction_ts')
+    .orderBy('event_id')
+    .limit(MAX_EVENTS)
+    .execute();
   const purchaseIds = purchases.filter((e) => e.event_type === 'purchase_completed').map((e) => e.event_id);
-  const reversals = purchaseIds.length === 0 ? [] : await ctx.db.selectFrom('events').select(['event_id', 'event_type', 'member_id', 'brand_id', 'store_id', 'channel', 'transaction_ts', 'reversal_of']).where('reversal_of', 'in', purchaseIds).orderBy('transaction_ts').orderBy('event_id').limit(MAX_EVENTS).execute();
+  const reversals =
+    purchaseIds.length === 0
+      ? []
+      : await ctx.db
+          .selectFrom('events')
+          .select([
+            'event_id',
+            'event_type',
+            'member_id',
+            'brand_id',
+            'store_id',
+            'channel',
+            'transaction_ts',
+            'reversal_of',
+          ])
+          .where('reversal_of', 'in', purchaseIds)
+          .orderBy('transaction_ts')
+          .orderBy('event_id')
+          .limit(MAX_EVENTS)
+          .execute();
   const events = [...new Map([...purchases, ...reversals].map((e) => [e.event_id, e])).values()];
-  const redemptions = await ctx.db.selectFrom('redemptions').select(['id', 'member_id', 'brand_id', 'status', 'group_redemption', 'program_id', 'points_pt4', 'created_at', 'reward_id', 'quantity']).where('order_id', '=', order_id).orderBy('created_at').orderBy('id').limit(MAX_REDEMPTIONS).execute();
-  if (events.length === 0 && redemptions.length === 0) throw new AppError('ORDER_NOT_FOUND', `No loyalty activity for order ${order_id}`, { order_id });
+  const redemptions = await ctx.db
+    .selectFrom('redemptions')
+    .select([
+      'id',
+      'member_id',
+      'brand_id',
+      'status',
+      'group_redemption',
+      'program_id',
+      'points_pt4',
+      'created_at',
+      'reward_id',
+      'quantity',
+    ])
+    .where('order_id', '=', order_id)
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(MAX_REDEMPTIONS)
+    .execute();
+  if (events.length === 0 && redemptions.length === 0)
+    throw new AppError('ORDER_NOT_FOUND', `No loyalty activity for order ${order_id}`, { order_id });
 
-  const earned = await pointsByEvent(ctx, events.map((e) => e.event_id));
+  const earned = await pointsByEvent(
+    ctx,
+    events.map((e) => e.event_id),
+  );
   const explanations = await rulesByEvent(ctx, purchaseIds);
   const eventView = (e: (typeof events)[number]) => ({
     event_id: e.event_id,
@@ -42,15 +107,26 @@ export async function orderLoyalty(ctx: Ctx, order_id: string) {
       program_id: p.program_id,
       points: pt4ToJson(p.points_pt4),
       ...(p.pending_pt4 !== 0n ? { pending: pt4ToJson(p.pending_pt4) } : {}),
-      ...(explanations.get(e.event_id)?.get(p.program_id) ? { rules_applied: explanations.get(e.event_id)!.get(p.program_id)! } : {}),
+      ...(explanations.get(e.event_id)?.get(p.program_id)
+        ? { rules_applied: explanations.get(e.event_id)!.get(p.program_id)! }
+        : {}),
     })),
   });
   const net = new Map<string, bigint>();
-  for (const list of earned.values()) for (const p of list) net.set(p.program_id, (net.get(p.program_id) ?? 0n) + p.points_pt4);
+  for (const list of earned.values())
+    for (const p of list) net.set(p.program_id, (net.get(p.program_id) ?? 0n) + p.points_pt4);
 
-  const allocations = await redemptionAllocations(ctx, redemptions.map((r) => r.id));
+  const allocations = await redemptionAllocations(
+    ctx,
+    redemptions.map((r) => r.id),
+  );
   const redeemed = redemptions.map((r) => {
-    const conversions = conversionsOf(allocations.get(r.id) ?? [], r.brand_id, group.common_currency, r.status === 'held' ? HELD : SPENT);
+    const conversions = conversionsOf(
+      allocations.get(r.id) ?? [],
+      r.brand_id,
+      group.common_currency,
+      r.status === 'held' ? HELD : SPENT,
+    );
     const value = moneyOf(totalValue(conversions), group.common_currency);
     return {
       redemption_id: r.id,
@@ -68,19 +144,27 @@ export async function orderLoyalty(ctx: Ctx, order_id: string) {
     };
   });
   // What the order actually paid with points: captured redemptions (a held one is not paid yet).
-  const redeemedValue = moneyOf(totalValue(redeemed.filter((r) => r.status === 'captured').flatMap((r) => r.conversions)), group.common_currency);
+  const redeemedValue = moneyOf(
+    totalValue(redeemed.filter((r) => r.status === 'captured').flatMap((r) => r.conversions)),
+    group.common_currency,
+  );
   return {
     order_id,
-    member_ids: [...new Set([...events.map((e) => e.member_id), ...redemptions.map((r) => r.member_id)])].sort(),
+    member_ids: [
+      ...new Set([...events.map((e) => e.member_id), ...redemptions.map((r) => r.member_id)]),
+    ].sort(),
     earned: events.filter((e) => e.event_type === 'purchase_completed').map(eventView),
     reversed: events.filter((e) => e.event_type !== 'purchase_completed').map(eventView),
-    net_earned: [...net].sort(([a], [b]) => a.localeCompare(b)).map(([program_id, p]) => ({ program_id, brand_id: brandOf(group, program_id), points: pt4ToJson(p) })),
+    net_earned: [...net]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([program_id, p]) => ({ program_id, brand_id: brandOf(group, program_id), points: pt4ToJson(p) })),
     redeemed: redeemed.map(({ conversions: _c, ...r }) => r),
     redeemed_value: { amount_minor: Number(redeemedValue.amount_minor), currency: redeemedValue.currency },
   };
 }
 
-const brandOf = (group: Group, program_id: string): string | null => group.programs.get(program_id)?.brand_id ?? null;
+const brandOf = (group: Group, program_id: string): string | null =>
+  group.programs.get(program_id)?.brand_id ?? null;
 
 /** Per event: the points its accrual or reversal entries moved on the member's accounts, per program. */
 async function pointsByEvent(ctx: Ctx, event_ids: readonly string[]): Promise<Map<string, ProgramPoints[]>> {
@@ -111,10 +195,18 @@ async function pointsByEvent(ctx: Ctx, event_ids: readonly string[]): Promise<Ma
 }
 
 /** Per purchase event and program: the rules that applied (from the accrual's explanation). */
-async function rulesByEvent(ctx: Ctx, event_ids: readonly string[]): Promise<Map<string, Map<string, string[]>>> {
+async function rulesByEvent(
+  ctx: Ctx,
+  event_ids: readonly string[],
+): Promise<Map<string, Map<string, string[]>>> {
   const out = new Map<string, Map<string, string[]>>();
   if (event_ids.length === 0) return out;
-  const rows = await ctx.db.selectFrom('entries').select(['event_id', 'detail']).where('event_id', 'in', event_ids).where('kind', '=', 'accrual').execute();
+  const rows = await ctx.db
+    .selectFrom('entries')
+    .select(['event_id', 'detail'])
+    .where('event_id', 'in', event_ids)
+    .where('kind', '=', 'accrual')
+    .execute();
   for (const r of rows) {
     const earn = (r.detail.earn ?? {}) as Record<string, { rules_applied?: string[] }>;
     out.set(r.event_id!, new Map(Object.entries(earn).map(([p, e]) => [p, [...(e.rules_applied ?? [])]])));
@@ -122,13 +214,25 @@ async function rulesByEvent(ctx: Ctx, event_ids: readonly string[]): Promise<Map
   return out;
 }
 
-async function redemptionAllocations(ctx: Ctx, ids: readonly string[]): Promise<Map<string, AllocationRow[]>> {
+async function redemptionAllocations(
+  ctx: Ctx,
+  ids: readonly string[],
+): Promise<Map<string, AllocationRow[]>> {
   const out = new Map<string, AllocationRow[]>();
   if (ids.length === 0) return out;
   const rows = await ctx.db
     .selectFrom('lot_allocations as la')
     .innerJoin('entries as e', 'e.id', 'la.entry_id')
-    .select(['e.ref_id', 'la.entry_id', 'la.lot_id', 'la.program_id', 'la.issuing_brand_id', 'la.kind', 'la.points_pt4', 'la.value_common'])
+    .select([
+      'e.ref_id',
+      'la.entry_id',
+      'la.lot_id',
+      'la.program_id',
+      'la.issuing_brand_id',
+      'la.kind',
+      'la.points_pt4',
+      'la.value_common',
+    ])
     .where('e.ref_type', '=', 'redemption')
     .where('e.ref_id', 'in', ids)
     .orderBy('la.id')

@@ -47,16 +47,32 @@ function toEvents(specs: readonly Spec[], tag: string): unknown[] {
       transaction_ts: new Date(Date.parse(NOW) - 3_600_000 + i * 1000).toISOString(),
       order_id: `${tag}_o${i}`,
       currency: store.currency,
-      line_items: [{ sku: 'SKU-1', category: 'outerwear', unit_price_cents: s.cents, quantity: 1, eligible_for_points: true }],
+      line_items: [
+        {
+          sku: 'SKU-1',
+          category: 'outerwear',
+          unit_price_cents: s.cents,
+          quantity: 1,
+          eligible_for_points: true,
+        },
+      ],
       subtotal_cents: s.cents,
       eligible_subtotal_cents: s.cents,
       idempotency_key: `${tag}_k${i}`,
     };
     const prior = purchases.length > 0 ? purchases[s.ref % purchases.length]! : null;
     if (s.kind === 'dup' && prior) return prior;
-    if (s.kind === 'bopis' && prior) return { ...prior, event_id: `${tag}_e${i}`, idempotency_key: `${tag}_k${i}`, channel: 'bopis' };
+    if (s.kind === 'bopis' && prior)
+      return { ...prior, event_id: `${tag}_e${i}`, idempotency_key: `${tag}_k${i}`, channel: 'bopis' };
     if (s.kind === 'refund' && prior) {
-      return { ...prior, event_id: `${tag}_e${i}`, idempotency_key: `${tag}_k${i}`, event_type: 'purchase_refunded', reversal_of: prior.event_id, order_id: undefined };
+      return {
+        ...prior,
+        event_id: `${tag}_e${i}`,
+        idempotency_key: `${tag}_k${i}`,
+        event_type: 'purchase_refunded',
+        reversal_of: prior.event_id,
+        order_id: undefined,
+      };
     }
     if (s.kind === 'bad') return { ...base, subtotal_cents: -1 };
     purchases.push(base);
@@ -90,16 +106,30 @@ void describe('POST /v1/events/batch equals the same events one by one', () => {
       fc.asyncProperty(fc.array(spec, { minLength: 2, maxLength: 40 }), async (specs) => {
         const tag = `r${run++}`;
         const events = toEvents(specs, tag);
-        const res = await bulk.app.inject({ method: 'POST', url: '/v1/events/batch', headers: bulk.adminHeaders, payload: { events } });
+        const res = await bulk.app.inject({
+          method: 'POST',
+          url: '/v1/events/batch',
+          headers: bulk.adminHeaders,
+          payload: { events },
+        });
         assert.equal(res.statusCode, 200);
         const batchResults = (res.json() as { results: Record<string, unknown>[] }).results;
         assert.equal(batchResults.length, events.length);
         for (const [i, ev] of events.entries()) {
-          const one = await single.app.inject({ method: 'POST', url: '/v1/events', headers: single.adminHeaders, payload: ev as object });
+          const one = await single.app.inject({
+            method: 'POST',
+            url: '/v1/events',
+            headers: single.adminHeaders,
+            payload: ev as object,
+          });
           const fromBatch = batchResults[i]!;
           assert.equal(fromBatch.http_status, one.statusCode, `event ${i} status`);
           const { http_status: _s, ...body } = fromBatch;
-          assert.deepEqual(comparable(body), comparable(one.json() as Record<string, unknown>), `event ${i} body`);
+          assert.deepEqual(
+            comparable(body),
+            comparable(one.json() as Record<string, unknown>),
+            `event ${i} body`,
+          );
         }
         for (let m = 0; m <= 6; m++) {
           const url = `/v1/members/${tag}_m${m}/balances`;
@@ -133,12 +163,27 @@ void describe('POST /v1/events/batch equals the same events one by one', () => {
       eligible_subtotal_cents: 1000,
       idempotency_key: `bulk_k${i}`,
     }));
-    const res = await bulk.app.inject({ method: 'POST', url: '/v1/events/batch', headers: bulk.adminHeaders, payload: { events } });
-    const results = (res.json() as { results: { status: string; accruals: { program_id: string; points: number }[] }[] }).results;
+    const res = await bulk.app.inject({
+      method: 'POST',
+      url: '/v1/events/batch',
+      headers: bulk.adminHeaders,
+      payload: { events },
+    });
+    const results = (
+      res.json() as { results: { status: string; accruals: { program_id: string; points: number }[] }[] }
+    ).results;
     assert.equal(results.filter((r) => r.status === 'accepted').length, 50);
     // northwind-stars: 5 points per $10 plus the 50-point web bonus; acme-points: 1 per $10.
-    assert.deepEqual(results[0]!.accruals.map((a) => [a.program_id, a.points]).sort(), [['acme-points', 1], ['northwind-stars', 55]]);
-    const again = await bulk.app.inject({ method: 'POST', url: '/v1/events/batch', headers: bulk.adminHeaders, payload: { events } });
+    assert.deepEqual(results[0]!.accruals.map((a) => [a.program_id, a.points]).sort(), [
+      ['acme-points', 1],
+      ['northwind-stars', 55],
+    ]);
+    const again = await bulk.app.inject({
+      method: 'POST',
+      url: '/v1/events/batch',
+      headers: bulk.adminHeaders,
+      payload: { events },
+    });
     const replays = (again.json() as { results: { status: string }[] }).results;
     assert.ok(replays.every((r) => r.status === 'duplicate'));
   });

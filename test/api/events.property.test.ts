@@ -287,7 +287,7 @@ async function assertVerifyOk(t: TestService): Promise<void> {
 void describe('events property: duplicates, retries and reordering do not change balances', () => {
   void it('a noisy delivery of a random stream ends with the balances of the clean one; verify stays ok', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(chainArb, { minLength: 1, maxLength: 8 }), noiseArb, async (spec, noise) => {
+      fc.asyncProperty(fc.array(chainArb, { minLength: 1, maxLength: 6 }), noiseArb, async (spec, noise) => {
         const b = build(spec);
 
         // Clean pass: each event once, chain by chain. Every one is accepted.
@@ -336,7 +336,7 @@ void describe('events property: duplicates, retries and reordering do not change
         assert.deepEqual(await balancesOf(noisy, b.members), expected);
         await assertVerifyOk(noisy);
       }),
-      { numRuns: Number(process.env.EVENTS_PROPERTY_RUNS ?? 12) },
+      { numRuns: Number(process.env.EVENTS_PROPERTY_RUNS ?? 10) },
     );
   });
 });

@@ -533,7 +533,7 @@ void describe('POST /v1/events: accrual', () => {
     assert.deepEqual(after, { 'acme-points': 6, 'northwind-stars': 0 });
     // Never ahead: what is left plus what was spent, less what the program absorbed, is what
     // the member had without the reversed purchase.
-    assert.ok(after['northwind-stars']! + 40 - r.written_off <= priorStars);
+    assert.ok(after['northwind-stars'] + 40 - r.written_off <= priorStars);
     const reviews = (await get(`/v1/reviews?member_id=${member}`)).data;
     assert.deepEqual(reviews, []);
     await assertVerifyOk();
@@ -629,6 +629,49 @@ void describe('POST /v1/events: accrual', () => {
     await postOk(purchase(referred, 'store_atl_012', [shirt(9000)], { ts: ago(0.25) }));
     assert.equal((await available(referrer))['northwind-stars'], 500);
     await assertVerifyOk();
+  });
+
+  void it('refunds and voids weighed (fractional) quantities exactly', async () => {
+    const member = uid('mbr_weighed');
+    const cheese: Line = { sku: 'CHEESE', category: 'deli', unit_price_cents: 2000, quantity: 0.75 };
+    const p = purchase(member, 'store_ber_001', [
+      cheese,
+      { sku: 'BREAD', category: 'bakery', unit_price_cents: 100, quantity: 1 },
+    ]);
+    const body = await postOk(p);
+    // 2000 × 0.75 + 100 = 1600 EUR cents → 16 harbor points; 1600 × 1.08 = 1728 USD cents → 1 acme.
+    assert.equal(accrual(body, 'harbor-rewards').points, 16);
+    const r = await postOk(reversal(p, 'purchase_refunded', [{ ...cheese, quantity: 0.25 }]));
+    assert.equal(reversed(r, 'harbor-rewards').points, 5); // 500 cents' worth
+    const over = await post(reversal(p, 'purchase_refunded', [{ ...cheese, quantity: 0.6 }]));
+    assert.equal(over.statusCode, 422, over.body);
+    assert.equal(over.json<Json>().error.code, 'OVER_REFUND');
+    const v = await postOk(reversal(p, 'purchase_voided'));
+    assert.equal(reversed(v, 'harbor-rewards').points, 11);
+    assert.equal(reversed(v, 'acme-points').points, 1);
+    assert.deepEqual(await available(member), { 'acme-points': 0, 'harbor-rewards': 0 });
+    await assertVerifyOk();
+  });
+
+  void it('a purchase that earned nothing can still be voided after a partial refund, but not refunded past its lines', async () => {
+    const member = uid('mbr_nothing');
+    const card = (sku: string): Line => ({
+      sku,
+      category: 'gift_card',
+      unit_price_cents: 2500,
+      quantity: 1,
+      eligible_for_points: false,
+    });
+    const p = purchase(member, 'store_atl_012', [card('GC-1'), card('GC-2')]);
+    await postOk(p);
+    const r = await postOk(reversal(p, 'purchase_refunded', [card('GC-1')]));
+    assert.equal(reversed(r, 'northwind-stars').points, 0);
+    const v = await post(reversal(p, 'purchase_voided'));
+    assert.equal(v.statusCode, 201, v.body); // GC-2 is still out: the void is legitimate
+    const again = await post(reversal(p, 'purchase_refunded', [card('GC-2')]));
+    assert.equal(again.statusCode, 422, again.body);
+    assert.equal(again.json<Json>().error.code, 'OVER_REFUND');
+    assert.deepEqual(await available(member), { 'acme-points': 0, 'northwind-stars': 0 });
   });
 
   void it('a refund that arrives before its purchase is rejected, and its retry after the purchase is accepted', async () => {
@@ -1256,6 +1299,28 @@ void describe('configuration variants', () => {
     assert.equal(after['northwind-stars']!.pending, 0);
     assert.equal(after['northwind-stars']!.available, 0);
     assert.equal(after['acme-points']!.available, 0);
+
+    // Another member's pending lot becomes spendable at available_at (the mature job).
+    const m2 = uid('mbr_pending');
+    const p2 = purchase(m2, 'store_atl_012', [shirt(10000)], { ts: ago(1) });
+    await postOk(p2);
+    assert.equal((await balances(m2))['northwind-stars']!.pending, 50);
+    try {
+      clock.set(plusDays(p2.transaction_ts, 14));
+      const job = await t.app.inject({
+        method: 'POST',
+        url: '/v1/jobs/mature/run',
+        headers: t.adminHeaders,
+        payload: { as_of: clock.now().toISOString() },
+      });
+      assert.equal(job.statusCode, 200, job.body);
+      const matured = await balances(m2);
+      assert.equal(matured['northwind-stars']!.available, 50);
+      assert.equal(matured['northwind-stars']!.pending, 0);
+      assert.deepEqual(matured['northwind-stars']!.pending_lots, []);
+    } finally {
+      clock.set(NOW);
+    }
     await assertVerifyOk();
   });
 });

@@ -25,7 +25,6 @@ import { applyDemoConfig, createTestService, type TestService } from '../helpers
 
 const NOW = '2026-06-10T00:00:00.000Z';
 const MIN_MS = 60_000;
-const DAY_MS = 86_400_000;
 const clock = new ManualClock(NOW);
 let t: TestService;
 
@@ -82,7 +81,9 @@ async function buy(member: string, brand: string, cents: number, ts: string): Pr
       transaction_ts: ts,
       order_id: `ord_${id}`,
       currency: s.currency,
-      line_items: [{ sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true }],
+      line_items: [
+        { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
+      ],
       subtotal_cents: cents,
       eligible_subtotal_cents: cents,
       idempotency_key: `k_${id}`,
@@ -93,7 +94,12 @@ async function buy(member: string, brand: string, cents: number, ts: string): Pr
 }
 
 async function redeem(body: Json, headers: Headers = admin()): Promise<LightMyRequestResponse> {
-  return t.app.inject({ method: 'POST', url: '/v1/redemptions', headers, payload: { idempotency_key: uid('rk'), ...body } });
+  return t.app.inject({
+    method: 'POST',
+    url: '/v1/redemptions',
+    headers,
+    payload: { idempotency_key: uid('rk'), ...body },
+  });
 }
 
 async function redeemOk(body: Json, headers: Headers = admin()): Promise<Json> {
@@ -102,12 +108,20 @@ async function redeemOk(body: Json, headers: Headers = admin()): Promise<Json> {
   return res.json();
 }
 
-async function post(url: string, payload?: Json, headers: Headers = admin()): Promise<LightMyRequestResponse> {
+async function post(
+  url: string,
+  payload?: Json,
+  headers: Headers = admin(),
+): Promise<LightMyRequestResponse> {
   return t.app.inject({ method: 'POST', url, headers, ...(payload ? { payload } : {}) });
 }
 
 function assertError(res: LightMyRequestResponse, status: number, code: string): Json {
-  assert.equal(res.statusCode, status, `expected ${status} ${code}, got ${res.statusCode} ${res.body.slice(0, 600)}`);
+  assert.equal(
+    res.statusCode,
+    status,
+    `expected ${status} ${code}, got ${res.statusCode} ${res.body.slice(0, 600)}`,
+  );
   const body = res.json<Json>();
   assert.equal(body.error.code, code, res.body);
   return body.error;
@@ -120,9 +134,13 @@ async function balances(member: string): Promise<Json> {
 }
 
 /** program_id → { available, held, pending } */
-async function byProgram(member: string): Promise<Record<string, { available: number; held: number; pending: number }>> {
+async function byProgram(
+  member: string,
+): Promise<Record<string, { available: number; held: number; pending: number }>> {
   const b = await balances(member);
-  return Object.fromEntries(b.programs.map((p: Json) => [p.program_id, { available: p.available, held: p.held, pending: p.pending }]));
+  return Object.fromEntries(
+    b.programs.map((p: Json) => [p.program_id, { available: p.available, held: p.held, pending: p.pending }]),
+  );
 }
 
 async function assertVerifyOk(): Promise<Json> {
@@ -134,9 +152,26 @@ async function assertVerifyOk(): Promise<Json> {
 }
 
 /** The member's lots keyed "<source event>/<program>": remaining points (pt4 → number) and expiry. */
-async function lots(member: string): Promise<Map<string, { remaining: number; held: number; expires_at: string | null; issuer: string }>> {
-  const rows = await t.ctx.db.selectFrom('lots').select(['source_event_id', 'program_id', 'remaining_pt4', 'held_pt4', 'expires_at', 'issuing_brand_id']).where('member_id', '=', member).orderBy('id').execute();
-  return new Map(rows.map((r) => [`${r.source_event_id}/${r.program_id}`, { remaining: Number(r.remaining_pt4) / 1e4, held: Number(r.held_pt4) / 1e4, expires_at: r.expires_at?.toISOString() ?? null, issuer: r.issuing_brand_id }]));
+async function lots(
+  member: string,
+): Promise<Map<string, { remaining: number; held: number; expires_at: string | null; issuer: string }>> {
+  const rows = await t.ctx.db
+    .selectFrom('lots')
+    .select(['source_event_id', 'program_id', 'remaining_pt4', 'held_pt4', 'expires_at', 'issuing_brand_id'])
+    .where('member_id', '=', member)
+    .orderBy('id')
+    .execute();
+  return new Map(
+    rows.map((r) => [
+      `${r.source_event_id}/${r.program_id}`,
+      {
+        remaining: Number(r.remaining_pt4) / 1e4,
+        held: Number(r.held_pt4) / 1e4,
+        expires_at: r.expires_at?.toISOString() ?? null,
+        issuer: r.issuing_brand_id,
+      },
+    ]),
+  );
 }
 
 /** "n/d" (ratioToJson) equals the decimal `expected` exactly. */
@@ -150,8 +185,14 @@ function assertRatio(actual: string, expected: string): void {
 }
 
 async function flowPoints(redemption_id: string): Promise<Record<string, number>> {
-  const rows = await sql<{ issuer: string; redeemer: string; points: string }>`select issuer_brand_id as issuer, redeemer_brand_id as redeemer, sum(points_pt4)::text as points
-    from settlement_flows where redemption_id = ${redemption_id} group by 1, 2 order by 1, 2`.execute(t.ctx.db);
+  const rows = await sql<{
+    issuer: string;
+    redeemer: string;
+    points: string;
+  }>`select issuer_brand_id as issuer, redeemer_brand_id as redeemer, sum(points_pt4)::text as points
+    from settlement_flows where redemption_id = ${redemption_id} group by 1, 2 order by 1, 2`.execute(
+    t.ctx.db,
+  );
   return Object.fromEntries(rows.rows.map((r) => [`${r.issuer}->${r.redeemer}`, Number(r.points) / 1e4]));
 }
 
@@ -179,10 +220,24 @@ async function fourLots(member: string) {
   assert.equal(pts(H1, 'harbor-rewards'), 7.77);
   assert.equal(pts(N1, 'northwind-stars'), 10);
   assert.equal(pts(N1, 'acme-points'), 2);
-  assert.equal(N1.accruals.find((a: Json) => a.program_id === 'northwind-stars').expires_at, '2026-06-18T09:00:00.000Z');
-  assert.equal(H1.accruals.find((a: Json) => a.program_id === 'harbor-rewards').expires_at, '2027-01-01T00:00:00.000Z');
-  assert.equal(S1.accruals.find((a: Json) => a.program_id === 'summit-miles').expires_at, '2027-01-01T00:00:00.000Z');
-  return { H2: H2.event_id as string, S1: S1.event_id as string, H1: H1.event_id as string, N1: N1.event_id as string };
+  assert.equal(
+    N1.accruals.find((a: Json) => a.program_id === 'northwind-stars').expires_at,
+    '2026-06-18T09:00:00.000Z',
+  );
+  assert.equal(
+    H1.accruals.find((a: Json) => a.program_id === 'harbor-rewards').expires_at,
+    '2027-01-01T00:00:00.000Z',
+  );
+  assert.equal(
+    S1.accruals.find((a: Json) => a.program_id === 'summit-miles').expires_at,
+    '2027-01-01T00:00:00.000Z',
+  );
+  return {
+    H2: H2.event_id as string,
+    S1: S1.event_id as string,
+    H1: H1.event_id as string,
+    N1: N1.event_id as string,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -195,10 +250,31 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
     const b0 = await balances(m);
     assert.equal(b0.group.points, 48);
 
-    const q = await t.app.inject({ method: 'GET', url: `/v1/members/${m}/redeemable?points=48&brand_id=harbor&group_redemption=true`, headers: admin() });
+    const q = await t.app.inject({
+      method: 'GET',
+      url: `/v1/members/${m}/redeemable?points=48&brand_id=harbor&group_redemption=true`,
+      headers: admin(),
+    });
     assert.equal(q.statusCode, 200, q.body);
-    assert.deepEqual({ ...q.json(), member_id: undefined }, { member_id: undefined, brand_id: 'harbor', program_id: 'acme-points', group_redemption: true, points: 48, redeemable: true, available: 48, shortfall: 0, value: { amount_minor: 48, currency: 'USD' } });
-    const q2 = await t.app.inject({ method: 'GET', url: `/v1/members/${m}/redeemable?points=49&brand_id=harbor&group_redemption=true`, headers: admin() });
+    assert.deepEqual(
+      { ...q.json<Json>(), member_id: undefined },
+      {
+        member_id: undefined,
+        brand_id: 'harbor',
+        program_id: 'acme-points',
+        group_redemption: true,
+        points: 48,
+        redeemable: true,
+        available: 48,
+        shortfall: 0,
+        value: { amount_minor: 48, currency: 'USD' },
+      },
+    );
+    const q2 = await t.app.inject({
+      method: 'GET',
+      url: `/v1/members/${m}/redeemable?points=49&brand_id=harbor&group_redemption=true`,
+      headers: admin(),
+    });
     assert.equal(q2.json().redeemable, false);
     assert.equal(q2.json().available, 48);
     assert.equal(q2.json().shortfall, 1);
@@ -211,9 +287,27 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
     assert.equal(r.points, 30);
     assert.deepEqual(r.value, { amount_minor: 30, currency: 'USD' });
     assert.deepEqual(r.breakdown_by_program, [
-      { program_id: 'harbor-rewards', issuing_brand_id: 'harbor', points: 7.77, value: { amount_minor: 4, currency: 'USD' }, conversion: '1 harbor-rewards point = 0.0054 USD' },
-      { program_id: 'northwind-stars', issuing_brand_id: 'northwind', points: 10, value: { amount_minor: 10, currency: 'USD' }, conversion: '1 northwind-stars point = 0.01 USD' },
-      { program_id: 'summit-miles', issuing_brand_id: 'summit', points: 6, value: { amount_minor: 15, currency: 'USD' }, conversion: '1 summit-miles point = 0.0254 USD' },
+      {
+        program_id: 'harbor-rewards',
+        issuing_brand_id: 'harbor',
+        points: 7.77,
+        value: { amount_minor: 4, currency: 'USD' },
+        conversion: '1 harbor-rewards point = 0.0054 USD',
+      },
+      {
+        program_id: 'northwind-stars',
+        issuing_brand_id: 'northwind',
+        points: 10,
+        value: { amount_minor: 10, currency: 'USD' },
+        conversion: '1 northwind-stars point = 0.01 USD',
+      },
+      {
+        program_id: 'summit-miles',
+        issuing_brand_id: 'summit',
+        points: 6,
+        value: { amount_minor: 15, currency: 'USD' },
+        conversion: '1 summit-miles point = 0.0254 USD',
+      },
     ]);
     assert.equal(r.absorbed.program_id, 'summit-miles');
     assertRatio(r.absorbed.value_exact, '0.005642');
@@ -252,7 +346,12 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
     // 0 taken, 0.004346 absorbed by acme-points.
     const r2 = await redeemOk({ member_id: m, brand_id: 'northwind', group_redemption: true, points: 18 });
     assert.deepEqual(
-      r2.breakdown_by_program.map((b: Json) => [b.program_id, b.issuing_brand_id, b.points, b.value.amount_minor]),
+      r2.breakdown_by_program.map((b: Json) => [
+        b.program_id,
+        b.issuing_brand_id,
+        b.points,
+        b.value.amount_minor,
+      ]),
       [
         ['acme-points', 'northwind', 2, 2],
         ['harbor-rewards', 'harbor', 10.01, 5],
@@ -267,7 +366,10 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
     assert.equal(l2.get(`${ev.H2}/harbor-rewards`)!.remaining, 0);
     assert.equal(l2.get(`${ev.N1}/acme-points`)!.remaining, 0);
     assert.equal(l2.get(`${ev.H2}/acme-points`)!.remaining, 1);
-    assert.deepEqual(await flowPoints(r2.redemption_id), { 'harbor->northwind': 10.01, 'summit->northwind': 4 });
+    assert.deepEqual(await flowPoints(r2.redemption_id), {
+      'harbor->northwind': 10.01,
+      'summit->northwind': 4,
+    });
     await assertVerifyOk();
   });
 
@@ -282,7 +384,15 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
     const r = await redeemOk({ member_id: m, brand_id: 'harbor', points: 12.5 });
     assert.equal(r.group_redemption, false);
     assert.deepEqual(r.value, { amount_minor: 7, currency: 'USD' });
-    assert.deepEqual(r.breakdown_by_program, [{ program_id: 'harbor-rewards', issuing_brand_id: 'harbor', points: 12.5, value: { amount_minor: 7, currency: 'USD' }, conversion: '1 harbor-rewards point = 0.0054 USD' }]);
+    assert.deepEqual(r.breakdown_by_program, [
+      {
+        program_id: 'harbor-rewards',
+        issuing_brand_id: 'harbor',
+        points: 12.5,
+        value: { amount_minor: 7, currency: 'USD' },
+        conversion: '1 harbor-rewards point = 0.0054 USD',
+      },
+    ]);
     assert.equal(r.absorbed.program_id, null);
     const l = await lots(m);
     assert.equal(l.get(`${early.event_id}/harbor-rewards`)!.remaining, 0);
@@ -296,11 +406,26 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
     // An explicit program at another brand: 3 northwind stars at summit = 0.03 USD, and
     // settlement records northwind owing summit for them.
     const r2 = await redeemOk({ member_id: m, brand_id: 'summit', program_id: 'northwind-stars', points: 3 });
-    assert.deepEqual(r2.breakdown_by_program, [{ program_id: 'northwind-stars', issuing_brand_id: 'northwind', points: 3, value: { amount_minor: 3, currency: 'USD' }, conversion: '1 northwind-stars point = 0.01 USD' }]);
+    assert.deepEqual(r2.breakdown_by_program, [
+      {
+        program_id: 'northwind-stars',
+        issuing_brand_id: 'northwind',
+        points: 3,
+        value: { amount_minor: 3, currency: 'USD' },
+        conversion: '1 northwind-stars point = 0.01 USD',
+      },
+    ]);
     assert.deepEqual(await flowPoints(r2.redemption_id), { 'northwind->summit': 3 });
     // A single-program redeemable is in that program's points.
-    const q = await t.app.inject({ method: 'GET', url: `/v1/members/${m}/redeemable?points=6&brand_id=harbor&program_id=harbor-rewards`, headers: admin() });
-    assert.deepEqual({ r: q.json().redeemable, a: q.json().available, s: q.json().shortfall, v: q.json().value }, { r: false, a: 5.28, s: 0.72, v: { amount_minor: 3, currency: 'USD' } });
+    const q = await t.app.inject({
+      method: 'GET',
+      url: `/v1/members/${m}/redeemable?points=6&brand_id=harbor&program_id=harbor-rewards`,
+      headers: admin(),
+    });
+    assert.deepEqual(
+      { r: q.json().redeemable, a: q.json().available, s: q.json().shortfall, v: q.json().value },
+      { r: false, a: 5.28, s: 0.72, v: { amount_minor: 3, currency: 'USD' } },
+    );
     // Whole-point programs refuse fractions; accumulate programs take 4 decimals.
     assertError(await redeem({ member_id: m, brand_id: 'northwind', points: 1.5 }), 422, 'INVALID_AMOUNT');
     await assertVerifyOk();
@@ -311,11 +436,18 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
     await buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles = 0.254 USD; acme 0
     // 10 default points = 0.10 USD → 0.10/0.0254 = 3.94 → 3 miles (0.0762), 0.0238 absorbed.
     const r = await redeemOk({ member_id: m, brand_id: 'summit', group_redemption: true, points: 10 });
-    assert.deepEqual(r.breakdown_by_program.map((b: Json) => [b.program_id, b.points, b.value.amount_minor]), [['summit-miles', 3, 8]]);
+    assert.deepEqual(
+      r.breakdown_by_program.map((b: Json) => [b.program_id, b.points, b.value.amount_minor]),
+      [['summit-miles', 3, 8]],
+    );
     assertRatio(r.absorbed.value_exact, '0.0238');
     assert.equal((await byProgram(m))['summit-miles']!.available, 7);
     // Pool 7 × 0.0254 = 0.1778 → 17 points; 18 is a shortfall of 1.
-    assertError(await redeem({ member_id: m, brand_id: 'summit', group_redemption: true, points: 18 }), 409, 'INSUFFICIENT_POINTS');
+    assertError(
+      await redeem({ member_id: m, brand_id: 'summit', group_redemption: true, points: 18 }),
+      409,
+      'INSUFFICIENT_POINTS',
+    );
     await redeemOk({ member_id: m, brand_id: 'summit', group_redemption: true, points: 17 }); // 0.17/0.0254 = 6.69 → 6 miles
     assert.equal((await byProgram(m))['summit-miles']!.available, 1);
     await assertVerifyOk();
@@ -329,21 +461,41 @@ void describe('insufficient balance', () => {
     await buy(m, 'harbor', 1001, '2026-06-09T11:00:00Z'); // harbor 10.01, acme 1
     const before = await byProgram(m);
     const lotsBefore = [...(await lots(m)).values()];
-    const e1 = assertError(await redeem({ member_id: m, brand_id: 'northwind', points: 11 }), 409, 'INSUFFICIENT_POINTS');
+    const e1 = assertError(
+      await redeem({ member_id: m, brand_id: 'northwind', points: 11 }),
+      409,
+      'INSUFFICIENT_POINTS',
+    );
     assert.equal(e1.details.available, 10);
     // 10×0.01 + 10.01×0.0054 + 3×0.01 = 0.184054 → 18 points in the pool.
-    const e2 = assertError(await redeem({ member_id: m, brand_id: 'harbor', group_redemption: true, points: 19 }), 409, 'INSUFFICIENT_POINTS');
+    const e2 = assertError(
+      await redeem({ member_id: m, brand_id: 'harbor', group_redemption: true, points: 19 }),
+      409,
+      'INSUFFICIENT_POINTS',
+    );
     assert.equal(e2.details.available, 18);
     assertError(await redeem({ member_id: m, brand_id: 'harbor', points: 10.00001 }), 422, 'INVALID_AMOUNT'); // 5 decimals
-    const e4 = assertError(await redeem({ member_id: m, brand_id: 'harbor', points: 10.02 }), 409, 'INSUFFICIENT_POINTS');
+    const e4 = assertError(
+      await redeem({ member_id: m, brand_id: 'harbor', points: 10.02 }),
+      409,
+      'INSUFFICIENT_POINTS',
+    );
     assert.equal(e4.details.available, 10.01);
     // A hold is refused the same way.
-    assertError(await redeem({ member_id: m, brand_id: 'northwind', points: 11, capture: false }), 409, 'INSUFFICIENT_POINTS');
+    assertError(
+      await redeem({ member_id: m, brand_id: 'northwind', points: 11, capture: false }),
+      409,
+      'INSUFFICIENT_POINTS',
+    );
     assert.deepEqual(await byProgram(m), before);
     assert.deepEqual([...(await lots(m)).values()], lotsBefore);
     const n = await t.ctx.db.selectFrom('redemptions').select('id').where('member_id', '=', m).execute();
     assert.equal(n.length, 0);
-    assertError(await redeem({ member_id: uid('mbr_nobody'), brand_id: 'harbor', points: 1 }), 404, 'MEMBER_NOT_FOUND');
+    assertError(
+      await redeem({ member_id: uid('mbr_nobody'), brand_id: 'harbor', points: 1 }),
+      404,
+      'MEMBER_NOT_FOUND',
+    );
     await assertVerifyOk();
   });
 });
@@ -357,7 +509,11 @@ void describe('holds', () => {
     assert.equal(h.hold_expires_at, new Date(Date.parse(NOW) + 15 * MIN_MS).toISOString());
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 30, held: 20, pending: 0 });
     // Held points are not redeemable.
-    assertError(await redeem({ member_id: m, brand_id: 'northwind', points: 31 }), 409, 'INSUFFICIENT_POINTS');
+    assertError(
+      await redeem({ member_id: m, brand_id: 'northwind', points: 31 }),
+      409,
+      'INSUFFICIENT_POINTS',
+    );
     const c = await post(`/v1/redemptions/${h.redemption_id}/capture`);
     assert.equal(c.statusCode, 200, c.body);
     assert.equal(c.json().status, 'captured');
@@ -366,7 +522,11 @@ void describe('holds', () => {
     assertError(await post(`/v1/redemptions/${h.redemption_id}/capture`), 409, 'HOLD_ALREADY_RESOLVED');
     assertError(await post(`/v1/redemptions/${h.redemption_id}/release`), 409, 'HOLD_ALREADY_RESOLVED');
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 30, held: 0, pending: 0 });
-    const g = await t.app.inject({ method: 'GET', url: `/v1/redemptions/${h.redemption_id}`, headers: admin() });
+    const g = await t.app.inject({
+      method: 'GET',
+      url: `/v1/redemptions/${h.redemption_id}`,
+      headers: admin(),
+    });
     assert.equal(g.json().status, 'captured');
     await assertVerifyOk();
   });
@@ -382,7 +542,11 @@ void describe('holds', () => {
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 46, held: 0, pending: 0 });
     // More than held is refused (on a fresh hold), and leaves the hold as it was.
     const h2 = await redeemOk({ member_id: m, brand_id: 'northwind', points: 5, capture: false });
-    assertError(await post(`/v1/redemptions/${h2.redemption_id}/capture`, { points: 6 }), 422, 'INVALID_AMOUNT');
+    assertError(
+      await post(`/v1/redemptions/${h2.redemption_id}/capture`, { points: 6 }),
+      422,
+      'INVALID_AMOUNT',
+    );
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 41, held: 5, pending: 0 });
     await assertVerifyOk();
   });
@@ -391,7 +555,13 @@ void describe('holds', () => {
     const m = uid('mbr_gpartial');
     await buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles
     // Hold 10 points = 0.10 USD: 3 miles (0.0762) held, 0.0238 absorbed.
-    const h = await redeemOk({ member_id: m, brand_id: 'summit', group_redemption: true, points: 10, capture: false });
+    const h = await redeemOk({
+      member_id: m,
+      brand_id: 'summit',
+      group_redemption: true,
+      points: 10,
+      capture: false,
+    });
     assert.deepEqual((await byProgram(m))['summit-miles'], { available: 7, held: 3, pending: 0 });
     // Capture 9 points = 0.09 USD ≥ the 0.0762 held: all 3 miles are captured (never more than 0.09).
     const c = await post(`/v1/redemptions/${h.redemption_id}/capture`, { points: 9 });
@@ -401,7 +571,13 @@ void describe('holds', () => {
     assert.deepEqual((await byProgram(m))['summit-miles'], { available: 7, held: 0, pending: 0 });
     assert.deepEqual(await flowPoints(h.redemption_id), {});
     // Capture 5 of a 10-point hold: 0.05/0.0254 = 1.97 → 1 mile captured, 2 released.
-    const h2 = await redeemOk({ member_id: m, brand_id: 'northwind', group_redemption: true, points: 10, capture: false });
+    const h2 = await redeemOk({
+      member_id: m,
+      brand_id: 'northwind',
+      group_redemption: true,
+      points: 10,
+      capture: false,
+    });
     const c2 = await post(`/v1/redemptions/${h2.redemption_id}/capture`, { points: 5 });
     assert.equal(c2.statusCode, 200, c2.body);
     assert.deepEqual(c2.json().points_captured_by_program, [{ program_id: 'summit-miles', points: 1 }]);
@@ -434,10 +610,18 @@ void describe('holds', () => {
     clock.advance(15 * MIN_MS - 1000); // still inside the 15-minute timeout
     const h2 = await redeemOk({ member_id: m, brand_id: 'northwind', points: 7, capture: false });
     clock.advance(2000); // the first hold is now past its timeout, the second is not
-    const e = assertError(await post(`/v1/redemptions/${h.redemption_id}/capture`), 409, 'HOLD_ALREADY_RESOLVED');
+    const e = assertError(
+      await post(`/v1/redemptions/${h.redemption_id}/capture`),
+      409,
+      'HOLD_ALREADY_RESOLVED',
+    );
     assert.equal(e.details.status, 'expired');
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 43, held: 7, pending: 0 });
-    const g = await t.app.inject({ method: 'GET', url: `/v1/redemptions/${h.redemption_id}`, headers: admin() });
+    const g = await t.app.inject({
+      method: 'GET',
+      url: `/v1/redemptions/${h.redemption_id}`,
+      headers: admin(),
+    });
     assert.equal(g.json().status, 'expired');
     assertError(await post(`/v1/redemptions/${h.redemption_id}/capture`), 409, 'HOLD_ALREADY_RESOLVED');
     // The second hold times out untouched; the release-holds job releases it exactly once.
@@ -462,7 +646,13 @@ void describe('reverse', () => {
     const expiringBefore = (await balances(m)).programs.map((p: Json) => [p.program_id, p.expiring]);
     // 20 points at harbor: N whole (0.10), then 0.10/0.0254 → 3 miles.
     const r = await redeemOk({ member_id: m, brand_id: 'harbor', group_redemption: true, points: 20 });
-    assert.deepEqual(r.breakdown_by_program.map((b: Json) => [b.program_id, b.points]), [['northwind-stars', 10], ['summit-miles', 3]]);
+    assert.deepEqual(
+      r.breakdown_by_program.map((b: Json) => [b.program_id, b.points]),
+      [
+        ['northwind-stars', 10],
+        ['summit-miles', 3],
+      ],
+    );
     assert.deepEqual(await flowPoints(r.redemption_id), { 'northwind->harbor': 10, 'summit->harbor': 3 });
     const rev = await post(`/v1/redemptions/${r.redemption_id}/reverse`);
     assert.equal(rev.statusCode, 200, rev.body);
@@ -471,15 +661,26 @@ void describe('reverse', () => {
       { program_id: 'summit-miles', points: 3, expired_on_restore: 0 },
     ]);
     // Same lots, same remaining, same expiry as before the redemption.
-    assert.deepEqual((await balances(m)).programs.map((p: Json) => [p.program_id, p.expiring]), expiringBefore);
-    assert.deepEqual(expiringBefore.find((x: Json) => x[0] === 'northwind-stars')[1], [{ points: 10, expires_at: '2026-06-18T09:00:00.000Z' }]);
-    assert.deepEqual(expiringBefore.find((x: Json) => x[0] === 'summit-miles')[1], [{ points: 10, expires_at: '2027-01-01T00:00:00.000Z' }]);
+    assert.deepEqual(
+      (await balances(m)).programs.map((p: Json) => [p.program_id, p.expiring]),
+      expiringBefore,
+    );
+    assert.deepEqual(expiringBefore.find((x: Json) => x[0] === 'northwind-stars')[1], [
+      { points: 10, expires_at: '2026-06-18T09:00:00.000Z' },
+    ]);
+    assert.deepEqual(expiringBefore.find((x: Json) => x[0] === 'summit-miles')[1], [
+      { points: 10, expires_at: '2027-01-01T00:00:00.000Z' },
+    ]);
     const l = await lots(m);
     assert.equal(l.get(`${N.event_id}/northwind-stars`)!.remaining, 10);
     assert.equal(l.get(`${S.event_id}/summit-miles`)!.remaining, 10);
     // The settlement flows net to zero per pair.
     assert.deepEqual(await flowPoints(r.redemption_id), { 'northwind->harbor': 0, 'summit->harbor': 0 });
-    const amounts = await sql<{ total: string }>`select coalesce(sum(amount_minor), 0)::text as total from settlement_flows where redemption_id = ${r.redemption_id}`.execute(t.ctx.db);
+    const amounts = await sql<{
+      total: string;
+    }>`select coalesce(sum(amount_minor), 0)::text as total from settlement_flows where redemption_id = ${r.redemption_id}`.execute(
+      t.ctx.db,
+    );
     assert.equal(amounts.rows[0]!.total, '0');
     const v = await assertVerifyOk();
     assert.ok(v.checks.some((c: Json) => c.name === 'settlement_equals_cross_brand_redemptions' && c.ok));
@@ -496,7 +697,9 @@ void describe('reverse', () => {
     const S = await buy(m, 'summit', 500, '2026-06-09T10:00:00Z');
     const N = await buy(m, 'northwind', 2000, '2026-06-08T09:00:00Z');
     const breakage = async () => {
-      const res = await sql<{ total: string }>`select coalesce(sum(p.amount_pt4), 0)::text as total from postings p join accounts a on a.id = p.account_id
+      const res = await sql<{
+        total: string;
+      }>`select coalesce(sum(p.amount_pt4), 0)::text as total from postings p join accounts a on a.id = p.account_id
         where a.program_id = 'northwind-stars' and a.kind = 'breakage' and a.owner_id = 'northwind'
           and p.entry_id in (select id from entries where member_id = ${m})`.execute(t.ctx.db);
       return Number(res.rows[0]!.total) / 1e4;
@@ -525,7 +728,13 @@ void describe('idempotency', () => {
   void it('same key and body replays (200, debited once); same key, other body is 409', async () => {
     const m = uid('mbr_idem');
     await buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z');
-    const body = { member_id: m, brand_id: 'northwind', points: 12, idempotency_key: uid('idem'), order_id: 'ord_1' };
+    const body = {
+      member_id: m,
+      brand_id: 'northwind',
+      points: 12,
+      idempotency_key: uid('idem'),
+      order_id: 'ord_1',
+    };
     const first = await redeem(body);
     assert.equal(first.statusCode, 201, first.body);
     const again = await redeem(body);
@@ -573,15 +782,40 @@ void describe('redemption does not earn, and brand keys redeem only at their bra
     const harborKey = await mk('brand:harbor');
     const northwindKey = await mk('brand:northwind');
     const readKey = await mk('read');
-    const ok = await redeemOk({ member_id: m, brand_id: 'harbor', group_redemption: true, points: 3 }, harborKey);
+    const ok = await redeemOk(
+      { member_id: m, brand_id: 'harbor', group_redemption: true, points: 3 },
+      harborKey,
+    );
     assert.equal(ok.status, 'captured');
-    assertError(await redeem({ member_id: m, brand_id: 'northwind', points: 3 }, harborKey), 403, 'FORBIDDEN');
+    assertError(
+      await redeem({ member_id: m, brand_id: 'northwind', points: 3 }, harborKey),
+      403,
+      'FORBIDDEN',
+    );
     assertError(await redeem({ member_id: m, brand_id: 'northwind', points: 3 }, readKey), 403, 'FORBIDDEN');
-    const h = await redeemOk({ member_id: m, brand_id: 'northwind', points: 2, capture: false }, northwindKey);
-    assertError(await post(`/v1/redemptions/${h.redemption_id}/capture`, undefined, harborKey), 403, 'FORBIDDEN');
-    assertError(await post(`/v1/redemptions/${ok.redemption_id}/reverse`, undefined, northwindKey), 403, 'FORBIDDEN');
-    assert.equal((await post(`/v1/redemptions/${h.redemption_id}/capture`, undefined, northwindKey)).statusCode, 200);
-    const noKey = await t.app.inject({ method: 'POST', url: '/v1/redemptions', payload: { member_id: m, brand_id: 'northwind', points: 1, idempotency_key: 'x' } });
+    const h = await redeemOk(
+      { member_id: m, brand_id: 'northwind', points: 2, capture: false },
+      northwindKey,
+    );
+    assertError(
+      await post(`/v1/redemptions/${h.redemption_id}/capture`, undefined, harborKey),
+      403,
+      'FORBIDDEN',
+    );
+    assertError(
+      await post(`/v1/redemptions/${ok.redemption_id}/reverse`, undefined, northwindKey),
+      403,
+      'FORBIDDEN',
+    );
+    assert.equal(
+      (await post(`/v1/redemptions/${h.redemption_id}/capture`, undefined, northwindKey)).statusCode,
+      200,
+    );
+    const noKey = await t.app.inject({
+      method: 'POST',
+      url: '/v1/redemptions',
+      payload: { member_id: m, brand_id: 'northwind', points: 1, idempotency_key: 'x' },
+    });
     assertError(noKey, 401, 'UNAUTHENTICATED');
     // Only 3 default points (0.03 USD → 3 stars, the earliest-expiring lot) and 2 stars were spent.
     assert.equal((await byProgram(m))['northwind-stars']!.available, 45);

@@ -37,21 +37,40 @@ async function buyNorthwind(member: string, cents: number): Promise<void> {
     url: '/v1/events',
     headers: t.adminHeaders,
     payload: {
-      event_id: id, event_type: 'purchase_completed', member_id: member, channel: 'in_store', store_id: 'store_atl_012',
-      transaction_id: `tx_${id}`, transaction_ts: '2026-06-09T10:00:00Z', order_id: `ord_${id}`, currency: 'USD',
-      line_items: [{ sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true }],
-      subtotal_cents: cents, eligible_subtotal_cents: cents, idempotency_key: `k_${id}`,
+      event_id: id,
+      event_type: 'purchase_completed',
+      member_id: member,
+      channel: 'in_store',
+      store_id: 'store_atl_012',
+      transaction_id: `tx_${id}`,
+      transaction_ts: '2026-06-09T10:00:00Z',
+      order_id: `ord_${id}`,
+      currency: 'USD',
+      line_items: [
+        { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
+      ],
+      subtotal_cents: cents,
+      eligible_subtotal_cents: cents,
+      idempotency_key: `k_${id}`,
     },
   });
   assert.equal(res.statusCode, 201, res.body);
 }
 
-const req = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: Json, headers = t.adminHeaders): Promise<LightMyRequestResponse> =>
-  t.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+const req = (
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  url: string,
+  payload?: Json,
+  headers = t.adminHeaders,
+): Promise<LightMyRequestResponse> => t.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
 const redeem = (body: Json) => req('POST', '/v1/redemptions', { idempotency_key: uid('rk'), ...body });
 
 function assertError(res: LightMyRequestResponse, status: number, code: string): Json {
-  assert.equal(res.statusCode, status, `expected ${status} ${code}, got ${res.statusCode} ${res.body.slice(0, 600)}`);
+  assert.equal(
+    res.statusCode,
+    status,
+    `expected ${status} ${code}, got ${res.statusCode} ${res.body.slice(0, 600)}`,
+  );
   assert.equal(res.json<Json>().error.code, code, res.body);
   return res.json<Json>().error;
 }
@@ -61,10 +80,16 @@ async function stars(member: string): Promise<{ available: number; held: number 
   const p = res.json().programs.find((x: Json) => x.program_id === 'northwind-stars');
   return { available: p.available, held: p.held };
 }
-const stock = async (id: string): Promise<number | null> => (await req('GET', `/v1/rewards/${id}`)).json().stock;
+const stock = async (id: string): Promise<number | null> =>
+  (await req('GET', `/v1/rewards/${id}`)).json().stock;
 
 async function createReward(body: Json): Promise<Json> {
-  const res = await req('POST', '/v1/rewards', { brand_id: 'northwind', program_id: 'northwind-stars', name: 'Tote bag', ...body });
+  const res = await req('POST', '/v1/rewards', {
+    brand_id: 'northwind',
+    program_id: 'northwind-stars',
+    name: 'Tote bag',
+    ...body,
+  });
   assert.equal(res.statusCode, 201, res.body);
   return res.json();
 }
@@ -72,16 +97,40 @@ async function createReward(body: Json): Promise<Json> {
 void describe('rewards catalog', () => {
   void it('CRUD: create, read, list, patch, delete (deactivate)', async () => {
     const id = uid('rwd_tote');
-    const created = await createReward({ id, points_cost: 20, stock: 5, valid_from: '2026-06-01T00:00:00Z', valid_to: '2026-07-01T00:00:00Z' });
-    assert.deepEqual({ ...created, created_at: undefined, updated_at: undefined }, {
-      id, brand_id: 'northwind', program_id: 'northwind-stars', name: 'Tote bag', points_cost: 20, stock: 5,
-      valid_from: '2026-06-01T00:00:00.000Z', valid_to: '2026-07-01T00:00:00.000Z', active: true, created_at: undefined, updated_at: undefined,
+    const created = await createReward({
+      id,
+      points_cost: 20,
+      stock: 5,
+      valid_from: '2026-06-01T00:00:00Z',
+      valid_to: '2026-07-01T00:00:00Z',
     });
+    assert.deepEqual(
+      { ...created, created_at: undefined, updated_at: undefined },
+      {
+        id,
+        brand_id: 'northwind',
+        program_id: 'northwind-stars',
+        name: 'Tote bag',
+        points_cost: 20,
+        stock: 5,
+        valid_from: '2026-06-01T00:00:00.000Z',
+        valid_to: '2026-07-01T00:00:00.000Z',
+        active: true,
+        created_at: undefined,
+        updated_at: undefined,
+      },
+    );
     assert.deepEqual((await req('GET', `/v1/rewards/${id}`)).json(), created);
     const list = (await req('GET', '/v1/rewards?brand_id=northwind')).json().data as Json[];
     assert.ok(list.some((r) => r.id === id));
-    assert.ok(!((await req('GET', '/v1/rewards?brand_id=harbor')).json().data as Json[]).some((r) => r.id === id));
-    const patched = await req('PATCH', `/v1/rewards/${id}`, { name: 'Canvas tote', points_cost: 15, stock: 3 });
+    assert.ok(
+      !((await req('GET', '/v1/rewards?brand_id=harbor')).json().data as Json[]).some((r) => r.id === id),
+    );
+    const patched = await req('PATCH', `/v1/rewards/${id}`, {
+      name: 'Canvas tote',
+      points_cost: 15,
+      stock: 3,
+    });
     assert.equal(patched.statusCode, 200, patched.body);
     assert.equal(patched.json().name, 'Canvas tote');
     assert.equal(patched.json().points_cost, 15);
@@ -90,15 +139,56 @@ void describe('rewards catalog', () => {
     assert.equal(del.statusCode, 200, del.body);
     assert.equal(del.json().active, false);
     assert.equal((await req('GET', `/v1/rewards/${id}`)).json().active, false);
-    assert.ok(!((await req('GET', '/v1/rewards?active=true')).json().data as Json[]).some((r) => r.id === id));
+    assert.ok(
+      !((await req('GET', '/v1/rewards?active=true')).json().data as Json[]).some((r) => r.id === id),
+    );
     // Errors.
     assertError(await req('GET', '/v1/rewards/rwd_missing'), 404, 'REWARD_NOT_FOUND');
     assertError(await req('PATCH', '/v1/rewards/rwd_missing', { name: 'x' }), 404, 'REWARD_NOT_FOUND');
-    assertError(await req('POST', '/v1/rewards', { brand_id: 'nope', program_id: 'northwind-stars', name: 'x', points_cost: 1 }), 422, 'UNKNOWN_BRAND');
-    assertError(await req('POST', '/v1/rewards', { brand_id: 'northwind', program_id: 'northwind-stars', name: 'x', points_cost: 1, stock: -1 }), 400, 'INVALID_REQUEST');
-    assertError(await req('POST', '/v1/rewards', { brand_id: 'northwind', program_id: 'northwind-stars', name: 'x', points_cost: 1, valid_from: '2026-07-01T00:00:00Z', valid_to: '2026-06-01T00:00:00Z' }), 400, 'INVALID_REQUEST');
+    assertError(
+      await req('POST', '/v1/rewards', {
+        brand_id: 'nope',
+        program_id: 'northwind-stars',
+        name: 'x',
+        points_cost: 1,
+      }),
+      422,
+      'UNKNOWN_BRAND',
+    );
+    assertError(
+      await req('POST', '/v1/rewards', {
+        brand_id: 'northwind',
+        program_id: 'northwind-stars',
+        name: 'x',
+        points_cost: 1,
+        stock: -1,
+      }),
+      400,
+      'INVALID_REQUEST',
+    );
+    assertError(
+      await req('POST', '/v1/rewards', {
+        brand_id: 'northwind',
+        program_id: 'northwind-stars',
+        name: 'x',
+        points_cost: 1,
+        valid_from: '2026-07-01T00:00:00Z',
+        valid_to: '2026-06-01T00:00:00Z',
+      }),
+      400,
+      'INVALID_REQUEST',
+    );
     const key = await req('POST', '/v1/api-keys', { name: uid('k'), scope: 'brand:northwind' });
-    assertError(await req('POST', '/v1/rewards', { brand_id: 'northwind', program_id: 'northwind-stars', name: 'x', points_cost: 1 }, { authorization: `Bearer ${key.json().secret as string}` }), 403, 'FORBIDDEN');
+    assertError(
+      await req(
+        'POST',
+        '/v1/rewards',
+        { brand_id: 'northwind', program_id: 'northwind-stars', name: 'x', points_cost: 1 },
+        { authorization: `Bearer ${key.json().secret as string}` },
+      ),
+      403,
+      'FORBIDDEN',
+    );
   });
 
   void it('redeeming takes stock; sold out is 409 and takes no points; stock never below zero', async () => {
@@ -113,13 +203,24 @@ void describe('rewards catalog', () => {
     assert.equal(await stock(id), 1);
     assert.deepEqual(await stars(m), { available: 35, held: 0 });
     // Two more than the one left.
-    const e = assertError(await redeem({ member_id: m, brand_id: 'northwind', reward_id: id, quantity: 2 }), 409, 'REWARD_SOLD_OUT');
+    const e = assertError(
+      await redeem({ member_id: m, brand_id: 'northwind', reward_id: id, quantity: 2 }),
+      409,
+      'REWARD_SOLD_OUT',
+    );
     assert.equal(e.details.reward_id, id);
     assert.equal(await stock(id), 1);
     assert.deepEqual(await stars(m), { available: 35, held: 0 });
     // Points given must match the reward's price × quantity.
-    assertError(await redeem({ member_id: m, brand_id: 'northwind', reward_id: id, points: 10 }), 422, 'INVALID_AMOUNT');
-    assert.equal((await redeem({ member_id: m, brand_id: 'northwind', reward_id: id, points: 15 })).statusCode, 201);
+    assertError(
+      await redeem({ member_id: m, brand_id: 'northwind', reward_id: id, points: 10 }),
+      422,
+      'INVALID_AMOUNT',
+    );
+    assert.equal(
+      (await redeem({ member_id: m, brand_id: 'northwind', reward_id: id, points: 15 })).statusCode,
+      201,
+    );
     assert.equal(await stock(id), 0);
     assertError(await redeem({ member_id: m, brand_id: 'northwind', reward_id: id }), 409, 'REWARD_SOLD_OUT');
     assert.equal(await stock(id), 0);
@@ -127,20 +228,31 @@ void describe('rewards catalog', () => {
     // Many at once against a stock of 3: exactly 3 go through (PGlite serializes; PostgreSQL runs them in parallel).
     const id2 = uid('rwd_pin');
     await createReward({ id: id2, name: 'Pin', points_cost: 1, stock: 3 });
-    const many = await Promise.all(Array.from({ length: 8 }, () => redeem({ member_id: m, brand_id: 'northwind', reward_id: id2 })));
+    const many = await Promise.all(
+      Array.from({ length: 8 }, () => redeem({ member_id: m, brand_id: 'northwind', reward_id: id2 })),
+    );
     assert.deepEqual(many.map((x) => x.statusCode).sort(), [201, 201, 201, 409, 409, 409, 409, 409]);
-    assert.ok(many.filter((x) => x.statusCode === 409).every((x) => x.json().error.code === 'REWARD_SOLD_OUT'));
+    assert.ok(
+      many.filter((x) => x.statusCode === 409).every((x) => x.json().error.code === 'REWARD_SOLD_OUT'),
+    );
     assert.equal(await stock(id2), 0);
     assert.deepEqual(await stars(m), { available: 17, held: 0 });
     // Not enough points: 409 INSUFFICIENT_POINTS and the stock stays.
     const id3 = uid('rwd_jacket');
     await createReward({ id: id3, name: 'Jacket', points_cost: 500, stock: 4 });
-    assertError(await redeem({ member_id: m, brand_id: 'northwind', reward_id: id3 }), 409, 'INSUFFICIENT_POINTS');
+    assertError(
+      await redeem({ member_id: m, brand_id: 'northwind', reward_id: id3 }),
+      409,
+      'INSUFFICIENT_POINTS',
+    );
     assert.equal(await stock(id3), 4);
     // Unlimited stock (null) is never sold out.
     const id4 = uid('rwd_sticker');
     await createReward({ id: id4, name: 'Sticker', points_cost: 1 });
-    assert.equal((await redeem({ member_id: m, brand_id: 'northwind', reward_id: id4, quantity: 3 })).statusCode, 201);
+    assert.equal(
+      (await redeem({ member_id: m, brand_id: 'northwind', reward_id: id4, quantity: 3 })).statusCode,
+      201,
+    );
     assert.equal(await stock(id4), null);
     assert.deepEqual(await stars(m), { available: 14, held: 0 });
   });
@@ -149,20 +261,46 @@ void describe('rewards catalog', () => {
     const m = uid('mbr_win');
     await buyNorthwind(m, 10000);
     const id = uid('rwd_window');
-    await createReward({ id, points_cost: 5, stock: 10, valid_from: '2026-06-15T00:00:00Z', valid_to: '2026-06-20T00:00:00Z' });
-    assertError(await redeem({ member_id: m, brand_id: 'northwind', reward_id: id }), 409, 'REWARD_UNAVAILABLE');
+    await createReward({
+      id,
+      points_cost: 5,
+      stock: 10,
+      valid_from: '2026-06-15T00:00:00Z',
+      valid_to: '2026-06-20T00:00:00Z',
+    });
+    assertError(
+      await redeem({ member_id: m, brand_id: 'northwind', reward_id: id }),
+      409,
+      'REWARD_UNAVAILABLE',
+    );
     clock.set('2026-06-15T00:00:00Z'); // valid_from is inclusive
     assert.equal((await redeem({ member_id: m, brand_id: 'northwind', reward_id: id })).statusCode, 201);
     clock.set('2026-06-20T00:00:00Z'); // valid_to is exclusive
-    assertError(await redeem({ member_id: m, brand_id: 'northwind', reward_id: id }), 409, 'REWARD_UNAVAILABLE');
+    assertError(
+      await redeem({ member_id: m, brand_id: 'northwind', reward_id: id }),
+      409,
+      'REWARD_UNAVAILABLE',
+    );
     clock.set('2026-06-16T00:00:00Z');
     assertError(await redeem({ member_id: m, brand_id: 'harbor', reward_id: id }), 409, 'REWARD_UNAVAILABLE');
-    assertError(await redeem({ member_id: m, brand_id: 'northwind', group_redemption: true, reward_id: id }), 409, 'REWARD_UNAVAILABLE');
+    assertError(
+      await redeem({ member_id: m, brand_id: 'northwind', group_redemption: true, reward_id: id }),
+      409,
+      'REWARD_UNAVAILABLE',
+    );
     assert.equal((await req('DELETE', `/v1/rewards/${id}`)).statusCode, 200);
-    assertError(await redeem({ member_id: m, brand_id: 'northwind', reward_id: id }), 409, 'REWARD_UNAVAILABLE');
+    assertError(
+      await redeem({ member_id: m, brand_id: 'northwind', reward_id: id }),
+      409,
+      'REWARD_UNAVAILABLE',
+    );
     assert.equal(await stock(id), 9);
     assert.deepEqual(await stars(m), { available: 45, held: 0 });
-    assertError(await redeem({ member_id: m, brand_id: 'northwind', reward_id: 'rwd_missing' }), 404, 'REWARD_NOT_FOUND');
+    assertError(
+      await redeem({ member_id: m, brand_id: 'northwind', reward_id: 'rwd_missing' }),
+      404,
+      'REWARD_NOT_FOUND',
+    );
   });
 
   void it('a released or timed-out hold and a reversed redemption give the stock back', async () => {
@@ -175,7 +313,10 @@ void describe('rewards catalog', () => {
     assert.equal(await stock(id), 0);
     assert.deepEqual(await stars(m), { available: 40, held: 10 });
     assertError(await redeem({ member_id: m, brand_id: 'northwind', reward_id: id }), 409, 'REWARD_SOLD_OUT');
-    assert.equal((await req('POST', `/v1/redemptions/${h.json().redemption_id as string}/release`)).statusCode, 200);
+    assert.equal(
+      (await req('POST', `/v1/redemptions/${h.json().redemption_id as string}/release`)).statusCode,
+      200,
+    );
     assert.equal(await stock(id), 1);
     assert.deepEqual(await stars(m), { available: 50, held: 0 });
     // Timed out (30 min default): the release-holds job gives it back.
@@ -185,14 +326,25 @@ void describe('rewards catalog', () => {
     const j = await req('POST', '/v1/jobs/release-holds/run', {});
     assert.equal(j.statusCode, 200, j.body);
     assert.equal(await stock(id), 1);
-    assertError(await req('POST', `/v1/redemptions/${h2.json().redemption_id as string}/capture`), 409, 'HOLD_ALREADY_RESOLVED');
+    assertError(
+      await req('POST', `/v1/redemptions/${h2.json().redemption_id as string}/capture`),
+      409,
+      'HOLD_ALREADY_RESOLVED',
+    );
     // Captured then reversed (order cancelled): stock back once, and only once.
     const c = await redeem({ member_id: m, brand_id: 'northwind', reward_id: id });
     assert.equal(c.statusCode, 201, c.body);
     assert.equal(await stock(id), 0);
-    assert.equal((await req('POST', `/v1/redemptions/${c.json().redemption_id as string}/reverse`)).statusCode, 200);
+    assert.equal(
+      (await req('POST', `/v1/redemptions/${c.json().redemption_id as string}/reverse`)).statusCode,
+      200,
+    );
     assert.equal(await stock(id), 1);
-    assertError(await req('POST', `/v1/redemptions/${c.json().redemption_id as string}/reverse`), 409, 'REDEMPTION_NOT_REVERSIBLE');
+    assertError(
+      await req('POST', `/v1/redemptions/${c.json().redemption_id as string}/reverse`),
+      409,
+      'REDEMPTION_NOT_REVERSIBLE',
+    );
     assert.equal(await stock(id), 1);
     assert.deepEqual(await stars(m), { available: 50, held: 0 });
     const v = await req('GET', '/v1/ledger/verify');

@@ -50,10 +50,21 @@ async function buy(member: string, brand: string, cents: number, ts: string): Pr
     url: '/v1/events',
     headers: t.adminHeaders,
     payload: {
-      event_id: id, event_type: 'purchase_completed', member_id: member, channel: s.channel, store_id: s.store,
-      transaction_id: `tx_${id}`, transaction_ts: ts, order_id: `ord_${id}`, currency: s.currency,
-      line_items: [{ sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true }],
-      subtotal_cents: cents, eligible_subtotal_cents: cents, idempotency_key: `k_${id}`,
+      event_id: id,
+      event_type: 'purchase_completed',
+      member_id: member,
+      channel: s.channel,
+      store_id: s.store,
+      transaction_id: `tx_${id}`,
+      transaction_ts: ts,
+      order_id: `ord_${id}`,
+      currency: s.currency,
+      line_items: [
+        { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
+      ],
+      subtotal_cents: cents,
+      eligible_subtotal_cents: cents,
+      idempotency_key: `k_${id}`,
     },
   });
   assert.equal(res.statusCode, 201, res.body);
@@ -61,16 +72,29 @@ async function buy(member: string, brand: string, cents: number, ts: string): Pr
 }
 
 const transfer = (body: Json, headers = t.adminHeaders): Promise<LightMyRequestResponse> =>
-  t.app.inject({ method: 'POST', url: '/v1/transfers', headers, payload: { idempotency_key: uid('tk'), ...body } });
+  t.app.inject({
+    method: 'POST',
+    url: '/v1/transfers',
+    headers,
+    payload: { idempotency_key: uid('tk'), ...body },
+  });
 
 function assertError(res: LightMyRequestResponse, status: number, code: string): Json {
-  assert.equal(res.statusCode, status, `expected ${status} ${code}, got ${res.statusCode} ${res.body.slice(0, 600)}`);
+  assert.equal(
+    res.statusCode,
+    status,
+    `expected ${status} ${code}, got ${res.statusCode} ${res.body.slice(0, 600)}`,
+  );
   assert.equal(res.json<Json>().error.code, code, res.body);
   return res.json<Json>().error;
 }
 
 async function balances(member: string): Promise<Json> {
-  const res = await t.app.inject({ method: 'GET', url: `/v1/members/${member}/balances`, headers: t.adminHeaders });
+  const res = await t.app.inject({
+    method: 'GET',
+    url: `/v1/members/${member}/balances`,
+    headers: t.adminHeaders,
+  });
   assert.equal(res.statusCode, 200, res.body);
   return res.json();
 }
@@ -82,7 +106,13 @@ async function assertVerifyOk(): Promise<void> {
   assert.equal(res.json().ok, true, JSON.stringify(res.json().checks.filter((c: Json) => !c.ok)));
 }
 async function lotsOf(member: string, program_id: string) {
-  return t.ctx.db.selectFrom('lots').select(['issuing_brand_id', 'points_pt4', 'remaining_pt4', 'awarded_at', 'expires_at']).where('member_id', '=', member).where('program_id', '=', program_id).orderBy('id').execute();
+  return t.ctx.db
+    .selectFrom('lots')
+    .select(['issuing_brand_id', 'points_pt4', 'remaining_pt4', 'awarded_at', 'expires_at'])
+    .where('member_id', '=', member)
+    .where('program_id', '=', program_id)
+    .orderBy('id')
+    .execute();
 }
 
 void describe('transfers', () => {
@@ -93,7 +123,12 @@ void describe('transfers', () => {
     await buy(a, 'northwind', 6000, '2026-06-08T10:00:00Z'); // 30 stars exp 06-18T10 (earlier), acme 6
     await buy(b, 'harbor', 1000, '2026-06-09T12:00:00Z'); // 10 harbor, acme 1 (1000×1.08 = 1080 c)
     // 35 stars: the 30 expiring 06-18 first, then 5 of the 20 expiring 06-19.
-    const res = await transfer({ from_member_id: a, to_member_id: b, points: 35, program_id: 'northwind-stars' });
+    const res = await transfer({
+      from_member_id: a,
+      to_member_id: b,
+      points: 35,
+      program_id: 'northwind-stars',
+    });
     assert.equal(res.statusCode, 201, res.body);
     assert.deepEqual(res.json().debited_by_program, [{ program_id: 'northwind-stars', points: 35 }]);
     assert.deepEqual(res.json().credited, { program_id: 'northwind-stars', points: 35 });
@@ -101,7 +136,12 @@ void describe('transfers', () => {
     assert.deepEqual(await avail(b), { 'acme-points': 1, 'harbor-rewards': 10, 'northwind-stars': 35 });
     const bl = await lotsOf(b, 'northwind-stars');
     assert.deepEqual(
-      bl.map((l) => [l.issuing_brand_id, Number(l.remaining_pt4) / 1e4, l.awarded_at.toISOString(), l.expires_at?.toISOString()]),
+      bl.map((l) => [
+        l.issuing_brand_id,
+        Number(l.remaining_pt4) / 1e4,
+        l.awarded_at.toISOString(),
+        l.expires_at?.toISOString(),
+      ]),
       [
         ['northwind', 30, '2026-06-08T10:00:00.000Z', '2026-06-18T10:00:00.000Z'],
         ['northwind', 5, '2026-06-09T10:00:00.000Z', '2026-06-19T10:00:00.000Z'],
@@ -113,7 +153,10 @@ void describe('transfers', () => {
       { points: 5, expires_at: '2026-06-19T10:00:00.000Z' },
     ]);
     const al = await lotsOf(a, 'northwind-stars');
-    assert.deepEqual(al.map((l) => Number(l.remaining_pt4) / 1e4), [15, 0]);
+    assert.deepEqual(
+      al.map((l) => Number(l.remaining_pt4) / 1e4),
+      [15, 0],
+    );
     await assertVerifyOk();
   });
 
@@ -128,21 +171,31 @@ void describe('transfers', () => {
     assert.equal((await balances(a)).group.points, 27);
     const res = await transfer({ from_member_id: a, to_member_id: b, points: 12, group_transfer: true });
     assert.equal(res.statusCode, 201, res.body);
-    assert.deepEqual(res.json().debited_by_program, [{ program_id: 'acme-points', points: 2 }, { program_id: 'northwind-stars', points: 10 }]);
+    assert.deepEqual(res.json().debited_by_program, [
+      { program_id: 'acme-points', points: 2 },
+      { program_id: 'northwind-stars', points: 10 },
+    ]);
     assert.deepEqual(res.json().credited, { program_id: 'acme-points', points: 12 });
     assert.deepEqual(await avail(a), { 'acme-points': 2, 'harbor-rewards': 25, 'northwind-stars': 0 });
     assert.deepEqual(await avail(b), { 'acme-points': 13, 'northwind-stars': 5 });
     // The receiver's new default-program lots carry the issuers and expiries of what was spent.
     const bl = await lotsOf(b, 'acme-points');
     assert.deepEqual(
-      bl.slice(1).map((l) => [l.issuing_brand_id, Number(l.points_pt4) / 1e4, l.expires_at?.toISOString()]).sort(),
+      bl
+        .slice(1)
+        .map((l) => [l.issuing_brand_id, Number(l.points_pt4) / 1e4, l.expires_at?.toISOString()])
+        .sort(),
       [
         ['northwind', 10, '2026-06-19T10:00:00.000Z'],
         ['northwind', 2, '2027-06-09T10:00:00.000Z'],
       ].sort(),
     );
     // 2 acme + 25 harbor (0.135) = 0.155 → 15; 16 is short.
-    const e = assertError(await transfer({ from_member_id: a, to_member_id: b, points: 16, group_transfer: true }), 409, 'INSUFFICIENT_POINTS');
+    const e = assertError(
+      await transfer({ from_member_id: a, to_member_id: b, points: 16, group_transfer: true }),
+      409,
+      'INSUFFICIENT_POINTS',
+    );
     assert.equal(e.details.available, 15);
     await assertVerifyOk();
   });
@@ -152,14 +205,47 @@ void describe('transfers', () => {
     const b = uid('mbr_ib');
     await buy(a, 'northwind', 2000, '2026-06-09T10:00:00Z'); // 10 stars, 2 acme
     await buy(b, 'northwind', 2000, '2026-06-09T10:00:00Z');
-    const e = assertError(await transfer({ from_member_id: a, to_member_id: b, points: 11, program_id: 'northwind-stars' }), 409, 'INSUFFICIENT_POINTS');
+    const e = assertError(
+      await transfer({ from_member_id: a, to_member_id: b, points: 11, program_id: 'northwind-stars' }),
+      409,
+      'INSUFFICIENT_POINTS',
+    );
     assert.equal(e.details.available, 10);
-    assertError(await transfer({ from_member_id: a, to_member_id: uid('mbr_nobody'), points: 1, program_id: 'northwind-stars' }), 404, 'MEMBER_NOT_FOUND');
-    assertError(await transfer({ from_member_id: a, to_member_id: a, points: 1, program_id: 'northwind-stars' }), 400, 'INVALID_REQUEST');
+    assertError(
+      await transfer({
+        from_member_id: a,
+        to_member_id: uid('mbr_nobody'),
+        points: 1,
+        program_id: 'northwind-stars',
+      }),
+      404,
+      'MEMBER_NOT_FOUND',
+    );
+    assertError(
+      await transfer({ from_member_id: a, to_member_id: a, points: 1, program_id: 'northwind-stars' }),
+      400,
+      'INVALID_REQUEST',
+    );
     assertError(await transfer({ from_member_id: a, to_member_id: b, points: 1 }), 400, 'INVALID_REQUEST');
-    assertError(await transfer({ from_member_id: a, to_member_id: b, points: 1.5, program_id: 'northwind-stars' }), 422, 'INVALID_AMOUNT');
-    const brandKey = await t.app.inject({ method: 'POST', url: '/v1/api-keys', headers: t.adminHeaders, payload: { name: uid('k'), scope: 'brand:northwind' } });
-    assertError(await transfer({ from_member_id: a, to_member_id: b, points: 1, program_id: 'northwind-stars' }, { authorization: `Bearer ${brandKey.json().secret as string}` }), 403, 'FORBIDDEN');
+    assertError(
+      await transfer({ from_member_id: a, to_member_id: b, points: 1.5, program_id: 'northwind-stars' }),
+      422,
+      'INVALID_AMOUNT',
+    );
+    const brandKey = await t.app.inject({
+      method: 'POST',
+      url: '/v1/api-keys',
+      headers: t.adminHeaders,
+      payload: { name: uid('k'), scope: 'brand:northwind' },
+    });
+    assertError(
+      await transfer(
+        { from_member_id: a, to_member_id: b, points: 1, program_id: 'northwind-stars' },
+        { authorization: `Bearer ${brandKey.json().secret as string}` },
+      ),
+      403,
+      'FORBIDDEN',
+    );
     assert.deepEqual(await avail(a), { 'acme-points': 2, 'northwind-stars': 10 });
     assert.deepEqual(await avail(b), { 'acme-points': 2, 'northwind-stars': 10 });
     await assertVerifyOk();
@@ -170,7 +256,8 @@ void describe('transfers', () => {
     const b = uid('mbr_lb');
     await buy(a, 'northwind', 40000, '2026-06-09T10:00:00Z'); // 200 stars, 40 acme
     await buy(b, 'northwind', 1000, '2026-06-09T10:00:00Z');
-    const ok = (points: number) => transfer({ from_member_id: a, to_member_id: b, points, program_id: 'northwind-stars' });
+    const ok = (points: number) =>
+      transfer({ from_member_id: a, to_member_id: b, points, program_id: 'northwind-stars' });
     assert.equal((await ok(60)).statusCode, 201);
     const e = assertError(await ok(50), 409, 'TRANSFER_LIMIT_EXCEEDED');
     assert.equal(e.details.limit, 100);
@@ -178,7 +265,18 @@ void describe('transfers', () => {
     assert.equal((await ok(40)).statusCode, 201); // exactly 100 today
     assertError(await ok(1), 409, 'TRANSFER_LIMIT_EXCEEDED');
     // The limit is per program: the default program has none.
-    assert.equal((await transfer({ from_member_id: a, to_member_id: b, points: 30, group_transfer: false, program_id: 'acme-points' })).statusCode, 201);
+    assert.equal(
+      (
+        await transfer({
+          from_member_id: a,
+          to_member_id: b,
+          points: 30,
+          group_transfer: false,
+          program_id: 'acme-points',
+        })
+      ).statusCode,
+      201,
+    );
     assert.deepEqual(await avail(a), { 'acme-points': 10, 'northwind-stars': 100 });
     clock.set('2026-06-10T23:59:59.999Z');
     assertError(await ok(1), 409, 'TRANSFER_LIMIT_EXCEEDED');
@@ -194,7 +292,13 @@ void describe('transfers', () => {
     const b = uid('mbr_db');
     await buy(a, 'northwind', 2000, '2026-06-09T10:00:00Z');
     await buy(b, 'northwind', 2000, '2026-06-09T10:00:00Z');
-    const body = { from_member_id: a, to_member_id: b, points: 4, program_id: 'northwind-stars', idempotency_key: uid('tk') };
+    const body = {
+      from_member_id: a,
+      to_member_id: b,
+      points: 4,
+      program_id: 'northwind-stars',
+      idempotency_key: uid('tk'),
+    };
     const first = await transfer(body);
     assert.equal(first.statusCode, 201, first.body);
     const again = await transfer(body);
@@ -212,15 +316,27 @@ void describe('transfers', () => {
     const b = uid('mbr_sb');
     await buy(a, 'northwind', 2000, '2026-06-07T10:00:00Z'); // 10 stars exp 06-17T10
     await buy(b, 'northwind', 2000, '2026-06-09T10:00:00Z'); // 10 stars exp 06-19T10
-    assert.equal((await transfer({ from_member_id: a, to_member_id: b, points: 10, program_id: 'northwind-stars' })).statusCode, 201);
+    assert.equal(
+      (await transfer({ from_member_id: a, to_member_id: b, points: 10, program_id: 'northwind-stars' }))
+        .statusCode,
+      201,
+    );
     // b spends 10: the received lot expires first (06-17) and goes first.
-    const r = await t.app.inject({ method: 'POST', url: '/v1/redemptions', headers: t.adminHeaders, payload: { member_id: b, brand_id: 'northwind', points: 10, idempotency_key: uid('rk') } });
+    const r = await t.app.inject({
+      method: 'POST',
+      url: '/v1/redemptions',
+      headers: t.adminHeaders,
+      payload: { member_id: b, brand_id: 'northwind', points: 10, idempotency_key: uid('rk') },
+    });
     assert.equal(r.statusCode, 201, r.body);
     const bl = await lotsOf(b, 'northwind-stars');
-    assert.deepEqual(bl.map((l) => [l.expires_at?.toISOString(), Number(l.remaining_pt4) / 1e4]), [
-      ['2026-06-19T10:00:00.000Z', 10],
-      ['2026-06-17T10:00:00.000Z', 0],
-    ]);
+    assert.deepEqual(
+      bl.map((l) => [l.expires_at?.toISOString(), Number(l.remaining_pt4) / 1e4]),
+      [
+        ['2026-06-19T10:00:00.000Z', 10],
+        ['2026-06-17T10:00:00.000Z', 0],
+      ],
+    );
     clock.advance(DAY_MS);
     await assertVerifyOk();
   });

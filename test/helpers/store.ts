@@ -67,7 +67,10 @@ async function dropDatabase(name: string): Promise<void> {
     // still open makes the server terminate them, and the client then raises an error event
     // after the test has ended. Give them a moment to go first; force only the stragglers.
     for (let i = 0; i < 100; i++) {
-      const res = await c.query<{ n: string }>('select count(*) as n from pg_stat_activity where datname = $1', [name]);
+      const res = await c.query<{ n: string }>(
+        'select count(*) as n from pg_stat_activity where datname = $1',
+        [name],
+      );
       if (res.rows[0]?.n === '0') break;
       await new Promise((r) => setTimeout(r, 20));
     }

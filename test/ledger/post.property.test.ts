@@ -668,7 +668,7 @@ void describe('ledger postEntry (property)', () => {
       // All runs share one store (fresh members each run), so a failing run leaves it broken for
       // the next: report the first counterexample as found rather than shrink through a corrupted
       // store.
-      { numRuns: isPostgres() ? 40 : 30, endOnFailure: true },
+      { numRuns: isPostgres() ? 40 : 25, endOnFailure: true },
     );
   });
 

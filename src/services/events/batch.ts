@@ -35,16 +35,18 @@ interface Candidate {
 
 export async function submitBatch(ctx: Ctx, raws: readonly unknown[], actor: Actor, guard: BrandGuard): Promise<EventOutcome[]> {
   const group = await requireGroup(ctx);
-  const now = ctx.clock.now();
   const results: (EventOutcome | null)[] = raws.map(() => null);
-  const candidates = bulkCandidates(group, raws, now, guard);
-  if (candidates.length > 1) {
+  // Round r holds each member's r-th purchase: rounds run in order, so each member's events keep
+  // their order, and within a round every member appears once.
+  for (const round of bulkRounds(group, raws, ctx.clock.now(), guard)) {
+    if (round.length < 2) break;
     try {
-      const done = await inTransaction(ctx.db, (trx) => accrueBulk(trx, ctx, group, candidates, actor));
+      const done = await inTransaction(ctx.db, (trx) => accrueBulk(trx, ctx, group, round, actor));
       for (const [index, outcome] of done) results[index] = outcome;
     } catch {
-      // Rolled back whole (a concurrent twin, a referred member …): every event of the batch
-      // goes through the single-event path below, which answers each one exactly.
+      // Rolled back whole (a concurrent twin, a referred member …): this round and the later
+      // ones go through the single-event path below, which answers each event exactly.
+      break;
     }
   }
   for (const [index, raw] of raws.entries()) {
@@ -59,32 +61,41 @@ export async function submitBatch(ctx: Ctx, raws: readonly unknown[], actor: Act
   return results.map((r) => r!);
 }
 
-/** Purchases that can be accrued in bulk: valid, on time, convertible, allowed, one per member and key. */
-function bulkCandidates(group: Group, raws: readonly unknown[], now: Date, guard: BrandGuard): Candidate[] {
+/**
+ * Purchases that can be accrued in bulk (valid, on time, convertible, allowed, key unique in the
+ * batch), grouped into rounds. Once a member has an event that must take the single-event path
+ * (a reversal, a referral, a rejection …), that member's later events take it too, after it.
+ */
+function bulkRounds(group: Group, raws: readonly unknown[], now: Date, guard: BrandGuard): Candidate[][] {
   const parsed = raws.map((raw, index) => ({ index, raw, p: parseEvent(raw) }));
-  const perMember = new Map<string, number>();
   const perKey = new Map<string, number>();
-  for (const { p } of parsed) {
-    if (!p.ok) continue;
-    for (const m of [p.event.member_id, p.event.referrer_member_id]) if (m) perMember.set(m, (perMember.get(m) ?? 0) + 1);
-    perKey.set(p.event.idempotency_key, (perKey.get(p.event.idempotency_key) ?? 0) + 1);
-  }
-  const out: Candidate[] = [];
+  for (const { p } of parsed) if (p.ok) perKey.set(p.event.idempotency_key, (perKey.get(p.event.idempotency_key) ?? 0) + 1);
+  const broken = new Set<string>();
+  const seen = new Map<string, number>();
+  const rounds: Candidate[][] = [];
   for (const { index, raw, p } of parsed) {
-    if (!p.ok || p.event.event_type !== 'purchase_completed') continue;
+    if (!p.ok) continue;
     const ev = p.event;
     const store = group.stores.get(ev.store_id);
-    if (!store || perMember.get(ev.member_id) !== 1 || perKey.get(ev.idempotency_key) !== 1) continue;
-    try {
-      guard(store.brand);
-      checkTime(group, ev, store, now);
-      for (const program of programsForStore(group, store)) fxFactor(ev.currency, program.currency, group, ev.transaction_ms);
-    } catch {
-      continue; // the single-event path rejects it, with its code and field
+    let bulk = ev.event_type === 'purchase_completed' && store !== undefined && perKey.get(ev.idempotency_key) === 1 && !broken.has(ev.member_id);
+    if (bulk && store) {
+      try {
+        guard(store.brand);
+        checkTime(group, ev, store, now);
+        for (const program of programsForStore(group, store)) fxFactor(ev.currency, program.currency, group, ev.transaction_ms);
+      } catch {
+        bulk = false; // the single-event path rejects it, with its code and field
+      }
     }
-    out.push({ index, raw, ev, store, hash: createHash('sha256').update(canonicalJson(raw)).digest('hex') });
+    if (!bulk || !store) {
+      for (const m of [ev.member_id, ev.referrer_member_id]) if (m) broken.add(m);
+      continue;
+    }
+    const r = seen.get(ev.member_id) ?? 0;
+    seen.set(ev.member_id, r + 1);
+    (rounds[r] ??= []).push({ index, raw, ev, store, hash: createHash('sha256').update(canonicalJson(raw)).digest('hex') });
   }
-  return out;
+  return rounds;
 }
 
 async function accrueBulk(trx: Trx, ctx: Ctx, group: Group, all: readonly Candidate[], actor: Actor): Promise<Map<number, EventOutcome>> {

@@ -1,6 +1,6 @@
 import type { Group } from '../../domain/config/group.ts';
-import { add, div, mul, ratio, roundRatio, ZERO, type Ratio } from '../../domain/decimal.ts';
-import { ratioFromJson, quantityRatio } from '../../domain/earn/codec.ts';
+import { add, cmp, div, mul, parseDecimal, ratio, roundRatio, ZERO, type Ratio } from '../../domain/decimal.ts';
+import { ratioFromJson, ratioToJson, quantityRatio } from '../../domain/earn/codec.ts';
 import { calculateRefund, calculateVoid, isRefundError } from '../../domain/earn/index.ts';
 import type { EarnExplanation } from '../../domain/earn/types.ts';
 import type { CanonicalEvent } from '../../domain/events/canonical.ts';
@@ -79,7 +79,8 @@ export async function reversePurchase(trx: Trx, group: Group, ev: CanonicalEvent
   const takeBack = new Map<string, Pt4>();
   let returnedAfter = state.returned;
   const spendShare = new Map<string, Ratio>();
-  for (const [program_id, explanation] of Object.entries(purchase.earn.programs)) {
+  for (const [program_id, stored] of Object.entries(purchase.earn.programs)) {
+    const explanation = forRefund(stored);
     if (ev.event_type === 'purchase_voided') {
       takeBack.set(program_id, calculateVoid(explanation, state.returned).points_pt4);
       spendShare.set(program_id, remainingSpend(explanation, state, program_id));
@@ -91,8 +92,10 @@ export async function reversePurchase(trx: Trx, group: Group, ev: CanonicalEvent
       spendShare.set(program_id, returnedSpend(explanation, state.returned, r.returned_after));
     }
   }
-  if (ev.event_type === 'purchase_voided' && [...takeBack.values()].every((p) => p === 0n) && Object.keys(state.returned).length > 0) {
-    const fullyRefunded = Object.values(purchase.earn.programs).every((e) => calculateVoid(e, state.returned).points_pt4 === 0n);
+  // Judged by quantities, not points: a purchase that earned nothing (ineligible lines only) can
+  // still be voided after a partial refund; only one whose every line is back cannot.
+  if (ev.event_type === 'purchase_voided' && Object.keys(state.returned).length > 0) {
+    const fullyRefunded = Object.values(purchase.earn.programs).every((e) => allReturned(e, state.returned));
     if (fullyRefunded) throw new EventRejected('OVER_REFUND', 'reversal_of', `Purchase ${purchase.event_id} was already refunded in full`);
   }
 
@@ -199,6 +202,24 @@ function planTakeBack(lots: readonly OpenLot[], purchase_event_id: string, point
   return { takes, shortfall_pt4: left };
 }
 
+/** A line quantity as the explanation stores it: an exact decimal ("0.75"), or a ratio ("3/4"). */
+const lineQuantity = (q: string): Ratio => (q.includes('.') ? parseDecimal(q) : ratioFromJson(q));
+
+/**
+ * The explanation stores line quantities as exact decimals ("0.75"), but the refund calculation
+ * (domain/earn/refund.ts) reads them with ratioFromJson ("3/4" only): without this, refunding or
+ * voiding a purchase with a weighed line (0.75 kg) throws and answers 500. Hands it ratios.
+ */
+function forRefund(e: EarnExplanation): EarnExplanation {
+  if (!e.lines.some((l) => l.quantity.includes('.'))) return e;
+  return { ...e, lines: e.lines.map((l) => (l.quantity.includes('.') ? { ...l, quantity: ratioToJson(parseDecimal(l.quantity)) } : l)) };
+}
+
+/** Every line of the purchase is back (cumulative refunded quantity ≥ bought). */
+function allReturned(e: EarnExplanation, returned: Record<number, number>): boolean {
+  return e.lines.every((l) => l.line_index === null || cmp(quantityRatio(returned[l.line_index] ?? 0), lineQuantity(l.quantity)) >= 0);
+}
+
 /** Eligible spend of the lines returned by this refund (program minor units, exact). */
 function returnedSpend(e: EarnExplanation, before: Record<number, number>, after: Record<number, number>): Ratio {
   const eligible = ratioFromJson(e.eligible_amount_minor);
@@ -210,7 +231,7 @@ function returnedSpend(e: EarnExplanation, before: Record<number, number>, after
     const idx = l.line_index!;
     const delta = (after[idx] ?? 0) - (before[idx] ?? 0);
     if (delta <= 0) continue;
-    const fraction = div(quantityRatio(delta), quantityRatio(Number(l.quantity)));
+    const fraction = div(quantityRatio(delta), lineQuantity(l.quantity));
     share = add(share, mul(ratioFromJson(l.weight_minor), fraction));
   }
   return mul(eligible, div(share, total));

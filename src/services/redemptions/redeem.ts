@@ -45,7 +45,9 @@ export interface Outcome {
 export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promise<Outcome> {
   const group = await requireGroup(ctx);
   const scope = resolveScope(group, req.brand_id, req.group_redemption ?? false, req.program_id);
-  const { points_pt4: _omit, ...hashed } = req;
+  // The hash is over what the caller sent; points_pt4 is our parse of `points`.
+  const { points_pt4, ...hashed } = req;
+  void points_pt4;
   const hash = requestHash(hashed);
   return inTransaction(ctx.db, async (trx) => {
     const now = ctx.clock.now();

@@ -92,13 +92,11 @@ function unitValuer(group: Group, at: Date): (program_id: string, points_pt4: Pt
   return (program_id, points_pt4) => {
     if (!units.has(program_id)) {
       const program = group.programs.get(program_id);
-      let unit: Ratio | null = null;
       try {
-        unit = program ? programUnit(group, program, at.getTime()).unit_value : null;
+        units.set(program_id, program ? programUnit(group, program, at.getTime()).unit_value : null);
       } catch {
-        unit = null; // no fx rate effective at `at`
+        units.set(program_id, null); // no fx rate effective at `at`
       }
-      units.set(program_id, unit);
     }
     const unit = units.get(program_id);
     return unit ? mul(pt4ToRatio(points_pt4), unit) : null;

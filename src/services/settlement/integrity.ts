@@ -4,6 +4,7 @@ import type { Config } from '../../domain/config/schema.ts';
 import { PROGRAM_DEFAULTS } from '../../domain/config/schema.ts';
 import { div, mul, parseDecimal, ratio, type Ratio } from '../../domain/decimal.ts';
 import { ratioFromJson, ratioToJson } from '../../domain/earn/codec.ts';
+import { canonicalJson } from '../../domain/events/canonical.ts';
 import { settlementAmounts } from '../../domain/settlement/settle.ts';
 import type { DB } from '../../store/schema.ts';
 import { freeze } from './periods.ts';
@@ -173,7 +174,8 @@ export async function changedStatements(db: Kysely<DB>, limit: number): Promise<
       const problem =
         again.hash !== p.hash ? `hash ${again.hash} recomputed, ${p.hash} recorded at close`
         : again.flow_count !== p.flow_count ? `${again.flow_count} flows now, ${p.flow_count} at close`
-        : JSON.stringify(again.lines) !== JSON.stringify(stored) ? 'the stored statement lines differ from the flows'
+        : canonicalJson(again.lines) !== canonicalJson(stored) ? // jsonb does not keep key order
+           'the stored statement lines differ from the flows'
         : late ? `flow ${late.id} is dated at or after the period's end`
         : null;
       if (problem) bad.push({ period_id: String(p.id), problem });

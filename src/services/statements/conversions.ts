@@ -47,20 +47,31 @@ export function conversionsOf(
   /** Rows to take unit values from when `rows` carry none (a reversal's restores): the redemption's other entries. */
   unitSource: readonly AllocationRow[] = [],
 ): Conversion[] {
-  const groups = new Map<string, { program_id: string; issuing_brand_id: string; points_pt4: bigint; unit: Ratio | null }>();
+  const groups = new Map<
+    string,
+    { program_id: string; issuing_brand_id: string; points_pt4: bigint; unit: Ratio | null }
+  >();
   const units = unitValues([...rows, ...unitSource]);
   for (const r of rows) {
     const sign = signs[r.kind];
     if (sign === undefined) continue;
     const key = `${r.program_id}\u0000${r.issuing_brand_id}`;
-    const g = groups.get(key) ?? { program_id: r.program_id, issuing_brand_id: r.issuing_brand_id, points_pt4: 0n, unit: null };
+    const g = groups.get(key) ?? {
+      program_id: r.program_id,
+      issuing_brand_id: r.issuing_brand_id,
+      points_pt4: 0n,
+      unit: null,
+    };
     g.points_pt4 += sign * r.points_pt4;
     g.unit ??= units.get(key) ?? null;
     groups.set(key, g);
   }
   return [...groups.values()]
     .filter((g) => g.points_pt4 !== 0n)
-    .sort((a, b) => a.program_id.localeCompare(b.program_id) || a.issuing_brand_id.localeCompare(b.issuing_brand_id))
+    .sort(
+      (a, b) =>
+        a.program_id.localeCompare(b.program_id) || a.issuing_brand_id.localeCompare(b.issuing_brand_id),
+    )
     .map((g) => ({
       program_id: g.program_id,
       issuing_brand_id: g.issuing_brand_id,
@@ -77,14 +88,19 @@ function unitValues(rows: readonly AllocationRow[]): Map<string, Ratio> {
   const out = new Map<string, Ratio>();
   for (const r of rows) {
     const key = `${r.program_id}\u0000${r.issuing_brand_id}`;
-    if (!out.has(key) && r.value_common !== null && r.points_pt4 > 0n) out.set(key, div(ratioFromJson(r.value_common), pt4ToRatio(r.points_pt4)));
+    if (!out.has(key) && r.value_common !== null && r.points_pt4 > 0n)
+      out.set(key, div(ratioFromJson(r.value_common), pt4ToRatio(r.points_pt4)));
   }
   return out;
 }
 
-export const totalValue = (cs: readonly Conversion[]): Ratio => cs.reduce((acc, c) => add(acc, c.value), ZERO);
+export const totalValue = (cs: readonly Conversion[]): Ratio =>
+  cs.reduce((acc, c) => add(acc, c.value), ZERO);
 
-export const moneyOf = (value: Ratio, currency: string): { amount_minor: bigint; currency: string } => ({ amount_minor: valueMinor(value, currencyExponent(currency)), currency });
+export const moneyOf = (value: Ratio, currency: string): { amount_minor: bigint; currency: string } => ({
+  amount_minor: valueMinor(value, currencyExponent(currency)),
+  currency,
+});
 
 export function conversionJson(c: Conversion, common_currency: string) {
   const m = moneyOf(c.value, common_currency);

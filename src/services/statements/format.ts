@@ -21,7 +21,8 @@ function numberFormat(locale: string, opts: Intl.NumberFormatOptions): Intl.Numb
 }
 
 /** Intl formats an exact decimal string exactly (Intl.NumberFormat v3); the lib typing lags. */
-const formatDecimal = (f: Intl.NumberFormat, decimal: string): string => f.format(decimal as unknown as number);
+const formatDecimal = (f: Intl.NumberFormat, decimal: string): string =>
+  f.format(decimal as unknown as number);
 
 export interface Formatter {
   readonly locale: string;
@@ -48,10 +49,20 @@ export function formatter(locale: string): Formatter {
   const dates = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeZone: 'UTC' });
   return {
     locale,
-    points: (p, signed = false) => formatDecimal(numberFormat(locale, { maximumFractionDigits: 4, signDisplay: signed ? 'exceptZero' : 'auto' }), pt4ToString(p)),
+    points: (p, signed = false) =>
+      formatDecimal(
+        numberFormat(locale, { maximumFractionDigits: 4, signDisplay: signed ? 'exceptZero' : 'auto' }),
+        pt4ToString(p),
+      ),
     money: (amount_minor, currency, signed = false) => {
       const exponent = currencyExponent(currency);
-      const f = numberFormat(locale, { style: 'currency', currency, minimumFractionDigits: exponent, maximumFractionDigits: exponent, signDisplay: signed ? 'exceptZero' : 'auto' });
+      const f = numberFormat(locale, {
+        style: 'currency',
+        currency,
+        minimumFractionDigits: exponent,
+        maximumFractionDigits: exponent,
+        signDisplay: signed ? 'exceptZero' : 'auto',
+      });
       return formatDecimal(f, formatScaled(amount_minor, exponent));
     },
     date: (d) => dates.format(d),

@@ -38,7 +38,15 @@ export const categoryOf = (entry_kind: string): Category => CATEGORY_OF[entry_ki
 
 // Lot allocation kinds that take points out of a lot (restore gives them back). Kept with the
 // other readers of lot_allocations (balances.ts, verify.ts).
-const TAKEN_KINDS = ['spend', 'capture', 'expire', 'reverse', 'transfer_out', 'debt_paydown', 'adjust'] as const;
+const TAKEN_KINDS = [
+  'spend',
+  'capture',
+  'expire',
+  'reverse',
+  'transfer_out',
+  'debt_paydown',
+  'adjust',
+] as const;
 
 /** Rows read for one statement; a longer period must be asked for in parts. */
 export const MAX_STATEMENT_POSTINGS = 20_000;
@@ -65,7 +73,11 @@ export interface EarnItem extends ItemBase {
   readonly rules_applied: readonly string[];
   /** Points before any rule. */
   readonly base_pt4: Pt4 | null;
-  readonly multipliers: readonly { sku: string | null; multiplier: string; rules_applied: readonly string[] }[];
+  readonly multipliers: readonly {
+    sku: string | null;
+    multiplier: string;
+    rules_applied: readonly string[];
+  }[];
   readonly bonuses: readonly { rule_id: string; points_pt4: Pt4 }[];
   readonly capped: boolean;
 }
@@ -152,14 +164,23 @@ interface PeriodPosting {
 }
 
 export async function buildStatement(ctx: Ctx, member_id: string, from: Date, to: Date): Promise<Statement> {
-  if (!(from.getTime() < to.getTime())) throw new AppError('INVALID_PERIOD', `from (${from.toISOString()}) must be before to (${to.toISOString()})`, { field: 'from' });
+  if (!(from.getTime() < to.getTime()))
+    throw new AppError(
+      'INVALID_PERIOD',
+      `from (${from.toISOString()}) must be before to (${to.toISOString()})`,
+      { field: 'from' },
+    );
   const group = await requireGroup(ctx);
   // One read transaction (repeatable read on PostgreSQL): balances and movements see one ledger.
   return ctx.db
     .transaction()
     .setIsolationLevel('repeatable read')
     .execute(async (trx) => {
-      const member = await trx.selectFrom('members').select('id').where('id', '=', member_id).executeTakeFirst();
+      const member = await trx
+        .selectFrom('members')
+        .select('id')
+        .where('id', '=', member_id)
+        .executeTakeFirst();
       if (!member) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id });
       const balances = await sql<{ program_id: string; kind: string; opening: bigint; closing: bigint }>`
         select a.program_id, a.kind,
@@ -178,19 +199,44 @@ export async function buildStatement(ctx: Ctx, member_id: string, from: Date, to
         order by p.entry_id, p.program_id
         limit ${MAX_STATEMENT_POSTINGS + 1}`.execute(trx);
       if (postings.rows.length > MAX_STATEMENT_POSTINGS) {
-        throw new AppError('STATEMENT_TOO_LARGE', `More than ${MAX_STATEMENT_POSTINGS} postings between ${from.toISOString()} and ${to.toISOString()}`, { limit: MAX_STATEMENT_POSTINGS });
+        throw new AppError(
+          'STATEMENT_TOO_LARGE',
+          `More than ${MAX_STATEMENT_POSTINGS} postings between ${from.toISOString()} and ${to.toISOString()}`,
+          { limit: MAX_STATEMENT_POSTINGS },
+        );
       }
-      const enrolled = await trx.selectFrom('enrollments').select('program_id').where('member_id', '=', member_id).where('enrolled_at', '<=', to).execute();
+      const enrolled = await trx
+        .selectFrom('enrollments')
+        .select('program_id')
+        .where('member_id', '=', member_id)
+        .where('enrolled_at', '<=', to)
+        .execute();
 
-      const redemptionRefs = [...new Set(postings.rows.filter((p) => p.ref_type === 'redemption' && p.ref_id !== null).map((p) => p.ref_id!))];
-      const expiryEntries = [...new Set(postings.rows.filter((p) => p.entry_kind === 'expiry').map((p) => p.entry_id))];
+      const redemptionRefs = [
+        ...new Set(
+          postings.rows.filter((p) => p.ref_type === 'redemption' && p.ref_id !== null).map((p) => p.ref_id!),
+        ),
+      ];
+      const expiryEntries = [
+        ...new Set(postings.rows.filter((p) => p.entry_kind === 'expiry').map((p) => p.entry_id)),
+      ];
       const allocations = await readAllocations(trx, member_id, redemptionRefs, expiryEntries);
       const redeemers = new Map(
-        redemptionRefs.length === 0 ? [] : (await trx.selectFrom('redemptions').select(['id', 'brand_id']).where('id', 'in', redemptionRefs).execute()).map((r) => [r.id, r.brand_id] as const),
+        redemptionRefs.length === 0
+          ? []
+          : (
+              await trx
+                .selectFrom('redemptions')
+                .select(['id', 'brand_id'])
+                .where('id', 'in', redemptionRefs)
+                .execute()
+            ).map((r) => [r.id, r.brand_id] as const),
       );
       const expiring = await expiringLots(trx, member_id, to, group);
 
-      const programIds = [...new Set([...balances.rows.map((b) => b.program_id), ...enrolled.map((e) => e.program_id)])].sort();
+      const programIds = [
+        ...new Set([...balances.rows.map((b) => b.program_id), ...enrolled.map((e) => e.program_id)]),
+      ].sort();
       const programs = programIds.map((program_id) =>
         programStatement(group, program_id, {
           balances: balances.rows.filter((b) => b.program_id === program_id),
@@ -202,7 +248,15 @@ export async function buildStatement(ctx: Ctx, member_id: string, from: Date, to
           to,
         }),
       );
-      return { member_id, from, to, generated_at: ctx.clock.now(), common_currency: group.common_currency, group_id: group.id, programs };
+      return {
+        member_id,
+        from,
+        to,
+        generated_at: ctx.clock.now(),
+        common_currency: group.common_currency,
+        group_id: group.id,
+        programs,
+      };
     });
 }
 
@@ -257,15 +311,27 @@ function programStatement(group: Group, program_id: string, inp: Inputs): Progra
         break;
       case 'redeemed': {
         const ref = p.ref_id ?? '';
-        const rows = (inp.allocations.byEntry.get(p.entry_id) ?? []).filter((a) => a.program_id === program_id);
+        const rows = (inp.allocations.byEntry.get(p.entry_id) ?? []).filter(
+          (a) => a.program_id === program_id,
+        );
         const all = (inp.allocations.byRedemption.get(ref) ?? []).filter((a) => a.program_id === program_id);
         const brand = inp.redeemers.get(ref) ?? str(d.brand_id);
-        s.redeemed.items.push({ ...base, redemption_id: p.ref_id, brand_id: brand, conversions: conversionsOf(rows, brand, group.common_currency, SPENT, all) });
+        s.redeemed.items.push({
+          ...base,
+          redemption_id: p.ref_id,
+          brand_id: brand,
+          conversions: conversionsOf(rows, brand, group.common_currency, SPENT, all),
+        });
         break;
       }
       case 'transferred': {
         const out = points_pt4 < 0n;
-        s.transferred.items.push({ ...base, transfer_id: str(d.transfer_id) ?? p.ref_id, direction: out ? 'out' : 'in', counterparty_member_id: out ? str(d.to_member_id) : p.entry_member_id });
+        s.transferred.items.push({
+          ...base,
+          transfer_id: str(d.transfer_id) ?? p.ref_id,
+          direction: out ? 'out' : 'in',
+          counterparty_member_id: out ? str(d.to_member_id) : p.entry_member_id,
+        });
         break;
       }
       case 'reversed':
@@ -274,21 +340,41 @@ function programStatement(group: Group, program_id: string, inp: Inputs): Progra
       case 'expired': {
         const byBrand = new Map<string, bigint>();
         for (const a of inp.allocations.byEntry.get(p.entry_id) ?? []) {
-          if (a.program_id === program_id && a.kind === 'expire') byBrand.set(a.issuing_brand_id, (byBrand.get(a.issuing_brand_id) ?? 0n) + a.points_pt4);
+          if (a.program_id === program_id && a.kind === 'expire')
+            byBrand.set(a.issuing_brand_id, (byBrand.get(a.issuing_brand_id) ?? 0n) + a.points_pt4);
         }
-        s.expired.items.push({ ...base, by_brand: [...byBrand].sort(([a], [b]) => a.localeCompare(b)).map(([issuing_brand_id, pts]) => ({ issuing_brand_id, points_pt4: pts })) });
+        s.expired.items.push({
+          ...base,
+          by_brand: [...byBrand]
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([issuing_brand_id, pts]) => ({ issuing_brand_id, points_pt4: pts })),
+        });
         break;
       }
       case 'adjusted':
-        s.adjusted.items.push({ ...base, adjustment_id: str(d.adjustment_id) ?? p.ref_id, reason_code: str(d.reason_code), note: str(d.note) });
+        s.adjusted.items.push({
+          ...base,
+          adjustment_id: str(d.adjustment_id) ?? p.ref_id,
+          reason_code: str(d.reason_code),
+          note: str(d.note),
+        });
         break;
     }
   }
-  const movements_pt4 = s.earned.points_pt4 + s.redeemed.points_pt4 + s.transferred.points_pt4 + s.reversed.points_pt4 + s.expired.points_pt4 + s.adjusted.points_pt4 + s.other.points_pt4;
+  const movements_pt4 =
+    s.earned.points_pt4 +
+    s.redeemed.points_pt4 +
+    s.transferred.points_pt4 +
+    s.reversed.points_pt4 +
+    s.expired.points_pt4 +
+    s.adjusted.points_pt4 +
+    s.other.points_pt4;
   // The statement's promise: opening + movements = closing, exactly. Both sides come from the
   // same postings split at different instants, so a mismatch is a bug here, never in the data.
   if (opening.total_pt4 + movements_pt4 !== closing.total_pt4) {
-    throw new Error(`statement for ${inp.member_id} in ${program_id} does not tie: ${opening.total_pt4} + ${movements_pt4} != ${closing.total_pt4}`);
+    throw new Error(
+      `statement for ${inp.member_id} in ${program_id} does not tie: ${opening.total_pt4} + ${movements_pt4} != ${closing.total_pt4}`,
+    );
   }
   const window_days = program?.expiring_window_days ?? 90;
   return {
@@ -297,11 +383,18 @@ function programStatement(group: Group, program_id: string, inp: Inputs): Progra
     currency: program?.currency ?? null,
     opening,
     closing,
-    closing_value: program ? valueInProgramCurrency(program, closing.available_pt4 > 0n ? closing.available_pt4 : 0n) : null,
+    closing_value: program
+      ? valueInProgramCurrency(program, closing.available_pt4 > 0n ? closing.available_pt4 : 0n)
+      : null,
     ...s,
     redeemed: { ...s.redeemed, value: totalValue(s.redeemed.items.flatMap((i) => i.conversions)) },
     movements_pt4,
-    expiring_soon: { window_days, until: new Date(inp.to.getTime() + window_days * DAY_MS), points_pt4: inp.expiring.reduce((sum, l) => sum + l.points_pt4, 0n), lots: inp.expiring },
+    expiring_soon: {
+      window_days,
+      until: new Date(inp.to.getTime() + window_days * DAY_MS),
+      points_pt4: inp.expiring.reduce((sum, l) => sum + l.points_pt4, 0n),
+      lots: inp.expiring,
+    },
   };
 }
 
@@ -310,7 +403,17 @@ function earnItem(group: Group, base: ItemBase, p: PeriodPosting, program_id: st
   const store_id = typeof d.store_id === 'string' ? d.store_id : null;
   const x = (d.earn as Record<string, EarnExplanation> | undefined)?.[program_id];
   if (p.entry_kind === 'referral_bonus') {
-    return { ...base, event_id: p.event_id, store_id, brand_id: null, rules_applied: ['referral'], base_pt4: null, multipliers: [], bonuses: [], capped: false };
+    return {
+      ...base,
+      event_id: p.event_id,
+      store_id,
+      brand_id: null,
+      rules_applied: ['referral'],
+      base_pt4: null,
+      multipliers: [],
+      bonuses: [],
+      capped: false,
+    };
   }
   return {
     ...base,
@@ -319,7 +422,9 @@ function earnItem(group: Group, base: ItemBase, p: PeriodPosting, program_id: st
     brand_id: store_id ? (group.stores.get(store_id)?.brand ?? null) : null,
     rules_applied: x?.rules_applied ?? [],
     base_pt4: x ? BigInt(x.base_pt4) : null,
-    multipliers: (x?.lines ?? []).filter((l) => l.rules_applied.length > 0 && l.multiplier !== '1').map((l) => ({ sku: l.sku, multiplier: l.multiplier, rules_applied: l.rules_applied })),
+    multipliers: (x?.lines ?? [])
+      .filter((l) => l.rules_applied.length > 0 && l.multiplier !== '1')
+      .map((l) => ({ sku: l.sku, multiplier: l.multiplier, rules_applied: l.rules_applied })),
     bonuses: (x?.bonuses ?? []).map((b) => ({ rule_id: b.rule_id, points_pt4: BigInt(b.points_pt4) })),
     capped: x?.capped ?? false,
   };
@@ -331,7 +436,12 @@ interface Allocations {
 }
 
 /** Allocations of the redemptions the period touches (all their entries, for unit values) and of its expiry entries, on the member's lots. */
-async function readAllocations(trx: Trx, member_id: string, redemption_ids: readonly string[], expiry_entry_ids: readonly bigint[]): Promise<Allocations> {
+async function readAllocations(
+  trx: Trx,
+  member_id: string,
+  redemption_ids: readonly string[],
+  expiry_entry_ids: readonly bigint[],
+): Promise<Allocations> {
   const out: Allocations = { byEntry: new Map(), byRedemption: new Map() };
   const push = <K>(m: Map<K, AllocationRow[]>, k: K, r: AllocationRow) => {
     const list = m.get(k);
@@ -343,7 +453,16 @@ async function readAllocations(trx: Trx, member_id: string, redemption_ids: read
       .selectFrom('lot_allocations as la')
       .innerJoin('entries as e', 'e.id', 'la.entry_id')
       .innerJoin('lots as l', 'l.id', 'la.lot_id')
-      .select(['e.ref_id', 'la.entry_id', 'la.lot_id', 'la.program_id', 'la.issuing_brand_id', 'la.kind', 'la.points_pt4', 'la.value_common'])
+      .select([
+        'e.ref_id',
+        'la.entry_id',
+        'la.lot_id',
+        'la.program_id',
+        'la.issuing_brand_id',
+        'la.kind',
+        'la.points_pt4',
+        'la.value_common',
+      ])
       .where('e.ref_type', '=', 'redemption')
       .where('e.ref_id', 'in', redemption_ids)
       .where('l.member_id', '=', member_id)
@@ -355,18 +474,34 @@ async function readAllocations(trx: Trx, member_id: string, redemption_ids: read
     }
   }
   if (expiry_entry_ids.length > 0) {
-    const rows = await trx.selectFrom('lot_allocations').select(['entry_id', 'lot_id', 'program_id', 'issuing_brand_id', 'kind', 'points_pt4', 'value_common']).where('entry_id', 'in', expiry_entry_ids).orderBy('id').execute();
+    const rows = await trx
+      .selectFrom('lot_allocations')
+      .select(['entry_id', 'lot_id', 'program_id', 'issuing_brand_id', 'kind', 'points_pt4', 'value_common'])
+      .where('entry_id', 'in', expiry_entry_ids)
+      .orderBy('id')
+      .execute();
     for (const r of rows) push(out.byEntry, r.entry_id, r);
   }
   return out;
 }
 
 /** Lots with points left at `to` that expire within each program's window after it, lot by lot. */
-async function expiringLots(trx: Trx, member_id: string, to: Date, group: Group): Promise<Map<string, ExpiringLot[]>> {
+async function expiringLots(
+  trx: Trx,
+  member_id: string,
+  to: Date,
+  group: Group,
+): Promise<Map<string, ExpiringLot[]>> {
   const programs = [...group.programs.values()];
   const maxDays = Math.max(90, ...programs.map((p: CompiledProgram) => p.expiring_window_days));
   const until = new Date(to.getTime() + maxDays * DAY_MS);
-  const rows = await sql<{ id: bigint; program_id: string; issuing_brand_id: string; expires_at: Date; remaining: bigint }>`
+  const rows = await sql<{
+    id: bigint;
+    program_id: string;
+    issuing_brand_id: string;
+    expires_at: Date;
+    remaining: bigint;
+  }>`
     select l.id, l.program_id, l.issuing_brand_id, l.expires_at,
       (l.points_pt4 - coalesce(sum(case when a.kind in (${sql.join(TAKEN_KINDS.map((k) => sql.lit(k)))}) then a.points_pt4
                                         when a.kind = 'restore' then -a.points_pt4 else 0 end), 0))::int8 as remaining
@@ -382,7 +517,12 @@ async function expiringLots(trx: Trx, member_id: string, to: Date, group: Group)
     const window = group.programs.get(r.program_id)?.expiring_window_days ?? 90;
     if (r.remaining <= 0n || r.expires_at.getTime() > to.getTime() + window * DAY_MS) continue;
     const list = out.get(r.program_id) ?? [];
-    list.push({ lot_id: r.id, issuing_brand_id: r.issuing_brand_id, points_pt4: r.remaining, expires_at: r.expires_at });
+    list.push({
+      lot_id: r.id,
+      issuing_brand_id: r.issuing_brand_id,
+      points_pt4: r.remaining,
+      expires_at: r.expires_at,
+    });
     out.set(r.program_id, list);
   }
   return out;

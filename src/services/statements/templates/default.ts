@@ -22,6 +22,7 @@ export const ENGLISH: Labels = {
   expiringSoon: 'Expiring soon',
   rules: 'Why',
   issuedBy: 'issued by',
+  brand: 'Brand',
   redeemedAt: 'Redeemed at',
   conversion: 'Conversion',
   crossBrand: 'redeemed at',
@@ -35,4 +36,5 @@ export const ENGLISH: Labels = {
   nothing: 'Nothing expires in this window.',
 };
 
-export const defaultTemplate: StatementTemplate = (s, env) => layout(s, env, ENGLISH, { accent: '#1f4e79', heading: 'Acme Group rewards' });
+export const defaultTemplate: StatementTemplate = (s, env) =>
+  layout(s, env, ENGLISH, { accent: '#1f4e79', heading: 'Acme Group rewards' });

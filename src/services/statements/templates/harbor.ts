@@ -22,6 +22,7 @@ const GERMAN: Labels = {
   expiringSoon: 'Bald verfallend',
   rules: 'Warum',
   issuedBy: 'ausgegeben von',
+  brand: 'Marke',
   redeemedAt: 'Eingelöst bei',
   conversion: 'Umrechnung',
   crossBrand: 'eingelöst bei',
@@ -35,4 +36,5 @@ const GERMAN: Labels = {
   nothing: 'In diesem Zeitraum verfallen keine Punkte.',
 };
 
-export const harborTemplate: StatementTemplate = (s, env) => layout(s, env, GERMAN, { accent: '#005f87', heading: 'Harbor Grocery' });
+export const harborTemplate: StatementTemplate = (s, env) =>
+  layout(s, env, GERMAN, { accent: '#005f87', heading: 'Harbor Grocery' });

@@ -1,0 +1,171 @@
+// Shared by the lifecycle, statement and jobs API tests: events and calls over app.inject().
+
+import { strict as assert } from 'node:assert';
+import type { LightMyRequestResponse } from 'fastify';
+import type { ManualClock } from '../../src/clock.ts';
+import type { TestService } from '../helpers/store.ts';
+
+export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 24 * HOUR_MS;
+
+const CHANNEL: Record<string, string> = {
+  store_atl_012: 'in_store',
+  web_northwind: 'online',
+  web_harbor: 'online',
+  store_ber_001: 'in_store',
+  store_lon_001: 'in_store',
+  web_summit: 'online',
+};
+const CURRENCY: Record<string, string> = { northwind: 'USD', harbor: 'EUR', summit: 'GBP' };
+const BRAND: Record<string, string> = {
+  store_atl_012: 'northwind',
+  web_northwind: 'northwind',
+  web_harbor: 'harbor',
+  store_ber_001: 'harbor',
+  store_lon_001: 'summit',
+  web_summit: 'summit',
+};
+
+let seq = 0;
+export const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;
+
+export interface Line {
+  sku: string;
+  category?: string;
+  unit_price_cents: number;
+  quantity: number;
+}
+
+export const shirt = (cents: number, quantity = 1): Line => ({
+  sku: 'SKU-SHIRT',
+  category: 'shirts',
+  unit_price_cents: cents,
+  quantity,
+});
+
+export class Api {
+  constructor(
+    readonly t: TestService,
+    readonly clock: ManualClock,
+  ) {}
+
+  inject(
+    method: 'GET' | 'POST' | 'PUT',
+    url: string,
+    payload?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<LightMyRequestResponse> {
+    return this.t.app.inject({
+      method,
+      url,
+      headers: { ...this.t.adminHeaders, ...headers },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
+  }
+
+  async get(url: string, headers: Record<string, string> = {}): Promise<Json> {
+    const res = await this.inject('GET', url, undefined, headers);
+    assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
+    return res.json<Json>();
+  }
+
+  async post(url: string, body: unknown, status = 201): Promise<Json> {
+    const res = await this.inject('POST', url, body);
+    assert.equal(res.statusCode, status, `${url}: ${res.body}`);
+    return res.json<Json>();
+  }
+
+  /** A purchase one minute before the clock's now. */
+  purchaseEvent(
+    member_id: string,
+    store_id: string,
+    lines: Line[],
+    o: { order_id?: string; event_id?: string } = {},
+  ): Json {
+    const event_id = o.event_id ?? uid('evt');
+    const total = lines.reduce((s, l) => s + l.unit_price_cents * l.quantity, 0);
+    return {
+      event_id,
+      event_type: 'purchase_completed',
+      member_id,
+      channel: CHANNEL[store_id] ?? 'in_store',
+      store_id,
+      transaction_id: `txn_${event_id}`,
+      transaction_ts: new Date(this.clock.now().getTime() - 60_000).toISOString(),
+      ...(o.order_id ? { order_id: o.order_id } : {}),
+      currency: CURRENCY[BRAND[store_id] ?? 'northwind'],
+      line_items: lines.map((l) => ({ eligible_for_points: true, ...l })),
+      subtotal_cents: total,
+      eligible_subtotal_cents: total,
+      idempotency_key: `key_${event_id}`,
+    };
+  }
+
+  async purchase(
+    member_id: string,
+    store_id: string,
+    lines: Line[],
+    o: { order_id?: string } = {},
+  ): Promise<Json> {
+    const ev = this.purchaseEvent(member_id, store_id, lines, o);
+    const body = await this.post('/v1/events', ev);
+    assert.equal(body.status, 'accepted');
+    return { ...body, event: ev };
+  }
+
+  async refund(purchase: Json, lines: Line[]): Promise<Json> {
+    const p = purchase.event as Json;
+    const event_id = uid('rfd');
+    return this.post('/v1/events', {
+      event_id,
+      event_type: 'purchase_refunded',
+      member_id: p.member_id,
+      channel: p.channel,
+      store_id: p.store_id,
+      transaction_id: `txn_${event_id}`,
+      transaction_ts: new Date(this.clock.now().getTime() - 30_000).toISOString(),
+      currency: p.currency,
+      reversal_of: p.event_id,
+      line_items: lines.map((l) => ({ eligible_for_points: true, ...l })),
+      idempotency_key: `key_${event_id}`,
+    });
+  }
+
+  redeem(body: Json): Promise<Json> {
+    return this.post('/v1/redemptions', { idempotency_key: uid('rdm'), capture: true, ...body });
+  }
+
+  adjust(body: Json, status = 201): Promise<Json> {
+    return this.post(
+      '/v1/adjustments',
+      { idempotency_key: uid('adj'), note: 'test', reason_code: 'goodwill', ...body },
+      status,
+    );
+  }
+
+  runJob(name: string, as_of: Date | string): Promise<Json> {
+    return this.post(`/v1/jobs/${name}/run`, { as_of: new Date(as_of).toISOString() }, 200);
+  }
+
+  /** program_id → {available, pending, held, …}; as_of optional. */
+  async balances(member_id: string, as_of?: Date | string): Promise<Record<string, Json>> {
+    const q = as_of ? `?as_of=${encodeURIComponent(new Date(as_of).toISOString())}` : '';
+    const b = await this.get(`/v1/members/${member_id}/balances${q}`);
+    return Object.fromEntries((b.programs as Json[]).map((p) => [p.program_id, p]));
+  }
+
+  async verify(): Promise<Json> {
+    return this.get('/v1/ledger/verify');
+  }
+}
+
+/** Exact sum of JSON points (up to 4 decimals) as pt4 bigint. */
+export function pt4(n: number): bigint {
+  const s = String(n);
+  const neg = s.startsWith('-');
+  const [w = '0', f = ''] = (neg ? s.slice(1) : s).split('.');
+  const v = BigInt(w) * 10_000n + BigInt((f + '0000').slice(0, 4));
+  return neg ? -v : v;
+}
