@@ -18,7 +18,6 @@ export const ERRORS = {
   REDEMPTION_NOT_FOUND: { status: 404, message: 'No such redemption' },
   REWARD_NOT_FOUND: { status: 404, message: 'No such reward' },
   CONFIG_NOT_FOUND: { status: 404, message: 'No configuration has been applied yet' },
-  METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   // 409: state conflicts
   IDEMPOTENCY_KEY_REUSED: { status: 409, message: 'This idempotency key was used with a different body' },
   INSUFFICIENT_POINTS: { status: 409, message: 'Not enough points' },

@@ -52,6 +52,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   app.decorateRequest('apiKey', null);
   app.addSchema(ErrorBody);
   installErrorHandling(app);
+  // JSON only: a text/plain body is refused with 415 rather than parsed as a string.
+  app.removeContentTypeParser('text/plain');
 
   await app.register(swagger, {
     openapi: {
@@ -70,23 +72,26 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     const route = req.routeOptions.url ?? 'unmatched';
     app.metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
     app.metrics.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+  // Every write is audited, whatever its outcome: who, when, which request, what. Written before
+  // the reply leaves (onSend), so a caller that reads the audit log next finds its own write.
+  app.addHook('onSend', async (req, reply, payload) => {
     const action = req.routeOptions.config.action;
-    // Every write is audited, whatever its outcome: who, when, which request, what.
-    if (action && req.apiKey) {
-      const params = (req.params ?? {}) as Record<string, unknown>;
-      const target = typeof params.id === 'string' ? params.id : typeof params.member_id === 'string' ? params.member_id : null;
-      await recordAudit(app.ctx.db, {
-        at: app.ctx.clock.now(),
-        key_id: req.apiKey.id,
-        request_id: String(req.id),
-        method: req.method,
-        path: req.url.slice(0, 500),
-        action,
-        target,
-        status_code: reply.statusCode,
-        detail: {},
-      }).catch((err: unknown) => req.log.error({ err }, 'audit write failed'));
-    }
+    if (!action || !req.apiKey) return payload;
+    const params = (req.params ?? {}) as Record<string, unknown>;
+    const target = typeof params.id === 'string' ? params.id : typeof params.member_id === 'string' ? params.member_id : null;
+    await recordAudit(app.ctx.db, {
+      at: app.ctx.clock.now(),
+      key_id: req.apiKey.id,
+      request_id: String(req.id),
+      method: req.method,
+      path: req.url.slice(0, 500),
+      action,
+      target,
+      status_code: reply.statusCode,
+      detail: {},
+    }).catch((err: unknown) => req.log.error({ err }, 'audit write failed'));
+    return payload;
   });
 
   // OpenAPI is served by the app itself at /openapi.json (swagger-ui serves its own copy at /docs/json).
