@@ -33,7 +33,11 @@ const STORE: Record<Brand, { store_id: string; currency: string }> = {
   summit: { store_id: 'store_lon_001', currency: 'GBP' },
 };
 // The fixture's reimbursement rates by issuing brand (its brand program's), × 100 cents per USD.
-const RATE_MINOR: Record<string, Ratio> = { northwind: parseDecimal('100'), harbor: parseDecimal('100'), summit: parseDecimal('90') };
+const RATE_MINOR: Record<string, Ratio> = {
+  northwind: parseDecimal('100'),
+  harbor: parseDecimal('100'),
+  summit: parseDecimal('90'),
+};
 
 type Op =
   | { kind: 'earn'; member: number; brand: Brand; cents: number }
@@ -42,15 +46,33 @@ type Op =
   | { kind: 'close' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('earn' as const), member: fc.nat(1), brand: fc.constantFrom(...BRANDS), cents: fc.integer({ min: 100, max: 5_000 }) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('redeem' as const), member: fc.nat(1), brand: fc.constantFrom(...BRANDS), points: fc.integer({ min: 1, max: 30 }), capture: fc.constantFrom('now' as const, 'whole' as const, 'part' as const) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('earn' as const),
+      member: fc.nat(1),
+      brand: fc.constantFrom(...BRANDS),
+      cents: fc.integer({ min: 100, max: 5_000 }),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('redeem' as const),
+      member: fc.nat(1),
+      brand: fc.constantFrom(...BRANDS),
+      points: fc.integer({ min: 1, max: 30 }),
+      capture: fc.constantFrom('now' as const, 'whole' as const, 'part' as const),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('reverse' as const), pick: fc.nat(20) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('close' as const) }) },
 );
 
 let run = 0;
 let seq = 0;
-const post = (url: string, payload: object) => t.app.inject({ method: 'POST', url, headers: t.adminHeaders, payload });
+const post = (url: string, payload: object) =>
+  t.app.inject({ method: 'POST', url, headers: t.adminHeaders, payload });
 const get = async (url: string): Promise<Json> => {
   const res = await t.app.inject({ method: 'GET', url, headers: t.adminHeaders });
   assert.equal(res.statusCode, 200, res.body);
@@ -66,14 +88,29 @@ async function play(ops: readonly Op[], prefix: string): Promise<Map<string, boo
       const { store_id, currency } = STORE[op.brand];
       const id = `${prefix}_e${++seq}`;
       const res = await post('/v1/events', {
-        event_id: id, event_type: 'purchase_completed', member_id: `${prefix}_m${op.member}`, channel: 'in_store', store_id,
-        transaction_id: `txn_${id}`, transaction_ts: clock.now().toISOString(), currency,
+        event_id: id,
+        event_type: 'purchase_completed',
+        member_id: `${prefix}_m${op.member}`,
+        channel: 'in_store',
+        store_id,
+        transaction_id: `txn_${id}`,
+        transaction_ts: clock.now().toISOString(),
+        currency,
         line_items: [{ sku: 'SKU-1', unit_price_cents: op.cents, quantity: 1, eligible_for_points: true }],
-        subtotal_cents: op.cents, eligible_subtotal_cents: op.cents, idempotency_key: `key_${id}`,
+        subtotal_cents: op.cents,
+        eligible_subtotal_cents: op.cents,
+        idempotency_key: `key_${id}`,
       });
       assert.equal(res.statusCode, 201, res.body);
     } else if (op.kind === 'redeem') {
-      const res = await post('/v1/redemptions', { member_id: `${prefix}_m${op.member}`, brand_id: op.brand, group_redemption: true, points: op.points, capture: op.capture === 'now', idempotency_key: `${prefix}_r${++seq}` });
+      const res = await post('/v1/redemptions', {
+        member_id: `${prefix}_m${op.member}`,
+        brand_id: op.brand,
+        group_redemption: true,
+        points: op.points,
+        capture: op.capture === 'now',
+        idempotency_key: `${prefix}_r${++seq}`,
+      });
       if (res.statusCode === 409 || res.statusCode === 404) continue; // not enough points, or no member yet
       assert.equal(res.statusCode, 201, res.body);
       const id = res.json<Json>().redemption_id as string;
@@ -115,7 +152,10 @@ async function expectedFromAllocations(redemptions: Map<string, boolean>): Promi
   for (const a of rows) {
     if (a.issuing_brand_id === a.brand_id) continue;
     const key = `${a.issuing_brand_id}>${a.brand_id}`;
-    out.set(key, add(out.get(key) ?? ZERO, mul(ratioFromJson(a.value_common!), RATE_MINOR[a.issuing_brand_id]!)));
+    out.set(
+      key,
+      add(out.get(key) ?? ZERO, mul(ratioFromJson(a.value_common!), RATE_MINOR[a.issuing_brand_id]!)),
+    );
   }
   return out;
 }
@@ -129,19 +169,33 @@ void describe('settlement property', () => {
         const from = clock.now().toISOString();
         // Both members earn at harbor and summit first: their points are worth fractions of a cent
         // (0.0054 USD, and 0.0254 USD at a 0.9 rate), so the streams exercise the rounding.
-        const seed: Op[] = [0, 1].flatMap((member): Op[] => [{ kind: 'earn', member, brand: 'harbor', cents: 1_234 }, { kind: 'earn', member, brand: 'summit', cents: 1_001 }]);
+        const seed: Op[] = [0, 1].flatMap((member): Op[] => [
+          { kind: 'earn', member, brand: 'harbor', cents: 1_234 },
+          { kind: 'earn', member, brand: 'summit', cents: 1_001 },
+        ]);
         const stream: Op[] = [...seed, ...ops];
         const redemptions = await play(stream, prefix);
         clock.advance(60_000);
         const to = clock.now().toISOString();
 
-        const positions = await get(`/v1/settlement/positions?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
+        const positions = await get(
+          `/v1/settlement/positions?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
+        );
         const expected = await expectedFromAllocations(redemptions);
-        const got = new Map<string, number>(positions.flows.map((f: Json) => [`${f.issuer_brand_id}>${f.redeemer_brand_id}`, f.amount_minor]));
+        const got = new Map<string, number>(
+          positions.flows.map((f: Json) => [`${f.issuer_brand_id}>${f.redeemer_brand_id}`, f.amount_minor]),
+        );
         for (const key of new Set([...expected.keys(), ...got.keys()])) {
-          assert.equal(BigInt(got.get(key) ?? 0), roundRatio(expected.get(key) ?? ZERO, 'half_even'), `pair ${key}`);
+          assert.equal(
+            BigInt(got.get(key) ?? 0),
+            roundRatio(expected.get(key) ?? ZERO, 'half_even'),
+            `pair ${key}`,
+          );
         }
-        assert.equal(positions.net.reduce((s: number, n: Json) => s + n.amount_minor, 0), 0);
+        assert.equal(
+          positions.net.reduce((s: number, n: Json) => s + n.amount_minor, 0),
+          0,
+        );
       }),
       { numRuns: 12 },
     );
@@ -154,7 +208,10 @@ void describe('settlement property', () => {
         assert.equal(f.allocations_amount_minor + f.residual_minor, f.amount_minor);
         assert.equal(BigInt(f.amount_minor), roundRatio(parseDecimal(f.exact_minor), 'half_even'));
       }
-      assert.equal(st.net.reduce((s: number, n: Json) => s + n.amount_minor, 0), 0);
+      assert.equal(
+        st.net.reduce((s: number, n: Json) => s + n.amount_minor, 0),
+        0,
+      );
     }
     const v = await get('/v1/ledger/verify');
     assert.equal(v.ok, true, JSON.stringify(v.checks.filter((c: Json) => !c.ok)));

@@ -52,13 +52,24 @@ let seq = 0;
 const inject = (method: 'GET' | 'POST', url: string, payload?: object): Promise<LightMyRequestResponse> =>
   t.app.inject({ method, url, headers: t.adminHeaders, ...(payload ? { payload } : {}) });
 
-async function ok(method: 'GET' | 'POST', url: string, payload?: object, status = method === 'GET' ? 200 : 201): Promise<Json> {
+async function ok(
+  method: 'GET' | 'POST',
+  url: string,
+  payload?: object,
+  status = method === 'GET' ? 200 : 201,
+): Promise<Json> {
   const res = await inject(method, url, payload);
   assert.equal(res.statusCode, status, `${method} ${url}: ${res.body}`);
   return res.json<Json>();
 }
 
-async function refused(method: 'GET' | 'POST', url: string, payload: object | undefined, status: number, code: string): Promise<Json> {
+async function refused(
+  method: 'GET' | 'POST',
+  url: string,
+  payload: object | undefined,
+  status: number,
+  code: string,
+): Promise<Json> {
   const res = await inject(method, url, payload);
   assert.equal(res.statusCode, status, res.body);
   assert.equal(res.json<Json>().error.code, code);
@@ -77,7 +88,9 @@ async function buy(member_id: string, brand: keyof typeof STORE, cents: number):
     transaction_id: `txn_${event_id}`,
     transaction_ts: clock.now().toISOString(),
     currency,
-    line_items: [{ sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true }],
+    line_items: [
+      { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
+    ],
     subtotal_cents: cents,
     eligible_subtotal_cents: cents,
     idempotency_key: `key_${event_id}`,
@@ -85,9 +98,17 @@ async function buy(member_id: string, brand: keyof typeof STORE, cents: number):
 }
 
 const redeem = (member_id: string, brand_id: string, points: number, capture = true): Promise<Json> =>
-  ok('POST', '/v1/redemptions', { member_id, brand_id, group_redemption: true, points, capture, idempotency_key: `rdm_settle_${++seq}` });
+  ok('POST', '/v1/redemptions', {
+    member_id,
+    brand_id,
+    group_redemption: true,
+    points,
+    capture,
+    idempotency_key: `rdm_settle_${++seq}`,
+  });
 
-const breakdown = (r: Json) => (r.breakdown_by_program as Json[]).map((b) => [b.program_id, b.issuing_brand_id, b.points]);
+const breakdown = (r: Json) =>
+  (r.breakdown_by_program as Json[]).map((b) => [b.program_id, b.issuing_brand_id, b.points]);
 const verify = async () => ok('GET', '/v1/ledger/verify');
 
 // Redemption ids, shared by the steps below (they run in order).
@@ -97,13 +118,31 @@ const hashes: Record<number, string> = {};
 void describe('settlement scenario: three brands, three periods', () => {
   void it('earns at three brands and redeems across them', async () => {
     // m1: $100.00 at northwind → 50 northwind-stars + 10 acme (issuer northwind), exp T0+365d
-    assert.deepEqual((await buy('m1', 'northwind', 100_00)).accruals.map((a: Json) => [a.program_id, a.points]), [['northwind-stars', 50], ['acme-points', 10]]);
+    assert.deepEqual(
+      (await buy('m1', 'northwind', 100_00)).accruals.map((a: Json) => [a.program_id, a.points]),
+      [
+        ['northwind-stars', 50],
+        ['acme-points', 10],
+      ],
+    );
     clock.set(at(1));
     // €12.34 at harbor → 12.34 harbor-rewards; 1234 EUR cents × 1.08 = 1332.72 USD cents → 1 acme
-    assert.deepEqual((await buy('m1', 'harbor', 12_34)).accruals.map((a: Json) => [a.program_id, a.points]), [['harbor-rewards', 12.34], ['acme-points', 1]]);
+    assert.deepEqual(
+      (await buy('m1', 'harbor', 12_34)).accruals.map((a: Json) => [a.program_id, a.points]),
+      [
+        ['harbor-rewards', 12.34],
+        ['acme-points', 1],
+      ],
+    );
     clock.set(at(2));
     // £30.00 at summit → 60 summit-miles; 3000 × 1.27 = 3810 USD cents → 3 acme
-    assert.deepEqual((await buy('m1', 'summit', 30_00)).accruals.map((a: Json) => [a.program_id, a.points]), [['summit-miles', 60], ['acme-points', 3]]);
+    assert.deepEqual(
+      (await buy('m1', 'summit', 30_00)).accruals.map((a: Json) => [a.program_id, a.points]),
+      [
+        ['summit-miles', 60],
+        ['acme-points', 3],
+      ],
+    );
 
     clock.set(at(3));
     // R1: m1 spends 68 acme points ($0.68) at summit. FEFO: northwind-stars 50 ($0.50) and acme/northwind
@@ -127,7 +166,10 @@ void describe('settlement scenario: three brands, three periods', () => {
     // R2a: 15 acme points ($0.15) at harbor: acme/summit 1 ($0.01) + 5 miles ($0.127; whole miles,
     // the plan absorbs the rest). R2b: 13 points ($0.13): 5 miles ($0.127).
     const r2a = await redeem('m2', 'harbor', 15);
-    assert.deepEqual(breakdown(r2a), [['acme-points', 'summit', 1], ['summit-miles', 'summit', 5]]);
+    assert.deepEqual(breakdown(r2a), [
+      ['acme-points', 'summit', 1],
+      ['summit-miles', 'summit', 5],
+    ]);
     const r2b = await redeem('m2', 'harbor', 13);
     assert.deepEqual(breakdown(r2b), [['summit-miles', 'summit', 5]]);
     R.r2b = r2b.redemption_id;
@@ -147,9 +189,36 @@ void describe('settlement scenario: three brands, three periods', () => {
   //   allocations' amounts sum to 1 + 11 + 11 = 23: residual +1.
   // Net (issuer pays, redeemer receives): harbor −5 + 24 = 19; northwind −60; summit 5 + 60 − 24 = 41.
   const P1_FLOWS = [
-    { issuer_brand_id: 'harbor', redeemer_brand_id: 'summit', points: 8.4074, allocation_count: 2, allocations_amount_minor: 5, residual_minor: 0, amount_minor: 5, exact_minor: '4.999996' },
-    { issuer_brand_id: 'northwind', redeemer_brand_id: 'summit', points: 60, allocation_count: 2, allocations_amount_minor: 60, residual_minor: 0, amount_minor: 60, exact_minor: '60' },
-    { issuer_brand_id: 'summit', redeemer_brand_id: 'harbor', points: 11, allocation_count: 3, allocations_amount_minor: 23, residual_minor: 1, amount_minor: 24, exact_minor: '23.76' },
+    {
+      issuer_brand_id: 'harbor',
+      redeemer_brand_id: 'summit',
+      points: 8.4074,
+      allocation_count: 2,
+      allocations_amount_minor: 5,
+      residual_minor: 0,
+      amount_minor: 5,
+      exact_minor: '4.999996',
+    },
+    {
+      issuer_brand_id: 'northwind',
+      redeemer_brand_id: 'summit',
+      points: 60,
+      allocation_count: 2,
+      allocations_amount_minor: 60,
+      residual_minor: 0,
+      amount_minor: 60,
+      exact_minor: '60',
+    },
+    {
+      issuer_brand_id: 'summit',
+      redeemer_brand_id: 'harbor',
+      points: 11,
+      allocation_count: 3,
+      allocations_amount_minor: 23,
+      residual_minor: 1,
+      amount_minor: 24,
+      exact_minor: '23.76',
+    },
   ];
   const P1_NET = [
     { brand_id: 'harbor', amount_minor: 19 },
@@ -158,17 +227,39 @@ void describe('settlement scenario: three brands, three periods', () => {
   ];
 
   void it('positions over the range: gross per pair and net summing to zero', async () => {
-    const p = await ok('GET', `/v1/settlement/positions?from=${encodeURIComponent(at(0))}&to=${encodeURIComponent(at(6))}`);
+    const p = await ok(
+      'GET',
+      `/v1/settlement/positions?from=${encodeURIComponent(at(0))}&to=${encodeURIComponent(at(6))}`,
+    );
     assert.deepEqual(p, {
       currency: 'USD',
-      flows: P1_FLOWS.map((f) => ({ issuer_brand_id: f.issuer_brand_id, redeemer_brand_id: f.redeemer_brand_id, points: f.points, amount_minor: f.amount_minor })),
+      flows: P1_FLOWS.map((f) => ({
+        issuer_brand_id: f.issuer_brand_id,
+        redeemer_brand_id: f.redeemer_brand_id,
+        points: f.points,
+        amount_minor: f.amount_minor,
+      })),
       net: P1_NET,
     });
     // [T0+4h, T0+6h) holds only R2a and R2b: summit→harbor 23.76 → 24
-    const later = await ok('GET', `/v1/settlement/positions?from=${encodeURIComponent(at(4))}&to=${encodeURIComponent(at(6))}`);
-    assert.deepEqual(later.flows, [{ issuer_brand_id: 'summit', redeemer_brand_id: 'harbor', points: 11, amount_minor: 24 }]);
-    assert.deepEqual(later.net, [{ brand_id: 'harbor', amount_minor: 24 }, { brand_id: 'summit', amount_minor: -24 }]);
-    await refused('GET', `/v1/settlement/positions?from=${encodeURIComponent(at(6))}&to=${encodeURIComponent(at(6))}`, undefined, 422, 'INVALID_RANGE');
+    const later = await ok(
+      'GET',
+      `/v1/settlement/positions?from=${encodeURIComponent(at(4))}&to=${encodeURIComponent(at(6))}`,
+    );
+    assert.deepEqual(later.flows, [
+      { issuer_brand_id: 'summit', redeemer_brand_id: 'harbor', points: 11, amount_minor: 24 },
+    ]);
+    assert.deepEqual(later.net, [
+      { brand_id: 'harbor', amount_minor: 24 },
+      { brand_id: 'summit', amount_minor: -24 },
+    ]);
+    await refused(
+      'GET',
+      `/v1/settlement/positions?from=${encodeURIComponent(at(6))}&to=${encodeURIComponent(at(6))}`,
+      undefined,
+      422,
+      'INVALID_RANGE',
+    );
   });
 
   void it('closes period 1 into a statement; a second close of the range is refused', async () => {
@@ -186,7 +277,13 @@ void describe('settlement scenario: three brands, three periods', () => {
     assert.deepEqual(p1.net, P1_NET);
     assert.deepEqual(p1.payments, []);
     hashes[1] = p1.hash;
-    const again = await refused('POST', '/v1/settlement/periods', { to: at(6) }, 409, 'SETTLEMENT_PERIOD_ALREADY_CLOSED');
+    const again = await refused(
+      'POST',
+      '/v1/settlement/periods',
+      { to: at(6) },
+      409,
+      'SETTLEMENT_PERIOD_ALREADY_CLOSED',
+    );
     assert.equal(again.error.details.period_id, 1);
     await refused('POST', '/v1/settlement/periods', { to: at(5) }, 409, 'SETTLEMENT_PERIOD_ALREADY_CLOSED');
     assert.deepEqual(await ok('GET', '/v1/settlement/periods/1'), p1);
@@ -217,33 +314,126 @@ void describe('settlement scenario: three brands, three periods', () => {
   });
 
   void it('records payments and flags the variance', async () => {
-    const paid = await ok('POST', '/v1/settlement/periods/1/payments', { issuer_brand_id: 'northwind', redeemer_brand_id: 'summit', amount_minor: 60, reference: 'WIRE-0001', paid_at: at(6), idempotency_key: 'pay-1' });
+    const paid = await ok('POST', '/v1/settlement/periods/1/payments', {
+      issuer_brand_id: 'northwind',
+      redeemer_brand_id: 'summit',
+      amount_minor: 60,
+      reference: 'WIRE-0001',
+      paid_at: at(6),
+      idempotency_key: 'pay-1',
+    });
     assert.equal(paid.amount_minor, 60);
     assert.equal(paid.currency, 'USD');
-    const replay = await ok('POST', '/v1/settlement/periods/1/payments', { issuer_brand_id: 'northwind', redeemer_brand_id: 'summit', amount_minor: 60, reference: 'WIRE-0001', paid_at: at(6), idempotency_key: 'pay-1' }, 200);
+    const replay = await ok(
+      'POST',
+      '/v1/settlement/periods/1/payments',
+      {
+        issuer_brand_id: 'northwind',
+        redeemer_brand_id: 'summit',
+        amount_minor: 60,
+        reference: 'WIRE-0001',
+        paid_at: at(6),
+        idempotency_key: 'pay-1',
+      },
+      200,
+    );
     assert.equal(replay.replayed, true);
-    await refused('POST', '/v1/settlement/periods/1/payments', { issuer_brand_id: 'northwind', redeemer_brand_id: 'summit', amount_minor: 61, idempotency_key: 'pay-1' }, 409, 'IDEMPOTENCY_KEY_REUSED');
+    await refused(
+      'POST',
+      '/v1/settlement/periods/1/payments',
+      {
+        issuer_brand_id: 'northwind',
+        redeemer_brand_id: 'summit',
+        amount_minor: 61,
+        idempotency_key: 'pay-1',
+      },
+      409,
+      'IDEMPOTENCY_KEY_REUSED',
+    );
     // harbor pays summit 4 cents of the 5 owed: variance −1 (over half a cent: flagged)
-    await ok('POST', '/v1/settlement/periods/1/payments', { issuer_brand_id: 'harbor', redeemer_brand_id: 'summit', amount_minor: 4, reference: 'WIRE-0002' });
-    await ok('POST', '/v1/settlement/periods/1/payments', { issuer_brand_id: 'summit', redeemer_brand_id: 'harbor', amount_minor: 24 });
-    await refused('POST', '/v1/settlement/periods/1/payments', { issuer_brand_id: 'nobody', redeemer_brand_id: 'summit', amount_minor: 1 }, 422, 'UNKNOWN_BRAND');
-    await refused('POST', '/v1/settlement/periods/1/payments', { issuer_brand_id: 'summit', redeemer_brand_id: 'summit', amount_minor: 1 }, 422, 'INVALID_PAYMENT');
-    await refused('POST', '/v1/settlement/periods/1/payments', { issuer_brand_id: 'harbor', redeemer_brand_id: 'summit', amount_minor: 0 }, 422, 'INVALID_AMOUNT');
-    await refused('POST', '/v1/settlement/periods/1/payments', { issuer_brand_id: 'harbor', redeemer_brand_id: 'summit', amount_minor: 1, currency: 'EUR' }, 422, 'CURRENCY_MISMATCH');
-    await refused('POST', '/v1/settlement/periods/7/payments', { issuer_brand_id: 'harbor', redeemer_brand_id: 'summit', amount_minor: 1 }, 404, 'SETTLEMENT_PERIOD_NOT_FOUND');
+    await ok('POST', '/v1/settlement/periods/1/payments', {
+      issuer_brand_id: 'harbor',
+      redeemer_brand_id: 'summit',
+      amount_minor: 4,
+      reference: 'WIRE-0002',
+    });
+    await ok('POST', '/v1/settlement/periods/1/payments', {
+      issuer_brand_id: 'summit',
+      redeemer_brand_id: 'harbor',
+      amount_minor: 24,
+    });
+    await refused(
+      'POST',
+      '/v1/settlement/periods/1/payments',
+      { issuer_brand_id: 'nobody', redeemer_brand_id: 'summit', amount_minor: 1 },
+      422,
+      'UNKNOWN_BRAND',
+    );
+    await refused(
+      'POST',
+      '/v1/settlement/periods/1/payments',
+      { issuer_brand_id: 'summit', redeemer_brand_id: 'summit', amount_minor: 1 },
+      422,
+      'INVALID_PAYMENT',
+    );
+    await refused(
+      'POST',
+      '/v1/settlement/periods/1/payments',
+      { issuer_brand_id: 'harbor', redeemer_brand_id: 'summit', amount_minor: 0 },
+      422,
+      'INVALID_AMOUNT',
+    );
+    await refused(
+      'POST',
+      '/v1/settlement/periods/1/payments',
+      { issuer_brand_id: 'harbor', redeemer_brand_id: 'summit', amount_minor: 1, currency: 'EUR' },
+      422,
+      'CURRENCY_MISMATCH',
+    );
+    await refused(
+      'POST',
+      '/v1/settlement/periods/7/payments',
+      { issuer_brand_id: 'harbor', redeemer_brand_id: 'summit', amount_minor: 1 },
+      404,
+      'SETTLEMENT_PERIOD_NOT_FOUND',
+    );
 
     const st = await ok('GET', '/v1/settlement/periods/1');
     assert.deepEqual(st.flows, P1_FLOWS, 'payments never change the frozen figures');
     assert.equal(st.hash, hashes[1]);
-    assert.deepEqual(st.payments.map((p: Json) => [p.issuer_brand_id, p.redeemer_brand_id, p.amount_minor, p.reference]), [
-      ['northwind', 'summit', 60, 'WIRE-0001'],
-      ['harbor', 'summit', 4, 'WIRE-0002'],
-      ['summit', 'harbor', 24, null],
-    ]);
+    assert.deepEqual(
+      st.payments.map((p: Json) => [p.issuer_brand_id, p.redeemer_brand_id, p.amount_minor, p.reference]),
+      [
+        ['northwind', 'summit', 60, 'WIRE-0001'],
+        ['harbor', 'summit', 4, 'WIRE-0002'],
+        ['summit', 'harbor', 24, null],
+      ],
+    );
     assert.deepEqual(st.variances, [
-      { issuer_brand_id: 'harbor', redeemer_brand_id: 'summit', owed_minor: 5, paid_minor: 4, variance_minor: -1, flagged: true },
-      { issuer_brand_id: 'northwind', redeemer_brand_id: 'summit', owed_minor: 60, paid_minor: 60, variance_minor: 0, flagged: false },
-      { issuer_brand_id: 'summit', redeemer_brand_id: 'harbor', owed_minor: 24, paid_minor: 24, variance_minor: 0, flagged: false },
+      {
+        issuer_brand_id: 'harbor',
+        redeemer_brand_id: 'summit',
+        owed_minor: 5,
+        paid_minor: 4,
+        variance_minor: -1,
+        flagged: true,
+      },
+      {
+        issuer_brand_id: 'northwind',
+        redeemer_brand_id: 'summit',
+        owed_minor: 60,
+        paid_minor: 60,
+        variance_minor: 0,
+        flagged: false,
+      },
+      {
+        issuer_brand_id: 'summit',
+        redeemer_brand_id: 'harbor',
+        owed_minor: 24,
+        paid_minor: 24,
+        variance_minor: 0,
+        flagged: false,
+      },
     ]);
   });
 
@@ -262,9 +452,36 @@ void describe('settlement scenario: three brands, three periods', () => {
     // Net: harbor +5 + 15 = 20; northwind +60 − 15 = 45; summit −5 − 60 = −65.
     assert.deepEqual([p2.id, p2.from, p2.to, p2.flow_count, p2.late_flow_count], [2, at(6), at(8), 5, 0]);
     assert.deepEqual(p2.flows, [
-      { issuer_brand_id: 'harbor', redeemer_brand_id: 'summit', points: -8.4074, allocation_count: 2, allocations_amount_minor: -5, residual_minor: 0, amount_minor: -5, exact_minor: '-4.999996' },
-      { issuer_brand_id: 'northwind', redeemer_brand_id: 'harbor', points: 15, allocation_count: 1, allocations_amount_minor: 15, residual_minor: 0, amount_minor: 15, exact_minor: '15' },
-      { issuer_brand_id: 'northwind', redeemer_brand_id: 'summit', points: -60, allocation_count: 2, allocations_amount_minor: -60, residual_minor: 0, amount_minor: -60, exact_minor: '-60' },
+      {
+        issuer_brand_id: 'harbor',
+        redeemer_brand_id: 'summit',
+        points: -8.4074,
+        allocation_count: 2,
+        allocations_amount_minor: -5,
+        residual_minor: 0,
+        amount_minor: -5,
+        exact_minor: '-4.999996',
+      },
+      {
+        issuer_brand_id: 'northwind',
+        redeemer_brand_id: 'harbor',
+        points: 15,
+        allocation_count: 1,
+        allocations_amount_minor: 15,
+        residual_minor: 0,
+        amount_minor: 15,
+        exact_minor: '15',
+      },
+      {
+        issuer_brand_id: 'northwind',
+        redeemer_brand_id: 'summit',
+        points: -60,
+        allocation_count: 2,
+        allocations_amount_minor: -60,
+        residual_minor: 0,
+        amount_minor: -60,
+        exact_minor: '-60',
+      },
     ]);
     assert.deepEqual(p2.net, [
       { brand_id: 'harbor', amount_minor: 20 },
@@ -272,7 +489,14 @@ void describe('settlement scenario: three brands, three periods', () => {
       { brand_id: 'summit', amount_minor: -65 },
     ]);
     // Nothing paid yet: every pair's variance is −owed, flagged.
-    assert.deepEqual(p2.variances.map((v: Json) => [v.variance_minor, v.flagged]), [[5, true], [-15, true], [60, true]]);
+    assert.deepEqual(
+      p2.variances.map((v: Json) => [v.variance_minor, v.flagged]),
+      [
+        [5, true],
+        [-15, true],
+        [60, true],
+      ],
+    );
     hashes[2] = p2.hash;
     const p1 = await ok('GET', '/v1/settlement/periods/1');
     assert.equal(p1.hash, hashes[1]);
@@ -288,13 +512,36 @@ void describe('settlement scenario: three brands, three periods', () => {
     const p3 = await closePeriod(t.ctx, clock.now()); // the CLI's entry point
     // summit→harbor −11.43 → −11 (the flow's own amount, residual 0); net harbor −11, summit +11.
     assert.deepEqual([p3.id, p3.from, p3.to, p3.flow_count, p3.late_flow_count], [3, at(8), at(9), 1, 1]);
-    assert.deepEqual(p3.flows, [{ issuer_brand_id: 'summit', redeemer_brand_id: 'harbor', points: -5, allocation_count: 1, allocations_amount_minor: -11, residual_minor: 0, amount_minor: -11, exact_minor: '-11.43' }]);
-    assert.deepEqual(p3.net, [{ brand_id: 'harbor', amount_minor: -11 }, { brand_id: 'summit', amount_minor: 11 }]);
+    assert.deepEqual(p3.flows, [
+      {
+        issuer_brand_id: 'summit',
+        redeemer_brand_id: 'harbor',
+        points: -5,
+        allocation_count: 1,
+        allocations_amount_minor: -11,
+        residual_minor: 0,
+        amount_minor: -11,
+        exact_minor: '-11.43',
+      },
+    ]);
+    assert.deepEqual(p3.net, [
+      { brand_id: 'harbor', amount_minor: -11 },
+      { brand_id: 'summit', amount_minor: 11 },
+    ]);
     assert.equal((await ok('GET', '/v1/settlement/periods/2')).hash, hashes[2]);
     const list = await ok('GET', '/v1/settlement/periods?limit=2');
-    assert.deepEqual(list.data.map((p: Json) => [p.id, p.from, p.to]), [[3, at(8), at(9)], [2, at(6), at(8)]]);
+    assert.deepEqual(
+      list.data.map((p: Json) => [p.id, p.from, p.to]),
+      [
+        [3, at(8), at(9)],
+        [2, at(6), at(8)],
+      ],
+    );
     assert.equal(list.next_before, 2);
-    assert.deepEqual((await ok('GET', '/v1/settlement/periods?before=2')).data.map((p: Json) => p.id), [1]);
+    assert.deepEqual(
+      (await ok('GET', '/v1/settlement/periods?before=2')).data.map((p: Json) => p.id),
+      [1],
+    );
   });
 
   void it('positions over everything: reversed pairs net to zero, nets sum to zero', async () => {
@@ -320,57 +567,119 @@ void describe('settlement scenario: three brands, three periods', () => {
     // m1: acme 1/harbor, 10/northwind, 3/summit; harbor-rewards 12.34; northwind-stars 50 − 15 = 35;
     // summit-miles 60 + m2's 20 − 5 (R2a) = 75. Values: 12.34 × 0.0054 = 0.066636 → 7 cents;
     // 75 × 0.0254 = 1.905 → 190.5 → 190 (half-even).
-    assert.deepEqual(now.outstanding.map((r: Json) => [r.program_id, r.issuing_brand_id, r.available, r.pending, r.held, r.value.amount_minor]), [
-      ['acme-points', 'harbor', 1, 0, 0, 1],
-      ['acme-points', 'northwind', 10, 0, 0, 10],
-      ['acme-points', 'summit', 3, 0, 0, 3],
-      ['harbor-rewards', 'harbor', 12.34, 0, 0, 7],
-      ['northwind-stars', 'northwind', 35, 0, 0, 35],
-      ['summit-miles', 'summit', 75, 0, 0, 190],
-    ]);
+    assert.deepEqual(
+      now.outstanding.map((r: Json) => [
+        r.program_id,
+        r.issuing_brand_id,
+        r.available,
+        r.pending,
+        r.held,
+        r.value.amount_minor,
+      ]),
+      [
+        ['acme-points', 'harbor', 1, 0, 0, 1],
+        ['acme-points', 'northwind', 10, 0, 0, 10],
+        ['acme-points', 'summit', 3, 0, 0, 3],
+        ['harbor-rewards', 'harbor', 12.34, 0, 0, 7],
+        ['northwind-stars', 'northwind', 35, 0, 0, 35],
+        ['summit-miles', 'summit', 75, 0, 0, 190],
+      ],
+    );
     // Per brand, exact sums rounded once: harbor 0.01 + 0.066636 → 7.6636 → 8; summit 0.03 + 1.905 → 193.5 → 194.
-    assert.deepEqual(now.outstanding_by_brand.map((b: Json) => [b.brand_id, b.value.amount_minor]), [['harbor', 8], ['northwind', 45], ['summit', 194]]);
+    assert.deepEqual(
+      now.outstanding_by_brand.map((b: Json) => [b.brand_id, b.value.amount_minor]),
+      [
+        ['harbor', 8],
+        ['northwind', 45],
+        ['summit', 194],
+      ],
+    );
 
     // As of T0+5.5h (after R2a/R2b, before any reversal): m1 kept harbor-rewards 12.34 − 7.4074
     // = 4.9326 (0.02663604 USD → 3 cents) and 60 miles, m2 20 − 10 = 10 miles: 70 × 0.0254 = 1.778 → 178.
     const then = await liabilityReport(t.ctx, new Date(T0 + 5.5 * HOUR_MS), new Date(at(0)), new Date(at(6)));
-    assert.deepEqual(then.outstanding.map((r) => [r.program_id, r.issuing_brand_id, r.available, r.value?.amount_minor]), [
-      ['harbor-rewards', 'harbor', 4.9326, 3],
-      ['summit-miles', 'summit', 70, 178],
-    ]);
+    assert.deepEqual(
+      then.outstanding.map((r) => [r.program_id, r.issuing_brand_id, r.available, r.value?.amount_minor]),
+      [
+        ['harbor-rewards', 'harbor', 4.9326, 3],
+        ['summit-miles', 'summit', 70, 178],
+      ],
+    );
     // Activity over [T0, T0+6h): summit issued 80 miles (2.032 USD → 203) and 4 acme; at summit
     // 50 northwind-stars were redeemed; at harbor 10 miles (R2a + R2b).
-    const row = (brand: string, program: string) => then.activity.rows.find((r) => r.brand_id === brand && r.program_id === program)!;
+    const row = (brand: string, program: string) =>
+      then.activity.rows.find((r) => r.brand_id === brand && r.program_id === program)!;
     assert.deepEqual(row('summit', 'summit-miles').issued, { points: 80, amount_minor: 203 });
     assert.deepEqual(row('summit', 'acme-points').issued, { points: 4, amount_minor: 4 });
     assert.deepEqual(row('summit', 'northwind-stars').redeemed, { points: 50, amount_minor: 50 });
     assert.deepEqual(row('harbor', 'summit-miles').redeemed, { points: 10, amount_minor: 25 }); // 0.254 → 25.4 → 25
-    assert.deepEqual(then.cross_brand_flows.flows.map((f) => f.amount_minor), P1_FLOWS.map((f) => f.amount_minor));
-    await refused('GET', `/v1/reports/liability?from=${encodeURIComponent(at(9))}&to=${encodeURIComponent(at(1))}`, undefined, 422, 'INVALID_RANGE');
+    assert.deepEqual(
+      then.cross_brand_flows.flows.map((f) => f.amount_minor),
+      P1_FLOWS.map((f) => f.amount_minor),
+    );
+    await refused(
+      'GET',
+      `/v1/reports/liability?from=${encodeURIComponent(at(9))}&to=${encodeURIComponent(at(1))}`,
+      undefined,
+      422,
+      'INVALID_RANGE',
+    );
   });
 
   void it('verify is ok after the scenario', async () => {
     const v = await verify();
     assert.equal(v.ok, true, JSON.stringify(v.checks.filter((c: Json) => !c.ok)));
-    for (const name of ['settlement_equals_cross_brand_redemptions', 'settlement_flows_match_allocations', 'settlement_statements_unchanged', 'settlement_net_sums_to_zero']) {
-      assert.ok(v.checks.some((c: Json) => c.name === name && c.ok), name);
+    for (const name of [
+      'settlement_equals_cross_brand_redemptions',
+      'settlement_flows_match_allocations',
+      'settlement_statements_unchanged',
+      'settlement_net_sums_to_zero',
+    ]) {
+      assert.ok(
+        v.checks.some((c: Json) => c.name === name && c.ok),
+        name,
+      );
     }
   });
 
   void it('the store refuses to rewrite a flow; verify names the check when one is corrupted anyway', async () => {
-    const flow = await t.ctx.db.selectFrom('settlement_flows').select(['id', 'amount_minor']).where('period_id', '=', 1n).where('issuer_brand_id', '=', 'summit').orderBy('id').limit(1).executeTakeFirstOrThrow();
-    await assert.rejects(sql`update settlement_flows set amount_minor = amount_minor + 1 where id = ${flow.id}`.execute(t.ctx.db), /only ever gets its period assigned/);
-    await assert.rejects(sql`update settlement_periods set hash = 'x' where id = 1`.execute(t.ctx.db), /append-only/);
+    const flow = await t.ctx.db
+      .selectFrom('settlement_flows')
+      .select(['id', 'amount_minor'])
+      .where('period_id', '=', 1n)
+      .where('issuer_brand_id', '=', 'summit')
+      .orderBy('id')
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    await assert.rejects(
+      sql`update settlement_flows set amount_minor = amount_minor + 1 where id = ${flow.id}`.execute(
+        t.ctx.db,
+      ),
+      /only ever gets its period assigned/,
+    );
+    await assert.rejects(
+      sql`update settlement_periods set hash = 'x' where id = 1`.execute(t.ctx.db),
+      /append-only/,
+    );
     // An operator with DDL rights can still do it: verify must notice.
     await sql`alter table settlement_flows disable trigger settlement_flows_guard`.execute(t.ctx.db);
-    await sql`update settlement_flows set amount_minor = amount_minor + 1 where id = ${flow.id}`.execute(t.ctx.db);
+    await sql`update settlement_flows set amount_minor = amount_minor + 1 where id = ${flow.id}`.execute(
+      t.ctx.db,
+    );
     await sql`alter table settlement_flows enable trigger settlement_flows_guard`.execute(t.ctx.db);
     const v = await verify();
     assert.equal(v.ok, false);
     const failed = v.checks.filter((c: Json) => !c.ok).map((c: Json) => c.name);
     assert.deepEqual(failed, ['settlement_flows_match_allocations', 'settlement_statements_unchanged']);
-    const detail = v.checks.find((c: Json) => c.name === 'settlement_flows_match_allocations').detail as string;
-    assert.match(detail, new RegExp(`flow ${flow.id}: amount_minor ${flow.amount_minor + 1n}, expected ${flow.amount_minor}`));
-    assert.match(v.checks.find((c: Json) => c.name === 'settlement_statements_unchanged').detail, /period_id.*"1"/);
+    const detail = v.checks.find((c: Json) => c.name === 'settlement_flows_match_allocations')
+      .detail as string;
+    assert.match(
+      detail,
+      new RegExp(`flow ${flow.id}: amount_minor ${flow.amount_minor + 1n}, expected ${flow.amount_minor}`),
+    );
+    assert.match(
+      v.checks.find((c: Json) => c.name === 'settlement_statements_unchanged').detail,
+      /period_id.*"1"/,
+    );
   });
 });

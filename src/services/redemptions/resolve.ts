@@ -71,9 +71,17 @@ export async function applyResolution(
     moves.push({ lot_id: a.lot_id, program_id: a.program_id, member_id: r.member_id, issuing_brand_id: a.issuing_brand_id, kind: 'capture', points_pt4: a.points_pt4, remaining_delta_pt4: -a.points_pt4, held_delta_pt4: -a.points_pt4, state_from: 'available', value_common: a.value_common });
   }
   for (const a of release) {
+    const base = { lot_id: a.lot_id, program_id: a.program_id, member_id: r.member_id, issuing_brand_id: a.issuing_brand_id, points_pt4: a.points_pt4, state_from: 'available' as const };
     postings.push({ account: memberAccount(a.program_id, r.member_id, 'member_held'), amount_pt4: -a.points_pt4 });
-    postings.push({ account: memberAccount(a.program_id, r.member_id, 'member_available'), amount_pt4: a.points_pt4 });
-    moves.push({ lot_id: a.lot_id, program_id: a.program_id, member_id: r.member_id, issuing_brand_id: a.issuing_brand_id, kind: 'release', points_pt4: a.points_pt4, remaining_delta_pt4: 0n, held_delta_pt4: -a.points_pt4, state_from: 'available' });
+    moves.push({ ...base, kind: 'release', remaining_delta_pt4: 0n, held_delta_pt4: -a.points_pt4 });
+    // Points released from a lot that expired while they were held expire at once, to breakage,
+    // rather than showing as available points nobody can spend.
+    if (a.expires_at !== null && a.expires_at.getTime() <= now.getTime()) {
+      postings.push({ account: systemAccount(a.program_id, 'breakage', a.issuing_brand_id), amount_pt4: a.points_pt4 });
+      moves.push({ ...base, kind: 'expire', remaining_delta_pt4: -a.points_pt4, held_delta_pt4: 0n });
+    } else {
+      postings.push({ account: memberAccount(a.program_id, r.member_id, 'member_available'), amount_pt4: a.points_pt4 });
+    }
   }
   const status = how === 'capture' ? 'captured' : how === 'release' ? 'released' : 'expired';
   const updated = await trx.updateTable('redemptions').set({ status, resolved_at: now }).where('id', '=', r.id).where('status', '=', 'held').executeTakeFirst();

@@ -31,26 +31,54 @@ interface Figure {
 export interface LiabilityReport {
   as_of: string;
   currency: string;
-  outstanding: { program_id: string; issuing_brand_id: string; available: number; pending: number; held: number; points: number; value: Money | null }[];
+  outstanding: {
+    program_id: string;
+    issuing_brand_id: string;
+    available: number;
+    pending: number;
+    held: number;
+    points: number;
+    value: Money | null;
+  }[];
   outstanding_by_brand: { brand_id: string; value: Money }[];
   activity: {
     from: string | null;
     to: string;
-    rows: { brand_id: string; program_id: string; issued: Figure; reversed: Figure; redeemed: Figure; expired: Figure; written_off: Figure }[];
+    rows: {
+      brand_id: string;
+      program_id: string;
+      issued: Figure;
+      reversed: Figure;
+      redeemed: Figure;
+      expired: Figure;
+      written_off: Figure;
+    }[];
   };
   cross_brand_flows: Positions & { from: string | null; to: string };
 }
 
 /** as_of defaults to now; the activity range to [beginning, as_of). */
-export async function liabilityReport(ctx: Ctx, as_of?: Date, from?: Date, to?: Date): Promise<LiabilityReport> {
+export async function liabilityReport(
+  ctx: Ctx,
+  as_of?: Date,
+  from?: Date,
+  to?: Date,
+): Promise<LiabilityReport> {
   const group = await requireGroup(ctx);
   const now = ctx.clock.now();
   const at = as_of ?? now;
   const end = to ?? at;
-  if (from && from.getTime() >= end.getTime()) throw new AppError('INVALID_RANGE', '`from` must be before `to`', { from: from.toISOString(), to: end.toISOString() });
+  if (from && from.getTime() >= end.getTime())
+    throw new AppError('INVALID_RANGE', '`from` must be before `to`', {
+      from: from.toISOString(),
+      to: end.toISOString(),
+    });
   const exp = currencyExponent(group.common_currency);
   const valueOf = unitValuer(group, at);
-  const money = (r: Ratio): Money => ({ amount_minor: Number(valueMinor(r, exp)), currency: group.common_currency });
+  const money = (r: Ratio): Money => ({
+    amount_minor: Number(valueMinor(r, exp)),
+    currency: group.common_currency,
+  });
 
   const lots = await outstandingAsOf(ctx.db, at.getTime() < now.getTime() ? at : null);
   const byBrand = new Map<string, Ratio>();
@@ -58,7 +86,15 @@ export async function liabilityReport(ctx: Ctx, as_of?: Date, from?: Date, to?: 
     const points = r.available_pt4 + r.pending_pt4 + r.held_pt4;
     const exact = valueOf(r.program_id, points);
     if (exact) byBrand.set(r.issuing_brand_id, add(byBrand.get(r.issuing_brand_id) ?? ZERO, exact));
-    return { program_id: r.program_id, issuing_brand_id: r.issuing_brand_id, available: pt4ToJson(r.available_pt4), pending: pt4ToJson(r.pending_pt4), held: pt4ToJson(r.held_pt4), points: pt4ToJson(points), value: exact ? money(exact) : null };
+    return {
+      program_id: r.program_id,
+      issuing_brand_id: r.issuing_brand_id,
+      available: pt4ToJson(r.available_pt4),
+      pending: pt4ToJson(r.pending_pt4),
+      held: pt4ToJson(r.held_pt4),
+      points: pt4ToJson(points),
+      value: exact ? money(exact) : null,
+    };
   });
 
   const figure = (program_id: string, p: Pt4): Figure => {
@@ -80,9 +116,15 @@ export async function liabilityReport(ctx: Ctx, as_of?: Date, from?: Date, to?: 
     as_of: at.toISOString(),
     currency: group.common_currency,
     outstanding,
-    outstanding_by_brand: [...byBrand].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([brand_id, v]) => ({ brand_id, value: money(v) })),
+    outstanding_by_brand: [...byBrand]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([brand_id, v]) => ({ brand_id, value: money(v) })),
     activity: { from: from?.toISOString() ?? null, to: end.toISOString(), rows: activity },
-    cross_brand_flows: { from: from?.toISOString() ?? null, to: end.toISOString(), ...positionsJson(group.common_currency, pairs) },
+    cross_brand_flows: {
+      from: from?.toISOString() ?? null,
+      to: end.toISOString(),
+      ...positionsJson(group.common_currency, pairs),
+    },
   };
 }
 

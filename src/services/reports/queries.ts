@@ -22,14 +22,15 @@ const TAKES = sql`('spend', 'capture', 'expire', 'reverse', 'transfer_out', 'deb
  * then if it is still pending or matured later.
  */
 export async function outstandingAsOf(db: Kysely<DB>, as_of: Date | null): Promise<OutstandingRow[]> {
-  const q = as_of === null
-    ? sql<OutstandingRow>`select program_id, issuing_brand_id,
+  const q =
+    as_of === null
+      ? sql<OutstandingRow>`select program_id, issuing_brand_id,
           sum(case when state = 'available' then remaining_pt4 - held_pt4 else 0 end)::int8 as available_pt4,
           sum(case when state = 'pending' then remaining_pt4 else 0 end)::int8 as pending_pt4,
           sum(held_pt4)::int8 as held_pt4
         from lots where remaining_pt4 > 0
         group by program_id, issuing_brand_id order by program_id, issuing_brand_id`
-    : sql<OutstandingRow>`with moves as (
+      : sql<OutstandingRow>`with moves as (
           select la.lot_id,
             sum(case when e.at <= ${as_of} and la.kind in ${TAKES} then la.points_pt4
                      when e.at <= ${as_of} and la.kind = 'restore' then -la.points_pt4 else 0 end) as taken,

@@ -49,11 +49,35 @@ export function statementCsv(st: Statement): string {
   const rows: string[] = [CSV_HEADER.join(',')];
   for (const f of st.flows) {
     rows.push(
-      [field('flow'), ...head, field(f.issuer_brand_id, true), field(f.redeemer_brand_id, true), '', field(f.points), field(f.allocations_amount_minor), field(f.residual_minor), field(f.amount_minor), field(major(f.amount_minor))].join(','),
+      [
+        field('flow'),
+        ...head,
+        field(f.issuer_brand_id, true),
+        field(f.redeemer_brand_id, true),
+        '',
+        field(f.points),
+        field(f.allocations_amount_minor),
+        field(f.residual_minor),
+        field(f.amount_minor),
+        field(major(f.amount_minor)),
+      ].join(','),
     );
   }
   for (const n of st.net) {
-    rows.push([field('net'), ...head, '', '', field(n.brand_id, true), '', '', '', field(n.amount_minor), field(major(n.amount_minor))].join(','));
+    rows.push(
+      [
+        field('net'),
+        ...head,
+        '',
+        '',
+        field(n.brand_id, true),
+        '',
+        '',
+        '',
+        field(n.amount_minor),
+        field(major(n.amount_minor)),
+      ].join(','),
+    );
   }
   return rows.join('\r\n') + '\r\n';
 }
@@ -61,6 +85,7 @@ export function statementCsv(st: Statement): string {
 /** The CSV text of a closed period's statement (the CLI writes it to stdout). */
 export async function exportPeriodCsv(ctx: Ctx, id: bigint | number | string): Promise<string> {
   const text = String(id);
-  if (!/^[1-9][0-9]{0,17}$/.test(text)) throw new AppError('SETTLEMENT_PERIOD_NOT_FOUND', `No settlement period ${text}`, { period_id: text });
+  if (!/^[1-9][0-9]{0,17}$/.test(text))
+    throw new AppError('SETTLEMENT_PERIOD_NOT_FOUND', `No settlement period ${text}`, { period_id: text });
   return statementCsv(await getStatement(ctx, BigInt(text)));
 }

@@ -11,13 +11,28 @@ export type FlowSelection =
   | { readonly kind: 'period'; readonly period_id: bigint }
   | { readonly kind: 'range'; readonly from: Date | null; readonly to: Date };
 
-export async function forEachFlow(db: Kysely<DB>, sel: FlowSelection, fn: (f: FlowRow) => void): Promise<number> {
+export async function forEachFlow(
+  db: Kysely<DB>,
+  sel: FlowSelection,
+  fn: (f: FlowRow) => void,
+): Promise<number> {
   let after = 0n;
   let count = 0;
   for (;;) {
     let q = db
       .selectFrom('settlement_flows')
-      .select(['id', 'entry_id', 'redemption_id', 'issuer_brand_id', 'redeemer_brand_id', 'program_id', 'points_pt4', 'value_common', 'amount_minor', 'at'])
+      .select([
+        'id',
+        'entry_id',
+        'redemption_id',
+        'issuer_brand_id',
+        'redeemer_brand_id',
+        'program_id',
+        'points_pt4',
+        'value_common',
+        'amount_minor',
+        'at',
+      ])
       .where('id', '>', after)
       .orderBy('id')
       .limit(FLOW_PAGE_SIZE);

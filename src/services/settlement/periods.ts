@@ -8,7 +8,14 @@ import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { inTransaction } from '../transaction.ts';
 import { forEachFlow } from './flows.ts';
-import { PairAccumulator, StatementHasher, toStoredLines, variances, type PairTotal, type StoredLines } from './statement.ts';
+import {
+  PairAccumulator,
+  StatementHasher,
+  toStoredLines,
+  variances,
+  type PairTotal,
+  type StoredLines,
+} from './statement.ts';
 
 // Settlement periods. POST /v1/settlement/periods {to} closes the open period: every flow not yet
 // in a closed period whose `at` is before `to` gets the new period's id, and the statement's
@@ -46,7 +53,14 @@ export interface Statement extends PeriodSummary {
   }[];
   net: { brand_id: string; amount_minor: number }[];
   payments: PaymentJson[];
-  variances: { issuer_brand_id: string; redeemer_brand_id: string; owed_minor: number; paid_minor: number; variance_minor: number; flagged: boolean }[];
+  variances: {
+    issuer_brand_id: string;
+    redeemer_brand_id: string;
+    owed_minor: number;
+    paid_minor: number;
+    variance_minor: number;
+    flagged: boolean;
+  }[];
 }
 
 export interface PaymentJson {
@@ -65,26 +79,56 @@ export async function closePeriod(ctx: Ctx, to: Date, actor: Actor = NO_ACTOR): 
   const group = await requireGroup(ctx);
   const now = ctx.clock.now();
   // A future `to` would close a period that can still receive flows dated inside it.
-  if (to.getTime() > now.getTime()) throw new AppError('INVALID_RANGE', 'A period cannot end after now', { to: to.toISOString(), now: now.toISOString() });
+  if (to.getTime() > now.getTime())
+    throw new AppError('INVALID_RANGE', 'A period cannot end after now', {
+      to: to.toISOString(),
+      now: now.toISOString(),
+    });
   const id = await inTransaction(ctx.db, async (trx) => {
     // One close at a time: the check of the last `to` and the insert must not interleave.
     await sql`lock table settlement_periods in exclusive mode`.execute(trx);
-    const last = await trx.selectFrom('settlement_periods').select(['id', 'to_at']).orderBy('to_at', 'desc').limit(1).executeTakeFirst();
+    const last = await trx
+      .selectFrom('settlement_periods')
+      .select(['id', 'to_at'])
+      .orderBy('to_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     if (last && to.getTime() <= last.to_at.getTime()) {
-      throw new AppError('SETTLEMENT_PERIOD_ALREADY_CLOSED', `Settlement is closed up to ${last.to_at.toISOString()} (period ${last.id}); close a later \`to\``, {
-        period_id: Number(last.id),
-        closed_to: last.to_at.toISOString(),
-        to: to.toISOString(),
-      });
+      throw new AppError(
+        'SETTLEMENT_PERIOD_ALREADY_CLOSED',
+        `Settlement is closed up to ${last.to_at.toISOString()} (period ${last.id}); close a later \`to\``,
+        {
+          period_id: Number(last.id),
+          closed_to: last.to_at.toISOString(),
+          to: to.toISOString(),
+        },
+      );
     }
-    const next = await sql<{ id: bigint }>`select nextval('settlement_periods_id_seq')::int8 as id`.execute(trx);
+    const next = await sql<{ id: bigint }>`select nextval('settlement_periods_id_seq')::int8 as id`.execute(
+      trx,
+    );
     const period_id = next.rows[0]!.id;
-    await trx.updateTable('settlement_flows').set({ period_id }).where('period_id', 'is', null).where('at', '<', to).execute();
+    await trx
+      .updateTable('settlement_flows')
+      .set({ period_id })
+      .where('period_id', 'is', null)
+      .where('at', '<', to)
+      .execute();
     const header = { id: period_id, from: last?.to_at ?? null, to, currency: group.common_currency };
     const { lines, hash, flow_count } = await freeze(trx, header);
     await trx
       .insertInto('settlement_periods')
-      .values({ id: period_id, from_at: header.from, to_at: to, closed_at: now, closed_by: actor.key_id, currency: header.currency, flow_count, hash, lines: JSON.stringify(lines) as never })
+      .values({
+        id: period_id,
+        from_at: header.from,
+        to_at: to,
+        closed_at: now,
+        closed_by: actor.key_id,
+        currency: header.currency,
+        flow_count,
+        hash,
+        lines: JSON.stringify(lines) as never,
+      })
       .execute();
     return period_id;
   });
@@ -92,7 +136,10 @@ export async function closePeriod(ctx: Ctx, to: Date, actor: Actor = NO_ACTOR): 
 }
 
 /** Totals, lines and hash of a period's flows, recomputed from the rows (close and verify). */
-export async function freeze(db: Kysely<DB>, header: { id: bigint; from: Date | null; to: Date; currency: string }): Promise<{ pairs: PairTotal[]; lines: StoredLines; hash: string; flow_count: number }> {
+export async function freeze(
+  db: Kysely<DB>,
+  header: { id: bigint; from: Date | null; to: Date; currency: string },
+): Promise<{ pairs: PairTotal[]; lines: StoredLines; hash: string; flow_count: number }> {
   const acc = new PairAccumulator();
   const hasher = new StatementHasher(header);
   const flow_count = await forEachFlow(db, { kind: 'period', period_id: header.id }, (f) => {
@@ -104,7 +151,15 @@ export async function freeze(db: Kysely<DB>, header: { id: bigint; from: Date | 
   return { pairs, lines, hash: hasher.finish(lines), flow_count };
 }
 
-const summary = (p: { id: bigint; from_at: Date | null; to_at: Date; closed_at: Date; currency: string; flow_count: number; hash: string }): PeriodSummary => ({
+const summary = (p: {
+  id: bigint;
+  from_at: Date | null;
+  to_at: Date;
+  closed_at: Date;
+  currency: string;
+  flow_count: number;
+  hash: string;
+}): PeriodSummary => ({
   id: Number(p.id),
   from: p.from_at?.toISOString() ?? null,
   to: p.to_at.toISOString(),
@@ -117,9 +172,17 @@ const summary = (p: { id: bigint; from_at: Date | null; to_at: Date; closed_at: 
 export const MAX_PERIODS_PAGE = 500;
 
 /** Closed periods, newest first; `before` is a period id (keyset paging). */
-export async function listPeriods(ctx: Ctx, limit = 100, before?: number): Promise<{ data: PeriodSummary[]; next_before: number | null }> {
+export async function listPeriods(
+  ctx: Ctx,
+  limit = 100,
+  before?: number,
+): Promise<{ data: PeriodSummary[]; next_before: number | null }> {
   const n = Math.min(Math.max(1, limit), MAX_PERIODS_PAGE);
-  let q = ctx.db.selectFrom('settlement_periods').select(['id', 'from_at', 'to_at', 'closed_at', 'currency', 'flow_count', 'hash']).orderBy('id', 'desc').limit(n + 1);
+  let q = ctx.db
+    .selectFrom('settlement_periods')
+    .select(['id', 'from_at', 'to_at', 'closed_at', 'currency', 'flow_count', 'hash'])
+    .orderBy('id', 'desc')
+    .limit(n + 1);
   if (before !== undefined) q = q.where('id', '<', BigInt(before));
   const rows = await q.execute();
   const page = rows.slice(0, n).map(summary);
@@ -128,11 +191,23 @@ export async function listPeriods(ctx: Ctx, limit = 100, before?: number): Promi
 
 export async function requirePeriod(ctx: Ctx, id: bigint) {
   const p = await ctx.db.selectFrom('settlement_periods').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!p) throw new AppError('SETTLEMENT_PERIOD_NOT_FOUND', `No settlement period ${id}`, { period_id: Number(id) });
+  if (!p)
+    throw new AppError('SETTLEMENT_PERIOD_NOT_FOUND', `No settlement period ${id}`, {
+      period_id: Number(id),
+    });
   return p;
 }
 
-export const paymentJson = (p: { id: bigint; issuer_brand_id: string; redeemer_brand_id: string; amount_minor: bigint; currency: string; reference: string | null; paid_at: Date; recorded_at: Date }): PaymentJson => ({
+export const paymentJson = (p: {
+  id: bigint;
+  issuer_brand_id: string;
+  redeemer_brand_id: string;
+  amount_minor: bigint;
+  currency: string;
+  reference: string | null;
+  paid_at: Date;
+  recorded_at: Date;
+}): PaymentJson => ({
   id: Number(p.id),
   issuer_brand_id: p.issuer_brand_id,
   redeemer_brand_id: p.redeemer_brand_id,
@@ -157,9 +232,20 @@ export async function getStatement(ctx: Ctx, id: bigint): Promise<Statement> {
     amount_minor: BigInt(l.amount_minor),
     residual_minor: BigInt(l.residual_minor),
   }));
-  const payments = await ctx.db.selectFrom('settlement_payments').selectAll().where('period_id', '=', id).orderBy('id').limit(10_000).execute();
+  const payments = await ctx.db
+    .selectFrom('settlement_payments')
+    .selectAll()
+    .where('period_id', '=', id)
+    .orderBy('id')
+    .limit(10_000)
+    .execute();
   const late = p.from_at
-    ? await ctx.db.selectFrom('settlement_flows').select((eb) => eb.fn.countAll<bigint | string>().as('n')).where('period_id', '=', id).where('at', '<', p.from_at).executeTakeFirstOrThrow()
+    ? await ctx.db
+        .selectFrom('settlement_flows')
+        .select((eb) => eb.fn.countAll<bigint | string>().as('n'))
+        .where('period_id', '=', id)
+        .where('at', '<', p.from_at)
+        .executeTakeFirstOrThrow()
     : { n: '0' };
   return {
     ...summary(p),

@@ -18,7 +18,11 @@ export interface Positions {
 
 /** Pair totals over [from, to); `from` null means from the beginning. */
 export async function positionPairs(ctx: Ctx, from: Date | null, to: Date): Promise<PairTotal[]> {
-  if (from && from.getTime() >= to.getTime()) throw new AppError('INVALID_RANGE', '`from` must be before `to`', { from: from.toISOString(), to: to.toISOString() });
+  if (from && from.getTime() >= to.getTime())
+    throw new AppError('INVALID_RANGE', '`from` must be before `to`', {
+      from: from.toISOString(),
+      to: to.toISOString(),
+    });
   const acc = new PairAccumulator();
   await forEachFlow(ctx.db, { kind: 'range', from, to }, (f) => acc.add(f));
   return acc.totals();
@@ -26,7 +30,12 @@ export async function positionPairs(ctx: Ctx, from: Date | null, to: Date): Prom
 
 export const positionsJson = (currency: string, pairs: readonly PairTotal[]): Positions => ({
   currency,
-  flows: pairs.map((p) => ({ issuer_brand_id: p.issuer_brand_id, redeemer_brand_id: p.redeemer_brand_id, points: pt4ToJson(p.points_pt4), amount_minor: Number(p.amount_minor) })),
+  flows: pairs.map((p) => ({
+    issuer_brand_id: p.issuer_brand_id,
+    redeemer_brand_id: p.redeemer_brand_id,
+    points: pt4ToJson(p.points_pt4),
+    amount_minor: Number(p.amount_minor),
+  })),
   net: netOf(pairs).map((n) => ({ brand_id: n.brand_id, amount_minor: Number(n.amount_minor) })),
 });
 

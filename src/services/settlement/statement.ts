@@ -68,19 +68,41 @@ export interface Variance {
 
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const pairKey = (issuer: string, redeemer: string): string => JSON.stringify([issuer, redeemer]);
-const byPair = (a: { issuer_brand_id: string; redeemer_brand_id: string }, b: { issuer_brand_id: string; redeemer_brand_id: string }) =>
-  byText(a.issuer_brand_id, b.issuer_brand_id) || byText(a.redeemer_brand_id, b.redeemer_brand_id);
+const byPair = (
+  a: { issuer_brand_id: string; redeemer_brand_id: string },
+  b: { issuer_brand_id: string; redeemer_brand_id: string },
+) => byText(a.issuer_brand_id, b.issuer_brand_id) || byText(a.redeemer_brand_id, b.redeemer_brand_id);
 
-type FlowFigures = Pick<FlowRow, 'issuer_brand_id' | 'redeemer_brand_id' | 'points_pt4' | 'value_common' | 'amount_minor'>;
+type FlowFigures = Pick<
+  FlowRow,
+  'issuer_brand_id' | 'redeemer_brand_id' | 'points_pt4' | 'value_common' | 'amount_minor'
+>;
 
 /** Folds flows into pair totals one at a time, so a long range is read page by page. */
 export class PairAccumulator {
-  readonly #acc = new Map<string, { issuer_brand_id: string; redeemer_brand_id: string; points_pt4: Pt4; n: number; rounded: bigint; exact: Ratio }>();
+  readonly #acc = new Map<
+    string,
+    {
+      issuer_brand_id: string;
+      redeemer_brand_id: string;
+      points_pt4: Pt4;
+      n: number;
+      rounded: bigint;
+      exact: Ratio;
+    }
+  >();
 
   add(f: FlowFigures): void {
     if (f.issuer_brand_id === f.redeemer_brand_id) return; // a brand never owes itself
     const key = pairKey(f.issuer_brand_id, f.redeemer_brand_id);
-    const t = this.#acc.get(key) ?? { issuer_brand_id: f.issuer_brand_id, redeemer_brand_id: f.redeemer_brand_id, points_pt4: 0n, n: 0, rounded: 0n, exact: ZERO };
+    const t = this.#acc.get(key) ?? {
+      issuer_brand_id: f.issuer_brand_id,
+      redeemer_brand_id: f.redeemer_brand_id,
+      points_pt4: 0n,
+      n: 0,
+      rounded: 0n,
+      exact: ZERO,
+    };
     t.points_pt4 += f.points_pt4;
     t.n += 1;
     t.rounded += f.amount_minor;
@@ -123,21 +145,34 @@ export const netOf = (pairs: readonly PairTotal[]): NetPosition[] => netPosition
  * whole minor units, so in a 2-decimal currency this flags any variance of a cent or more (the
  * issue's "over 0.5 cents"), and it reads the same in any currency exponent.
  */
-export const isFlagged = (variance_minor: bigint): boolean => (variance_minor < 0n ? -variance_minor : variance_minor) * 2n > 1n;
+export const isFlagged = (variance_minor: bigint): boolean =>
+  (variance_minor < 0n ? -variance_minor : variance_minor) * 2n > 1n;
 
 /** paid − owed per pair: every pair owed something or paid something; sorted by pair. */
 export function variances(pairs: readonly PairTotal[], payments: readonly PaymentRow[]): Variance[] {
-  const out = new Map<string, { issuer_brand_id: string; redeemer_brand_id: string; owed_minor: bigint; paid_minor: bigint }>();
+  const out = new Map<
+    string,
+    { issuer_brand_id: string; redeemer_brand_id: string; owed_minor: bigint; paid_minor: bigint }
+  >();
   const at = (issuer: string, redeemer: string) => {
     const key = pairKey(issuer, redeemer);
-    const v = out.get(key) ?? { issuer_brand_id: issuer, redeemer_brand_id: redeemer, owed_minor: 0n, paid_minor: 0n };
+    const v = out.get(key) ?? {
+      issuer_brand_id: issuer,
+      redeemer_brand_id: redeemer,
+      owed_minor: 0n,
+      paid_minor: 0n,
+    };
     out.set(key, v);
     return v;
   };
   for (const p of pairs) at(p.issuer_brand_id, p.redeemer_brand_id).owed_minor += p.amount_minor;
   for (const p of payments) at(p.issuer_brand_id, p.redeemer_brand_id).paid_minor += p.amount_minor;
   return [...out.values()]
-    .map((v) => ({ ...v, variance_minor: v.paid_minor - v.owed_minor, flagged: isFlagged(v.paid_minor - v.owed_minor) }))
+    .map((v) => ({
+      ...v,
+      variance_minor: v.paid_minor - v.owed_minor,
+      flagged: isFlagged(v.paid_minor - v.owed_minor),
+    }))
     .sort(byPair);
 }
 
@@ -183,7 +218,19 @@ export interface PeriodHeader {
 }
 
 const flowRecord = (f: FlowRow): string =>
-  ['flow', f.id, f.entry_id, f.redemption_id, f.issuer_brand_id, f.redeemer_brand_id, f.program_id, f.points_pt4, f.value_common, f.amount_minor, f.at.toISOString()].join('|');
+  [
+    'flow',
+    f.id,
+    f.entry_id,
+    f.redemption_id,
+    f.issuer_brand_id,
+    f.redeemer_brand_id,
+    f.program_id,
+    f.points_pt4,
+    f.value_common,
+    f.amount_minor,
+    f.at.toISOString(),
+  ].join('|');
 
 /**
  * The hash of a statement over its canonical text: a header, every flow in id order with every
@@ -196,18 +243,33 @@ export class StatementHasher {
   #last: bigint | null = null;
 
   constructor(h: PeriodHeader) {
-    this.#line(`pointpool-statement-v1|${h.id}|${h.from?.toISOString() ?? ''}|${h.to.toISOString()}|${h.currency}`);
+    this.#line(
+      `pointpool-statement-v1|${h.id}|${h.from?.toISOString() ?? ''}|${h.to.toISOString()}|${h.currency}`,
+    );
   }
 
   flow(f: FlowRow): void {
-    if (this.#last !== null && f.id <= this.#last) throw new Error('StatementHasher: flows must come in increasing id order');
+    if (this.#last !== null && f.id <= this.#last)
+      throw new Error('StatementHasher: flows must come in increasing id order');
     this.#last = f.id;
     this.#line(flowRecord(f));
   }
 
   finish(lines: StoredLines): string {
     for (const p of lines.pairs) {
-      this.#line(['pair', p.issuer_brand_id, p.redeemer_brand_id, p.points_pt4, p.allocation_count, p.allocations_amount_minor, p.exact_minor, p.amount_minor, p.residual_minor].join('|'));
+      this.#line(
+        [
+          'pair',
+          p.issuer_brand_id,
+          p.redeemer_brand_id,
+          p.points_pt4,
+          p.allocation_count,
+          p.allocations_amount_minor,
+          p.exact_minor,
+          p.amount_minor,
+          p.residual_minor,
+        ].join('|'),
+      );
     }
     for (const n of lines.net) this.#line(['net', n.brand_id, n.amount_minor].join('|'));
     return `sha256:${this.#hash.digest('hex')}`;
