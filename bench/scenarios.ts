@@ -77,6 +77,7 @@ export async function singleAccrual(t: Target, tag: string, b: Bounds, connectio
 }
 
 export interface BatchResult {
+  /** Events sent (fewer than asked when the time limit stopped the run). */
   readonly events: number;
   readonly calls: number;
   readonly concurrency: number;
@@ -87,9 +88,11 @@ export interface BatchResult {
 }
 
 /** Accrues one $100 purchase for each of `members` members through /v1/events/batch, 1,000 per call. */
-export async function batchAccrual(t: Target, tag: string, members: number, concurrency: number, per_call = 1000): Promise<Checked<BatchResult>> {
+export async function batchAccrual(t: Target, tag: string, members: number, concurrency: number, max_seconds: number, per_call = 1000): Promise<Checked<BatchResult>> {
   const ts = new Date(Date.now() - 60_000).toISOString();
   const calls = Math.ceil(members / per_call);
+  const deadline = performance.now() + max_seconds * 1000;
+  let sent = 0;
   const problems: string[] = [];
   const durations: number[] = [];
   let next = 0;
@@ -97,9 +100,11 @@ export async function batchAccrual(t: Target, tag: string, members: number, conc
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: Math.min(concurrency, calls) }, async () => {
-      for (let c = next++; c < calls; c = next++) {
+      // No new call starts after the deadline; members of calls not sent have no points.
+      for (let c = next++; c < calls && performance.now() < deadline; c = next++) {
         const events = [];
         for (let i = c * per_call; i < Math.min(members, (c + 1) * per_call); i++) events.push(purchase(`${tag}b`, i, `mr${tag}${pad(i)}`, 10_000, ts));
+        sent += events.length;
         const s = performance.now();
         const res = await callOk<{ results: { http_status: number }[] }>(t, 'POST', '/v1/events/batch', { events });
         durations.push(performance.now() - s);
@@ -108,12 +113,12 @@ export async function batchAccrual(t: Target, tag: string, members: number, conc
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  if (accepted !== members) problems.push(`${members - accepted} of ${members} batch events not accepted`);
+  if (accepted !== sent) problems.push(`${sent - accepted} of ${sent} batch events not accepted`);
   durations.sort((a, b) => a - b);
   return {
     result: {
-      events: members,
-      calls,
+      events: sent,
+      calls: durations.length,
       concurrency,
       seconds: Math.round(seconds * 1000) / 1000,
       events_per_second: Math.round((accepted / seconds) * 10) / 10,

@@ -20,6 +20,7 @@ export const ERRORS = {
   CONFIG_NOT_FOUND: { status: 404, message: 'No configuration has been applied yet' },
   // 409: state conflicts
   IDEMPOTENCY_KEY_REUSED: { status: 409, message: 'This idempotency key was used with a different body' },
+  EVENT_ID_REUSED: { status: 409, message: 'This event_id was used for a different event' },
   INSUFFICIENT_POINTS: { status: 409, message: 'Not enough points' },
   HOLD_ALREADY_RESOLVED: { status: 409, message: 'This hold was already captured, released or expired' },
   REDEMPTION_NOT_REVERSIBLE: { status: 409, message: 'Only a captured redemption can be reversed' },

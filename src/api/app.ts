@@ -79,7 +79,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     const action = req.routeOptions.config.action;
     if (!action || !req.apiKey) return payload;
     const params = (req.params ?? {}) as Record<string, unknown>;
-    const target = typeof params.id === 'string' ? params.id : typeof params.member_id === 'string' ? params.member_id : null;
+    const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<string, unknown>;
+    const target = [params.id, params.member_id, body.member_id, body.from_member_id].find((v): v is string => typeof v === 'string')?.slice(0, 200) ?? null;
     await recordAudit(app.ctx.db, {
       at: app.ctx.clock.now(),
       key_id: req.apiKey.id,

@@ -54,3 +54,13 @@ export function groupBy<T, K>(items: readonly T[], key: (t: T) => K): Map<K, T[]
   }
   return out;
 }
+
+/**
+ * When a job's entries take effect: at as_of when it is ahead of the clock (a run scheduled for
+ * an instant), else now. A run with a past as_of catches up on what was due then without
+ * back-dating postings into periods already reported.
+ */
+export function stampAt(ctx: Ctx, as_of: Date): Date {
+  const now = ctx.clock.now();
+  return as_of.getTime() > now.getTime() ? as_of : now;
+}

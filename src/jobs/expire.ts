@@ -5,7 +5,7 @@ import type { LotMove, PostingInput } from '../ledger/entry.ts';
 import { postEntries } from '../ledger/post.ts';
 import type { EntryInput } from '../ledger/entry.ts';
 import type { Ctx } from '../services/context.ts';
-import { forEachMemberBatch, groupBy, type JobProgress } from './batch.ts';
+import { forEachMemberBatch, groupBy, stampAt, type JobProgress } from './batch.ts';
 
 // expire: every lot whose expires_at <= as_of gives up its points not held by an open hold to
 // breakage of its issuing brand. One entry per member and run, posted a page at a time; a lot is expired once because the
@@ -46,7 +46,7 @@ export async function runExpire(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
           lots++;
           points += x;
         }
-        entries.push({ kind: 'expiry', member_id, at: as_of, ref_type: 'job', ref_id: 'expire', detail: { as_of: as_of.toISOString(), lots: moves.length }, postings, lot_moves: moves });
+        entries.push({ kind: 'expiry', member_id, at: stampAt(ctx, as_of), ref_type: 'job', ref_id: 'expire', detail: { as_of: as_of.toISOString(), lots: moves.length }, postings, lot_moves: moves });
       }
       // One entry per member, posted for the whole page at once.
       await postEntries(trx, entries);

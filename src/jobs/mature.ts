@@ -7,7 +7,7 @@ import type { EntryInput } from '../ledger/entry.ts';
 import { memberState } from '../ledger/read.ts';
 import type { Ctx } from '../services/context.ts';
 import { resolvePaidDebts } from '../services/events/accrue.ts';
-import { forEachMemberBatch, groupBy, type JobProgress } from './batch.ts';
+import { forEachMemberBatch, groupBy, stampAt, type JobProgress } from './batch.ts';
 
 // mature: pending lots whose available_at <= as_of become spendable (pending → available). A
 // member who owes a recorded reversal shortfall pays it down first from the matured points.
@@ -59,7 +59,7 @@ export async function runMature(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
           lots++;
           points += x;
         }
-        entries.push({ kind: 'maturation', member_id, at: as_of, ref_type: 'job', ref_id: 'mature', detail: { as_of: as_of.toISOString() }, postings, lot_moves: moves, floor_moves: mergeFloors(floors) });
+        entries.push({ kind: 'maturation', member_id, at: stampAt(ctx, as_of), ref_type: 'job', ref_id: 'mature', detail: { as_of: as_of.toISOString() }, postings, lot_moves: moves, floor_moves: mergeFloors(floors) });
         if (floors.length > 0) paid.push([member_id, floors]);
       }
       await postEntries(trx, entries);

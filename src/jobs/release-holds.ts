@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Ctx } from '../services/context.ts';
 import { requireGroup } from '../services/config.ts';
 import { applyResolution } from '../services/redemptions/resolve.ts';
-import { forEachMemberBatch, type JobProgress } from './batch.ts';
+import { forEachMemberBatch, stampAt, type JobProgress } from './batch.ts';
 
 // release-holds: holds past their timeout are released (status expired), exactly once: the
 // status moves by a conditional update under the member's lock.
@@ -22,7 +22,7 @@ export async function runReleaseHolds(ctx: Ctx, as_of: Date, onProgress?: (p: Jo
     async (trx, member_ids) => {
       const due = await trx.selectFrom('redemptions').selectAll().where('member_id', 'in', member_ids).where('status', '=', 'held').where('hold_expires_at', '<=', as_of).orderBy('id').execute();
       for (const r of due) {
-        await applyResolution(trx, group, r, 'expire', as_of, { key_id: null, request_id: 'job:release-holds' });
+        await applyResolution(trx, group, r, 'expire', stampAt(ctx, as_of), { key_id: null, request_id: 'job:release-holds' });
         released++;
       }
     },

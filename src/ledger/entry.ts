@@ -70,6 +70,10 @@ export interface LotMove {
   readonly value_common?: string | null;
 }
 
+/** Allocation kinds that take points out of a lot ('restore' puts them back; hold, release and
+ * mature only move them between states). Verify, balances and reports all read lots this way. */
+export const TAKING_KINDS: readonly LotMoveKind[] = ['spend', 'capture', 'expire', 'reverse', 'transfer_out', 'debt_paydown', 'adjust'];
+
 /** A change of a member's available-balance floor: negative records a reversal shortfall,
  * positive pays such a debt down. */
 export interface FloorMove {

@@ -1,4 +1,9 @@
+import { sql } from 'kysely';
+import { TAKING_KINDS } from './entry.ts';
 import type { Trx } from './post.ts';
+
+/** TAKING_KINDS as an SQL list, for `kind in (${TAKING_KINDS_SQL})`. */
+export const TAKING_KINDS_SQL = sql.join(TAKING_KINDS.map((k) => sql.lit(k)));
 
 // Reads the ledger's current state inside a command's transaction (after lockMembers).
 

@@ -1,3 +1,4 @@
+import { TAKING_KINDS_SQL as TAKING } from '../ledger/read.ts';
 import { sql } from 'kysely';
 import type { Group } from '../domain/config/group.ts';
 import { currencyExponent } from '../domain/config/fx.ts';
@@ -97,7 +98,7 @@ async function expiringLots(ctx: Ctx, member_id: string, at: Date, group: Group)
   const until = new Date(at.getTime() + maxDays * 86_400_000);
   const rows = await sql<{ id: bigint; program_id: string; expires_at: Date; remaining: bigint }>`
     select l.id, l.program_id, l.expires_at,
-      (l.points_pt4 - coalesce(sum(case when a.kind in ('spend', 'capture', 'expire', 'reverse', 'transfer_out', 'debt_paydown') then a.points_pt4
+      (l.points_pt4 - coalesce(sum(case when a.kind in (${TAKING}) then a.points_pt4
                                        when a.kind = 'restore' then -a.points_pt4 else 0 end), 0))::int8 as remaining
     from lots l
     left join lot_allocations a on a.lot_id = l.id

@@ -3,7 +3,9 @@ import { sql } from 'kysely';
 import type { Group } from '../domain/config/group.ts';
 import { ratioToJson } from '../domain/earn/codec.ts';
 import { distribute } from '../domain/earn/rounding.ts';
-import type { GroupAllocation } from '../domain/lots/group-plan.ts';
+import { floorToPrecision, type GroupAllocation } from '../domain/lots/group-plan.ts';
+import { add, div, ZERO } from '../domain/decimal.ts';
+import { programUnit } from '../domain/valuation.ts';
 import { isWholePt4, pt4ToJson, type Pt4 } from '../domain/points.ts';
 import { AppError } from '../errors.ts';
 import { memberAccount, systemAccount } from '../ledger/accounts.ts';
@@ -14,7 +16,7 @@ import type { Actor, Ctx } from './context.ts';
 import { claimIdempotencyKey, requestHash, storeOutcome } from './idempotency.ts';
 import { enroll, lockMembers } from './members.ts';
 import { remainingBalances } from './redemptions/redeem.ts';
-import { planSpend } from './redemptions/spend-plan.ts';
+import { planSpend, tooSmallToPay } from './redemptions/spend-plan.ts';
 import { inTransaction } from './transaction.ts';
 
 // POST /v1/transfers: points move from one member to another, earliest expiry first from the
@@ -57,12 +59,14 @@ export async function transfer(ctx: Ctx, req: TransferRequest, raw: unknown, act
     await lockMembers(trx, [req.from_member_id, req.to_member_id]);
     await checkDailyLimit(trx, req.from_member_id, program_id, program.transfer_daily_limit_pt4, req.points_pt4, now);
     const spend = await planSpend(trx, group, req.from_member_id, { group_redemption: isGroup, program_id }, req.points_pt4, now);
+    const tooSmall = tooSmallToPay(spend, req.points_pt4);
+    if (tooSmall) throw tooSmall;
     if (spend.plan.allocations.length === 0) {
       throw new AppError('INSUFFICIENT_POINTS', `Not enough points: ${pt4ToJson(spend.plan.available_default_pt4)} available`, { available: pt4ToJson(spend.plan.available_default_pt4), requested: pt4ToJson(req.points_pt4) });
     }
     const id = `trf_${randomBytes(10).toString('hex')}`;
     await enroll(trx, req.to_member_id, [program_id], now);
-    const { postings, moves, lots } = buildTransfer(group, spend.plan.allocations, spend.lots, req, program_id, isGroup);
+    const { postings, moves, lots } = buildTransfer(group, now.getTime(), spend.plan.allocations, spend.lots, req, program_id, isGroup);
     const posted = await postEntry(trx, {
       kind: 'transfer',
       member_id: req.from_member_id,
@@ -85,7 +89,7 @@ export async function transfer(ctx: Ctx, req: TransferRequest, raw: unknown, act
       program_id,
       points: pt4ToJson(req.points_pt4),
       debited_by_program: spend.plan.by_program.map((p) => ({ program_id: p.program_id, points: pt4ToJson(p.points_pt4) })),
-      credited: { program_id, points: pt4ToJson(req.points_pt4) },
+      credited: { program_id, points: pt4ToJson(lots.reduce((s, l) => s + l.points_pt4, 0n)) },
       from_balances: await remainingBalances(trx, req.from_member_id),
       to_balances: await remainingBalances(trx, req.to_member_id),
     };
@@ -111,13 +115,19 @@ async function checkDailyLimit(trx: Trx, member_id: string, program_id: string, 
  * default-program points are split over the source allocations by value, and each program's
  * side clears through its conversion account.
  */
-function buildTransfer(group: Group, allocations: readonly GroupAllocation[], lots: ReadonlyMap<string, { expires_at: Date | null; awarded_at: Date }>, req: TransferRequest, program_id: string, isGroup: boolean) {
+function buildTransfer(group: Group, at_ms: number, allocations: readonly GroupAllocation[], lots: ReadonlyMap<string, { expires_at: Date | null; awarded_at: Date }>, req: TransferRequest, program_id: string, isGroup: boolean) {
   const postings: PostingInput[] = [];
   const moves: LotMove[] = [];
   const newLots: NewLot[] = [];
   const clearing = isGroup ? 'conversion' : 'transfer';
   const unit = group.programs.get(program_id)!.rounding === 'accumulate' ? 1n : 10_000n;
-  const credited = isGroup ? distribute(req.points_pt4, allocations.map((a) => a.value), unit) : allocations.map((a) => a.points_pt4);
+  // A group transfer credits what the sender actually paid, floored to the receiver's program:
+  // the sender's last lot is taken rounded down (never more than the exact equivalent), so
+  // crediting the full request would create value out of the rounding.
+  const paid = allocations.reduce((acc, a) => add(acc, a.value), ZERO);
+  const receivable = isGroup ? floorToPrecision(div(paid, programUnit(group, group.programs.get(program_id)!, at_ms).unit_value), unit === 1n ? 'pt4' : 'whole') : 0n;
+  const creditTotal = isGroup && receivable > req.points_pt4 ? req.points_pt4 : receivable;
+  const credited = isGroup ? distribute(creditTotal, allocations.map((a) => a.value), unit) : allocations.map((a) => a.points_pt4);
   allocations.forEach((a, i) => {
     const lot = lots.get(a.lot_id)!;
     postings.push({ account: memberAccount(a.program_id, req.from_member_id, 'member_available'), amount_pt4: -a.points_pt4 });

@@ -1,3 +1,4 @@
+import { TAKING_KINDS_SQL as TAKING } from '../ledger/read.ts';
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../store/schema.ts';
 import { changedStatements, flowsNotMatchingAllocations, netsNotZero } from './settlement/integrity.ts';
@@ -85,7 +86,7 @@ export const CHECKS: readonly CheckDef[] = [
       rows(db, sql`select l.id, l.points_pt4, l.remaining_pt4, l.held_pt4, coalesce(a.taken, 0) as taken, coalesce(a.held, 0) as held_by_allocations
         from lots l left join (
           select lot_id,
-            sum(case when kind in ('spend', 'capture', 'expire', 'reverse', 'transfer_out', 'debt_paydown') then points_pt4
+            sum(case when kind in (${TAKING}) then points_pt4
                      when kind = 'restore' then -points_pt4 else 0 end) as taken,
             sum(case when kind = 'hold' then points_pt4 when kind in ('release', 'capture') then -points_pt4 else 0 end) as held
           from lot_allocations group by lot_id) a on a.lot_id = l.id

@@ -579,6 +579,8 @@ void describe('POST /v1/events: accrual', () => {
     assert.deepEqual((await get(`/v1/reviews?member_id=${member}&status=open`)).data, []);
     const resolved = (await get(`/v1/reviews?member_id=${member}&status=resolved`)).data;
     assert.equal(resolved.length, 1);
+    assert.equal(resolved[0].detail.reversal_of, p.event_id, 'why it was opened stays on record');
+    assert.equal(typeof resolved[0].detail.resolved_at, 'string');
     // And the next accrual is the member's again.
     await postOk(purchase(member, 'store_atl_012', [shirt(2000)], { ts: ago(1) }));
     assert.equal((await available(member))['northwind-stars'], 10);

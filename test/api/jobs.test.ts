@@ -14,7 +14,7 @@ import { ManualClock } from '../../src/clock.ts';
 import type { Config, ExpiryConfig } from '../../src/domain/config/schema.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
 import { applyDemoConfig, createTestService, isPostgres, type TestService } from '../helpers/store.ts';
-import { Api, DAY_MS, shirt, uid, type Json } from './lifecycle-helpers.ts';
+import { Api, DAY_MS, HOUR_MS, shirt, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-03-10T12:00:00.000Z';
 const clock = new ManualClock(NOW);
@@ -183,26 +183,36 @@ void describe('expire: what is left of a lot', () => {
     ]);
   });
 
-  void it('leaves held points alone until the hold is released, then expires them on the next run', async () => {
+  void it('leaves held points alone; released before expiry they return, released after it they expire at once', async () => {
     clock.set(NOW);
     await summitExpiry({ kind: 'rolling', days: 30 });
-    const m = uid('mbr_held');
-    const a = await summitPurchase(m);
-    const hold = await api.redeem({
-      member_id: m,
-      brand_id: 'summit',
-      program_id: 'summit-miles',
-      points: 15,
-      capture: false,
-    });
-    await api.runJob('expire', a.expires_at);
-    let b = (await api.balances(m))['summit-miles']!;
-    assert.deepEqual([b.available, b.held], [0, 15]);
-    await api.post(`/v1/redemptions/${hold.redemption_id}/release`, {}, 200);
-    b = (await api.balances(m))['summit-miles']!;
-    assert.deepEqual([b.available, b.held], [15, 0]);
-    await api.runJob('expire', a.expires_at);
-    assert.equal(await available(m, 'summit-miles'), 0);
+    for (const releaseAfterExpiry of [false, true]) {
+      clock.set(NOW);
+      const m = uid('mbr_held');
+      const a = await summitPurchase(m);
+      const hold = await api.redeem({
+        member_id: m,
+        brand_id: 'summit',
+        program_id: 'summit-miles',
+        points: 15,
+        capture: false,
+      });
+      await api.runJob('expire', a.expires_at);
+      let b = (await api.balances(m))['summit-miles']!;
+      assert.deepEqual([b.available, b.held], [0, 15], 'the held part survives the run');
+      // The release itself happens before or after the lot's expires_at (by the clock).
+      clock.set(releaseAfterExpiry ? ms(a.expires_at, HOUR_MS) : ms(a.expires_at, -HOUR_MS));
+      await api.post(`/v1/redemptions/${hold.redemption_id}/release`, {}, 200);
+      b = (await api.balances(m))['summit-miles']!;
+      assert.deepEqual(
+        [b.available, b.held],
+        [releaseAfterExpiry ? 0 : 15, 0],
+        `released ${releaseAfterExpiry ? 'after' : 'before'} expiry`,
+      );
+      await api.runJob('expire', ms(a.expires_at, 2 * HOUR_MS));
+      assert.equal(await available(m, 'summit-miles'), 0, 'gone once its expiry has passed');
+    }
+    clock.set(NOW);
   });
 });
 
@@ -306,7 +316,11 @@ void describe('tiers across the qualification window', () => {
       ],
     );
     const later = (await api.get(`/v1/members/${m}/tiers?as_of=${ms(T0, 365 * DAY_MS)}`)).programs[0];
-    assert.deepEqual(later.next_tier.remaining, { amount_minor: 50000, currency: 'USD' }, 'nothing in the window any more');
+    assert.deepEqual(
+      later.next_tier.remaining,
+      { amount_minor: 50000, currency: 'USD' },
+      'nothing in the window any more',
+    );
     await api.runJob('tiers', ms(T0, 365 * DAY_MS));
     await api.runJob('tiers', ms(T0, 400 * DAY_MS));
     assert.equal((await tier()).history.length, 2, 'silver is the floor: nothing more to do');

@@ -183,7 +183,7 @@ async function runOps(members: readonly string[], ops: readonly Op[]): Promise<v
           capture: op.capture,
           idempotency_key: uid('rk'),
         });
-        if (!expectOneOf(res, [201], ['INSUFFICIENT_POINTS'], 'redeem')) break;
+        if (!expectOneOf(res, [201], ['INSUFFICIENT_POINTS', 'INVALID_AMOUNT'], 'redeem')) break;
         const body = res.json<Json>();
         const moved = byProgram(body.breakdown_by_program);
         apply(member, moved, 'available', -1n);
@@ -252,7 +252,7 @@ async function runOps(members: readonly string[], ops: readonly Op[]): Promise<v
           ...(op.group ? { group_transfer: true } : { program_id: STORE[op.brand].program }),
           idempotency_key: uid('tk'),
         });
-        if (!expectOneOf(res, [201], ['INSUFFICIENT_POINTS'], 'transfer')) break;
+        if (!expectOneOf(res, [201], ['INSUFFICIENT_POINTS', 'INVALID_AMOUNT'], 'transfer')) break;
         const body = res.json<Json>();
         apply(from, byProgram(body.debited_by_program), 'available', -1n);
         apply(to, byProgram([body.credited]), 'available', 1n);

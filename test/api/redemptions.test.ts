@@ -434,6 +434,22 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
   void it('summit miles worth 0.0254 USD: a group redemption never takes a mile worth more than what is left', async () => {
     const m = uid('mbr_conv');
     await buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles = 0.254 USD; acme 0
+    // 1 or 2 default points (0.01, 0.02) are worth less than one mile, the earliest-expiring
+    // (and only) lot: not payable, which is not a lack of points, and redeemable agrees.
+    const small = await t.app.inject({
+      method: 'GET',
+      url: `/v1/members/${m}/redeemable?points=2&brand_id=summit&group_redemption=true`,
+      headers: admin(),
+    });
+    assert.equal(small.json().redeemable, false, small.body);
+    assert.equal(small.json().shortfall, 0);
+    const e = assertError(
+      await redeem({ member_id: m, brand_id: 'summit', group_redemption: true, points: 2 }),
+      422,
+      'INVALID_AMOUNT',
+    );
+    assert.equal(e.details.available, 25);
+    assert.equal((await byProgram(m))['summit-miles']!.available, 10);
     // 10 default points = 0.10 USD → 0.10/0.0254 = 3.94 → 3 miles (0.0762), 0.0238 absorbed.
     const r = await redeemOk({ member_id: m, brand_id: 'summit', group_redemption: true, points: 10 });
     assert.deepEqual(

@@ -626,6 +626,27 @@ void describe('settlement scenario: three brands, three periods', () => {
     );
   });
 
+  void it('is admin only', async () => {
+    const key = await ok('POST', '/v1/api-keys', { name: 'harbor pos', scope: 'brand:harbor' });
+    const headers = { authorization: `Bearer ${key.secret}` };
+    for (const url of [
+      '/v1/settlement/positions',
+      '/v1/settlement/periods/1',
+      '/v1/settlement/periods/1.csv',
+      '/v1/reports/liability',
+    ]) {
+      const res = await t.app.inject({ method: 'GET', url, headers });
+      assert.equal(res.statusCode, 403, `${url}: ${res.body}`);
+    }
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/settlement/periods',
+      headers,
+      payload: { to: at(9) },
+    });
+    assert.equal(res.statusCode, 403);
+  });
+
   void it('verify is ok after the scenario', async () => {
     const v = await verify();
     assert.equal(v.ok, true, JSON.stringify(v.checks.filter((c: Json) => !c.ok)));

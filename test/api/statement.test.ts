@@ -308,7 +308,10 @@ void describe('member statement (HTML)', () => {
     }
     assert.ok(
       body.includes('issued by Harbor Grocery · redeemed at Northwind Apparel'),
-      body.slice(body.indexOf('data-program="harbor-rewards"'), body.indexOf('data-program="northwind-stars"')),
+      body.slice(
+        body.indexOf('data-program="harbor-rewards"'),
+        body.indexOf('data-program="northwind-stars"'),
+      ),
     );
     assert.ok(body.includes('$0.11'), 'money formatted by Intl (en-US)');
     assert.ok(body.includes('web-bonus'), 'the rules that applied');

@@ -5,10 +5,12 @@ import { formatRatio, parseDecimal, ratio, type Ratio } from '../decimal.ts';
 
 export const ratioToJson = (r: Ratio): string => (r.den === 1n ? `${r.num}` : `${r.num}/${r.den}`);
 
+/** Reads "num/den", an integer, or a decimal ("0.75": how quantities are stored). */
 export function ratioFromJson(s: string): Ratio {
   const m = /^(-?\d+)(?:\/(\d+))?$/.exec(s);
-  if (!m) throw new RangeError(`not a ratio: ${JSON.stringify(s)}`);
-  return ratio(BigInt(m[1]!), BigInt(m[2] ?? '1'));
+  if (m) return ratio(BigInt(m[1]!), BigInt(m[2] ?? '1'));
+  if (/^-?\d+\.\d+$/.test(s)) return parseDecimal(s);
+  throw new RangeError(`not a ratio: ${JSON.stringify(s)}`);
 }
 
 /**

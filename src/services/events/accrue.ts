@@ -1,15 +1,12 @@
+import { sql } from 'kysely';
 import { fxFactor } from '../../domain/config/fx.ts';
 import type { CompiledProgram, Group } from '../../domain/config/group.ts';
 import type { StoreConfig } from '../../domain/config/schema.ts';
-import { ratioFromJson } from '../../domain/earn/codec.ts';
 import { calculateEarn } from '../../domain/earn/index.ts';
 import type { EarnExplanation, EarnResult } from '../../domain/earn/types.ts';
-import { roundRatio } from '../../domain/decimal.ts';
 import type { CanonicalEvent } from '../../domain/events/canonical.ts';
-import { computeExpiresAt, DAY_MS } from '../../domain/expiry.ts';
-import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
-import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
-import type { FloorMove, NewLot, PostingInput } from '../../ledger/entry.ts';
+import type { Pt4 } from '../../domain/points.ts';
+import type { FloorMove } from '../../ledger/entry.ts';
 import { postEntry, type Trx } from '../../ledger/post.ts';
 import { memberState } from '../../ledger/read.ts';
 import type { Actor } from '../context.ts';
@@ -138,7 +135,8 @@ export async function resolvePaidDebts(trx: Trx, member_id: string, floors: read
     if (acc && acc.floor_pt4 === 0n) {
       await trx
         .updateTable('reviews')
-        .set({ status: 'resolved', detail: JSON.stringify({ resolved_at: now.toISOString(), resolution: 'paid down by accruals' }) as never })
+        // Merged into the item's detail: why it was opened (reversal_of, reason) stays on record.
+        .set({ status: 'resolved', detail: sql`detail || ${JSON.stringify({ resolved_at: now.toISOString(), resolution: 'paid down by accruals' })}::jsonb` as never })
         .where('member_id', '=', member_id)
         .where('program_id', '=', f.account.program_id)
         .where('kind', '=', 'negative_balance')

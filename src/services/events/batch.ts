@@ -15,7 +15,7 @@ import { inTransaction } from '../transaction.ts';
 import { buildAccrual, type AccrualPlan } from './accrual-entry.ts';
 import { computeEarn, programsForStore, resolvePaidDebts } from './accrue.ts';
 import { extendInactivityExpiry } from './inactivity.ts';
-import { checkTime, submitEvent, type BrandGuard, type EventOutcome } from './intake.ts';
+import { checkTime, sameEventBody, submitEvent, type BrandGuard, type EventOutcome } from './intake.ts';
 
 // POST /v1/events/batch in few round trips. Plain purchases of members that appear once in the
 // batch (the bulk of any real feed) are accrued together in one transaction with one statement
@@ -186,8 +186,12 @@ async function claimKeys(trx: Trx, all: readonly Candidate[], now: Date): Promis
 async function findTwins(trx: Trx, list: readonly Candidate[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if (list.length === 0) return out;
-  const byId = await trx.selectFrom('events').select('event_id').where('event_id', 'in', list.map((c) => c.ev.event_id)).execute();
-  for (const r of byId) out.set(r.event_id, r.event_id);
+  const byId = await trx.selectFrom('events').select(['event_id', 'payload']).where('event_id', 'in', list.map((c) => c.ev.event_id)).execute();
+  for (const r of byId) {
+    // A reused event_id with another body is a conflict the single-event path answers (409).
+    if (!sameEventBody(r.payload, list.find((c) => c.ev.event_id === r.event_id)?.raw)) throw new AppError('CONCURRENT_UPDATE', 'event_id reused in batch');
+    out.set(r.event_id, r.event_id);
+  }
   const withOrder = list.filter((c) => c.ev.order_id);
   if (withOrder.length > 0) {
     const rows = await trx

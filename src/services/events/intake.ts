@@ -43,8 +43,9 @@ export async function submitEvent(ctx: Ctx, raw: unknown, actor: Actor, guard: B
       return await inTransaction(ctx.db, (trx) => process(trx, ctx, group, ev, hash, actor));
     } catch (e) {
       if (e instanceof EventRejected) return reject(ctx, raw, e.problem, store.brand, actor);
-      if (e instanceof AppError && e.code === 'IDEMPOTENCY_KEY_REUSED') {
-        await recordRejection(ctx.db, { at: ctx.clock.now(), problem: { code: e.code, field: 'idempotency_key', message: e.message }, payload: raw, brand_id: store.brand, key_id: actor.key_id });
+      if (e instanceof AppError && (e.code === 'IDEMPOTENCY_KEY_REUSED' || e.code === 'EVENT_ID_REUSED')) {
+        const field = e.code === 'EVENT_ID_REUSED' ? 'event_id' : 'idempotency_key';
+        await recordRejection(ctx.db, { at: ctx.clock.now(), problem: { code: e.code, field, message: e.message }, payload: raw, brand_id: store.brand, key_id: actor.key_id });
         throw e;
       }
       // A concurrent twin (same key, event or order) committed first: the retry answers duplicate.
@@ -144,8 +145,15 @@ async function claimKey(trx: Trx, ev: CanonicalEvent, hash: string, now: Date): 
 
 /** An event already in the ledger under the same event_id, or the same order (BOPIS). */
 async function findTwin(trx: Trx, ev: CanonicalEvent, brand_id: string): Promise<string | null> {
-  const same = await trx.selectFrom('events').select('event_id').where('event_id', '=', ev.event_id).executeTakeFirst();
-  if (same) return same.event_id;
+  const same = await trx.selectFrom('events').select(['event_id', 'payload']).where('event_id', '=', ev.event_id).executeTakeFirst();
+  if (same) {
+    // A retry under a new key is a duplicate; another event reusing the id is a conflict, not
+    // something to drop silently (a refund sent with its purchase's event_id, say).
+    if (!sameEventBody(same.payload, ev.raw)) {
+      throw new AppError('EVENT_ID_REUSED', `event_id ${ev.event_id} was already used for a different event`, { field: 'event_id' });
+    }
+    return same.event_id;
+  }
   if (ev.event_type !== 'purchase_completed' || !ev.order_id) return null;
   const order = await trx
     .selectFrom('events')
@@ -155,6 +163,12 @@ async function findTwin(trx: Trx, ev: CanonicalEvent, brand_id: string): Promise
     .where('event_type', '=', 'purchase_completed')
     .executeTakeFirst();
   return order?.event_id ?? null;
+}
+
+/** The same event whatever key it came under: bodies compared without their idempotency_key. */
+export function sameEventBody(stored: unknown, raw: unknown): boolean {
+  const strip = (v: unknown) => (typeof v === 'object' && v !== null ? { ...(v as Record<string, unknown>), idempotency_key: null } : v);
+  return canonicalJson(strip(stored)) === canonicalJson(strip(raw));
 }
 
 async function finish(trx: Trx, ev: CanonicalEvent, outcome: EventOutcome): Promise<EventOutcome> {

@@ -14,7 +14,7 @@ import { lockMembers } from '../members.ts';
 import { inTransaction } from '../transaction.ts';
 import { takeRewardStock } from './rewards.ts';
 import { recordSettlement } from './settlement.ts';
-import { planSpend, resolveScope, type SpendPlan } from './spend-plan.ts';
+import { planSpend, resolveScope, tooSmallToPay, type SpendPlan } from './spend-plan.ts';
 import { redemptionView, type RedemptionView } from './view.ts';
 
 // POST /v1/redemptions: spend a member's points at a brand, from one program or from the whole
@@ -63,6 +63,8 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     }
     checkPrecision(group, scope.program_id, points);
     const spend = await planSpend(trx, group, req.member_id, scope, points, now);
+    const tooSmall = tooSmallToPay(spend, points);
+    if (tooSmall) throw tooSmall;
     if (spend.plan.allocations.length === 0 && points > 0n) {
       throw new AppError('INSUFFICIENT_POINTS', `Not enough points: ${pt4ToJson(spend.plan.available_default_pt4)} available`, {
         available: pt4ToJson(spend.plan.available_default_pt4),

@@ -25,7 +25,8 @@ export async function redeemable(ctx: Ctx, q: { member_id: string; brand_id: str
     program_id: scope.program_id,
     group_redemption: scope.group_redemption,
     points: pt4ToJson(q.points_pt4),
-    redeemable: shortfall === 0n && q.points_pt4 > 0n,
+    // Covered in value but too small to take from the earliest-expiring lot is not redeemable either.
+    redeemable: shortfall === 0n && q.points_pt4 > 0n && spend.plan.allocations.length > 0,
     available: pt4ToJson(available),
     shortfall: pt4ToJson(shortfall),
     value: { amount_minor: Number(valueMinor(mul(pt4ToRatio(q.points_pt4), unit.unit_value), currencyExponent(group.common_currency))), currency: group.common_currency },

@@ -1,7 +1,7 @@
 import type { Group } from '../../domain/config/group.ts';
 import { planGroupSpend, type GroupSpendPlan } from '../../domain/lots/group-plan.ts';
 import type { SpendableLot } from '../../domain/lots/fefo.ts';
-import type { Pt4 } from '../../domain/points.ts';
+import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
 import { programUnits } from '../../domain/valuation.ts';
 import { AppError } from '../../errors.ts';
 import { openLots, type OpenLot } from '../../ledger/read.ts';
@@ -53,4 +53,19 @@ export async function planSpend(trx: Trx, group: Group, member_id: string, scope
   const units = programUnits(group, now.getTime());
   const plan = planGroupSpend({ lots: spendable(lots, now), programs: units, default_program_id: scope.program_id, points_pt4 });
   return { plan, lots: new Map(lots.map((l) => [String(l.id), l])), unit_program_id: scope.program_id };
+}
+
+/**
+ * A plan that covers the request in value but takes nothing: the earliest-expiring lot's point
+ * is worth more than the whole request (1 default point against a 0.0254 USD mile), and FEFO does
+ * not skip it. The amount is too small to pay, which is not a lack of points.
+ */
+export function tooSmallToPay(spend: SpendPlan, points_pt4: Pt4): AppError | null {
+  const { plan } = spend;
+  if (points_pt4 <= 0n || plan.allocations.length > 0 || plan.shortfall_value.num > 0n) return null;
+  return new AppError('INVALID_AMOUNT', `${pt4ToJson(points_pt4)} points is less than one point of the earliest-expiring program the member holds`, {
+    field: 'points',
+    available: pt4ToJson(plan.available_default_pt4),
+    requested: pt4ToJson(points_pt4),
+  });
 }

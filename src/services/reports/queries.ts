@@ -1,3 +1,4 @@
+import { TAKING_KINDS_SQL } from '../../ledger/read.ts';
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../store/schema.ts';
 
@@ -13,7 +14,7 @@ export interface OutstandingRow {
 
 // Allocation kinds that take points out of a lot, and the ones that hold or release them: the
 // same classification as verify's lots_equal_allocations check.
-const TAKES = sql`('spend', 'capture', 'expire', 'reverse', 'transfer_out', 'debt_paydown')`;
+const TAKES = sql`(${TAKING_KINDS_SQL})`;
 
 /**
  * Open points per (program, issuing brand). With `as_of` null, the lots as they stand. With an

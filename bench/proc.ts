@@ -1,5 +1,6 @@
-// The server's memory, read from /proc/<pid>/status (Linux): VmRSS now, VmHWM the peak since start.
-// A sampler polls VmRSS while a phase runs, to show whether memory stays flat during it.
+// The server's memory and CPU time, read from /proc/<pid> (Linux): VmRSS now, VmHWM the peak
+// since start, utime + stime. A sampler polls VmRSS while a phase runs, to show whether memory
+// stays flat during it. CPU time per operation is the figure that survives a busy machine best.
 
 import { readFileSync } from 'node:fs';
 
@@ -15,6 +16,16 @@ export function procMemory(pid: number): ProcMemory | null {
     return { rss_bytes: kb('VmRSS'), hwm_bytes: kb('VmHWM') };
   } catch {
     return null; // not Linux, or the process is gone
+  }
+}
+
+/** CPU seconds (user + system) the process has used so far, or NaN. */
+export function procCpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
   }
 }
 
