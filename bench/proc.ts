@@ -42,13 +42,14 @@ export class RssSampler {
   #peak: number;
   #last: number;
   #samples = 0;
+  #windowPeak: number;
 
   constructor(
     private readonly pid: number,
     interval_ms = 100,
   ) {
     const m = procMemory(pid);
-    this.#start = this.#peak = this.#last = m?.rss_bytes ?? NaN;
+    this.#start = this.#peak = this.#last = this.#windowPeak = m?.rss_bytes ?? NaN;
     this.#timer = setInterval(() => this.#sample(), interval_ms);
   }
 
@@ -58,6 +59,15 @@ export class RssSampler {
     this.#samples++;
     this.#last = m.rss_bytes;
     if (m.rss_bytes > this.#peak || Number.isNaN(this.#peak)) this.#peak = m.rss_bytes;
+    if (m.rss_bytes > this.#windowPeak || Number.isNaN(this.#windowPeak)) this.#windowPeak = m.rss_bytes;
+  }
+
+  /** The peak RSS seen since the previous call (or the start), then starts a new window. */
+  takePeak(): number {
+    this.#sample();
+    const peak = this.#windowPeak;
+    this.#windowPeak = this.#last;
+    return peak;
   }
 
   stop(): PhaseMemory {

@@ -271,15 +271,18 @@ async function runStore(store: StoreKind, scale: Scale, databaseUrl: string | un
     server = srv;
     const t: Target = { base: `http://127.0.0.1:${srv.port}`, key: ADMIN_KEY };
     await callOk(t, 'PUT', '/v1/config', benchConfigDoc());
+    const idleMemory = procMemory(srv.pid);
 
-    const phases: Record<string, { wall_s: number; server_cpu_s: number }> = {};
+    const phases: Record<string, { wall_s: number; server_cpu_s: number; peak_rss_mb: number }> = {};
+    const rss = new RssSampler(srv.pid);
     const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
       const s = performance.now();
       const c0 = procCpuSeconds(srv.pid);
+      rss.takePeak();
       log(`[${store}] ${what} …`);
       const r = await fn();
-      phases[what] = { wall_s: secs(s), server_cpu_s: Math.round((procCpuSeconds(srv.pid) - c0) * 100) / 100 };
-      log(`[${store}] ${what}: ${phases[what].wall_s} s, server CPU ${phases[what].server_cpu_s} s`);
+      phases[what] = { wall_s: secs(s), server_cpu_s: Math.round((procCpuSeconds(srv.pid) - c0) * 100) / 100, peak_rss_mb: mb(rss.takePeak()) };
+      log(`[${store}] ${what}: ${phases[what].wall_s} s, server CPU ${phases[what].server_cpu_s} s, peak RSS ${phases[what].peak_rss_mb} MB`);
       return r;
     };
     /** Server CPU milliseconds per operation in a phase: what one operation costs the server process. */
@@ -363,6 +366,7 @@ async function runStore(store: StoreKind, scale: Scale, databaseUrl: string | un
       }
     }
     const expiry = lots >= scale.calibration_lots && lots > 0 ? await expire('expiry', `bx${tag}m`, lots) : calibration!;
+    rss.stop();
     const finalProc = procMemory(srv.pid);
     const exitReport = await srv.stop();
     server = null;
@@ -385,6 +389,7 @@ async function runStore(store: StoreKind, scale: Scale, databaseUrl: string | un
       { metric: `expiry of ${expiry.seed.lots.toLocaleString('en-US')} lots`, value: expiry.run.seconds, unit: 's', target: '1M lots < 60 s', meets: expiry.seed.lots >= 1_000_000 ? expiry.run.seconds < 60 : undefined, note: `${Math.round(expiry.seed.lots / expiry.run.seconds).toLocaleString('en-US')} lots/s${sizing ? `; ${sizing}` : ''}; seeded by SQL in ${Math.round(expiry.seed.seconds)} s` },
       { metric: 'expiry: server RSS start → peak', value: `${mb(expiry.memory.start_rss_bytes)} → ${mb(expiry.memory.peak_rss_bytes)}`, unit: 'MB', target: 'flat', meets: expiry.memory.peak_rss_bytes - expiry.memory.start_rss_bytes < 64 * 1048576, note: `+${mb(expiry.memory.peak_rss_bytes - expiry.memory.start_rss_bytes)} MB (${expiry.memory.samples} samples, every 100 ms)` },
       { metric: 'verify after expiry', value: expiry.verify.seconds, unit: 's', note: expiry.verify.ok ? 'ok' : 'FAILED' },
+      { metric: 'server RSS idle (after start and config)', value: mb(idleMemory?.rss_bytes ?? NaN), unit: 'MB', note: store === 'pglite' ? 'includes the embedded database (WASM heap)' : 'server process only' },
       { metric: 'server peak RSS (HTTP runs)', value: mb(httpMemory?.hwm_bytes ?? NaN), unit: 'MB', target: '< 300 MB', meets: (httpMemory?.hwm_bytes ?? Infinity) < 300 * 1048576, note: store === 'pglite' ? 'includes the embedded database' : 'server process only' },
       { metric: 'server peak RSS (overall)', value: mb(peakRss), unit: 'MB', target: '< 300 MB', meets: peakRss < 300 * 1048576, note: 'including the SQL seeding and the expiry run' },
     ];
@@ -407,7 +412,7 @@ async function runStore(store: StoreKind, scale: Scale, databaseUrl: string | un
       expiry: { ...expiry, sizing, calibration },
       phases,
       load_average: { start: loadStart, end: os.loadavg() },
-      server_memory: { after_http_runs: httpMemory, final: finalProc, at_exit: exitReport, peak_rss_bytes: peakRss },
+      server_memory: { idle: idleMemory, after_http_runs: httpMemory, final: finalProc, at_exit: exitReport, peak_rss_bytes: peakRss },
       rows,
       problems,
     };

@@ -10,6 +10,7 @@ import { EXIT_OK, EXIT_USAGE, report } from './errors.ts';
 import { createKeyCommand } from './keys.ts';
 import { migrateCommand } from './migrate.ts';
 import { serveCommand, type ServeFlags } from './serve.ts';
+import { liabilityCommand, settleCloseCommand, settleExportCommand } from './settle.ts';
 import { verifyCommand } from './verify.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -89,6 +90,30 @@ function buildProgram(): Command {
         createKeyCommand(cliEnv(flags), flags),
       ),
     );
+
+  const settle = program.command('settle').description('intercompany settlement');
+  settle
+    .command('close')
+    .description('close the open settlement period up to --to into an immutable statement')
+    .requiredOption('--to <timestamp>', 'end of the period (exclusive), RFC 3339')
+    .addOption(dataOption())
+    .action(run(async (flags: StoreFlags & { to: string }) => settleCloseCommand(cliEnv(flags), flags.to)));
+  settle
+    .command('export')
+    .description('print a closed period statement as CSV (pointpool settle export ID > file.csv)')
+    .argument('<id>', 'the period id')
+    .addOption(dataOption())
+    .action(run(async (id: string, flags: StoreFlags) => settleExportCommand(cliEnv(flags), id)));
+
+  const reports = program.command('report').description('finance reports');
+  reports
+    .command('liability')
+    .description('outstanding points per program and issuing brand, valued in the common currency')
+    .option('--as-of <timestamp>', 'the instant to value at (default now)')
+    .option('--from <timestamp>', 'start of the activity range')
+    .option('--to <timestamp>', 'end of the activity range')
+    .addOption(dataOption())
+    .action(run(async (flags: StoreFlags & { asOf?: string; from?: string; to?: string }) => liabilityCommand(cliEnv(flags), flags)));
 
   return program;
 }

@@ -21,7 +21,9 @@ import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock } from '../../src/clock.ts';
 import { applyDemoConfig, createTestService, isPostgres, type TestService } from '../helpers/store.ts';
 
-const SKIP = isPostgres() ? false : 'needs PostgreSQL (set DATABASE_URL): PGlite serialises transactions on one connection';
+const SKIP = isPostgres()
+  ? false
+  : 'needs PostgreSQL (set DATABASE_URL): PGlite serialises transactions on one connection';
 const clock = new ManualClock('2026-06-10T00:00:00.000Z');
 let t: TestService;
 
@@ -52,7 +54,9 @@ async function buy(member: string, brand: string, cents: number): Promise<void> 
     transaction_ts: '2026-06-09T10:00:00Z',
     order_id: `ord_${id}`,
     currency: s.currency,
-    line_items: [{ sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true }],
+    line_items: [
+      { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
+    ],
     subtotal_cents: cents,
     eligible_subtotal_cents: cents,
     idempotency_key: `k_${id}`,
@@ -61,9 +65,15 @@ async function buy(member: string, brand: string, cents: number): Promise<void> 
 }
 
 async function balances(member: string): Promise<Record<string, { available: number; held: number }>> {
-  const res = await t.app.inject({ method: 'GET', url: `/v1/members/${member}/balances`, headers: t.adminHeaders });
+  const res = await t.app.inject({
+    method: 'GET',
+    url: `/v1/members/${member}/balances`,
+    headers: t.adminHeaders,
+  });
   assert.equal(res.statusCode, 200, res.body);
-  return Object.fromEntries(res.json().programs.map((p: Json) => [p.program_id, { available: p.available, held: p.held }]));
+  return Object.fromEntries(
+    res.json().programs.map((p: Json) => [p.program_id, { available: p.available, held: p.held }]),
+  );
 }
 
 async function assertVerifyOk(): Promise<void> {
@@ -107,7 +117,8 @@ async function watchWhile<T>(work: Promise<T>): Promise<{ result: T; lowest: big
 function statuses(rs: readonly LightMyRequestResponse[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const r of rs) {
-    const k = r.statusCode >= 400 ? `${r.statusCode} ${r.json().error?.code as string}` : String(r.statusCode);
+    const k =
+      r.statusCode >= 400 ? `${r.statusCode} ${r.json().error?.code as string}` : String(r.statusCode);
     out[k] = (out[k] ?? 0) + 1;
   }
   return out;
@@ -137,17 +148,51 @@ void describe('double-spend on PostgreSQL (parallel connections)', { skip: SKIP 
         const key = uid(`ds${round}_${i}`);
         switch (i % 4) {
           case 0:
-            return { url: '/v1/redemptions', body: { member_id: hot, brand_id: 'northwind', points: 7, idempotency_key: key } };
+            return {
+              url: '/v1/redemptions',
+              body: { member_id: hot, brand_id: 'northwind', points: 7, idempotency_key: key },
+            };
           case 1:
-            return { url: '/v1/redemptions', body: { member_id: hot, brand_id: 'northwind', points: 7, capture: false, idempotency_key: key } };
+            return {
+              url: '/v1/redemptions',
+              body: {
+                member_id: hot,
+                brand_id: 'northwind',
+                points: 7,
+                capture: false,
+                idempotency_key: key,
+              },
+            };
           case 2:
-            return { url: '/v1/transfers', body: { from_member_id: hot, to_member_id: sink, points: 7, program_id: 'northwind-stars', idempotency_key: key } };
+            return {
+              url: '/v1/transfers',
+              body: {
+                from_member_id: hot,
+                to_member_id: sink,
+                points: 7,
+                program_id: 'northwind-stars',
+                idempotency_key: key,
+              },
+            };
           default:
             // Same program from the brand's side, addressed explicitly.
-            return { url: '/v1/redemptions', body: { member_id: hot, brand_id: 'northwind', program_id: 'northwind-stars', points: 7, idempotency_key: key } };
+            return {
+              url: '/v1/redemptions',
+              body: {
+                member_id: hot,
+                brand_id: 'northwind',
+                program_id: 'northwind-stars',
+                points: 7,
+                idempotency_key: key,
+              },
+            };
         }
       });
-      const { result: rs, lowest, samples } = await watchWhile(Promise.all(requests.map((r) => post(r.url, r.body))));
+      const {
+        result: rs,
+        lowest,
+        samples,
+      } = await watchWhile(Promise.all(requests.map((r) => post(r.url, r.body))));
       assert.equal(lowest, 0n, `a member account was seen at ${lowest} during the burst`);
       assert.ok(samples > 0);
 
@@ -185,7 +230,13 @@ void describe('double-spend on PostgreSQL (parallel connections)', { skip: SKIP 
       for (let j = 0; j < 10; j++) {
         requests.push({
           url: '/v1/redemptions',
-          body: { member_id: m, brand_id: brands[(i + j) % 3], group_redemption: true, points: 12, idempotency_key: uid(`g${i}_${j}`) },
+          body: {
+            member_id: m,
+            brand_id: brands[(i + j) % 3],
+            group_redemption: true,
+            points: 12,
+            idempotency_key: uid(`g${i}_${j}`),
+          },
         });
       }
       // Transfers in both directions between neighbours: two members locked per command, in
@@ -197,15 +248,29 @@ void describe('double-spend on PostgreSQL (parallel connections)', { skip: SKIP 
           url: '/v1/transfers',
           body:
             j % 2 === 0
-              ? { from_member_id: m, to_member_id: to, points: 2, group_transfer: true, idempotency_key: uid(`gt${i}_${j}`) }
-              : { from_member_id: m, to_member_id: to, points: 3, program_id: 'northwind-stars', idempotency_key: uid(`pt${i}_${j}`) },
+              ? {
+                  from_member_id: m,
+                  to_member_id: to,
+                  points: 2,
+                  group_transfer: true,
+                  idempotency_key: uid(`gt${i}_${j}`),
+                }
+              : {
+                  from_member_id: m,
+                  to_member_id: to,
+                  points: 3,
+                  program_id: 'northwind-stars',
+                  idempotency_key: uid(`pt${i}_${j}`),
+                },
         });
       }
     });
     // Interleave so that every member's requests are spread over the burst.
     const order = requests.map((_, i) => i).sort((a, b) => (a % 7) - (b % 7) || a - b);
     const started = Date.now();
-    const { result: rs, lowest } = await watchWhile(Promise.all(order.map((i) => post(requests[i]!.url, requests[i]!.body))));
+    const { result: rs, lowest } = await watchWhile(
+      Promise.all(order.map((i) => post(requests[i]!.url, requests[i]!.body))),
+    );
     const elapsedMs = Date.now() - started;
     assert.equal(lowest, 0n, `a member account was seen at ${lowest} during the burst`);
     const st = statuses(rs);
@@ -218,7 +283,8 @@ void describe('double-spend on PostgreSQL (parallel connections)', { skip: SKIP 
     // not be made of those.
     assert.ok(elapsedMs < 30_000, `burst took ${elapsedMs} ms`);
     for (const m of members) {
-      for (const [p, b] of Object.entries(await balances(m))) assert.ok(b.available >= 0 && b.held === 0, `${m} ${p} ${JSON.stringify(b)}`);
+      for (const [p, b] of Object.entries(await balances(m)))
+        assert.ok(b.available >= 0 && b.held === 0, `${m} ${p} ${JSON.stringify(b)}`);
     }
     assert.equal(await lowestMemberBalance(), 0n);
     await assertVerifyOk();

@@ -72,7 +72,14 @@ interface StreamEvent {
 const ts = (hoursBeforeNow: number, minute: number): string =>
   new Date(NOW_MS - hoursBeforeNow * HOUR_MS + minute * 60_000).toISOString();
 
-function purchase(member: string, key: string, where: keyof typeof STORES, lines: Line[], minute: number, order_id?: string): Json {
+function purchase(
+  member: string,
+  key: string,
+  where: keyof typeof STORES,
+  lines: Line[],
+  minute: number,
+  order_id?: string,
+): Json {
   const s = STORES[where];
   const total = lines.reduce((n, l) => n + l.unit_price_cents * l.quantity, 0);
   return {
@@ -90,7 +97,13 @@ function purchase(member: string, key: string, where: keyof typeof STORES, lines
   };
 }
 
-function reversal(p: Json, key: string, type: 'purchase_voided' | 'purchase_refunded', minute: number, lines?: Line[]): Json {
+function reversal(
+  p: Json,
+  key: string,
+  type: 'purchase_voided' | 'purchase_refunded',
+  minute: number,
+  lines?: Line[],
+): Json {
   return {
     event_id: `ev_${key}`,
     event_type: type,
@@ -124,25 +137,51 @@ function buildStream(run: string): StreamEvent[] {
     const minute = m * 10;
     // Northwind spend per member stays far below the 50,000 cents of gold, so no tier change
     // (which the order of arrival could otherwise move) affects any earn.
-    const a = purchase(member, k('a'), 'atl', [line('A1', 2999 + m * 100), line('A2', 1550, 2), line('A3', 899, 1, 'outerwear')], minute);
+    const a = purchase(
+      member,
+      k('a'),
+      'atl',
+      [line('A1', 2999 + m * 100), line('A2', 1550, 2), line('A3', 899, 1, 'outerwear')],
+      minute,
+    );
     const b = purchase(member, k('b'), 'web', [line('B1', 4200 + m * 37)], minute + 1);
     const c = purchase(member, k('c'), 'ber', [line('C1', 1234 + m), line('C2', 777, 3)], minute + 2);
     const d = purchase(member, k('d'), 'lon', [line('D1', 2500), line('D2', 1999 + m * 11, 2)], minute + 3);
     // BOPIS twins: one order posted twice by two channels' systems (same store, lines and time,
     // different event ids and keys). Whichever arrives first accrues; the other is a duplicate.
     const e1 = purchase(member, k('e1'), 'atl', [line('E1', 1800 + m * 50)], minute + 4, `ord_${k('bopis')}`);
-    const e2 = { ...e1, event_id: `ev_${k('e2')}`, transaction_id: `tx_${k('e2')}`, idempotency_key: `idem_${k('e2')}` };
-    purchases.push(...[a, b, c, d].map((body) => ({ body, role: 'purchase' as const })), { body: e1, role: 'purchase' }, { body: e2, role: 'twin' });
+    const e2 = {
+      ...e1,
+      event_id: `ev_${k('e2')}`,
+      transaction_id: `tx_${k('e2')}`,
+      idempotency_key: `idem_${k('e2')}`,
+    };
+    purchases.push(
+      ...[a, b, c, d].map((body) => ({ body, role: 'purchase' as const })),
+      { body: e1, role: 'purchase' },
+      { body: e2, role: 'twin' },
+    );
 
-    if (m % 2 === 0) reversals.push({ body: reversal(a, k('ra'), 'purchase_refunded', minute, [line('A2', 1550, 1)]), role: 'reversal' });
-    if (m % 3 === 0) reversals.push({ body: reversal(b, k('vb'), 'purchase_voided', minute + 1), role: 'reversal' });
+    if (m % 2 === 0)
+      reversals.push({
+        body: reversal(a, k('ra'), 'purchase_refunded', minute, [line('A2', 1550, 1)]),
+        role: 'reversal',
+      });
+    if (m % 3 === 0)
+      reversals.push({ body: reversal(b, k('vb'), 'purchase_voided', minute + 1), role: 'reversal' });
     if (m % 4 === 1) {
       // A partial refund and a void of the same purchase: in either order the purchase ends fully
       // reversed (void after refund takes the rest; refund after void is OVER_REFUND).
-      reversals.push({ body: reversal(c, k('rc'), 'purchase_refunded', minute + 2, [line('C2', 777, 2)]), role: 'paired' });
+      reversals.push({
+        body: reversal(c, k('rc'), 'purchase_refunded', minute + 2, [line('C2', 777, 2)]),
+        role: 'paired',
+      });
       reversals.push({ body: reversal(c, k('vc'), 'purchase_voided', minute + 3), role: 'paired' });
     }
-    reversals.push({ body: reversal(d, k('rd'), 'purchase_refunded', minute + 4, [line('D2', 1999 + m * 11, 1)]), role: 'reversal' });
+    reversals.push({
+      body: reversal(d, k('rd'), 'purchase_refunded', minute + 4, [line('D2', 1999 + m * 11, 1)]),
+      role: 'reversal',
+    });
   }
   return [...purchases, ...reversals];
 }
@@ -154,7 +193,12 @@ interface Sent {
 }
 
 async function sendOne(t: TestService, body: Json): Promise<Sent> {
-  const res = await t.app.inject({ method: 'POST', url: '/v1/events', headers: t.adminHeaders, payload: body });
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/v1/events',
+    headers: t.adminHeaders,
+    payload: body,
+  });
   return { event_id: body.event_id as string, status: res.statusCode, body: res.json() };
 }
 
@@ -183,7 +227,11 @@ async function sendBatch(t: TestService, bodies: readonly Json[]): Promise<Sent[
   assert.equal(res.statusCode, 200, res.body);
   const results = res.json<{ results: Json[] }>().results;
   assert.equal(results.length, bodies.length);
-  return results.map((r, i) => ({ event_id: bodies[i]!.event_id as string, status: r.http_status as number, body: r }));
+  return results.map((r, i) => ({
+    event_id: bodies[i]!.event_id as string,
+    status: r.http_status as number,
+    body: r,
+  }));
 }
 
 type Balances = Record<string, Record<string, { available: number; pending: number; held: number }>>;
@@ -191,10 +239,19 @@ type Balances = Record<string, Record<string, { available: number; pending: numb
 async function allBalances(t: TestService, members: readonly string[]): Promise<Balances> {
   const out: Balances = {};
   for (const m of members) {
-    const res = await t.app.inject({ method: 'GET', url: `/v1/members/${m}/balances`, headers: t.adminHeaders });
+    const res = await t.app.inject({
+      method: 'GET',
+      url: `/v1/members/${m}/balances`,
+      headers: t.adminHeaders,
+    });
     assert.equal(res.statusCode, 200, res.body);
     out[m] = Object.fromEntries(
-      res.json().programs.map((p: Json) => [p.program_id, { available: p.available, pending: p.pending, held: p.held }]),
+      res
+        .json()
+        .programs.map((p: Json) => [
+          p.program_id,
+          { available: p.available, pending: p.pending, held: p.held },
+        ]),
     );
   }
   return out;
@@ -252,16 +309,36 @@ void describe(`exactly-once: a stream of ${MEMBERS} members' events delivered th
       })),
     );
     const copy2 = shuffled(stream, rnd);
-    const chunks = Array.from({ length: Math.ceil(copy2.length / 20) }, (_, i) => copy2.slice(i * 20, i * 20 + 20));
-    sent.push(...(await pool(chunks, 2, (c) => sendBatch(noisy, c.map((e) => e.body)))));
+    const chunks = Array.from({ length: Math.ceil(copy2.length / 20) }, (_, i) =>
+      copy2.slice(i * 20, i * 20 + 20),
+    );
+    sent.push(
+      ...(await pool(chunks, 2, (c) =>
+        sendBatch(
+          noisy,
+          c.map((e) => e.body),
+        ),
+      )),
+    );
     const copy3 = shuffled(stream, rnd);
-    sent.push(...(await pool(copy3, 6, (e) => Promise.all([sendOne(noisy, e.body), sendOne(noisy, e.body)]))));
+    sent.push(
+      ...(await pool(copy3, 6, (e) => Promise.all([sendOne(noisy, e.body), sendOne(noisy, e.body)]))),
+    );
 
     // Every answer is one of the documented ones; never a 5xx.
-    const allowed = new Set(['201 accepted', '200 duplicate', '422 REVERSAL_TARGET_NOT_FOUND', '422 OVER_REFUND']);
+    const allowed = new Set([
+      '201 accepted',
+      '200 duplicate',
+      '422 REVERSAL_TARGET_NOT_FOUND',
+      '422 OVER_REFUND',
+    ]);
     const tally: Record<string, number> = {};
     for (const s of sent) tally[outcome(s)] = (tally[outcome(s)] ?? 0) + 1;
-    for (const s of sent) assert.ok(allowed.has(outcome(s)), `${s.event_id}: ${outcome(s)} ${JSON.stringify(s.body)}; all: ${JSON.stringify(tally)}`);
+    for (const s of sent)
+      assert.ok(
+        allowed.has(outcome(s)),
+        `${s.event_id}: ${outcome(s)} ${JSON.stringify(s.body)}; all: ${JSON.stringify(tally)}`,
+      );
     // The shuffles did deliver reversals before their purchases (so later copies had to take them).
     assert.ok((tally['422 REVERSAL_TARGET_NOT_FOUND'] ?? 0) > 0, JSON.stringify(tally));
 
@@ -273,12 +350,14 @@ void describe(`exactly-once: a stream of ${MEMBERS} members' events delivered th
     const byOrder = new Map<string, number>();
     for (const e of stream) {
       const n = accepted.get(e.body.event_id) ?? 0;
-      if (e.role === 'purchase' || e.role === 'twin') byOrder.set(e.body.order_id, (byOrder.get(e.body.order_id) ?? 0) + n);
+      if (e.role === 'purchase' || e.role === 'twin')
+        byOrder.set(e.body.order_id, (byOrder.get(e.body.order_id) ?? 0) + n);
       if (e.role === 'reversal') assert.equal(n, 1, `${e.body.event_id as string} accepted ${n} times`);
     }
     for (const [order, n] of byOrder) assert.equal(n, 1, `order ${order} accrued ${n} times`);
     // A duplicate names the event that took effect.
-    for (const s of sent.filter((x) => x.status === 200)) assert.equal(accepted.get(s.body.duplicate_of as string), 1, JSON.stringify(s.body));
+    for (const s of sent.filter((x) => x.status === 200))
+      assert.equal(accepted.get(s.body.duplicate_of as string), 1, JSON.stringify(s.body));
 
     // The ledger agrees: one stored event per acceptance, and balances equal the clean pass.
     const stored = await noisy.ctx.db.selectFrom('events').select(['event_id']).execute();

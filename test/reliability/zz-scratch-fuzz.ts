@@ -18,8 +18,8 @@
 //   member's balances are equal before and after;
 // - /healthz answers 200 at the end and verify is ok.
 //
-// Count: 10,000 requests on PostgreSQL; on PGlite (one in-process connection) FUZZ_PGLITE_RUNS,
-// default 3,000, to stay inside the file's time budget. FUZZ_RUNS overrides both; FUZZ_SEED the seed.
+// Count: 10,000 requests on both stores (measured: about 30 s on PGlite and on PostgreSQL, 8 in
+// flight through app.inject). FUZZ_RUNS overrides the count, FUZZ_SEED the seed.
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
@@ -32,7 +32,7 @@ import { applyDemoConfig, createTestService, isPostgres, type TestService } from
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? (isPostgres() ? 10_000 : Number(process.env.FUZZ_PGLITE_RUNS ?? 3_000)));
+const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 const IN_FLIGHT = 8;
 const T0 = '2026-06-10T00:00:00.000Z';
@@ -547,7 +547,7 @@ function authHeader(auth: Auth, scope: Endpoint['scope']): string | undefined {
 const authRefuses = (auth: Auth, scope: Endpoint['scope']): boolean =>
   auth !== 'right' && auth !== 'lowercase' && !(scope === 'read' && auth === 'read');
 
-const BROKEN_JSON = ['{', '{"a":', '{"points": 5,}', "{'a': 1}", '{"a": NaN}', '{"a": Infinity}', '{"a": undefined}', '[1, 2', '\u0000', '{"a":"\u0001"}x', 'nul', '{"__proto__": {"x": 1}}', '{"constructor": {"prototype": {"x": 1}}}', '\ufeff{}', '{"a":1}{"b":2}'];
+const BROKEN_JSON = ['{', '{"a":', '{"points": 5,}', "{'a': 1}", '{"a": NaN}', '{"a": Infinity}', '{"a": undefined}', '[1, 2', '\u0000', '{"a":"\u0001"}x', 'nul', '{"__proto__": {"x": 1}}', '{"constructor": {"prototype": {"x": 1}}}', '{"a":1}{"b":2}'];
 const WRONG_TYPES = ['text/plain', 'application/x-www-form-urlencoded', 'text/xml', 'application/octet-stream', 'multipart/form-data; boundary=x', 'application/jsonx', 'json', '*/*'];
 const DEEP_DEPTHS = [1_000, 10_000, 100_000];
 
@@ -710,7 +710,7 @@ const CODES = new Set(Object.keys(ERRORS));
  */
 const KNOWN_BODY_ISSUES = [{ status: 414, fastifyCode: 'FST_ERR_MAX_PARAM_LENGTH', note: '414 FST_ERR_MAX_PARAM_LENGTH answered outside the error catalogue' }];
 
-void describe(`fuzz: ${RUNS} generated hostile requests against every write endpoint (${isPostgres() ? 'PostgreSQL' : 'PGlite: fewer than on PostgreSQL, for time'}, seed ${SEED})`, () => {
+void describe(`fuzz: ${RUNS} generated hostile requests against every write endpoint (${isPostgres() ? 'PostgreSQL' : 'PGlite'}, seed ${SEED})`, () => {
   before(async () => {
     t = await createTestService({ clock, poolSize: IN_FLIGHT + 2 });
     await applyDemoConfig(t.app);
