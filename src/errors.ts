@@ -37,21 +37,33 @@ export const ERRORS = {
   LATE_EVENT: { status: 422, message: "The event is older than the program's late-event window" },
   FUTURE_EVENT: { status: 422, message: 'The event is dated in the future' },
   REVERSAL_TARGET_NOT_FOUND: { status: 422, message: 'The event to reverse is not in the ledger' },
-  REVERSAL_OUTSIDE_WINDOW: { status: 422, message: "The reversal target is older than the program's lookback" },
+  REVERSAL_OUTSIDE_WINDOW: {
+    status: 422,
+    message: "The reversal target is older than the program's lookback",
+  },
   OVER_REFUND: { status: 422, message: 'The refund exceeds what was purchased' },
   CURRENCY_MISMATCH: { status: 422, message: 'The currency has no exchange rate at that time' },
   INVALID_AMOUNT: { status: 422, message: 'The amount is not acceptable' },
   INVALID_LEDGER_ENTRY: { status: 422, message: 'The ledger entry is not valid' },
-  NO_CONFIG: { status: 422, message: 'Apply a configuration first (PUT /v1/config or `pointpool apply FILE`)' },
+  NO_CONFIG: {
+    status: 422,
+    message: 'Apply a configuration first (PUT /v1/config or `pointpool apply FILE`)',
+  },
   INVALID_CURSOR: { status: 400, message: 'The cursor is not valid' },
   // Points lifecycle (issue 5): statements, order summaries, adjustments
   ORDER_NOT_FOUND: { status: 404, message: 'No loyalty activity for this order' },
   ADJUSTMENT_NOT_FOUND: { status: 404, message: 'No such adjustment' },
   INVALID_PERIOD: { status: 422, message: 'The period is not valid: from must be before to' },
-  STATEMENT_TOO_LARGE: { status: 422, message: 'The period holds too many entries for one statement; ask for a shorter one' },
+  STATEMENT_TOO_LARGE: {
+    status: 422,
+    message: 'The period holds too many entries for one statement; ask for a shorter one',
+  },
   // settlement (issue 6)
   SETTLEMENT_PERIOD_NOT_FOUND: { status: 404, message: 'No such settlement period' },
-  SETTLEMENT_PERIOD_ALREADY_CLOSED: { status: 409, message: 'A closed settlement period already covers this instant; close a later `to`' },
+  SETTLEMENT_PERIOD_ALREADY_CLOSED: {
+    status: 409,
+    message: 'A closed settlement period already covers this instant; close a later `to`',
+  },
   INVALID_RANGE: { status: 422, message: 'The time range is not acceptable' },
   INVALID_PAYMENT: { status: 422, message: 'The settlement payment is not acceptable' },
   // 5xx: never for bad input

@@ -32,7 +32,9 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     if (opts.adminKey) await bootstrapAdminKey(store.db, opts.adminKey, clock.now());
     const ctx: Ctx = { db: store.db, storeKind: store.kind, clock, groups: groupSource(store.db) };
     const app = await buildApp({ ctx, logger: opts.logger ?? false, routes: opts.routes });
-    const stopJobs = opts.jobIntervalMs ? startScheduler(ctx, app.log, opts.jobIntervalMs) : async () => undefined;
+    const stopJobs = opts.jobIntervalMs
+      ? startScheduler(ctx, app.log, opts.jobIntervalMs)
+      : async () => undefined;
     return {
       app,
       store,

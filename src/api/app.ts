@@ -1,7 +1,13 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../services/audit.ts';
 import type { Ctx } from '../services/context.ts';
@@ -19,7 +25,13 @@ import settlementRoutes from './routes/settlement.ts';
 import systemRoutes from './routes/system.ts';
 import { ErrorBody } from './schemas.ts';
 
-export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider> & {
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+> & {
   ctx: Ctx;
   metrics: Metrics;
 };
@@ -43,7 +55,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[A-Za-z0-9_.:-]{1,100}$/.test(given) ? given : randomUUID();
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
+    },
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const app = fastify as unknown as App;
@@ -57,7 +71,11 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'pointpool', version: '1', description: 'Cross-brand loyalty points ledger. Errors: see the ErrorBody schema; codes are stable.' },
+      info: {
+        title: 'pointpool',
+        version: '1',
+        description: 'Cross-brand loyalty points ledger. Errors: see the ErrorBody schema; codes are stable.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -79,8 +97,14 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     const action = req.routeOptions.config.action;
     if (!action || !req.apiKey) return payload;
     const params = (req.params ?? {}) as Record<string, unknown>;
-    const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<string, unknown>;
-    const target = [params.id, params.member_id, body.member_id, body.from_member_id].find((v): v is string => typeof v === 'string')?.slice(0, 200) ?? null;
+    const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<
+      string,
+      unknown
+    >;
+    const target =
+      [params.id, params.member_id, body.member_id, body.from_member_id]
+        .find((v): v is string => typeof v === 'string')
+        ?.slice(0, 200) ?? null;
     await recordAudit(app.ctx.db, {
       at: app.ctx.clock.now(),
       key_id: req.apiKey.id,
@@ -96,10 +120,24 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   });
 
   // OpenAPI is served by the app itself at /openapi.json (swagger-ui serves its own copy at /docs/json).
-  app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
 
   // Route modules are plain functions over the root instance (no encapsulation needed: they share
   // the auth hook, error handler and decorations).
-  for (const routes of [systemRoutes, configRoutes, adminRoutes, memberRoutes, eventRoutes, redemptionRoutes, jobRoutes, settlementRoutes, lifecycleRoutes, ...(opts.routes ?? [])]) await routes(app);
+  for (const routes of [
+    systemRoutes,
+    configRoutes,
+    adminRoutes,
+    memberRoutes,
+    eventRoutes,
+    redemptionRoutes,
+    jobRoutes,
+    settlementRoutes,
+    lifecycleRoutes,
+    ...(opts.routes ?? []),
+  ])
+    await routes(app);
   return app;
 }

@@ -37,7 +37,12 @@ export function authHook(db: Kysely<DB>) {
     req.apiKey = key;
     const kind = key.parsed.kind;
     const allowed = kind === 'admin' || scope === 'read' || (scope === 'brand' && kind === 'brand');
-    if (!allowed) throw new AppError('FORBIDDEN', `This call needs scope ${scope === 'brand' ? 'brand:<id> or admin' : scope}`, { key_scope: key.scope });
+    if (!allowed)
+      throw new AppError(
+        'FORBIDDEN',
+        `This call needs scope ${scope === 'brand' ? 'brand:<id> or admin' : scope}`,
+        { key_scope: key.scope },
+      );
   };
 }
 
@@ -47,7 +52,13 @@ export function assertBrand(req: FastifyRequest, brand_id: string): void {
   if (!key) throw new AppError('UNAUTHENTICATED');
   if (key.parsed.kind === 'admin') return;
   if (key.parsed.kind === 'brand' && key.parsed.brand_id === brand_id) return;
-  throw new AppError('FORBIDDEN', `This key cannot act for brand ${brand_id}`, { brand_id, key_scope: key.scope });
+  throw new AppError('FORBIDDEN', `This key cannot act for brand ${brand_id}`, {
+    brand_id,
+    key_scope: key.scope,
+  });
 }
 
-export const actorOf = (req: FastifyRequest) => ({ key_id: req.apiKey?.id ?? null, request_id: String(req.id) });
+export const actorOf = (req: FastifyRequest) => ({
+  key_id: req.apiKey?.id ?? null,
+  request_id: String(req.id),
+});

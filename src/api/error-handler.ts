@@ -9,14 +9,24 @@ function send(reply: FastifyReply, code: ErrorCode, message: string, details: Re
   return reply.status(ERRORS[code].status).send({ error: { code, message, details } });
 }
 
-function fromFastify(err: FastifyError): { code: ErrorCode; message: string; details: Record<string, unknown> } | null {
+function fromFastify(
+  err: FastifyError,
+): { code: ErrorCode; message: string; details: Record<string, unknown> } | null {
   if (err.validation) {
     const first = err.validation[0];
-    const field = first ? `${err.validationContext ?? 'body'}${first.instancePath.replaceAll('/', '.')}` + (first.params && 'missingProperty' in first.params ? `.${String(first.params.missingProperty)}` : '') : undefined;
+    const field = first
+      ? `${err.validationContext ?? 'body'}${first.instancePath.replaceAll('/', '.')}` +
+        (first.params && 'missingProperty' in first.params ? `.${String(first.params.missingProperty)}` : '')
+      : undefined;
     return {
       code: 'INVALID_REQUEST',
       message: `${field ?? err.validationContext ?? 'request'}: ${first?.message ?? 'invalid'}`,
-      details: { field, problems: err.validation.slice(0, 20).map((v) => ({ path: v.instancePath, message: v.message, params: v.params })) },
+      details: {
+        field,
+        problems: err.validation
+          .slice(0, 20)
+          .map((v) => ({ path: v.instancePath, message: v.message, params: v.params })),
+      },
     };
   }
   switch (err.code) {
@@ -29,8 +39,10 @@ function fromFastify(err: FastifyError): { code: ErrorCode; message: string; det
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { code: 'UNSUPPORTED_MEDIA_TYPE', message: err.message, details: {} };
   }
-  if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message))) return { code: 'INVALID_JSON', message: err.message, details: {} };
-  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return { code: 'INVALID_REQUEST', message: err.message, details: {} };
+  if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message)))
+    return { code: 'INVALID_JSON', message: err.message, details: {} };
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)
+    return { code: 'INVALID_REQUEST', message: err.message, details: {} };
   return null;
 }
 
@@ -40,7 +52,11 @@ export function installErrorHandling(app: FastifyInstance): void {
     const mapped = fromFastify(err);
     if (mapped) return send(reply, mapped.code, mapped.message, mapped.details);
     req.log.error({ err }, 'unhandled error');
-    return send(reply, 'INTERNAL', 'Internal error; the request id in the logs has the cause', { request_id: req.id });
+    return send(reply, 'INTERNAL', 'Internal error; the request id in the logs has the cause', {
+      request_id: req.id,
+    });
   });
-  app.setNotFoundHandler((req, reply) => send(reply, 'ROUTE_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`, { method: req.method }));
+  app.setNotFoundHandler((req, reply) =>
+    send(reply, 'ROUTE_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`, { method: req.method }),
+  );
 }

@@ -30,4 +30,8 @@ export const errorResponses = (...codes: (keyof typeof ERRORS)[]): Record<number
   return out;
 };
 
-export const MemberId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:@-]*$' });
+export const MemberId = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.:@-]*$',
+});

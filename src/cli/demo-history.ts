@@ -39,10 +39,19 @@ function purchase(i: number, now: number, r: (n: number) => number) {
   const store = STORES[r(STORES.length)]!;
   const lines = Array.from({ length: 1 + r(3) }, (_, j) => {
     const category = CATEGORIES[r(CATEGORIES.length)]!;
-    return { sku: `SKU-${category.slice(0, 3).toUpperCase()}-${r(500)}`, category, unit_price_cents: 500 + r(20_000), quantity: 1 + r(2), eligible_for_points: category !== 'gift_card', line: j };
+    return {
+      sku: `SKU-${category.slice(0, 3).toUpperCase()}-${r(500)}`,
+      category,
+      unit_price_cents: 500 + r(20_000),
+      quantity: 1 + r(2),
+      eligible_for_points: category !== 'gift_card',
+      line: j,
+    };
   });
   const subtotal = lines.reduce((s, l) => s + l.unit_price_cents * l.quantity, 0);
-  const eligible = lines.filter((l) => l.eligible_for_points).reduce((s, l) => s + l.unit_price_cents * l.quantity, 0);
+  const eligible = lines
+    .filter((l) => l.eligible_for_points)
+    .reduce((s, l) => s + l.unit_price_cents * l.quantity, 0);
   const ts = new Date(now - (HOURS_BACK * 3_600_000 * (PURCHASES - i)) / PURCHASES).toISOString();
   return {
     event_id: `demo_evt_${i}`,
@@ -67,7 +76,18 @@ export const historyStep: DemoStep = {
     const now = service.ctx.clock.now().getTime();
     const r = rng(20261123);
     const events = Array.from({ length: PURCHASES }, (_, i) => purchase(i, now, r));
-    const refunds = events.filter((_, i) => i % 25 === 0).map((p, k) => ({ ...p, event_id: `demo_ref_${k}`, event_type: 'purchase_refunded', reversal_of: p.event_id, order_id: undefined, line_items: [{ ...p.line_items[0]!, quantity: 1 }], idempotency_key: `demo_ref_key_${k}`, transaction_ts: new Date(now - 60_000).toISOString() }));
+    const refunds = events
+      .filter((_, i) => i % 25 === 0)
+      .map((p, k) => ({
+        ...p,
+        event_id: `demo_ref_${k}`,
+        event_type: 'purchase_refunded',
+        reversal_of: p.event_id,
+        order_id: undefined,
+        line_items: [{ ...p.line_items[0]!, quantity: 1 }],
+        idempotency_key: `demo_ref_key_${k}`,
+        transaction_ts: new Date(now - 60_000).toISOString(),
+      }));
     const all = [...events, ...refunds];
     const redemptions = 100;
     const total = all.length + redemptions;
@@ -78,7 +98,18 @@ export const historyStep: DemoStep = {
     const brands = ['northwind', 'harbor', 'summit'];
     for (let k = 0; k < redemptions; k++) {
       const member_id = `demo_mbr_${String(r(MEMBERS)).padStart(4, '0')}`;
-      await redeem(service.ctx, { member_id, brand_id: brands[k % 3]!, group_redemption: true, points_pt4: wholePoints(10 + r(40)), idempotency_key: `demo_rdm_${k}`, capture: true }, CLI_ACTOR).catch((e: unknown) => {
+      await redeem(
+        service.ctx,
+        {
+          member_id,
+          brand_id: brands[k % 3]!,
+          group_redemption: true,
+          points_pt4: wholePoints(10 + r(40)),
+          idempotency_key: `demo_rdm_${k}`,
+          capture: true,
+        },
+        CLI_ACTOR,
+      ).catch((e: unknown) => {
         // A member with too few points is part of a realistic history, not a failure of the demo.
         if (!(e instanceof Error && 'code' in e && e.code === 'INSUFFICIENT_POINTS')) throw e;
       });

@@ -113,7 +113,11 @@ function buildProgram(): Command {
     .option('--from <timestamp>', 'start of the activity range')
     .option('--to <timestamp>', 'end of the activity range')
     .addOption(dataOption())
-    .action(run(async (flags: StoreFlags & { asOf?: string; from?: string; to?: string }) => liabilityCommand(cliEnv(flags), flags)));
+    .action(
+      run(async (flags: StoreFlags & { asOf?: string; from?: string; to?: string }) =>
+        liabilityCommand(cliEnv(flags), flags),
+      ),
+    );
 
   return program;
 }

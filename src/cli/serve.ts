@@ -30,7 +30,10 @@ export function parsePort(value: string, from: string): number {
 function jobInterval(): number {
   const raw = process.env.POINTPOOL_JOB_INTERVAL_MS;
   if (raw === undefined || raw === '') return 60_000;
-  if (!/^\d{1,9}$/.test(raw)) throw new CliError(`POINTPOOL_JOB_INTERVAL_MS must be a whole number of milliseconds, got "${raw}"`, { exitCode: EXIT_USAGE });
+  if (!/^\d{1,9}$/.test(raw))
+    throw new CliError(`POINTPOOL_JOB_INTERVAL_MS must be a whole number of milliseconds, got "${raw}"`, {
+      exitCode: EXIT_USAGE,
+    });
   return Number(raw);
 }
 

@@ -10,12 +10,16 @@ import { CliError, EXIT_OK, EXIT_USAGE } from './errors.ts';
 function instant(value: string, flag: string): Date {
   const ms = Date.parse(value);
   if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(ms)) {
-    throw new CliError(`${flag} must be an RFC 3339 timestamp, got "${value}"`, { exitCode: EXIT_USAGE, hint: 'e.g. --to 2026-12-01T00:00:00Z' });
+    throw new CliError(`${flag} must be an RFC 3339 timestamp, got "${value}"`, {
+      exitCode: EXIT_USAGE,
+      hint: 'e.g. --to 2026-12-01T00:00:00Z',
+    });
   }
   return new Date(ms);
 }
 
-const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x), 2);
+const json = (v: unknown) =>
+  JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x), 2);
 
 /** `pointpool settle close --to TS`: closes the open period into an immutable statement. */
 export async function settleCloseCommand(env: CliEnv, to: string): Promise<number> {
@@ -29,7 +33,11 @@ export async function settleCloseCommand(env: CliEnv, to: string): Promise<numbe
 
 /** `pointpool settle export ID > file.csv`: a closed statement as CSV on stdout. */
 export async function settleExportCommand(env: CliEnv, id: string): Promise<number> {
-  if (!/^\d{1,18}$/.test(id)) throw new CliError(`the period id must be a number, got "${id}"`, { exitCode: EXIT_USAGE, hint: 'list periods with GET /v1/settlement/periods' });
+  if (!/^\d{1,18}$/.test(id))
+    throw new CliError(`the period id must be a number, got "${id}"`, {
+      exitCode: EXIT_USAGE,
+      hint: 'list periods with GET /v1/settlement/periods',
+    });
   return withStore(env, async ({ ctx }) => {
     process.stdout.write(await exportPeriodCsv(ctx, id));
     return EXIT_OK;
@@ -37,7 +45,10 @@ export async function settleExportCommand(env: CliEnv, id: string): Promise<numb
 }
 
 /** `pointpool report liability [--as-of TS] [--from TS --to TS]`. */
-export async function liabilityCommand(env: CliEnv, flags: { asOf?: string; from?: string; to?: string }): Promise<number> {
+export async function liabilityCommand(
+  env: CliEnv,
+  flags: { asOf?: string; from?: string; to?: string },
+): Promise<number> {
   const as_of = flags.asOf ? instant(flags.asOf, '--as-of') : undefined;
   const from = flags.from ? instant(flags.from, '--from') : undefined;
   const to = flags.to ? instant(flags.to, '--to') : undefined;

@@ -7,11 +7,15 @@ import { pt4ToRatio, type Pt4 } from './points.ts';
 
 // What points are worth, in their program's currency and in the group's common currency.
 
-export const precisionOf = (p: CompiledProgram): PointPrecision => (p.rounding === 'accumulate' ? 'pt4' : 'whole');
+export const precisionOf = (p: CompiledProgram): PointPrecision =>
+  p.rounding === 'accumulate' ? 'pt4' : 'whole';
 
 /** Value of one point of the program in the common currency at `at_ms`, and its precision. */
 export function programUnit(group: Group, program: CompiledProgram, at_ms: number): ProgramUnit {
-  return { unit_value: unitValue(program.point_value, fxRateAt(group, program.currency, at_ms)), precision: precisionOf(program) };
+  return {
+    unit_value: unitValue(program.point_value, fxRateAt(group, program.currency, at_ms)),
+    precision: precisionOf(program),
+  };
 }
 
 export function programUnits(group: Group, at_ms: number): Map<string, ProgramUnit> {

@@ -31,9 +31,20 @@ export async function forEachMemberBatch(
     if (ids.length === 0) break;
     after = ids[ids.length - 1]!;
     await inTransaction(ctx.db, async (trx) => {
-      const claimed = await trx.selectFrom('members').select('id').where('id', 'in', ids).orderBy('id').forUpdate().skipLocked().execute();
+      const claimed = await trx
+        .selectFrom('members')
+        .select('id')
+        .where('id', 'in', ids)
+        .orderBy('id')
+        .forUpdate()
+        .skipLocked()
+        .execute();
       skipped += ids.length - claimed.length;
-      if (claimed.length > 0) await handle(trx, claimed.map((c) => c.id));
+      if (claimed.length > 0)
+        await handle(
+          trx,
+          claimed.map((c) => c.id),
+        );
     });
     batches++;
     members += ids.length;

@@ -40,13 +40,42 @@ export async function runExpire(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
         const moves: LotMove[] = [];
         for (const l of memberLots) {
           const x = l.remaining_pt4 - l.held_pt4;
-          postings.push({ account: memberAccount(l.program_id, member_id, l.state === 'pending' ? 'member_pending' : 'member_available'), amount_pt4: -x });
-          postings.push({ account: systemAccount(l.program_id, 'breakage', l.issuing_brand_id), amount_pt4: x });
-          moves.push({ lot_id: l.id, program_id: l.program_id, member_id, issuing_brand_id: l.issuing_brand_id, kind: 'expire', points_pt4: x, remaining_delta_pt4: -x, held_delta_pt4: 0n, state_from: l.state });
+          postings.push({
+            account: memberAccount(
+              l.program_id,
+              member_id,
+              l.state === 'pending' ? 'member_pending' : 'member_available',
+            ),
+            amount_pt4: -x,
+          });
+          postings.push({
+            account: systemAccount(l.program_id, 'breakage', l.issuing_brand_id),
+            amount_pt4: x,
+          });
+          moves.push({
+            lot_id: l.id,
+            program_id: l.program_id,
+            member_id,
+            issuing_brand_id: l.issuing_brand_id,
+            kind: 'expire',
+            points_pt4: x,
+            remaining_delta_pt4: -x,
+            held_delta_pt4: 0n,
+            state_from: l.state,
+          });
           lots++;
           points += x;
         }
-        entries.push({ kind: 'expiry', member_id, at: stampAt(ctx, as_of), ref_type: 'job', ref_id: 'expire', detail: { as_of: as_of.toISOString(), lots: moves.length }, postings, lot_moves: moves });
+        entries.push({
+          kind: 'expiry',
+          member_id,
+          at: stampAt(ctx, as_of),
+          ref_type: 'job',
+          ref_id: 'expire',
+          detail: { as_of: as_of.toISOString(), lots: moves.length },
+          postings,
+          lot_moves: moves,
+        });
       }
       // One entry per member, posted for the whole page at once.
       await postEntries(trx, entries);
@@ -54,5 +83,12 @@ export async function runExpire(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
     },
     onProgress,
   );
-  return { job: 'expire', as_of: as_of.toISOString(), lots_expired: lots, points_expired: pt4ToJson(points), entries: entryCount, skipped_members };
+  return {
+    job: 'expire',
+    as_of: as_of.toISOString(),
+    lots_expired: lots,
+    points_expired: pt4ToJson(points),
+    entries: entryCount,
+    skipped_members,
+  };
 }

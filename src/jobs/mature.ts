@@ -45,21 +45,59 @@ export async function runMature(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
         const floors: FloorMove[] = [];
         for (const l of memberLots) {
           const x = l.remaining_pt4;
-          const base = { lot_id: l.id, program_id: l.program_id, member_id, issuing_brand_id: l.issuing_brand_id, held_delta_pt4: 0n };
-          postings.push({ account: memberAccount(l.program_id, member_id, 'member_pending'), amount_pt4: -x });
-          postings.push({ account: memberAccount(l.program_id, member_id, 'member_available'), amount_pt4: x });
-          moves.push({ ...base, kind: 'mature', points_pt4: x, remaining_delta_pt4: 0n, state_from: 'pending', state_to: 'available' });
+          const base = {
+            lot_id: l.id,
+            program_id: l.program_id,
+            member_id,
+            issuing_brand_id: l.issuing_brand_id,
+            held_delta_pt4: 0n,
+          };
+          postings.push({
+            account: memberAccount(l.program_id, member_id, 'member_pending'),
+            amount_pt4: -x,
+          });
+          postings.push({
+            account: memberAccount(l.program_id, member_id, 'member_available'),
+            amount_pt4: x,
+          });
+          moves.push({
+            ...base,
+            kind: 'mature',
+            points_pt4: x,
+            remaining_delta_pt4: 0n,
+            state_from: 'pending',
+            state_to: 'available',
+          });
           const owed = debt.get(l.program_id) ?? 0n;
           const pay = owed > 0n ? (x < owed ? x : owed) : 0n;
           if (pay > 0n) {
-            moves.push({ ...base, kind: 'debt_paydown', points_pt4: pay, remaining_delta_pt4: -pay, state_from: 'available' });
-            floors.push({ account: memberAccount(l.program_id, member_id, 'member_available'), delta_pt4: pay });
+            moves.push({
+              ...base,
+              kind: 'debt_paydown',
+              points_pt4: pay,
+              remaining_delta_pt4: -pay,
+              state_from: 'available',
+            });
+            floors.push({
+              account: memberAccount(l.program_id, member_id, 'member_available'),
+              delta_pt4: pay,
+            });
             debt.set(l.program_id, owed - pay);
           }
           lots++;
           points += x;
         }
-        entries.push({ kind: 'maturation', member_id, at: stampAt(ctx, as_of), ref_type: 'job', ref_id: 'mature', detail: { as_of: as_of.toISOString() }, postings, lot_moves: moves, floor_moves: mergeFloors(floors) });
+        entries.push({
+          kind: 'maturation',
+          member_id,
+          at: stampAt(ctx, as_of),
+          ref_type: 'job',
+          ref_id: 'mature',
+          detail: { as_of: as_of.toISOString() },
+          postings,
+          lot_moves: moves,
+          floor_moves: mergeFloors(floors),
+        });
         if (floors.length > 0) paid.push([member_id, floors]);
       }
       await postEntries(trx, entries);
@@ -67,7 +105,13 @@ export async function runMature(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
     },
     onProgress,
   );
-  return { job: 'mature', as_of: as_of.toISOString(), lots_matured: lots, points_matured: pt4ToJson(points), skipped_members };
+  return {
+    job: 'mature',
+    as_of: as_of.toISOString(),
+    lots_matured: lots,
+    points_matured: pt4ToJson(points),
+    skipped_members,
+  };
 }
 
 function mergeFloors(floors: readonly FloorMove[]): FloorMove[] {

@@ -20,9 +20,19 @@ export async function runReleaseHolds(ctx: Ctx, as_of: Date, onProgress?: (p: Jo
       return rows.rows.map((r) => r.member_id);
     },
     async (trx, member_ids) => {
-      const due = await trx.selectFrom('redemptions').selectAll().where('member_id', 'in', member_ids).where('status', '=', 'held').where('hold_expires_at', '<=', as_of).orderBy('id').execute();
+      const due = await trx
+        .selectFrom('redemptions')
+        .selectAll()
+        .where('member_id', 'in', member_ids)
+        .where('status', '=', 'held')
+        .where('hold_expires_at', '<=', as_of)
+        .orderBy('id')
+        .execute();
       for (const r of due) {
-        await applyResolution(trx, group, r, 'expire', stampAt(ctx, as_of), { key_id: null, request_id: 'job:release-holds' });
+        await applyResolution(trx, group, r, 'expire', stampAt(ctx, as_of), {
+          key_id: null,
+          request_id: 'job:release-holds',
+        });
         released++;
       }
     },

@@ -20,16 +20,36 @@ export async function runTiers(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgre
   let evaluated = 0;
   let downgraded = 0;
   let upgraded = 0;
-  if (tiered.length === 0) return { job: 'tiers', as_of: as_of.toISOString(), evaluated, downgraded, upgraded, skipped_members: 0 };
+  if (tiered.length === 0)
+    return { job: 'tiers', as_of: as_of.toISOString(), evaluated, downgraded, upgraded, skipped_members: 0 };
   const { skipped_members } = await forEachMemberBatch(
     ctx,
     async (after, limit) => {
-      let q = ctx.db.selectFrom('enrollments').select('member_id').distinct().where('program_id', 'in', tiered.map((p) => p.id)).orderBy('member_id').limit(limit);
+      let q = ctx.db
+        .selectFrom('enrollments')
+        .select('member_id')
+        .distinct()
+        .where(
+          'program_id',
+          'in',
+          tiered.map((p) => p.id),
+        )
+        .orderBy('member_id')
+        .limit(limit);
       if (after !== null) q = q.where('member_id', '>', after);
       return (await q.execute()).map((r) => r.member_id);
     },
     async (trx, member_ids) => {
-      const rows = await trx.selectFrom('enrollments').select(['member_id', 'program_id', 'tier', 'tier_since']).where('member_id', 'in', member_ids).where('program_id', 'in', tiered.map((p) => p.id)).execute();
+      const rows = await trx
+        .selectFrom('enrollments')
+        .select(['member_id', 'program_id', 'tier', 'tier_since'])
+        .where('member_id', 'in', member_ids)
+        .where(
+          'program_id',
+          'in',
+          tiered.map((p) => p.id),
+        )
+        .execute();
       for (const e of rows) {
         const program = group.programs.get(e.program_id)!;
         const metric = await tierMetricValue(trx, e.member_id, program, as_of);
@@ -39,10 +59,23 @@ export async function runTiers(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgre
         const idx = (t: string | null) => program.tiers.findIndex((x) => x.id === t);
         // A tier, once reached, is kept for one whole qualification period: the downgrade comes
         // at the end of that period, not the day an old purchase leaves the rolling window.
-        if (idx(next) < idx(e.tier) && e.tier_since && as_of.getTime() < e.tier_since.getTime() + retentionMs(program)) continue;
+        if (
+          idx(next) < idx(e.tier) &&
+          e.tier_since &&
+          as_of.getTime() < e.tier_since.getTime() + retentionMs(program)
+        )
+          continue;
         if (idx(next) < idx(e.tier)) downgraded++;
         else upgraded++;
-        await setTier(trx, e.member_id, e.program_id, next, as_of, ctx.clock.now(), idx(next) < idx(e.tier) ? 'downgrade' : 'upgrade');
+        await setTier(
+          trx,
+          e.member_id,
+          e.program_id,
+          next,
+          as_of,
+          ctx.clock.now(),
+          idx(next) < idx(e.tier) ? 'downgrade' : 'upgrade',
+        );
       }
     },
     onProgress,

@@ -32,7 +32,11 @@ export const isMemberKind = (k: string): k is MemberAccountKind => k.startsWith(
 
 export const accountKey = (a: AccountRef): string => `${a.program_id}\u0000${a.kind}\u0000${a.owner_id}`;
 
-export const memberAccount = (program_id: string, member_id: string, kind: MemberAccountKind): AccountRef => ({
+export const memberAccount = (
+  program_id: string,
+  member_id: string,
+  kind: MemberAccountKind,
+): AccountRef => ({
   program_id,
   kind,
   owner_id: member_id,

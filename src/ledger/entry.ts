@@ -72,7 +72,15 @@ export interface LotMove {
 
 /** Allocation kinds that take points out of a lot ('restore' puts them back; hold, release and
  * mature only move them between states). Verify, balances and reports all read lots this way. */
-export const TAKING_KINDS: readonly LotMoveKind[] = ['spend', 'capture', 'expire', 'reverse', 'transfer_out', 'debt_paydown', 'adjust'];
+export const TAKING_KINDS: readonly LotMoveKind[] = [
+  'spend',
+  'capture',
+  'expire',
+  'reverse',
+  'transfer_out',
+  'debt_paydown',
+  'adjust',
+];
 
 /** A change of a member's available-balance floor: negative records a reversal shortfall,
  * positive pays such a debt down. */
@@ -106,21 +114,26 @@ function invalid(message: string, details: Record<string, unknown> = {}): AppErr
 }
 
 export function assertEntryInput(input: EntryInput): void {
-  if (input.postings.length === 0 && (input.lot_moves ?? []).length === 0) throw invalid('an entry needs postings');
+  if (input.postings.length === 0 && (input.lot_moves ?? []).length === 0)
+    throw invalid('an entry needs postings');
   if (input.postings.length > MAX_POSTINGS) throw invalid(`an entry takes at most ${MAX_POSTINGS} postings`);
-  if (!(input.at instanceof Date) || Number.isNaN(input.at.getTime())) throw invalid('entry time is not a valid date');
+  if (!(input.at instanceof Date) || Number.isNaN(input.at.getTime()))
+    throw invalid('entry time is not a valid date');
   const perProgram = new Map<string, bigint>();
   for (const [i, p] of input.postings.entries()) {
     // Invariant 7: an amount is a bigint, never a binary float.
-    if (typeof p.amount_pt4 !== 'bigint') throw invalid(`posting ${i}: amount is not an exact integer`, { posting: i });
+    if (typeof p.amount_pt4 !== 'bigint')
+      throw invalid(`posting ${i}: amount is not an exact integer`, { posting: i });
     if (p.amount_pt4 === 0n) throw invalid(`posting ${i}: amount is zero`, { posting: i });
-    if (p.amount_pt4 > MAX_ABS_PT4 || p.amount_pt4 < -MAX_ABS_PT4) throw invalid(`posting ${i}: amount out of range`);
+    if (p.amount_pt4 > MAX_ABS_PT4 || p.amount_pt4 < -MAX_ABS_PT4)
+      throw invalid(`posting ${i}: amount out of range`);
     if (!p.account.program_id || !p.account.owner_id) throw invalid(`posting ${i}: account is incomplete`);
     perProgram.set(p.account.program_id, (perProgram.get(p.account.program_id) ?? 0n) + p.amount_pt4);
   }
   // Invariant 1: the entry balances in every program it touches.
   for (const [program, sum] of perProgram) {
-    if (sum !== 0n) throw invalid(`entry does not balance in ${program} (off by ${sum} pt4)`, { program_id: program });
+    if (sum !== 0n)
+      throw invalid(`entry does not balance in ${program} (off by ${sum} pt4)`, { program_id: program });
   }
   assertLotsMatchBalances(input);
 }
@@ -131,11 +144,15 @@ export function assertEntryInput(input: EntryInput): void {
  * pending and held move exactly with pending lots and held amounts.
  */
 function assertLotsMatchBalances(input: EntryInput): void {
-  const delta = new Map<string, { account: bigint; lots: bigint; pending: bigint; pendingLots: bigint; held: bigint; heldLots: bigint }>();
+  const delta = new Map<
+    string,
+    { account: bigint; lots: bigint; pending: bigint; pendingLots: bigint; held: bigint; heldLots: bigint }
+  >();
   const at = (member: string, program: string) => {
     const k = `${member}\u0000${program}`;
     let d = delta.get(k);
-    if (!d) delta.set(k, (d = { account: 0n, lots: 0n, pending: 0n, pendingLots: 0n, held: 0n, heldLots: 0n }));
+    if (!d)
+      delta.set(k, (d = { account: 0n, lots: 0n, pending: 0n, pendingLots: 0n, held: 0n, heldLots: 0n }));
     return d;
   };
   for (const p of input.postings) {
@@ -151,7 +168,8 @@ function assertLotsMatchBalances(input: EntryInput): void {
   }
   for (const l of input.new_lots ?? []) {
     if (typeof l.points_pt4 !== 'bigint' || l.points_pt4 <= 0n) throw invalid('a lot needs positive points');
-    if (l.remaining_pt4 < 0n || l.remaining_pt4 > l.points_pt4) throw invalid('a lot remaining is out of range');
+    if (l.remaining_pt4 < 0n || l.remaining_pt4 > l.points_pt4)
+      throw invalid('a lot remaining is out of range');
     const d = at(l.member_id, l.program_id);
     d.lots += l.remaining_pt4;
     if (l.state === 'pending') d.pendingLots += l.remaining_pt4;
@@ -161,12 +179,16 @@ function assertLotsMatchBalances(input: EntryInput): void {
     const d = at(m.member_id, m.program_id);
     d.lots += m.remaining_delta_pt4;
     d.heldLots += m.held_delta_pt4;
-    if (m.state_from === 'pending') d.pendingLots += m.state_to === 'available' ? -(m.points_pt4) : m.remaining_delta_pt4;
+    if (m.state_from === 'pending')
+      d.pendingLots += m.state_to === 'available' ? -m.points_pt4 : m.remaining_delta_pt4;
   }
   for (const [key, d] of delta) {
     if (d.account !== d.lots || d.pending !== d.pendingLots || d.held !== d.heldLots) {
       const [member_id, program_id] = key.split('\u0000');
-      throw invalid(`entry moves balances and lots apart for ${member_id} in ${program_id}`, { member_id, program_id });
+      throw invalid(`entry moves balances and lots apart for ${member_id} in ${program_id}`, {
+        member_id,
+        program_id,
+      });
     }
   }
 }

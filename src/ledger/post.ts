@@ -36,16 +36,23 @@ export const MAX_ENTRIES_PER_CALL = 5_000;
  */
 export async function postEntries(trx: Trx, inputs: readonly EntryInput[]): Promise<PostedEntry[]> {
   if (inputs.length === 0) return [];
-  if (inputs.length > MAX_ENTRIES_PER_CALL) throw new AppError('INVALID_LEDGER_ENTRY', `at most ${MAX_ENTRIES_PER_CALL} entries per call`);
+  if (inputs.length > MAX_ENTRIES_PER_CALL)
+    throw new AppError('INVALID_LEDGER_ENTRY', `at most ${MAX_ENTRIES_PER_CALL} entries per call`);
   for (const input of inputs) assertEntryInput(input);
   const entryIds = await nextIds(trx, 'entries_id_seq', inputs.length);
-  for (const rows of chunks(inputs.map((input, i) => entryRow(entryIds[i]!, input)), 2_000)) {
+  for (const rows of chunks(
+    inputs.map((input, i) => entryRow(entryIds[i]!, input)),
+    2_000,
+  )) {
     await trx.insertInto('entries').values(rows).execute();
   }
 
   const perEntry = inputs.map(mergePostings);
   const member = await applyMemberBalances(trx, inputs, perEntry);
-  const systemIds = await ensureSystemAccounts(trx, dedupe(perEntry.flatMap((m) => m.system.map((p) => p.account))));
+  const systemIds = await ensureSystemAccounts(
+    trx,
+    dedupe(perEntry.flatMap((m) => m.system.map((p) => p.account))),
+  );
   const accountIds = new Map<string, bigint>([...member.ids, ...systemIds]);
 
   const postingRows = perEntry.flatMap((m, i) =>
@@ -60,10 +67,18 @@ export async function postEntries(trx: Trx, inputs: readonly EntryInput[]): Prom
   for (const rows of chunks(postingRows, 5_000)) await trx.insertInto('postings').values(rows).execute();
 
   const lotIds = await insertLots(trx, entryIds, inputs);
-  await applyLotMoves(trx, inputs.flatMap((input, i) => (input.lot_moves ?? []).map((m) => ({ entry_id: entryIds[i]!, move: m }))));
+  await applyLotMoves(
+    trx,
+    inputs.flatMap((input, i) => (input.lot_moves ?? []).map((m) => ({ entry_id: entryIds[i]!, move: m }))),
+  );
   return inputs.map((input, i) => ({
     entry_id: entryIds[i]!,
-    member_balances: new Map([...perEntry[i]!.member].map((p) => [accountKey(p.account), member.balances.get(accountKey(p.account))!])),
+    member_balances: new Map(
+      [...perEntry[i]!.member].map((p) => [
+        accountKey(p.account),
+        member.balances.get(accountKey(p.account))!,
+      ]),
+    ),
     lot_ids: lotIds[i]!,
   }));
 }
@@ -86,7 +101,9 @@ function entryRow(id: bigint, input: EntryInput) {
 
 /** Ids taken from the table's sequence up front, so rows inserted in bulk can be referenced. */
 async function nextIds(trx: Trx, sequence: 'entries_id_seq' | 'lots_id_seq', n: number): Promise<bigint[]> {
-  const res = await sql<{ id: bigint }>`select nextval(${sequence}::regclass) as id from generate_series(1, ${n})`.execute(trx);
+  const res = await sql<{
+    id: bigint;
+  }>`select nextval(${sequence}::regclass) as id from generate_series(1, ${n})`.execute(trx);
   return res.rows.map((r) => r.id);
 }
 
@@ -117,7 +134,10 @@ function mergePostings(input: EntryInput): { member: MergedPosting[]; system: Me
     .filter(([, p]) => p.amount_pt4 !== 0n)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([, p]) => p);
-  return { member: all.filter((p) => isMemberKind(p.account.kind)), system: all.filter((p) => !isMemberKind(p.account.kind)) };
+  return {
+    member: all.filter((p) => isMemberKind(p.account.kind)),
+    system: all.filter((p) => !isMemberKind(p.account.kind)),
+  };
 }
 
 /**
@@ -156,7 +176,12 @@ async function applyMemberBalances(
     else runs.push([r]);
   }
   for (const part of runs) {
-    const values = sql.join(part.map((r) => sql`(${r.account.program_id}, ${r.account.kind}, ${r.account.owner_id}, ${r.amount}::int8, ${r.floor}::int8)`));
+    const values = sql.join(
+      part.map(
+        (r) =>
+          sql`(${r.account.program_id}, ${r.account.kind}, ${r.account.owner_id}, ${r.amount}::int8, ${r.floor}::int8)`,
+      ),
+    );
     let res;
     try {
       res = !insertable(part[0]!)
@@ -183,7 +208,11 @@ async function applyMemberBalances(
       throw e;
     }
     for (const r of res.rows) {
-      const key = accountKey({ program_id: r.program_id, kind: r.kind as AccountRef['kind'], owner_id: r.owner_id });
+      const key = accountKey({
+        program_id: r.program_id,
+        kind: r.kind as AccountRef['kind'],
+        owner_id: r.owner_id,
+      });
       ids.set(key, r.id);
       balances.set(key, r.balance_pt4);
     }
@@ -210,9 +239,17 @@ type Handle = Pick<Trx, 'getExecutor'>;
 const cacheOf = (h: Handle) => systemIdCache.get(h.getExecutor().adapter);
 
 export async function loadSystemAccounts(db: Kysely<DB>): Promise<number> {
-  const rows = await db.selectFrom('accounts').select(['id', 'program_id', 'kind', 'owner_id']).where('kind', 'not like', 'member_%').execute();
+  const rows = await db
+    .selectFrom('accounts')
+    .select(['id', 'program_id', 'kind', 'owner_id'])
+    .where('kind', 'not like', 'member_%')
+    .execute();
   const cache = new Map<string, bigint>();
-  for (const r of rows) cache.set(accountKey({ program_id: r.program_id, kind: r.kind as AccountRef['kind'], owner_id: r.owner_id }), r.id);
+  for (const r of rows)
+    cache.set(
+      accountKey({ program_id: r.program_id, kind: r.kind as AccountRef['kind'], owner_id: r.owner_id }),
+      r.id,
+    );
   systemIdCache.set(db.getExecutor().adapter, cache);
   return cache.size;
 }
@@ -244,9 +281,15 @@ async function ensureSystemAccounts(trx: Trx, accounts: readonly AccountRef[]): 
   return out;
 }
 
-async function insertLots(trx: Trx, entryIds: readonly bigint[], inputs: readonly EntryInput[]): Promise<bigint[][]> {
+async function insertLots(
+  trx: Trx,
+  entryIds: readonly bigint[],
+  inputs: readonly EntryInput[],
+): Promise<bigint[][]> {
   const all: { entry_id: bigint; lot: NewLot; index: number }[] = [];
-  inputs.forEach((input, i) => (input.new_lots ?? []).forEach((lot) => all.push({ entry_id: entryIds[i]!, lot, index: i })));
+  inputs.forEach((input, i) =>
+    (input.new_lots ?? []).forEach((lot) => all.push({ entry_id: entryIds[i]!, lot, index: i })),
+  );
   const out: bigint[][] = inputs.map(() => []);
   if (all.length === 0) return out;
   const ids = await nextIds(trx, 'lots_id_seq', all.length);
@@ -270,7 +313,17 @@ async function insertLots(trx: Trx, entryIds: readonly bigint[], inputs: readonl
   // records that, so a lot's remaining is always its award minus its allocations.
   const paydowns = all.flatMap(({ entry_id, lot: l }, k) =>
     l.remaining_pt4 < l.points_pt4
-      ? [{ entry_id, lot_id: ids[k]!, program_id: l.program_id, issuing_brand_id: l.issuing_brand_id, kind: 'debt_paydown', points_pt4: l.points_pt4 - l.remaining_pt4, value_common: null }]
+      ? [
+          {
+            entry_id,
+            lot_id: ids[k]!,
+            program_id: l.program_id,
+            issuing_brand_id: l.issuing_brand_id,
+            kind: 'debt_paydown',
+            points_pt4: l.points_pt4 - l.remaining_pt4,
+            value_common: null,
+          },
+        ]
       : [],
   );
   for (const part of chunks(paydowns, 2_000)) await trx.insertInto('lot_allocations').values(part).execute();
@@ -287,12 +340,23 @@ async function applyLotMoves(trx: Trx, moves: readonly { entry_id: bigint; move:
   // Each lot must be the one its moves describe (member, program, issuer, state before): the
   // entry's invariant-2 assertion and settlement trust those fields, so a lot that differs (or
   // moves of one lot that disagree) is refused.
-  const perLot = new Map<bigint, { remaining: bigint; held: bigint; state: 'available' | null; first: LotMove }>();
+  const perLot = new Map<
+    bigint,
+    { remaining: bigint; held: bigint; state: 'available' | null; first: LotMove }
+  >();
   for (const { move: m } of moves) {
     const cur = perLot.get(m.lot_id) ?? { remaining: 0n, held: 0n, state: null, first: m };
     const f = cur.first;
-    if (f.member_id !== m.member_id || f.program_id !== m.program_id || f.issuing_brand_id !== m.issuing_brand_id) {
-      throw new AppError('INVALID_LEDGER_ENTRY', `moves of lot ${m.lot_id} disagree on its member, program or issuer`, { lot_id: String(m.lot_id) });
+    if (
+      f.member_id !== m.member_id ||
+      f.program_id !== m.program_id ||
+      f.issuing_brand_id !== m.issuing_brand_id
+    ) {
+      throw new AppError(
+        'INVALID_LEDGER_ENTRY',
+        `moves of lot ${m.lot_id} disagree on its member, program or issuer`,
+        { lot_id: String(m.lot_id) },
+      );
     }
     cur.remaining += m.remaining_delta_pt4;
     cur.held += m.held_delta_pt4;
@@ -318,7 +382,11 @@ async function applyLotMoves(trx: Trx, moves: readonly { entry_id: bigint; move:
     if (res.rows.length !== part.length) {
       const done = new Set(res.rows.map((r) => r.id));
       const bad = part.find(([id]) => !done.has(id))?.[0];
-      throw new AppError('CONCURRENT_UPDATE', `lot ${bad} cannot move as the entry asks (changed under it, or overdrawn)`, { lot_id: String(bad) });
+      throw new AppError(
+        'CONCURRENT_UPDATE',
+        `lot ${bad} cannot move as the entry asks (changed under it, or overdrawn)`,
+        { lot_id: String(bad) },
+      );
     }
   }
   const rows = moves.map(({ entry_id, move: m }) => ({
@@ -339,5 +407,7 @@ function must<T>(v: T | undefined): T {
 }
 
 export function pgCode(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string'
+    ? e.code
+    : undefined;
 }

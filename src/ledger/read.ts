@@ -15,7 +15,12 @@ export interface MemberProgramState {
 }
 
 export async function memberState(trx: Trx, member_id: string): Promise<Map<string, MemberProgramState>> {
-  const rows = await trx.selectFrom('accounts').select(['program_id', 'kind', 'balance_pt4', 'floor_pt4']).where('owner_id', '=', member_id).where('kind', 'like', 'member_%').execute();
+  const rows = await trx
+    .selectFrom('accounts')
+    .select(['program_id', 'kind', 'balance_pt4', 'floor_pt4'])
+    .where('owner_id', '=', member_id)
+    .where('kind', 'like', 'member_%')
+    .execute();
   const out = new Map<string, MemberProgramState>();
   for (const r of rows) {
     const s = out.get(r.program_id) ?? { available_pt4: 0n, floor_pt4: 0n, pending_pt4: 0n, held_pt4: 0n };
@@ -45,10 +50,27 @@ export interface OpenLot {
 }
 
 /** The member's lots with points left, optionally in some programs only. */
-export async function openLots(trx: Trx, member_id: string, program_ids?: readonly string[]): Promise<OpenLot[]> {
+export async function openLots(
+  trx: Trx,
+  member_id: string,
+  program_ids?: readonly string[],
+): Promise<OpenLot[]> {
   let q = trx
     .selectFrom('lots')
-    .select(['id', 'program_id', 'member_id', 'issuing_brand_id', 'points_pt4', 'remaining_pt4', 'held_pt4', 'state', 'awarded_at', 'available_at', 'expires_at', 'source_event_id'])
+    .select([
+      'id',
+      'program_id',
+      'member_id',
+      'issuing_brand_id',
+      'points_pt4',
+      'remaining_pt4',
+      'held_pt4',
+      'state',
+      'awarded_at',
+      'available_at',
+      'expires_at',
+      'source_event_id',
+    ])
     .where('member_id', '=', member_id)
     .where('remaining_pt4', '>', 0n);
   if (program_ids) {

@@ -26,20 +26,47 @@ export function parseScope(scope: string): Scope | null {
 
 const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
 
-export async function createApiKey(db: Kysely<DB>, input: { name: string; scope: string }, at: Date): Promise<{ id: string; secret: string; name: string; scope: string; created_at: string }> {
-  if (!parseScope(input.scope)) throw new AppError('INVALID_REQUEST', 'scope must be admin, read or brand:<brand_id>', { field: 'scope' });
+export async function createApiKey(
+  db: Kysely<DB>,
+  input: { name: string; scope: string },
+  at: Date,
+): Promise<{ id: string; secret: string; name: string; scope: string; created_at: string }> {
+  if (!parseScope(input.scope))
+    throw new AppError('INVALID_REQUEST', 'scope must be admin, read or brand:<brand_id>', {
+      field: 'scope',
+    });
   const id = `key_${randomBytes(8).toString('hex')}`;
   const secret = `pp_${randomBytes(32).toString('base64url')}`;
-  await db.insertInto('api_keys').values({ id, name: input.name, scope: input.scope, secret_hash: hashSecret(secret), created_at: at, revoked_at: null }).execute();
+  await db
+    .insertInto('api_keys')
+    .values({
+      id,
+      name: input.name,
+      scope: input.scope,
+      secret_hash: hashSecret(secret),
+      created_at: at,
+      revoked_at: null,
+    })
+    .execute();
   return { id, secret, name: input.name, scope: input.scope, created_at: at.toISOString() };
 }
 
 /** Makes `secret` the admin key named by POINTPOOL_ADMIN_KEY (replacing an earlier one). */
 export async function bootstrapAdminKey(db: Kysely<DB>, secret: string, at: Date): Promise<void> {
-  if (secret.length < 16) throw new Error('POINTPOOL_ADMIN_KEY must be at least 16 characters; set a longer secret and start again');
+  if (secret.length < 16)
+    throw new Error(
+      'POINTPOOL_ADMIN_KEY must be at least 16 characters; set a longer secret and start again',
+    );
   await db
     .insertInto('api_keys')
-    .values({ id: ENV_ADMIN_KEY_ID, name: 'POINTPOOL_ADMIN_KEY', scope: 'admin', secret_hash: hashSecret(secret), created_at: at, revoked_at: null })
+    .values({
+      id: ENV_ADMIN_KEY_ID,
+      name: 'POINTPOOL_ADMIN_KEY',
+      scope: 'admin',
+      secret_hash: hashSecret(secret),
+      created_at: at,
+      revoked_at: null,
+    })
     .onConflict((oc) => oc.column('id').doUpdateSet({ secret_hash: hashSecret(secret), revoked_at: null }))
     .execute();
 }
@@ -47,18 +74,39 @@ export async function bootstrapAdminKey(db: Kysely<DB>, secret: string, at: Date
 export async function authenticate(db: Kysely<DB>, secret: string): Promise<ApiKey | null> {
   if (secret.length < 16 || secret.length > 512) return null;
   const hash = hashSecret(secret);
-  const row = await db.selectFrom('api_keys').selectAll().where('secret_hash', '=', hash).where('revoked_at', 'is', null).executeTakeFirst();
+  const row = await db
+    .selectFrom('api_keys')
+    .selectAll()
+    .where('secret_hash', '=', hash)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
   if (!row || !timingSafeEqual(Buffer.from(row.secret_hash), Buffer.from(hash))) return null;
   const parsed = parseScope(row.scope);
   return parsed ? { id: row.id, name: row.name, scope: row.scope, parsed } : null;
 }
 
 export async function listApiKeys(db: Kysely<DB>) {
-  const rows = await db.selectFrom('api_keys').select(['id', 'name', 'scope', 'created_at', 'revoked_at']).orderBy('created_at').limit(1000).execute();
-  return rows.map((r) => ({ id: r.id, name: r.name, scope: r.scope, created_at: r.created_at.toISOString(), revoked_at: r.revoked_at?.toISOString() ?? null }));
+  const rows = await db
+    .selectFrom('api_keys')
+    .select(['id', 'name', 'scope', 'created_at', 'revoked_at'])
+    .orderBy('created_at')
+    .limit(1000)
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    scope: r.scope,
+    created_at: r.created_at.toISOString(),
+    revoked_at: r.revoked_at?.toISOString() ?? null,
+  }));
 }
 
 export async function revokeApiKey(db: Kysely<DB>, id: string, at: Date): Promise<void> {
-  const res = await db.updateTable('api_keys').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  const res = await db
+    .updateTable('api_keys')
+    .set({ revoked_at: at })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
   if (res.numUpdatedRows === 0n) throw new AppError('NOT_FOUND', 'No such active key', { id });
 }

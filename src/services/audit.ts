@@ -15,7 +15,10 @@ export interface AuditRecord {
 }
 
 export async function recordAudit(db: Kysely<DB>, r: AuditRecord): Promise<void> {
-  await db.insertInto('audit_log').values({ ...r, detail: JSON.stringify(r.detail) as never }).execute();
+  await db
+    .insertInto('audit_log')
+    .values({ ...r, detail: JSON.stringify(r.detail) as never })
+    .execute();
 }
 
 export interface AuditFilter {
@@ -29,7 +32,11 @@ export interface AuditFilter {
 }
 
 export async function listAudit(db: Kysely<DB>, f: AuditFilter): Promise<Page<Record<string, unknown>>> {
-  let q = db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(f.limit + 1);
+  let q = db
+    .selectFrom('audit_log')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1);
   if (f.key_id) q = q.where('key_id', '=', f.key_id);
   if (f.action) q = q.where('action', '=', f.action);
   if (f.target) q = q.where('target', '=', f.target);

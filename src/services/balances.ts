@@ -24,12 +24,22 @@ interface ProgramBalance {
 
 export async function getBalances(ctx: Ctx, member_id: string, as_of?: Date) {
   const group = await requireGroup(ctx);
-  const member = await ctx.db.selectFrom('members').select('id').where('id', '=', member_id).executeTakeFirst();
+  const member = await ctx.db
+    .selectFrom('members')
+    .select('id')
+    .where('id', '=', member_id)
+    .executeTakeFirst();
   if (!member) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id });
   const at = as_of ?? ctx.clock.now();
   const historical = as_of !== undefined && as_of.getTime() < ctx.clock.now().getTime();
-  const balances = historical ? await balancesAsOf(ctx, member_id, at) : await currentBalances(ctx, member_id);
-  const enrollments = await ctx.db.selectFrom('enrollments').select(['program_id', 'tier', 'enrolled_at']).where('member_id', '=', member_id).execute();
+  const balances = historical
+    ? await balancesAsOf(ctx, member_id, at)
+    : await currentBalances(ctx, member_id);
+  const enrollments = await ctx.db
+    .selectFrom('enrollments')
+    .select(['program_id', 'tier', 'enrolled_at'])
+    .where('member_id', '=', member_id)
+    .execute();
   const expiring = await expiringLots(ctx, member_id, at, group);
 
   const programs = enrollments
@@ -38,7 +48,12 @@ export async function getBalances(ctx: Ctx, member_id: string, as_of?: Date) {
     .sort((a, b) => a.program_id.localeCompare(b.program_id))
     .map((e) => {
       const program = group.programs.get(e.program_id)!;
-      const b = balances.get(e.program_id) ?? { program_id: e.program_id, available_pt4: 0n, pending_pt4: 0n, held_pt4: 0n };
+      const b = balances.get(e.program_id) ?? {
+        program_id: e.program_id,
+        available_pt4: 0n,
+        pending_pt4: 0n,
+        held_pt4: 0n,
+      };
       return {
         program_id: e.program_id,
         brand_id: program.brand_id,
@@ -47,27 +62,50 @@ export async function getBalances(ctx: Ctx, member_id: string, as_of?: Date) {
         pending: pt4ToJson(b.pending_pt4),
         held: pt4ToJson(b.held_pt4),
         pending_lots: [] as { points: number; available_at: string }[],
-        expiring: (expiring.get(e.program_id) ?? []).map((x) => ({ points: pt4ToJson(x.points_pt4), expires_at: x.expires_at.toISOString() })),
+        expiring: (expiring.get(e.program_id) ?? []).map((x) => ({
+          points: pt4ToJson(x.points_pt4),
+          expires_at: x.expires_at.toISOString(),
+        })),
         value: moneyJson(valueInProgramCurrency(program, b.available_pt4 > 0n ? b.available_pt4 : 0n)),
       };
     });
-  for (const p of programs) p.pending_lots = (await pendingLots(ctx, member_id, p.program_id, historical ? at : null)).map((l) => ({ points: pt4ToJson(l.points_pt4), available_at: l.available_at.toISOString() }));
+  for (const p of programs)
+    p.pending_lots = (await pendingLots(ctx, member_id, p.program_id, historical ? at : null)).map((l) => ({
+      points: pt4ToJson(l.points_pt4),
+      available_at: l.available_at.toISOString(),
+    }));
 
   const units = programUnits(group, at.getTime());
   const defaultUnit = units.get(group.default_program_id)!;
   const byProgram = new Map([...balances.values()].map((b) => [b.program_id, b.available_pt4] as const));
-  const groupPt4 = poolInDefaultPoints(byProgram, new Map([...units].map(([k, u]) => [k, u.unit_value])), defaultUnit.unit_value, defaultUnit.precision);
-  const groupValue = valueMinor(mul(pt4ToRatio(groupPt4), defaultUnit.unit_value), currencyExponent(group.common_currency));
+  const groupPt4 = poolInDefaultPoints(
+    byProgram,
+    new Map([...units].map(([k, u]) => [k, u.unit_value])),
+    defaultUnit.unit_value,
+    defaultUnit.precision,
+  );
+  const groupValue = valueMinor(
+    mul(pt4ToRatio(groupPt4), defaultUnit.unit_value),
+    currencyExponent(group.common_currency),
+  );
   return {
     member_id,
     as_of: at.toISOString(),
     programs,
-    group: { points: pt4ToJson(groupPt4), value: { amount_minor: Number(groupValue), currency: group.common_currency } },
+    group: {
+      points: pt4ToJson(groupPt4),
+      value: { amount_minor: Number(groupValue), currency: group.common_currency },
+    },
   };
 }
 
 async function currentBalances(ctx: Ctx, member_id: string): Promise<Map<string, ProgramBalance>> {
-  const rows = await ctx.db.selectFrom('accounts').select(['program_id', 'kind', 'balance_pt4']).where('owner_id', '=', member_id).where('kind', 'like', 'member_%').execute();
+  const rows = await ctx.db
+    .selectFrom('accounts')
+    .select(['program_id', 'kind', 'balance_pt4'])
+    .where('owner_id', '=', member_id)
+    .where('kind', 'like', 'member_%')
+    .execute();
   return fold(rows.map((r) => ({ program_id: r.program_id, kind: r.kind, amount: r.balance_pt4 })));
 }
 
@@ -80,10 +118,17 @@ async function balancesAsOf(ctx: Ctx, member_id: string, at: Date): Promise<Map<
   return fold(rows.rows);
 }
 
-function fold(rows: readonly { program_id: string; kind: string; amount: bigint }[]): Map<string, ProgramBalance> {
+function fold(
+  rows: readonly { program_id: string; kind: string; amount: bigint }[],
+): Map<string, ProgramBalance> {
   const out = new Map<string, ProgramBalance>();
   for (const r of rows) {
-    const b = out.get(r.program_id) ?? { program_id: r.program_id, available_pt4: 0n, pending_pt4: 0n, held_pt4: 0n };
+    const b = out.get(r.program_id) ?? {
+      program_id: r.program_id,
+      available_pt4: 0n,
+      pending_pt4: 0n,
+      held_pt4: 0n,
+    };
     if (r.kind === 'member_available') b.available_pt4 += r.amount;
     if (r.kind === 'member_pending') b.pending_pt4 += r.amount;
     if (r.kind === 'member_held') b.held_pt4 += r.amount;
@@ -119,7 +164,15 @@ async function expiringLots(ctx: Ctx, member_id: string, at: Date, group: Group)
 }
 
 async function pendingLots(ctx: Ctx, member_id: string, program_id: string, at: Date | null) {
-  let q = ctx.db.selectFrom('lots').select(['remaining_pt4 as points_pt4', 'available_at']).where('member_id', '=', member_id).where('program_id', '=', program_id).where('state', '=', 'pending').where('remaining_pt4', '>', 0n).orderBy('available_at').limit(100);
+  let q = ctx.db
+    .selectFrom('lots')
+    .select(['remaining_pt4 as points_pt4', 'available_at'])
+    .where('member_id', '=', member_id)
+    .where('program_id', '=', program_id)
+    .where('state', '=', 'pending')
+    .where('remaining_pt4', '>', 0n)
+    .orderBy('available_at')
+    .limit(100);
   if (at) q = q.where('awarded_at', '<=', at);
   return q.execute();
 }

@@ -22,11 +22,19 @@ export async function applyConfig(ctx: Ctx, doc: unknown, actor: Actor): Promise
   const version = await inTransaction(ctx.db, async (trx) => {
     // Serialize applies: two concurrent applies must not both take version N+1.
     await sql`lock table config_versions in exclusive mode`.execute(trx);
-    const max = await trx.selectFrom('config_versions').select((eb) => eb.fn.max('version').as('v')).executeTakeFirst();
+    const max = await trx
+      .selectFrom('config_versions')
+      .select((eb) => eb.fn.max('version').as('v'))
+      .executeTakeFirst();
     const next = (max?.v ?? 0) + 1;
     await trx
       .insertInto('config_versions')
-      .values({ version: next, document: JSON.stringify(config) as never, created_at: ctx.clock.now(), created_by: actor.key_id })
+      .values({
+        version: next,
+        document: JSON.stringify(config) as never,
+        created_at: ctx.clock.now(),
+        created_by: actor.key_id,
+      })
       .execute();
     const accounts = systemAccountsFor(config);
     await trx
@@ -46,23 +54,40 @@ function systemAccountsFor(config: Config): AccountRef[] {
   const out: AccountRef[] = [];
   for (const p of config.programs) {
     for (const b of config.brands) {
-      for (const kind of ['issuance', 'redemption', 'breakage', 'writeoff'] as const) out.push(systemAccount(p.id, kind, b.id));
+      for (const kind of ['issuance', 'redemption', 'breakage', 'writeoff'] as const)
+        out.push(systemAccount(p.id, kind, b.id));
     }
-    for (const kind of ['transfer', 'conversion', 'adjustment'] as const) out.push(systemAccount(p.id, kind, config.group.id));
+    for (const kind of ['transfer', 'conversion', 'adjustment'] as const)
+      out.push(systemAccount(p.id, kind, config.group.id));
   }
   return out;
 }
 
-export async function getConfigVersion(db: Kysely<DB>, version?: number): Promise<{ version: number; created_at: Date; config: Config }> {
+export async function getConfigVersion(
+  db: Kysely<DB>,
+  version?: number,
+): Promise<{ version: number; created_at: Date; config: Config }> {
   let q = db.selectFrom('config_versions').selectAll();
   q = version === undefined ? q.orderBy('version', 'desc').limit(1) : q.where('version', '=', version);
   const row = await q.executeTakeFirst();
-  if (!row) throw new AppError(version === undefined ? 'CONFIG_NOT_FOUND' : 'NOT_FOUND', undefined, version === undefined ? {} : { version });
+  if (!row)
+    throw new AppError(
+      version === undefined ? 'CONFIG_NOT_FOUND' : 'NOT_FOUND',
+      undefined,
+      version === undefined ? {} : { version },
+    );
   return { version: row.version, created_at: row.created_at, config: row.document as unknown as Config };
 }
 
-export async function listConfigVersions(db: Kysely<DB>): Promise<{ version: number; created_at: Date; created_by: string | null }[]> {
-  return db.selectFrom('config_versions').select(['version', 'created_at', 'created_by']).orderBy('version', 'desc').limit(1000).execute();
+export async function listConfigVersions(
+  db: Kysely<DB>,
+): Promise<{ version: number; created_at: Date; created_by: string | null }[]> {
+  return db
+    .selectFrom('config_versions')
+    .select(['version', 'created_at', 'created_by'])
+    .orderBy('version', 'desc')
+    .limit(1000)
+    .execute();
 }
 
 /**
@@ -76,7 +101,12 @@ export function groupSource(db: Kysely<DB>, recheck_ms = 1000): GroupSource {
     async current() {
       const now = Date.now();
       if (cached && now - checkedAt < recheck_ms) return cached;
-      const head = await db.selectFrom('config_versions').select('version').orderBy('version', 'desc').limit(1).executeTakeFirst();
+      const head = await db
+        .selectFrom('config_versions')
+        .select('version')
+        .orderBy('version', 'desc')
+        .limit(1)
+        .executeTakeFirst();
       checkedAt = now;
       if (!head) return (cached = null);
       if (cached?.version === head.version) return cached;

@@ -12,25 +12,57 @@ export interface Replay {
   readonly body: Record<string, unknown>;
 }
 
-export const requestHash = (body: unknown): string => createHash('sha256').update(canonicalJson(body)).digest('hex');
+export const requestHash = (body: unknown): string =>
+  createHash('sha256').update(canonicalJson(body)).digest('hex');
 
 /** Claims (scope, key) or returns the earlier outcome to replay. */
-export async function claimIdempotencyKey(trx: Trx, scope: string, key: string, hash: string, now: Date): Promise<Replay | null> {
+export async function claimIdempotencyKey(
+  trx: Trx,
+  scope: string,
+  key: string,
+  hash: string,
+  now: Date,
+): Promise<Replay | null> {
   const claimed = await trx
     .insertInto('idempotency_keys')
-    .values({ scope, key, request_hash: hash, status_code: 0, response: JSON.stringify({}) as never, created_at: now })
+    .values({
+      scope,
+      key,
+      request_hash: hash,
+      status_code: 0,
+      response: JSON.stringify({}) as never,
+      created_at: now,
+    })
     .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
     .returning('key')
     .execute();
   if (claimed.length > 0) return null;
-  const prior = await trx.selectFrom('idempotency_keys').selectAll().where('scope', '=', scope).where('key', '=', key).executeTakeFirstOrThrow();
+  const prior = await trx
+    .selectFrom('idempotency_keys')
+    .selectAll()
+    .where('scope', '=', scope)
+    .where('key', '=', key)
+    .executeTakeFirstOrThrow();
   if (prior.request_hash !== hash) {
-    throw new AppError('IDEMPOTENCY_KEY_REUSED', `idempotency_key ${key} was used with a different request`, { field: 'idempotency_key' });
+    throw new AppError('IDEMPOTENCY_KEY_REUSED', `idempotency_key ${key} was used with a different request`, {
+      field: 'idempotency_key',
+    });
   }
-  return { http_status: 200, body: { ...(prior.response as Record<string, unknown>), replayed: true } };
+  return { http_status: 200, body: { ...prior.response, replayed: true } };
 }
 
 /** Stores the outcome under the claimed key, in the same transaction. */
-export async function storeOutcome(trx: Trx, scope: string, key: string, status: number, body: Record<string, unknown>): Promise<void> {
-  await trx.updateTable('idempotency_keys').set({ status_code: status, response: JSON.stringify(body) as never }).where('scope', '=', scope).where('key', '=', key).execute();
+export async function storeOutcome(
+  trx: Trx,
+  scope: string,
+  key: string,
+  status: number,
+  body: Record<string, unknown>,
+): Promise<void> {
+  await trx
+    .updateTable('idempotency_keys')
+    .set({ status_code: status, response: JSON.stringify(body) as never })
+    .where('scope', '=', scope)
+    .where('key', '=', key)
+    .execute();
 }

@@ -17,11 +17,27 @@ export async function ensureMember(trx: Trx, member_id: string, at: Date): Promi
 }
 
 /** Enrolls the member in each program not yet enrolled in, and marks activity in all of them. */
-export async function enroll(trx: Trx, member_id: string, program_ids: readonly string[], at: Date): Promise<void> {
+export async function enroll(
+  trx: Trx,
+  member_id: string,
+  program_ids: readonly string[],
+  at: Date,
+): Promise<void> {
   if (program_ids.length === 0) return;
   await trx
     .insertInto('enrollments')
-    .values([...new Set(program_ids)].sort().map((program_id) => ({ member_id, program_id, enrolled_at: at, tier: null, tier_since: null, last_activity_at: at })))
+    .values(
+      [...new Set(program_ids)]
+        .sort()
+        .map((program_id) => ({
+          member_id,
+          program_id,
+          enrolled_at: at,
+          tier: null,
+          tier_since: null,
+          last_activity_at: at,
+        })),
+    )
     .onConflict((oc) =>
       oc.columns(['member_id', 'program_id']).doUpdateSet({
         last_activity_at: sql`greatest(enrollments.last_activity_at, excluded.last_activity_at)`,
@@ -52,7 +68,12 @@ export interface MemberView {
 export async function getMember(ctx: Ctx, member_id: string): Promise<MemberView> {
   const m = await ctx.db.selectFrom('members').selectAll().where('id', '=', member_id).executeTakeFirst();
   if (!m) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id });
-  const enr = await ctx.db.selectFrom('enrollments').selectAll().where('member_id', '=', member_id).orderBy('program_id').execute();
+  const enr = await ctx.db
+    .selectFrom('enrollments')
+    .selectAll()
+    .where('member_id', '=', member_id)
+    .orderBy('program_id')
+    .execute();
   return {
     member_id: m.id,
     created_at: m.created_at.toISOString(),

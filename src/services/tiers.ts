@@ -7,7 +7,12 @@ import type { Trx } from '../ledger/post.ts';
 // an event is judged by the tier the member held at its transaction time.
 
 /** The member's tier in the program at `at` (history first; the enrollment when no history). */
-export async function tierAt(trx: Trx, member_id: string, program_id: string, at: Date): Promise<string | null> {
+export async function tierAt(
+  trx: Trx,
+  member_id: string,
+  program_id: string,
+  at: Date,
+): Promise<string | null> {
   const row = await trx
     .selectFrom('tier_history')
     .select('tier')
@@ -22,26 +27,60 @@ export async function tierAt(trx: Trx, member_id: string, program_id: string, at
 }
 
 /** The program's qualification metric for the member over the window ending at `at`. */
-export async function tierMetricValue(trx: Trx, member_id: string, program: CompiledProgram, at: Date): Promise<bigint> {
+export async function tierMetricValue(
+  trx: Trx,
+  member_id: string,
+  program: CompiledProgram,
+  at: Date,
+): Promise<bigint> {
   const qualify = program.tiers.find((t) => t.qualify)?.qualify;
   if (!qualify) return 0n;
   const { from_ms, to_ms } = tierWindow(qualify, at.getTime());
   const column = qualify.metric === 'spend_minor' ? sql.ref('spend_minor') : sql.ref('points_pt4');
   const res = await sql<{ total: bigint | null }>`
     select sum(${column})::int8 as total from program_activity
-    where member_id = ${member_id} and program_id = ${program.id} and at >= ${new Date(from_ms)} and at < ${new Date(to_ms)}`.execute(trx);
+    where member_id = ${member_id} and program_id = ${program.id} and at >= ${new Date(from_ms)} and at < ${new Date(to_ms)}`.execute(
+    trx,
+  );
   return res.rows[0]?.total ?? 0n;
 }
 
-export async function setTier(trx: Trx, member_id: string, program_id: string, tier: string | null, from_at: Date, recorded_at: Date, reason: string): Promise<void> {
-  await trx.updateTable('enrollments').set({ tier, tier_since: from_at }).where('member_id', '=', member_id).where('program_id', '=', program_id).execute();
-  await trx.insertInto('tier_history').values({ member_id, program_id, tier, from_at, recorded_at, reason }).execute();
+export async function setTier(
+  trx: Trx,
+  member_id: string,
+  program_id: string,
+  tier: string | null,
+  from_at: Date,
+  recorded_at: Date,
+  reason: string,
+): Promise<void> {
+  await trx
+    .updateTable('enrollments')
+    .set({ tier, tier_since: from_at })
+    .where('member_id', '=', member_id)
+    .where('program_id', '=', program_id)
+    .execute();
+  await trx
+    .insertInto('tier_history')
+    .values({ member_id, program_id, tier, from_at, recorded_at, reason })
+    .execute();
 }
 
 /** After activity: lift the member at once if the metric now qualifies for a higher tier. */
-export async function upgradeIfQualified(trx: Trx, member_id: string, program: CompiledProgram, at: Date, now: Date): Promise<string | null> {
+export async function upgradeIfQualified(
+  trx: Trx,
+  member_id: string,
+  program: CompiledProgram,
+  at: Date,
+  now: Date,
+): Promise<string | null> {
   if (program.tiers.length === 0 || !tierMetric(program.tiers)) return null;
-  const current = await trx.selectFrom('enrollments').select('tier').where('member_id', '=', member_id).where('program_id', '=', program.id).executeTakeFirst();
+  const current = await trx
+    .selectFrom('enrollments')
+    .select('tier')
+    .where('member_id', '=', member_id)
+    .where('program_id', '=', program.id)
+    .executeTakeFirst();
   const metric = await tierMetricValue(trx, member_id, program, at);
   const next = evaluateTier(program.tiers, metric, current?.tier ?? null, 'upgrade_only');
   if (next === (current?.tier ?? null)) return null;

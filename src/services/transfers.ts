@@ -34,39 +34,90 @@ export interface TransferRequest {
   readonly idempotency_key: string;
 }
 
-export async function transfer(ctx: Ctx, req: TransferRequest, raw: unknown, actor: Actor): Promise<{ http_status: number; body: Record<string, unknown> }> {
+export async function transfer(
+  ctx: Ctx,
+  req: TransferRequest,
+  raw: unknown,
+  actor: Actor,
+): Promise<{ http_status: number; body: Record<string, unknown> }> {
   const group = await requireGroup(ctx);
   const isGroup = req.group_transfer ?? false;
-  if (!isGroup && !req.program_id) throw new AppError('INVALID_REQUEST', 'Give program_id, or group_transfer: true', { field: 'program_id' });
-  if (isGroup && req.program_id) throw new AppError('INVALID_REQUEST', 'Give program_id or group_transfer: true, not both', { field: 'program_id' });
+  if (!isGroup && !req.program_id)
+    throw new AppError('INVALID_REQUEST', 'Give program_id, or group_transfer: true', {
+      field: 'program_id',
+    });
+  if (isGroup && req.program_id)
+    throw new AppError('INVALID_REQUEST', 'Give program_id or group_transfer: true, not both', {
+      field: 'program_id',
+    });
   const program_id = isGroup ? group.default_program_id : req.program_id!;
   const program = group.programs.get(program_id);
-  if (!program) throw new AppError('UNKNOWN_PROGRAM', `Program ${program_id} is not in the configuration`, { field: 'program_id' });
-  if (req.from_member_id === req.to_member_id) throw new AppError('INVALID_REQUEST', 'A member cannot transfer to themselves', { field: 'to_member_id' });
-  if (req.points_pt4 <= 0n) throw new AppError('INVALID_AMOUNT', 'points must be positive', { field: 'points' });
-  if (program.rounding !== 'accumulate' && !isWholePt4(req.points_pt4)) throw new AppError('INVALID_AMOUNT', `${program_id} points are whole points`, { field: 'points' });
-  if (!program.transfer_enabled) throw new AppError('INVALID_REQUEST', `Transfers are disabled in ${program_id}`, { field: 'program_id' });
+  if (!program)
+    throw new AppError('UNKNOWN_PROGRAM', `Program ${program_id} is not in the configuration`, {
+      field: 'program_id',
+    });
+  if (req.from_member_id === req.to_member_id)
+    throw new AppError('INVALID_REQUEST', 'A member cannot transfer to themselves', {
+      field: 'to_member_id',
+    });
+  if (req.points_pt4 <= 0n)
+    throw new AppError('INVALID_AMOUNT', 'points must be positive', { field: 'points' });
+  if (program.rounding !== 'accumulate' && !isWholePt4(req.points_pt4))
+    throw new AppError('INVALID_AMOUNT', `${program_id} points are whole points`, { field: 'points' });
+  if (!program.transfer_enabled)
+    throw new AppError('INVALID_REQUEST', `Transfers are disabled in ${program_id}`, { field: 'program_id' });
   const hash = requestHash(raw);
 
   return inTransaction(ctx.db, async (trx) => {
     const now = ctx.clock.now();
     const replay = await claimIdempotencyKey(trx, 'transfer', req.idempotency_key, hash, now);
     if (replay) return replay;
-    const members = await trx.selectFrom('members').select('id').where('id', 'in', [req.from_member_id, req.to_member_id]).execute();
+    const members = await trx
+      .selectFrom('members')
+      .select('id')
+      .where('id', 'in', [req.from_member_id, req.to_member_id])
+      .execute();
     for (const id of [req.from_member_id, req.to_member_id]) {
-      if (!members.some((m) => m.id === id)) throw new AppError('MEMBER_NOT_FOUND', `No member ${id}`, { member_id: id });
+      if (!members.some((m) => m.id === id))
+        throw new AppError('MEMBER_NOT_FOUND', `No member ${id}`, { member_id: id });
     }
     await lockMembers(trx, [req.from_member_id, req.to_member_id]);
-    await checkDailyLimit(trx, req.from_member_id, program_id, program.transfer_daily_limit_pt4, req.points_pt4, now);
-    const spend = await planSpend(trx, group, req.from_member_id, { group_redemption: isGroup, program_id }, req.points_pt4, now);
+    await checkDailyLimit(
+      trx,
+      req.from_member_id,
+      program_id,
+      program.transfer_daily_limit_pt4,
+      req.points_pt4,
+      now,
+    );
+    const spend = await planSpend(
+      trx,
+      group,
+      req.from_member_id,
+      { group_redemption: isGroup, program_id },
+      req.points_pt4,
+      now,
+    );
     const tooSmall = tooSmallToPay(spend, req.points_pt4);
     if (tooSmall) throw tooSmall;
     if (spend.plan.allocations.length === 0) {
-      throw new AppError('INSUFFICIENT_POINTS', `Not enough points: ${pt4ToJson(spend.plan.available_default_pt4)} available`, { available: pt4ToJson(spend.plan.available_default_pt4), requested: pt4ToJson(req.points_pt4) });
+      throw new AppError(
+        'INSUFFICIENT_POINTS',
+        `Not enough points: ${pt4ToJson(spend.plan.available_default_pt4)} available`,
+        { available: pt4ToJson(spend.plan.available_default_pt4), requested: pt4ToJson(req.points_pt4) },
+      );
     }
     const id = `trf_${randomBytes(10).toString('hex')}`;
     await enroll(trx, req.to_member_id, [program_id], now);
-    const { postings, moves, lots } = buildTransfer(group, now.getTime(), spend.plan.allocations, spend.lots, req, program_id, isGroup);
+    const { postings, moves, lots } = buildTransfer(
+      group,
+      now.getTime(),
+      spend.plan.allocations,
+      spend.lots,
+      req,
+      program_id,
+      isGroup,
+    );
     const posted = await postEntry(trx, {
       kind: 'transfer',
       member_id: req.from_member_id,
@@ -75,12 +126,29 @@ export async function transfer(ctx: Ctx, req: TransferRequest, raw: unknown, act
       key_id: actor.key_id,
       ref_type: 'transfer',
       ref_id: id,
-      detail: { transfer_id: id, to_member_id: req.to_member_id, group_transfer: isGroup, absorbed_value: ratioToJson(spend.plan.absorbed_value) },
+      detail: {
+        transfer_id: id,
+        to_member_id: req.to_member_id,
+        group_transfer: isGroup,
+        absorbed_value: ratioToJson(spend.plan.absorbed_value),
+      },
       postings,
       lot_moves: moves,
       new_lots: lots,
     });
-    await trx.insertInto('transfers').values({ id, from_member_id: req.from_member_id, to_member_id: req.to_member_id, program_id, group_transfer: isGroup, points_pt4: req.points_pt4, created_at: now, entry_id: posted.entry_id }).execute();
+    await trx
+      .insertInto('transfers')
+      .values({
+        id,
+        from_member_id: req.from_member_id,
+        to_member_id: req.to_member_id,
+        program_id,
+        group_transfer: isGroup,
+        points_pt4: req.points_pt4,
+        created_at: now,
+        entry_id: posted.entry_id,
+      })
+      .execute();
     const body = {
       transfer_id: id,
       from_member_id: req.from_member_id,
@@ -88,7 +156,10 @@ export async function transfer(ctx: Ctx, req: TransferRequest, raw: unknown, act
       group_transfer: isGroup,
       program_id,
       points: pt4ToJson(req.points_pt4),
-      debited_by_program: spend.plan.by_program.map((p) => ({ program_id: p.program_id, points: pt4ToJson(p.points_pt4) })),
+      debited_by_program: spend.plan.by_program.map((p) => ({
+        program_id: p.program_id,
+        points: pt4ToJson(p.points_pt4),
+      })),
       credited: { program_id, points: pt4ToJson(lots.reduce((s, l) => s + l.points_pt4, 0n)) },
       from_balances: await remainingBalances(trx, req.from_member_id),
       to_balances: await remainingBalances(trx, req.to_member_id),
@@ -98,14 +169,27 @@ export async function transfer(ctx: Ctx, req: TransferRequest, raw: unknown, act
   });
 }
 
-async function checkDailyLimit(trx: Trx, member_id: string, program_id: string, limit: Pt4 | null, points: Pt4, now: Date): Promise<void> {
+async function checkDailyLimit(
+  trx: Trx,
+  member_id: string,
+  program_id: string,
+  limit: Pt4 | null,
+  points: Pt4,
+  now: Date,
+): Promise<void> {
   if (limit === null) return;
   const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
   const res = await sql<{ total: bigint | null }>`select sum(points_pt4)::int8 as total from transfers
-    where from_member_id = ${member_id} and program_id = ${program_id} and created_at >= ${dayStart}`.execute(trx);
+    where from_member_id = ${member_id} and program_id = ${program_id} and created_at >= ${dayStart}`.execute(
+    trx,
+  );
   const used = res.rows[0]?.total ?? 0n;
   if (used + points > limit) {
-    throw new AppError('TRANSFER_LIMIT_EXCEEDED', `The daily transfer limit of ${pt4ToJson(limit)} points in ${program_id} would be exceeded`, { limit: pt4ToJson(limit), used_today: pt4ToJson(used) });
+    throw new AppError(
+      'TRANSFER_LIMIT_EXCEEDED',
+      `The daily transfer limit of ${pt4ToJson(limit)} points in ${program_id} would be exceeded`,
+      { limit: pt4ToJson(limit), used_today: pt4ToJson(used) },
+    );
   }
 }
 
@@ -115,7 +199,15 @@ async function checkDailyLimit(trx: Trx, member_id: string, program_id: string, 
  * default-program points are split over the source allocations by value, and each program's
  * side clears through its conversion account.
  */
-function buildTransfer(group: Group, at_ms: number, allocations: readonly GroupAllocation[], lots: ReadonlyMap<string, { expires_at: Date | null; awarded_at: Date }>, req: TransferRequest, program_id: string, isGroup: boolean) {
+function buildTransfer(
+  group: Group,
+  at_ms: number,
+  allocations: readonly GroupAllocation[],
+  lots: ReadonlyMap<string, { expires_at: Date | null; awarded_at: Date }>,
+  req: TransferRequest,
+  program_id: string,
+  isGroup: boolean,
+) {
   const postings: PostingInput[] = [];
   const moves: LotMove[] = [];
   const newLots: NewLot[] = [];
@@ -125,19 +217,58 @@ function buildTransfer(group: Group, at_ms: number, allocations: readonly GroupA
   // the sender's last lot is taken rounded down (never more than the exact equivalent), so
   // crediting the full request would create value out of the rounding.
   const paid = allocations.reduce((acc, a) => add(acc, a.value), ZERO);
-  const receivable = isGroup ? floorToPrecision(div(paid, programUnit(group, group.programs.get(program_id)!, at_ms).unit_value), unit === 1n ? 'pt4' : 'whole') : 0n;
+  const receivable = isGroup
+    ? floorToPrecision(
+        div(paid, programUnit(group, group.programs.get(program_id)!, at_ms).unit_value),
+        unit === 1n ? 'pt4' : 'whole',
+      )
+    : 0n;
   const creditTotal = isGroup && receivable > req.points_pt4 ? req.points_pt4 : receivable;
-  const credited = isGroup ? distribute(creditTotal, allocations.map((a) => a.value), unit) : allocations.map((a) => a.points_pt4);
+  const credited = isGroup
+    ? distribute(
+        creditTotal,
+        allocations.map((a) => a.value),
+        unit,
+      )
+    : allocations.map((a) => a.points_pt4);
   allocations.forEach((a, i) => {
     const lot = lots.get(a.lot_id)!;
-    postings.push({ account: memberAccount(a.program_id, req.from_member_id, 'member_available'), amount_pt4: -a.points_pt4 });
+    postings.push({
+      account: memberAccount(a.program_id, req.from_member_id, 'member_available'),
+      amount_pt4: -a.points_pt4,
+    });
     postings.push({ account: systemAccount(a.program_id, clearing, group.id), amount_pt4: a.points_pt4 });
-    moves.push({ lot_id: BigInt(a.lot_id), program_id: a.program_id, member_id: req.from_member_id, issuing_brand_id: a.issuing_brand_id, kind: 'transfer_out', points_pt4: a.points_pt4, remaining_delta_pt4: -a.points_pt4, held_delta_pt4: 0n, state_from: 'available', value_common: ratioToJson(a.value) });
+    moves.push({
+      lot_id: BigInt(a.lot_id),
+      program_id: a.program_id,
+      member_id: req.from_member_id,
+      issuing_brand_id: a.issuing_brand_id,
+      kind: 'transfer_out',
+      points_pt4: a.points_pt4,
+      remaining_delta_pt4: -a.points_pt4,
+      held_delta_pt4: 0n,
+      state_from: 'available',
+      value_common: ratioToJson(a.value),
+    });
     const pts = credited[i]!;
     if (pts <= 0n) return;
-    postings.push({ account: memberAccount(program_id, req.to_member_id, 'member_available'), amount_pt4: pts });
+    postings.push({
+      account: memberAccount(program_id, req.to_member_id, 'member_available'),
+      amount_pt4: pts,
+    });
     postings.push({ account: systemAccount(program_id, clearing, group.id), amount_pt4: -pts });
-    newLots.push({ program_id, member_id: req.to_member_id, issuing_brand_id: a.issuing_brand_id, points_pt4: pts, remaining_pt4: pts, state: 'available', awarded_at: lot.awarded_at, available_at: lot.awarded_at, expires_at: lot.expires_at, source_event_id: null });
+    newLots.push({
+      program_id,
+      member_id: req.to_member_id,
+      issuing_brand_id: a.issuing_brand_id,
+      points_pt4: pts,
+      remaining_pt4: pts,
+      state: 'available',
+      awarded_at: lot.awarded_at,
+      available_at: lot.awarded_at,
+      expires_at: lot.expires_at,
+      source_event_id: null,
+    });
   });
   return { postings, moves, lots: newLots };
 }

@@ -34,30 +34,41 @@ export const CHECKS: readonly CheckDef[] = [
     name: 'entries_balance',
     what: 'every entry sums to zero in each program it touches',
     offenders: (db) =>
-      rows(db, sql`select entry_id, program_id, sum(amount_pt4) as off_by from postings
-        group by entry_id, program_id having sum(amount_pt4) <> 0 limit ${EXAMPLES + 1}`),
+      rows(
+        db,
+        sql`select entry_id, program_id, sum(amount_pt4) as off_by from postings
+        group by entry_id, program_id having sum(amount_pt4) <> 0 limit ${EXAMPLES + 1}`,
+      ),
   },
   {
     name: 'member_balances_equal_postings',
     what: "every member account's balance equals the sum of its postings",
     offenders: (db) =>
-      rows(db, sql`select a.id, a.program_id, a.kind, a.owner_id, a.balance_pt4, coalesce(p.total, 0) as postings
+      rows(
+        db,
+        sql`select a.id, a.program_id, a.kind, a.owner_id, a.balance_pt4, coalesce(p.total, 0) as postings
         from accounts a left join (select account_id, sum(amount_pt4) as total from postings group by account_id) p
           on p.account_id = a.id
-        where a.kind like 'member_%' and a.balance_pt4 <> coalesce(p.total, 0) limit ${EXAMPLES + 1}`),
+        where a.kind like 'member_%' and a.balance_pt4 <> coalesce(p.total, 0) limit ${EXAMPLES + 1}`,
+      ),
   },
   {
     name: 'system_accounts_have_no_running_balance',
     what: 'system account balances are derived from postings only',
     offenders: (db) =>
-      rows(db, sql`select id, program_id, kind, owner_id from accounts
-        where kind not like 'member_%' and (balance_pt4 <> 0 or floor_pt4 <> 0) limit ${EXAMPLES + 1}`),
+      rows(
+        db,
+        sql`select id, program_id, kind, owner_id from accounts
+        where kind not like 'member_%' and (balance_pt4 <> 0 or floor_pt4 <> 0) limit ${EXAMPLES + 1}`,
+      ),
   },
   {
     name: 'balances_equal_lots',
     what: 'per member and program: available = open available lots − held + recorded floor, pending = pending lots, held = held lots',
     offenders: (db) =>
-      rows(db, sql`with acc as (
+      rows(
+        db,
+        sql`with acc as (
           select owner_id as member_id, program_id,
             sum(case when kind = 'member_available' then balance_pt4 else 0 end) as available,
             sum(case when kind = 'member_available' then floor_pt4 else 0 end) as floor,
@@ -77,13 +88,16 @@ export const CHECKS: readonly CheckDef[] = [
         where coalesce(acc.available, 0) <> coalesce(lot.available, 0) + coalesce(acc.floor, 0)
            or coalesce(acc.pending, 0) <> coalesce(lot.pending, 0)
            or coalesce(acc.held, 0) <> coalesce(lot.held, 0)
-        limit ${EXAMPLES + 1}`),
+        limit ${EXAMPLES + 1}`,
+      ),
   },
   {
     name: 'lots_equal_allocations',
     what: "every lot's remaining and held equal its award minus what its allocations took, plus what they restored",
     offenders: (db) =>
-      rows(db, sql`select l.id, l.points_pt4, l.remaining_pt4, l.held_pt4, coalesce(a.taken, 0) as taken, coalesce(a.held, 0) as held_by_allocations
+      rows(
+        db,
+        sql`select l.id, l.points_pt4, l.remaining_pt4, l.held_pt4, coalesce(a.taken, 0) as taken, coalesce(a.held, 0) as held_by_allocations
         from lots l left join (
           select lot_id,
             sum(case when kind in (${TAKING}) then points_pt4
@@ -91,47 +105,62 @@ export const CHECKS: readonly CheckDef[] = [
             sum(case when kind = 'hold' then points_pt4 when kind in ('release', 'capture') then -points_pt4 else 0 end) as held
           from lot_allocations group by lot_id) a on a.lot_id = l.id
         where l.remaining_pt4 <> l.points_pt4 - coalesce(a.taken, 0) or l.held_pt4 <> coalesce(a.held, 0)
-        limit ${EXAMPLES + 1}`),
+        limit ${EXAMPLES + 1}`,
+      ),
   },
   {
     name: 'no_negative_balance_without_record',
     what: 'no member account is below zero unless a reversal shortfall was recorded for it',
     offenders: (db) =>
-      rows(db, sql`select id, program_id, kind, owner_id, balance_pt4, floor_pt4 from accounts
+      rows(
+        db,
+        sql`select id, program_id, kind, owner_id, balance_pt4, floor_pt4 from accounts
         where kind like 'member_%' and (balance_pt4 < floor_pt4 or (floor_pt4 < 0 and kind <> 'member_available'))
-        limit ${EXAMPLES + 1}`),
+        limit ${EXAMPLES + 1}`,
+      ),
   },
   {
     name: 'recorded_negative_balances_reviewed',
     what: 'every negative available balance has an open review item',
     offenders: (db) =>
-      rows(db, sql`select a.program_id, a.owner_id, a.balance_pt4 from accounts a
+      rows(
+        db,
+        sql`select a.program_id, a.owner_id, a.balance_pt4 from accounts a
         where a.kind = 'member_available' and a.balance_pt4 < 0
           and not exists (select 1 from reviews r where r.member_id = a.owner_id and r.program_id = a.program_id and r.kind = 'negative_balance')
-        limit ${EXAMPLES + 1}`),
+        limit ${EXAMPLES + 1}`,
+      ),
   },
   {
     name: 'events_accrued_once',
     what: 'no event or order accrued a lot twice in one program',
     offenders: (db) =>
-      rows(db, sql`select l.source_event_id, l.program_id, count(*) as lots from lots l
+      rows(
+        db,
+        sql`select l.source_event_id, l.program_id, count(*) as lots from lots l
         join entries e on e.id = l.source_entry_id and e.kind = 'accrual'
         where l.source_event_id is not null
-        group by l.source_event_id, l.program_id having count(*) > 1 limit ${EXAMPLES + 1}`),
+        group by l.source_event_id, l.program_id having count(*) > 1 limit ${EXAMPLES + 1}`,
+      ),
   },
   {
     name: 'holds_resolved_once',
     what: 'every hold was captured, released or expired by at most one entry',
     offenders: (db) =>
-      rows(db, sql`select ref_id, count(*) as resolutions from entries
+      rows(
+        db,
+        sql`select ref_id, count(*) as resolutions from entries
         where kind in ('capture', 'release') and ref_type = 'redemption'
-        group by ref_id having count(*) > 1 limit ${EXAMPLES + 1}`),
+        group by ref_id having count(*) > 1 limit ${EXAMPLES + 1}`,
+      ),
   },
   {
     name: 'settlement_equals_cross_brand_redemptions',
     what: 'settlement flows equal the cross-brand part of redemption allocations, net of reversals',
     offenders: (db) =>
-      rows(db, sql`with alloc as (
+      rows(
+        db,
+        sql`with alloc as (
           select e.ref_id as redemption_id, la.issuing_brand_id as issuer, r.brand_id as redeemer,
             sum(case when la.kind in ('spend', 'capture') then la.points_pt4 else -la.points_pt4 end) as points
           from lot_allocations la
@@ -144,7 +173,8 @@ export const CHECKS: readonly CheckDef[] = [
           from settlement_flows group by 1, 2, 3)
         select coalesce(alloc.redemption_id, flow.redemption_id) as redemption_id, alloc.points as allocated, flow.points as settled
         from alloc full join flow using (redemption_id, issuer, redeemer)
-        where coalesce(alloc.points, 0) <> coalesce(flow.points, 0) limit ${EXAMPLES + 1}`),
+        where coalesce(alloc.points, 0) <> coalesce(flow.points, 0) limit ${EXAMPLES + 1}`,
+      ),
   },
   // Settlement (issue 6): the checks above compare points; these compare money, exactly.
   {

@@ -42,10 +42,19 @@ function pgTypes(): pg.CustomTypesConfig {
 
 export async function openStore(opts: StoreOptions): Promise<Store> {
   if (opts.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10, types: pgTypes() });
+    const pool = new pg.Pool({
+      connectionString: opts.databaseUrl,
+      max: opts.poolSize ?? 10,
+      types: pgTypes(),
+    });
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     const url = new URL(opts.databaseUrl);
-    return { db, kind: 'postgres', describe: `postgres ${url.host}${url.pathname}`, close: () => db.destroy() };
+    return {
+      db,
+      kind: 'postgres',
+      describe: `postgres ${url.host}${url.pathname}`,
+      close: () => db.destroy(),
+    };
   }
   const dataDir = opts.dataDir ?? './.pointpool';
   if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });

@@ -22,11 +22,18 @@ export interface MigrateResult {
 }
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrateResult> {
-  const migrator = new Migrator({ db, provider: new StaticProvider(), migrationTableName: 'pointpool_migrations', migrationLockTableName: 'pointpool_migrations_lock' });
+  const migrator = new Migrator({
+    db,
+    provider: new StaticProvider(),
+    migrationTableName: 'pointpool_migrations',
+    migrationLockTableName: 'pointpool_migrations_lock',
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`, {
+      cause: error,
+    });
   }
   return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
 }

@@ -274,10 +274,21 @@ void describe('double-spend on PostgreSQL (parallel connections)', { skip: SKIP 
     const elapsedMs = Date.now() - started;
     assert.equal(lowest, 0n, `a member account was seen at ${lowest} during the burst`);
     const st = statuses(rs);
-    assert.ok(
-      Object.keys(st).every((k) => k === '201' || k === '409 INSUFFICIENT_POINTS'),
-      `only 201 and 409 INSUFFICIENT_POINTS expected: ${JSON.stringify(st)}`,
-    );
+    // 201, or 409 INSUFFICIENT_POINTS; a group transfer of 2 default points may also be 422
+    // INVALID_AMOUNT once the earliest-expiring lot left is a summit mile (worth 2.54 default
+    // points, spend-plan.ts tooSmallToPay), which depends on the order the burst ran in.
+    order.forEach((i, k) => {
+      const r = rs[k]!;
+      const code =
+        r.statusCode >= 400 ? `${r.statusCode} ${r.json().error?.code as string}` : String(r.statusCode);
+      const smallGroupTransfer = requests[i]!.body.group_transfer === true;
+      assert.ok(
+        code === '201' ||
+          code === '409 INSUFFICIENT_POINTS' ||
+          (smallGroupTransfer && code === '422 INVALID_AMOUNT'),
+        `${requests[i]!.url} ${JSON.stringify(requests[i]!.body)} → ${code}; all: ${JSON.stringify(st)}`,
+      );
+    });
     assert.ok((st['201'] ?? 0) >= 36, JSON.stringify(st)); // each pool of 82.6 points covers at least 6 × 12
     // A deadlock PostgreSQL has to break costs deadlock_timeout (1 s) per round; the burst must
     // not be made of those.

@@ -104,17 +104,13 @@ export const ProgramSchema = Type.Object(
     pending_days: Type.Optional(Type.Integer({ minimum: 0, maximum: 3650 })),
     late_event_window_hours: Type.Optional(Type.Integer({ minimum: 0, maximum: 87600 })),
     reversal_lookback_days: Type.Optional(Type.Integer({ minimum: 0, maximum: 3650 })),
-    negative_balance: Type.Optional(
-      Type.Object({ absorb_up_to: Decimal }, { additionalProperties: false }),
-    ),
+    negative_balance: Type.Optional(Type.Object({ absorb_up_to: Decimal }, { additionalProperties: false })),
     expiry: Type.Optional(ExpirySchema),
     tiers: Type.Optional(Type.Array(TierSchema, { maxItems: 20 })),
     referral: Type.Optional(
       Type.Object({ bonus_points: Decimal, min_spend_minor: NonNegInt }, { additionalProperties: false }),
     ),
-    settlement: Type.Optional(
-      Type.Object({ reimbursement_rate: Decimal }, { additionalProperties: false }),
-    ),
+    settlement: Type.Optional(Type.Object({ reimbursement_rate: Decimal }, { additionalProperties: false })),
     hold_timeout_minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 43200 })),
     transfer: Type.Optional(
       Type.Object(

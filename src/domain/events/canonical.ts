@@ -4,7 +4,12 @@ import type { ErrorCode } from '../../errors.ts';
 // library so that each problem gets a stable code, the exact offending field, and so that a
 // rejected event is still kept with its payload. Pure: no I/O, no clock.
 
-export const EVENT_TYPES = ['purchase_completed', 'purchase_voided', 'purchase_refunded', 'member_referred'] as const;
+export const EVENT_TYPES = [
+  'purchase_completed',
+  'purchase_voided',
+  'purchase_refunded',
+  'member_referred',
+] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export const MAX_LINE_ITEMS = 500;
@@ -54,7 +59,8 @@ const fail = (field: string | null, message: string, code: ErrorCode = 'INVALID_
   problem: { code, field, message },
 });
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Best-effort identifiers of a payload, for listing a rejection even when the payload is bad. */
 export function payloadIds(raw: unknown): { event_id: string | null; store_id: string | null } {
@@ -63,12 +69,19 @@ export function payloadIds(raw: unknown): { event_id: string | null; store_id: s
   return { event_id: s(raw.event_id), store_id: s(raw.store_id) };
 }
 
-function str(o: Record<string, unknown>, field: string, opts: { required: boolean; re?: RegExp; max?: number }): string | null | EventProblem {
+function str(
+  o: Record<string, unknown>,
+  field: string,
+  opts: { required: boolean; re?: RegExp; max?: number },
+): string | null | EventProblem {
   const v = o[field];
-  if (v === undefined || v === null) return opts.required ? { code: 'INVALID_EVENT', field, message: `${field} is required` } : null;
+  if (v === undefined || v === null)
+    return opts.required ? { code: 'INVALID_EVENT', field, message: `${field} is required` } : null;
   if (typeof v !== 'string') return { code: 'INVALID_EVENT', field, message: `${field} must be a string` };
-  if (v.length === 0 || v.length > (opts.max ?? 128)) return { code: 'INVALID_EVENT', field, message: `${field} must be 1..${opts.max ?? 128} characters` };
-  if (opts.re && !opts.re.test(v)) return { code: 'INVALID_EVENT', field, message: `${field} has an invalid format` };
+  if (v.length === 0 || v.length > (opts.max ?? 128))
+    return { code: 'INVALID_EVENT', field, message: `${field} must be 1..${opts.max ?? 128} characters` };
+  if (opts.re && !opts.re.test(v))
+    return { code: 'INVALID_EVENT', field, message: `${field} has an invalid format` };
   return v;
 }
 
@@ -76,7 +89,8 @@ const isProblem = (v: unknown): v is EventProblem => isObject(v) && 'code' in v 
 
 /** Whole minor units: a JSON integer, non-negative, within range. */
 function cents(v: unknown, field: string): bigint | EventProblem {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) return { code: 'INVALID_EVENT', field, message: `${field} must be an integer number of minor units` };
+  if (typeof v !== 'number' || !Number.isSafeInteger(v))
+    return { code: 'INVALID_EVENT', field, message: `${field} must be an integer number of minor units` };
   if (v < 0) return { code: 'INVALID_EVENT', field, message: `${field} must not be negative` };
   const b = BigInt(v);
   if (b > MAX_CENTS) return { code: 'INVALID_EVENT', field, message: `${field} is out of range` };
@@ -93,12 +107,30 @@ function lineItem(v: unknown, i: number): LineItem | EventProblem {
   const price = cents(v.unit_price_cents, `${at}.unit_price_cents`);
   if (isProblem(price)) return price;
   const q = v.quantity;
-  if (typeof q !== 'number' || !Number.isFinite(q) || q <= 0 || q > 1_000_000 || !/^\d+(\.\d{1,6})?$/.test(String(q))) {
-    return { code: 'INVALID_EVENT', field: `${at}.quantity`, message: `${at}.quantity must be a positive number with at most 6 decimals` };
+  if (
+    typeof q !== 'number' ||
+    !Number.isFinite(q) ||
+    q <= 0 ||
+    q > 1_000_000 ||
+    !/^\d+(\.\d{1,6})?$/.test(String(q))
+  ) {
+    return {
+      code: 'INVALID_EVENT',
+      field: `${at}.quantity`,
+      message: `${at}.quantity must be a positive number with at most 6 decimals`,
+    };
   }
   const eligible = v.eligible_for_points ?? true;
-  if (typeof eligible !== 'boolean') return { code: 'INVALID_EVENT', field: `${at}.eligible_for_points`, message: 'must be a boolean' };
-  return { ...v, sku: sku!, ...(category ? { category } : {}), unit_price_cents: price, quantity: q, eligible_for_points: eligible };
+  if (typeof eligible !== 'boolean')
+    return { code: 'INVALID_EVENT', field: `${at}.eligible_for_points`, message: 'must be a boolean' };
+  return {
+    ...v,
+    sku: sku!,
+    ...(category ? { category } : {}),
+    unit_price_cents: price,
+    quantity: q,
+    eligible_for_points: eligible,
+  };
 }
 
 export function parseEvent(raw: unknown): Parsed {
@@ -119,12 +151,17 @@ export function parseEvent(raw: unknown): Parsed {
     ['referrer_member_id', false, ID_RE],
   ];
   for (const [field, required, re] of specs) {
-    const v = str(raw, field, { required, ...(re ? { re } : {}), max: field === 'idempotency_key' ? 200 : 128 });
+    const v = str(raw, field, {
+      required,
+      ...(re ? { re } : {}),
+      max: field === 'idempotency_key' ? 200 : 128,
+    });
     if (isProblem(v)) return { ok: false, problem: v };
     fields[field] = v;
   }
   const type = fields.event_type as EventType;
-  if (!EVENT_TYPES.includes(type)) return fail('event_type', `event_type must be one of ${EVENT_TYPES.join(', ')}`);
+  if (!EVENT_TYPES.includes(type))
+    return fail('event_type', `event_type must be one of ${EVENT_TYPES.join(', ')}`);
   const ms = Date.parse(fields.transaction_ts!);
   if (Number.isNaN(ms)) return fail('transaction_ts', 'transaction_ts is not a valid instant');
 
@@ -132,7 +169,8 @@ export function parseEvent(raw: unknown): Parsed {
   const items: LineItem[] = [];
   if (raw.line_items !== undefined || needsLines) {
     if (!Array.isArray(raw.line_items)) return fail('line_items', 'line_items must be an array');
-    if (raw.line_items.length > MAX_LINE_ITEMS) return fail('line_items', `at most ${MAX_LINE_ITEMS} line items`);
+    if (raw.line_items.length > MAX_LINE_ITEMS)
+      return fail('line_items', `at most ${MAX_LINE_ITEMS} line items`);
     if (needsLines && raw.line_items.length === 0) return fail('line_items', 'line_items must not be empty');
     for (const [i, li] of raw.line_items.entries()) {
       const item = lineItem(li, i);
@@ -142,12 +180,17 @@ export function parseEvent(raw: unknown): Parsed {
   }
   let subtotal = 0n;
   let eligible = 0n;
-  if (type === 'purchase_completed' || raw.subtotal_cents !== undefined || raw.eligible_subtotal_cents !== undefined) {
+  if (
+    type === 'purchase_completed' ||
+    raw.subtotal_cents !== undefined ||
+    raw.eligible_subtotal_cents !== undefined
+  ) {
     const s = cents(raw.subtotal_cents, 'subtotal_cents');
     if (isProblem(s)) return { ok: false, problem: s };
     const e = cents(raw.eligible_subtotal_cents, 'eligible_subtotal_cents');
     if (isProblem(e)) return { ok: false, problem: e };
-    if (e > s) return fail('eligible_subtotal_cents', 'eligible_subtotal_cents must not exceed subtotal_cents');
+    if (e > s)
+      return fail('eligible_subtotal_cents', 'eligible_subtotal_cents must not exceed subtotal_cents');
     subtotal = s;
     eligible = e;
   }
@@ -155,8 +198,10 @@ export function parseEvent(raw: unknown): Parsed {
     return fail('reversal_of', `${type} needs reversal_of: the event_id of the purchase it reverses`);
   }
   if (type === 'member_referred') {
-    if (!fields.referrer_member_id) return fail('referrer_member_id', 'member_referred needs referrer_member_id');
-    if (fields.referrer_member_id === fields.member_id) return fail('referrer_member_id', 'a member cannot refer themselves');
+    if (!fields.referrer_member_id)
+      return fail('referrer_member_id', 'member_referred needs referrer_member_id');
+    if (fields.referrer_member_id === fields.member_id)
+      return fail('referrer_member_id', 'a member cannot refer themselves');
   }
   return {
     ok: true,

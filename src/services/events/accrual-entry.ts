@@ -23,7 +23,14 @@ export interface AccrualPlan {
 }
 
 /** `debt_pt4(program_id)`: what the member owes there (−floor of the available account), >= 0. */
-export function buildAccrual(ev: CanonicalEvent, store: StoreConfig, now: Date, earns: readonly ProgramEarn[], debt_pt4: (program_id: string) => bigint, actor: Actor): AccrualPlan {
+export function buildAccrual(
+  ev: CanonicalEvent,
+  store: StoreConfig,
+  now: Date,
+  earns: readonly ProgramEarn[],
+  debt_pt4: (program_id: string) => bigint,
+  actor: Actor,
+): AccrualPlan {
   const at = new Date(ev.transaction_ms);
   const postings: PostingInput[] = [];
   const lots: NewLot[] = [];
@@ -34,7 +41,11 @@ export function buildAccrual(ev: CanonicalEvent, store: StoreConfig, now: Date, 
     const available_at = new Date(at.getTime() + program.pending_days * DAY_MS);
     const pending = available_at.getTime() > now.getTime();
     const tierCfg = program.tiers.find((t) => t.id === tier);
-    const expiresMs = computeExpiresAt(program.expiry, at.getTime(), tierCfg?.expiry_days !== undefined ? { tier_expiry_days: tierCfg.expiry_days } : {});
+    const expiresMs = computeExpiresAt(
+      program.expiry,
+      at.getTime(),
+      tierCfg?.expiry_days !== undefined ? { tier_expiry_days: tierCfg.expiry_days } : {},
+    );
     const expires_at = expiresMs === null ? null : new Date(expiresMs);
     accruals.push({
       program_id: program.id,
@@ -49,9 +60,16 @@ export function buildAccrual(ev: CanonicalEvent, store: StoreConfig, now: Date, 
     // A recorded reversal shortfall is paid down first by available points (DESIGN: later accruals pay it down).
     const debt = pending ? 0n : debt_pt4(program.id);
     const paydown = debt > 0n ? (points < debt ? points : debt) : 0n;
-    postings.push({ account: memberAccount(program.id, ev.member_id, pending ? 'member_pending' : 'member_available'), amount_pt4: points });
+    postings.push({
+      account: memberAccount(program.id, ev.member_id, pending ? 'member_pending' : 'member_available'),
+      amount_pt4: points,
+    });
     postings.push({ account: systemAccount(program.id, 'issuance', store.brand), amount_pt4: -points });
-    if (paydown > 0n) floors.push({ account: memberAccount(program.id, ev.member_id, 'member_available'), delta_pt4: paydown });
+    if (paydown > 0n)
+      floors.push({
+        account: memberAccount(program.id, ev.member_id, 'member_available'),
+        delta_pt4: paydown,
+      });
     lots.push({
       program_id: program.id,
       member_id: ev.member_id,
@@ -66,7 +84,12 @@ export function buildAccrual(ev: CanonicalEvent, store: StoreConfig, now: Date, 
     });
   }
   const explanations = Object.fromEntries(earns.map((e) => [e.program.id, e.earn.explanation]));
-  const spend_minor = new Map(earns.map((e) => [e.program.id, roundRatio(ratioFromJson(e.earn.explanation.eligible_amount_minor), 'floor')]));
+  const spend_minor = new Map(
+    earns.map((e) => [
+      e.program.id,
+      roundRatio(ratioFromJson(e.earn.explanation.eligible_amount_minor), 'floor'),
+    ]),
+  );
   const entry: EntryInput | null =
     postings.length === 0
       ? null

@@ -60,7 +60,11 @@ export async function computeEarn(
     try {
       fx = fxFactor(ev.currency, program.currency, group, ev.transaction_ms);
     } catch {
-      throw new EventRejected('CURRENCY_MISMATCH', 'currency', `No exchange rate from ${ev.currency} to ${program.currency} at ${ev.transaction_ts}`);
+      throw new EventRejected(
+        'CURRENCY_MISMATCH',
+        'currency',
+        `No exchange rate from ${ev.currency} to ${program.currency} at ${ev.transaction_ts}`,
+      );
     }
     const tier = await tierOf(program.id);
     const earn = calculateEarn({
@@ -92,7 +96,14 @@ export interface AccrueResult {
   readonly spend_minor: Map<string, bigint>;
 }
 
-export async function accruePurchase(trx: Trx, group: Group, ev: CanonicalEvent, store: StoreConfig, now: Date, actor: Actor): Promise<AccrueResult> {
+export async function accruePurchase(
+  trx: Trx,
+  group: Group,
+  ev: CanonicalEvent,
+  store: StoreConfig,
+  now: Date,
+  actor: Actor,
+): Promise<AccrueResult> {
   const at = new Date(ev.transaction_ms);
   const earns = await computeEarn(trx, group, ev, store, (pid) => tierAt(trx, ev.member_id, pid, at));
   const state = await memberState(trx, ev.member_id);
@@ -103,7 +114,18 @@ export async function accruePurchase(trx: Trx, group: Group, ev: CanonicalEvent,
     entry_id = (await postEntry(trx, plan.entry)).entry_id;
     await resolvePaidDebts(trx, ev.member_id, plan.floors, now);
   }
-  await recordActivity(trx, ev.member_id, earns.map((e) => ({ program_id: e.program.id, spend_minor: spend.get(e.program.id) ?? 0n, points_pt4: e.earn.points_pt4 })), at, ev.event_id, entry_id);
+  await recordActivity(
+    trx,
+    ev.member_id,
+    earns.map((e) => ({
+      program_id: e.program.id,
+      spend_minor: spend.get(e.program.id) ?? 0n,
+      points_pt4: e.earn.points_pt4,
+    })),
+    at,
+    ev.event_id,
+    entry_id,
+  );
   for (const { program } of earns) {
     const upgraded = await upgradeIfQualified(trx, ev.member_id, program, at, now);
     if (upgraded) {
@@ -123,20 +145,45 @@ export async function recordActivity(
   event_id: string,
   entry_id: bigint | null,
 ): Promise<void> {
-  const values = rows.filter((r) => r.spend_minor !== 0n || r.points_pt4 !== 0n).map((r) => ({ member_id, program_id: r.program_id, at, spend_minor: r.spend_minor, points_pt4: r.points_pt4, event_id, entry_id }));
+  const values = rows
+    .filter((r) => r.spend_minor !== 0n || r.points_pt4 !== 0n)
+    .map((r) => ({
+      member_id,
+      program_id: r.program_id,
+      at,
+      spend_minor: r.spend_minor,
+      points_pt4: r.points_pt4,
+      event_id,
+      entry_id,
+    }));
   if (values.length > 0) await trx.insertInto('program_activity').values(values).execute();
 }
 
 /** Closes the review of a negative balance once accruals have paid it back to zero. */
-export async function resolvePaidDebts(trx: Trx, member_id: string, floors: readonly FloorMove[], now: Date): Promise<void> {
+export async function resolvePaidDebts(
+  trx: Trx,
+  member_id: string,
+  floors: readonly FloorMove[],
+  now: Date,
+): Promise<void> {
   for (const f of floors) {
     if (f.delta_pt4 <= 0n) continue;
-    const acc = await trx.selectFrom('accounts').select('floor_pt4').where('owner_id', '=', member_id).where('program_id', '=', f.account.program_id).where('kind', '=', 'member_available').executeTakeFirst();
+    const acc = await trx
+      .selectFrom('accounts')
+      .select('floor_pt4')
+      .where('owner_id', '=', member_id)
+      .where('program_id', '=', f.account.program_id)
+      .where('kind', '=', 'member_available')
+      .executeTakeFirst();
     if (acc && acc.floor_pt4 === 0n) {
       await trx
         .updateTable('reviews')
         // Merged into the item's detail: why it was opened (reversal_of, reason) stays on record.
-        .set({ status: 'resolved', detail: sql`detail || ${JSON.stringify({ resolved_at: now.toISOString(), resolution: 'paid down by accruals' })}::jsonb` as never })
+        .set({
+          status: 'resolved',
+          detail:
+            sql`detail || ${JSON.stringify({ resolved_at: now.toISOString(), resolution: 'paid down by accruals' })}::jsonb` as never,
+        })
         .where('member_id', '=', member_id)
         .where('program_id', '=', f.account.program_id)
         .where('kind', '=', 'negative_balance')

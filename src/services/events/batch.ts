@@ -33,7 +33,12 @@ interface Candidate {
   readonly hash: string;
 }
 
-export async function submitBatch(ctx: Ctx, raws: readonly unknown[], actor: Actor, guard: BrandGuard): Promise<EventOutcome[]> {
+export async function submitBatch(
+  ctx: Ctx,
+  raws: readonly unknown[],
+  actor: Actor,
+  guard: BrandGuard,
+): Promise<EventOutcome[]> {
   const group = await requireGroup(ctx);
   const results: (EventOutcome | null)[] = raws.map(() => null);
   // Round r holds each member's r-th purchase: rounds run in order, so each member's events keep
@@ -55,7 +60,10 @@ export async function submitBatch(ctx: Ctx, raws: readonly unknown[], actor: Act
       results[index] = await submitEvent(ctx, raw, actor, guard);
     } catch (e) {
       if (!(e instanceof AppError)) throw e;
-      results[index] = { http_status: e.status, body: { error: { code: e.code, message: e.message, details: e.details } } };
+      results[index] = {
+        http_status: e.status,
+        body: { error: { code: e.code, message: e.message, details: e.details } },
+      };
     }
   }
   return results.map((r) => r!);
@@ -69,7 +77,8 @@ export async function submitBatch(ctx: Ctx, raws: readonly unknown[], actor: Act
 function bulkRounds(group: Group, raws: readonly unknown[], now: Date, guard: BrandGuard): Candidate[][] {
   const parsed = raws.map((raw, index) => ({ index, raw, p: parseEvent(raw) }));
   const perKey = new Map<string, number>();
-  for (const { p } of parsed) if (p.ok) perKey.set(p.event.idempotency_key, (perKey.get(p.event.idempotency_key) ?? 0) + 1);
+  for (const { p } of parsed)
+    if (p.ok) perKey.set(p.event.idempotency_key, (perKey.get(p.event.idempotency_key) ?? 0) + 1);
   const broken = new Set<string>();
   const seen = new Map<string, number>();
   const rounds: Candidate[][] = [];
@@ -77,12 +86,17 @@ function bulkRounds(group: Group, raws: readonly unknown[], now: Date, guard: Br
     if (!p.ok) continue;
     const ev = p.event;
     const store = group.stores.get(ev.store_id);
-    let bulk = ev.event_type === 'purchase_completed' && store !== undefined && perKey.get(ev.idempotency_key) === 1 && !broken.has(ev.member_id);
+    let bulk =
+      ev.event_type === 'purchase_completed' &&
+      store !== undefined &&
+      perKey.get(ev.idempotency_key) === 1 &&
+      !broken.has(ev.member_id);
     if (bulk && store) {
       try {
         guard(store.brand);
         checkTime(group, ev, store, now);
-        for (const program of programsForStore(group, store)) fxFactor(ev.currency, program.currency, group, ev.transaction_ms);
+        for (const program of programsForStore(group, store))
+          fxFactor(ev.currency, program.currency, group, ev.transaction_ms);
       } catch {
         bulk = false; // the single-event path rejects it, with its code and field
       }
@@ -93,12 +107,24 @@ function bulkRounds(group: Group, raws: readonly unknown[], now: Date, guard: Br
     }
     const r = seen.get(ev.member_id) ?? 0;
     seen.set(ev.member_id, r + 1);
-    (rounds[r] ??= []).push({ index, raw, ev, store, hash: createHash('sha256').update(canonicalJson(raw)).digest('hex') });
+    (rounds[r] ??= []).push({
+      index,
+      raw,
+      ev,
+      store,
+      hash: createHash('sha256').update(canonicalJson(raw)).digest('hex'),
+    });
   }
   return rounds;
 }
 
-async function accrueBulk(trx: Trx, ctx: Ctx, group: Group, all: readonly Candidate[], actor: Actor): Promise<Map<number, EventOutcome>> {
+async function accrueBulk(
+  trx: Trx,
+  ctx: Ctx,
+  group: Group,
+  all: readonly Candidate[],
+  actor: Actor,
+): Promise<Map<number, EventOutcome>> {
   const now = ctx.clock.now();
   const claimed = await claimKeys(trx, all, now);
   // Events whose key was taken before (replays, reuse) are answered by the single-event path.
@@ -109,9 +135,13 @@ async function accrueBulk(trx: Trx, ctx: Ctx, group: Group, all: readonly Candid
   const orders = new Map<string, string>();
   for (const c of mine) {
     const orderKey = c.ev.order_id ? JSON.stringify([c.store.brand, c.ev.order_id]) : null;
-    const twin = twins.get(c.ev.event_id) ?? (orderKey ? (twins.get(orderKey) ?? orders.get(orderKey)) : undefined);
+    const twin =
+      twins.get(c.ev.event_id) ?? (orderKey ? (twins.get(orderKey) ?? orders.get(orderKey)) : undefined);
     if (twin) {
-      out.set(c.index, { http_status: 200, body: { status: 'duplicate', event_id: c.ev.event_id, duplicate_of: twin } });
+      out.set(c.index, {
+        http_status: 200,
+        body: { status: 'duplicate', event_id: c.ev.event_id, duplicate_of: twin },
+      });
       continue;
     }
     if (orderKey) orders.set(orderKey, c.ev.event_id);
@@ -119,29 +149,74 @@ async function accrueBulk(trx: Trx, ctx: Ctx, group: Group, all: readonly Candid
   }
   const members = fresh.map((c) => c.ev.member_id);
   if (members.length > 0) {
-    await trx.insertInto('members').values(members.map((id) => ({ id, created_at: now, referred_by: null }))).onConflict((oc) => oc.column('id').doNothing()).execute();
-    await trx.selectFrom('members').select('id').where('id', 'in', members).orderBy('id').forUpdate().execute();
-    const referred = await trx.selectFrom('referrals').select('referred_member_id').where('referred_member_id', 'in', members).where('rewarded_entry_id', 'is', null).execute();
+    await trx
+      .insertInto('members')
+      .values(members.map((id) => ({ id, created_at: now, referred_by: null })))
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+    await trx
+      .selectFrom('members')
+      .select('id')
+      .where('id', 'in', members)
+      .orderBy('id')
+      .forUpdate()
+      .execute();
+    const referred = await trx
+      .selectFrom('referrals')
+      .select('referred_member_id')
+      .where('referred_member_id', 'in', members)
+      .where('rewarded_entry_id', 'is', null)
+      .execute();
     // A pending referral bonus would need the referrer's lock too: the single-event path pays it.
-    if (referred.length > 0) throw new AppError('CONCURRENT_UPDATE', 'batch has referred members; process one by one');
+    if (referred.length > 0)
+      throw new AppError('CONCURRENT_UPDATE', 'batch has referred members; process one by one');
     await trx
       .insertInto('enrollments')
-      .values(fresh.flatMap((c) => programsForStore(group, c.store).map((p) => ({ member_id: c.ev.member_id, program_id: p.id, enrolled_at: now, tier: null, tier_since: null, last_activity_at: now }))))
-      .onConflict((oc) => oc.columns(['member_id', 'program_id']).doUpdateSet({ last_activity_at: sql`greatest(enrollments.last_activity_at, excluded.last_activity_at)` }))
+      .values(
+        fresh.flatMap((c) =>
+          programsForStore(group, c.store).map((p) => ({
+            member_id: c.ev.member_id,
+            program_id: p.id,
+            enrolled_at: now,
+            tier: null,
+            tier_since: null,
+            last_activity_at: now,
+          })),
+        ),
+      )
+      .onConflict((oc) =>
+        oc
+          .columns(['member_id', 'program_id'])
+          .doUpdateSet({
+            last_activity_at: sql`greatest(enrollments.last_activity_at, excluded.last_activity_at)`,
+          }),
+      )
       .execute();
   }
   const plans = await planAll(trx, group, fresh, now, actor);
   const entries = plans.map((p) => p.plan.entry).filter((e): e is EntryInput => e !== null);
   const posted = await postEntries(trx, entries);
   const entryIds = new Map(entries.map((e, i) => [e.event_id!, posted[i]!.entry_id]));
-  for (const { c, plan } of plans) if (plan.floors.length > 0) await resolvePaidDebts(trx, c.ev.member_id, plan.floors, now);
+  for (const { c, plan } of plans)
+    if (plan.floors.length > 0) await resolvePaidDebts(trx, c.ev.member_id, plan.floors, now);
   await recordActivityBulk(trx, plans, entryIds);
   await upgradeTiersBulk(trx, group, plans, now);
   for (const { c } of plans) {
-    for (const program of programsForStore(group, c.store)) if (program.expiry.kind === 'inactivity') await extendInactivityExpiry(trx, c.ev.member_id, program, new Date(c.ev.transaction_ms));
+    for (const program of programsForStore(group, c.store))
+      if (program.expiry.kind === 'inactivity')
+        await extendInactivityExpiry(trx, c.ev.member_id, program, new Date(c.ev.transaction_ms));
   }
   for (const { c, plan } of plans) {
-    out.set(c.index, { http_status: 201, body: { status: 'accepted', event_id: c.ev.event_id, member_id: c.ev.member_id, accruals: plan.accruals, reversed: [] } });
+    out.set(c.index, {
+      http_status: 201,
+      body: {
+        status: 'accepted',
+        event_id: c.ev.event_id,
+        member_id: c.ev.member_id,
+        accruals: plan.accruals,
+        reversed: [],
+      },
+    });
   }
   if (plans.length > 0) {
     await trx
@@ -163,7 +238,10 @@ async function accrueBulk(trx: Trx, ctx: Ctx, group: Group, all: readonly Candid
           request_hash: c.hash,
           payload: JSON.stringify(c.ev.raw) as never,
           outcome: JSON.stringify(out.get(c.index)!.body) as never,
-          earn: JSON.stringify({ entry_id: entryIds.get(c.ev.event_id)?.toString() ?? null, programs: plan.explanations }) as never,
+          earn: JSON.stringify({
+            entry_id: entryIds.get(c.ev.event_id)?.toString() ?? null,
+            programs: plan.explanations,
+          }) as never,
         })),
       )
       .execute();
@@ -175,7 +253,16 @@ async function accrueBulk(trx: Trx, ctx: Ctx, group: Group, all: readonly Candid
 async function claimKeys(trx: Trx, all: readonly Candidate[], now: Date): Promise<Set<string>> {
   const rows = await trx
     .insertInto('idempotency_keys')
-    .values(all.map((c) => ({ scope: 'event', key: c.ev.idempotency_key, request_hash: c.hash, status_code: 0, response: JSON.stringify({ event_id: c.ev.event_id }) as never, created_at: now })))
+    .values(
+      all.map((c) => ({
+        scope: 'event',
+        key: c.ev.idempotency_key,
+        request_hash: c.hash,
+        status_code: 0,
+        response: JSON.stringify({ event_id: c.ev.event_id }) as never,
+        created_at: now,
+      })),
+    )
     .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
     .returning('key')
     .execute();
@@ -186,10 +273,19 @@ async function claimKeys(trx: Trx, all: readonly Candidate[], now: Date): Promis
 async function findTwins(trx: Trx, list: readonly Candidate[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if (list.length === 0) return out;
-  const byId = await trx.selectFrom('events').select(['event_id', 'payload']).where('event_id', 'in', list.map((c) => c.ev.event_id)).execute();
+  const byId = await trx
+    .selectFrom('events')
+    .select(['event_id', 'payload'])
+    .where(
+      'event_id',
+      'in',
+      list.map((c) => c.ev.event_id),
+    )
+    .execute();
   for (const r of byId) {
     // A reused event_id with another body is a conflict the single-event path answers (409).
-    if (!sameEventBody(r.payload, list.find((c) => c.ev.event_id === r.event_id)?.raw)) throw new AppError('CONCURRENT_UPDATE', 'event_id reused in batch');
+    if (!sameEventBody(r.payload, list.find((c) => c.ev.event_id === r.event_id)?.raw))
+      throw new AppError('CONCURRENT_UPDATE', 'event_id reused in batch');
     out.set(r.event_id, r.event_id);
   }
   const withOrder = list.filter((c) => c.ev.order_id);
@@ -198,7 +294,11 @@ async function findTwins(trx: Trx, list: readonly Candidate[]): Promise<Map<stri
       .selectFrom('events')
       .select(['event_id', 'brand_id', 'order_id'])
       .where('event_type', '=', 'purchase_completed')
-      .where('order_id', 'in', withOrder.map((c) => c.ev.order_id!))
+      .where(
+        'order_id',
+        'in',
+        withOrder.map((c) => c.ev.order_id!),
+      )
       .execute();
     for (const r of rows) out.set(JSON.stringify([r.brand_id, r.order_id]), r.event_id);
   }
@@ -210,30 +310,72 @@ interface Planned {
   readonly plan: AccrualPlan;
 }
 
-async function planAll(trx: Trx, group: Group, fresh: readonly Candidate[], now: Date, actor: Actor): Promise<Planned[]> {
+async function planAll(
+  trx: Trx,
+  group: Group,
+  fresh: readonly Candidate[],
+  now: Date,
+  actor: Actor,
+): Promise<Planned[]> {
   if (fresh.length === 0) return [];
   const members = fresh.map((c) => c.ev.member_id);
-  const history = await trx.selectFrom('tier_history').select(['member_id', 'program_id', 'tier', 'from_at']).where('member_id', 'in', members).orderBy('from_at', 'desc').orderBy('id', 'desc').execute();
-  const debts = await trx.selectFrom('accounts').select(['owner_id', 'program_id', 'floor_pt4']).where('owner_id', 'in', members).where('kind', '=', 'member_available').where('floor_pt4', '<', 0n).execute();
+  const history = await trx
+    .selectFrom('tier_history')
+    .select(['member_id', 'program_id', 'tier', 'from_at'])
+    .where('member_id', 'in', members)
+    .orderBy('from_at', 'desc')
+    .orderBy('id', 'desc')
+    .execute();
+  const debts = await trx
+    .selectFrom('accounts')
+    .select(['owner_id', 'program_id', 'floor_pt4'])
+    .where('owner_id', 'in', members)
+    .where('kind', '=', 'member_available')
+    .where('floor_pt4', '<', 0n)
+    .execute();
   const out: Planned[] = [];
   for (const c of fresh) {
     const at = c.ev.transaction_ms;
-    const tierOf = async (program_id: string) => history.find((h) => h.member_id === c.ev.member_id && h.program_id === program_id && h.from_at.getTime() <= at)?.tier ?? null;
+    const tierOf = async (program_id: string) =>
+      history.find(
+        (h) => h.member_id === c.ev.member_id && h.program_id === program_id && h.from_at.getTime() <= at,
+      )?.tier ?? null;
     const earns = await computeEarn(null, group, c.ev, c.store, tierOf);
-    const debt = (program_id: string) => -(debts.find((d) => d.owner_id === c.ev.member_id && d.program_id === program_id)?.floor_pt4 ?? 0n);
+    const debt = (program_id: string) =>
+      -(debts.find((d) => d.owner_id === c.ev.member_id && d.program_id === program_id)?.floor_pt4 ?? 0n);
     out.push({ c, plan: buildAccrual(c.ev, c.store, now, earns, debt, actor) });
   }
   return out;
 }
 
-async function recordActivityBulk(trx: Trx, plans: readonly Planned[], entryIds: ReadonlyMap<string, bigint>): Promise<void> {
+async function recordActivityBulk(
+  trx: Trx,
+  plans: readonly Planned[],
+  entryIds: ReadonlyMap<string, bigint>,
+): Promise<void> {
   const rows = plans.flatMap(({ c, plan }) =>
     plan.accruals
-      .map((a) => ({ program_id: a.program_id, spend_minor: plan.spend_minor.get(a.program_id) ?? 0n, points_pt4: BigInt(plan.explanations[a.program_id]?.points_pt4 ?? '0') }))
+      .map((a) => ({
+        program_id: a.program_id,
+        spend_minor: plan.spend_minor.get(a.program_id) ?? 0n,
+        points_pt4: BigInt(plan.explanations[a.program_id]?.points_pt4 ?? '0'),
+      }))
       .filter((r) => r.spend_minor !== 0n || r.points_pt4 !== 0n)
-      .map((r) => ({ member_id: c.ev.member_id, program_id: r.program_id, at: new Date(c.ev.transaction_ms), spend_minor: r.spend_minor, points_pt4: r.points_pt4, event_id: c.ev.event_id, entry_id: entryIds.get(c.ev.event_id) ?? null })),
+      .map((r) => ({
+        member_id: c.ev.member_id,
+        program_id: r.program_id,
+        at: new Date(c.ev.transaction_ms),
+        spend_minor: r.spend_minor,
+        points_pt4: r.points_pt4,
+        event_id: c.ev.event_id,
+        entry_id: entryIds.get(c.ev.event_id) ?? null,
+      })),
   );
-  for (let i = 0; i < rows.length; i += 2_000) await trx.insertInto('program_activity').values(rows.slice(i, i + 2_000)).execute();
+  for (let i = 0; i < rows.length; i += 2_000)
+    await trx
+      .insertInto('program_activity')
+      .values(rows.slice(i, i + 2_000))
+      .execute();
 }
 
 /** The same immediate upgrade as upgradeIfQualified, with the metrics read in one query. */
@@ -249,17 +391,27 @@ async function upgradeTiersBulk(trx: Trx, group: Group, plans: readonly Planned[
       }),
   );
   if (checks.length === 0) return;
-  const values = sql.join(checks.map((k, i) => sql`(${i}::int4, ${k.c.ev.member_id}::text, ${k.program.id}::text, ${k.from}::timestamptz, ${k.to}::timestamptz)`));
+  const values = sql.join(
+    checks.map(
+      (k, i) =>
+        sql`(${i}::int4, ${k.c.ev.member_id}::text, ${k.program.id}::text, ${k.from}::timestamptz, ${k.to}::timestamptz)`,
+    ),
+  );
   const metrics = await sql<{ i: number; spend: bigint | null; points: bigint | null }>`
     select v.i, sum(a.spend_minor)::int8 as spend, sum(a.points_pt4)::int8 as points
     from (values ${values}) as v(i, member_id, program_id, from_at, to_at)
     left join program_activity a on a.member_id = v.member_id and a.program_id = v.program_id and a.at >= v.from_at and a.at < v.to_at
     group by v.i`.execute(trx);
-  const current = await trx.selectFrom('enrollments').select(['member_id', 'program_id', 'tier']).where('member_id', 'in', [...new Set(checks.map((k) => k.c.ev.member_id))]).execute();
+  const current = await trx
+    .selectFrom('enrollments')
+    .select(['member_id', 'program_id', 'tier'])
+    .where('member_id', 'in', [...new Set(checks.map((k) => k.c.ev.member_id))])
+    .execute();
   for (const m of metrics.rows) {
     const k = checks[m.i]!;
     const value = (k.metric === 'spend_minor' ? m.spend : m.points) ?? 0n;
-    const tier = current.find((e) => e.member_id === k.c.ev.member_id && e.program_id === k.program.id)?.tier ?? null;
+    const tier =
+      current.find((e) => e.member_id === k.c.ev.member_id && e.program_id === k.program.id)?.tier ?? null;
     const next = evaluateTier(k.program.tiers, value, tier, 'upgrade_only');
     if (next === tier) continue;
     await setTier(trx, k.c.ev.member_id, k.program.id, next, new Date(k.c.ev.transaction_ms), now, 'upgrade');
@@ -268,10 +420,19 @@ async function upgradeTiersBulk(trx: Trx, group: Group, plans: readonly Planned[
   }
 }
 
-async function storeOutcomes(trx: Trx, list: readonly Candidate[], out: ReadonlyMap<number, EventOutcome>): Promise<void> {
+async function storeOutcomes(
+  trx: Trx,
+  list: readonly Candidate[],
+  out: ReadonlyMap<number, EventOutcome>,
+): Promise<void> {
   const rows = list.filter((c) => out.has(c.index));
   if (rows.length === 0) return;
-  const values = sql.join(rows.map((c) => sql`(${c.ev.idempotency_key}::text, ${out.get(c.index)!.http_status}::int4, ${JSON.stringify({ event_id: c.ev.event_id, body: out.get(c.index)!.body })}::jsonb)`));
+  const values = sql.join(
+    rows.map(
+      (c) =>
+        sql`(${c.ev.idempotency_key}::text, ${out.get(c.index)!.http_status}::int4, ${JSON.stringify({ event_id: c.ev.event_id, body: out.get(c.index)!.body })}::jsonb)`,
+    ),
+  );
   await sql`update idempotency_keys k set status_code = v.status, response = v.response
     from (values ${values}) as v(key, status, response)
     where k.scope = 'event' and k.key = v.key`.execute(trx);

@@ -7,7 +7,12 @@ import type { Trx } from '../../ledger/post.ts';
  * the member's last earning or spending, so activity pushes all of them out (never in). A lot
  * already past its expiry stays expired: activity does not revive it.
  */
-export async function extendInactivityExpiry(trx: Trx, member_id: string, program: CompiledProgram, activity_at: Date): Promise<void> {
+export async function extendInactivityExpiry(
+  trx: Trx,
+  member_id: string,
+  program: CompiledProgram,
+  activity_at: Date,
+): Promise<void> {
   if (program.expiry.kind !== 'inactivity') return;
   const until = new Date(activity_at.getTime() + program.expiry.days * DAY_MS);
   await trx
@@ -16,6 +21,11 @@ export async function extendInactivityExpiry(trx: Trx, member_id: string, progra
     .where('member_id', '=', member_id)
     .where('program_id', '=', program.id)
     .where('remaining_pt4', '>', 0n)
-    .where((eb) => eb.or([eb('expires_at', 'is', null), eb.and([eb('expires_at', '>', activity_at), eb('expires_at', '<', until)])]))
+    .where((eb) =>
+      eb.or([
+        eb('expires_at', 'is', null),
+        eb.and([eb('expires_at', '>', activity_at), eb('expires_at', '<', until)]),
+      ]),
+    )
     .execute();
 }

@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Group } from '../../domain/config/group.ts';
-import { canonicalJson, parseEvent, type CanonicalEvent, type EventProblem } from '../../domain/events/canonical.ts';
+import {
+  canonicalJson,
+  parseEvent,
+  type CanonicalEvent,
+  type EventProblem,
+} from '../../domain/events/canonical.ts';
 import { AppError, ERRORS } from '../../errors.ts';
 import { pgCode, type Trx } from '../../ledger/post.ts';
 import { requireGroup } from '../config.ts';
@@ -29,13 +34,29 @@ export type BrandGuard = (brand_id: string) => void;
 const FUTURE_TOLERANCE_MS = 5 * 60_000;
 const MAX_ATTEMPTS = 3;
 
-export async function submitEvent(ctx: Ctx, raw: unknown, actor: Actor, guard: BrandGuard): Promise<EventOutcome> {
+export async function submitEvent(
+  ctx: Ctx,
+  raw: unknown,
+  actor: Actor,
+  guard: BrandGuard,
+): Promise<EventOutcome> {
   const group = await requireGroup(ctx);
   const parsed = parseEvent(raw);
   if (!parsed.ok) return reject(ctx, raw, parsed.problem, null, actor);
   const ev = parsed.event;
   const store = group.stores.get(ev.store_id);
-  if (!store) return reject(ctx, raw, { code: 'UNKNOWN_STORE', field: 'store_id', message: `Store ${ev.store_id} is not in the configuration` }, null, actor);
+  if (!store)
+    return reject(
+      ctx,
+      raw,
+      {
+        code: 'UNKNOWN_STORE',
+        field: 'store_id',
+        message: `Store ${ev.store_id} is not in the configuration`,
+      },
+      null,
+      actor,
+    );
   guard(store.brand);
   const hash = createHash('sha256').update(canonicalJson(raw)).digest('hex');
   for (let attempt = 1; ; attempt++) {
@@ -45,7 +66,13 @@ export async function submitEvent(ctx: Ctx, raw: unknown, actor: Actor, guard: B
       if (e instanceof EventRejected) return reject(ctx, raw, e.problem, store.brand, actor);
       if (e instanceof AppError && (e.code === 'IDEMPOTENCY_KEY_REUSED' || e.code === 'EVENT_ID_REUSED')) {
         const field = e.code === 'EVENT_ID_REUSED' ? 'event_id' : 'idempotency_key';
-        await recordRejection(ctx.db, { at: ctx.clock.now(), problem: { code: e.code, field, message: e.message }, payload: raw, brand_id: store.brand, key_id: actor.key_id });
+        await recordRejection(ctx.db, {
+          at: ctx.clock.now(),
+          problem: { code: e.code, field, message: e.message },
+          payload: raw,
+          brand_id: store.brand,
+          key_id: actor.key_id,
+        });
         throw e;
       }
       // A concurrent twin (same key, event or order) committed first: the retry answers duplicate.
@@ -55,27 +82,65 @@ export async function submitEvent(ctx: Ctx, raw: unknown, actor: Actor, guard: B
   }
 }
 
-async function reject(ctx: Ctx, raw: unknown, problem: EventProblem, brand_id: string | null, actor: Actor): Promise<EventOutcome> {
-  const id = await recordRejection(ctx.db, { at: ctx.clock.now(), problem, payload: raw, brand_id, key_id: actor.key_id });
+async function reject(
+  ctx: Ctx,
+  raw: unknown,
+  problem: EventProblem,
+  brand_id: string | null,
+  actor: Actor,
+): Promise<EventOutcome> {
+  const id = await recordRejection(ctx.db, {
+    at: ctx.clock.now(),
+    problem,
+    payload: raw,
+    brand_id,
+    key_id: actor.key_id,
+  });
   return {
     http_status: ERRORS[problem.code].status,
-    body: { error: { code: problem.code, message: problem.message, details: { field: problem.field, rejection_id: id.toString() } } },
+    body: {
+      error: {
+        code: problem.code,
+        message: problem.message,
+        details: { field: problem.field, rejection_id: id.toString() },
+      },
+    },
   };
 }
 
-async function process(trx: Trx, ctx: Ctx, group: Group, ev: CanonicalEvent, hash: string, actor: Actor): Promise<EventOutcome> {
+async function process(
+  trx: Trx,
+  ctx: Ctx,
+  group: Group,
+  ev: CanonicalEvent,
+  hash: string,
+  actor: Actor,
+): Promise<EventOutcome> {
   const now = ctx.clock.now();
   const replay = await claimKey(trx, ev, hash, now);
   if (replay) return replay;
   const store = group.stores.get(ev.store_id)!;
   const twin = await findTwin(trx, ev, store.brand);
-  if (twin) return finish(trx, ev, { http_status: 200, body: { status: 'duplicate', event_id: ev.event_id, duplicate_of: twin } });
+  if (twin)
+    return finish(trx, ev, {
+      http_status: 200,
+      body: { status: 'duplicate', event_id: ev.event_id, duplicate_of: twin },
+    });
 
   checkTime(group, ev, store, now);
   await ensureMember(trx, ev.member_id, now);
   const referrer = ev.event_type === 'purchase_completed' ? await referrerOf(trx, ev.member_id) : null;
-  await lockMembers(trx, [ev.member_id, ...(referrer ? [referrer] : []), ...(ev.referrer_member_id ? [ev.referrer_member_id] : [])]);
-  await enroll(trx, ev.member_id, programsForStore(group, store).map((p) => p.id), now);
+  await lockMembers(trx, [
+    ev.member_id,
+    ...(referrer ? [referrer] : []),
+    ...(ev.referrer_member_id ? [ev.referrer_member_id] : []),
+  ]);
+  await enroll(
+    trx,
+    ev.member_id,
+    programsForStore(group, store).map((p) => p.id),
+    now,
+  );
 
   let body: Record<string, unknown>;
   let earn: Record<string, unknown> | null = null;
@@ -84,7 +149,14 @@ async function process(trx: Trx, ctx: Ctx, group: Group, ev: CanonicalEvent, has
       const r = await accruePurchase(trx, group, ev, store, now, actor);
       const referral = await maybeReferralBonus(trx, group, ev, store, r.spend_minor, now, actor);
       earn = { entry_id: r.entry_id?.toString() ?? null, programs: r.earns };
-      body = { status: 'accepted', event_id: ev.event_id, member_id: ev.member_id, accruals: r.accruals, reversed: [], ...(referral ? { referral_bonus: referral } : {}) };
+      body = {
+        status: 'accepted',
+        event_id: ev.event_id,
+        member_id: ev.member_id,
+        accruals: r.accruals,
+        reversed: [],
+        ...(referral ? { referral_bonus: referral } : {}),
+      };
       break;
     }
     case 'purchase_voided':
@@ -92,12 +164,25 @@ async function process(trx: Trx, ctx: Ctx, group: Group, ev: CanonicalEvent, has
       const purchase = await loadPurchase(trx, ev, group, now);
       const r = await reversePurchase(trx, group, ev, purchase, now, actor);
       earn = { entry_id: r.entry_id?.toString() ?? null, reversal_of: purchase.event_id };
-      body = { status: 'accepted', event_id: ev.event_id, member_id: ev.member_id, accruals: [], reversed: r.reversed };
+      body = {
+        status: 'accepted',
+        event_id: ev.event_id,
+        member_id: ev.member_id,
+        accruals: [],
+        reversed: r.reversed,
+      };
       break;
     }
     case 'member_referred': {
       const r = await linkReferral(trx, ev, now);
-      body = { status: 'accepted', event_id: ev.event_id, member_id: ev.member_id, accruals: [], reversed: [], referral: r };
+      body = {
+        status: 'accepted',
+        event_id: ev.event_id,
+        member_id: ev.member_id,
+        accruals: [],
+        reversed: [],
+        referral: r,
+      };
       break;
     }
   }
@@ -129,28 +214,64 @@ async function process(trx: Trx, ctx: Ctx, group: Group, ev: CanonicalEvent, has
 async function claimKey(trx: Trx, ev: CanonicalEvent, hash: string, now: Date): Promise<EventOutcome | null> {
   const claimed = await trx
     .insertInto('idempotency_keys')
-    .values({ scope: 'event', key: ev.idempotency_key, request_hash: hash, status_code: 0, response: JSON.stringify({ event_id: ev.event_id }) as never, created_at: now })
+    .values({
+      scope: 'event',
+      key: ev.idempotency_key,
+      request_hash: hash,
+      status_code: 0,
+      response: JSON.stringify({ event_id: ev.event_id }) as never,
+      created_at: now,
+    })
     .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
     .returning('key')
     .execute();
   if (claimed.length > 0) return null;
-  const prior = await trx.selectFrom('idempotency_keys').selectAll().where('scope', '=', 'event').where('key', '=', ev.idempotency_key).executeTakeFirstOrThrow();
+  const prior = await trx
+    .selectFrom('idempotency_keys')
+    .selectAll()
+    .where('scope', '=', 'event')
+    .where('key', '=', ev.idempotency_key)
+    .executeTakeFirstOrThrow();
   if (prior.request_hash !== hash) {
-    throw new AppError('IDEMPOTENCY_KEY_REUSED', `idempotency_key ${ev.idempotency_key} was used with a different event`, { field: 'idempotency_key' });
+    throw new AppError(
+      'IDEMPOTENCY_KEY_REUSED',
+      `idempotency_key ${ev.idempotency_key} was used with a different event`,
+      { field: 'idempotency_key' },
+    );
   }
   const original = prior.response as { event_id?: string; body?: Record<string, unknown> };
-  const first = typeof original.body?.duplicate_of === 'string' ? original.body.duplicate_of : (original.event_id ?? ev.event_id);
-  return { http_status: 200, body: { status: 'duplicate', event_id: ev.event_id, duplicate_of: first, replayed: true, original: original.body ?? null } };
+  const first =
+    typeof original.body?.duplicate_of === 'string'
+      ? original.body.duplicate_of
+      : (original.event_id ?? ev.event_id);
+  return {
+    http_status: 200,
+    body: {
+      status: 'duplicate',
+      event_id: ev.event_id,
+      duplicate_of: first,
+      replayed: true,
+      original: original.body ?? null,
+    },
+  };
 }
 
 /** An event already in the ledger under the same event_id, or the same order (BOPIS). */
 async function findTwin(trx: Trx, ev: CanonicalEvent, brand_id: string): Promise<string | null> {
-  const same = await trx.selectFrom('events').select(['event_id', 'payload']).where('event_id', '=', ev.event_id).executeTakeFirst();
+  const same = await trx
+    .selectFrom('events')
+    .select(['event_id', 'payload'])
+    .where('event_id', '=', ev.event_id)
+    .executeTakeFirst();
   if (same) {
     // A retry under a new key is a duplicate; another event reusing the id is a conflict, not
     // something to drop silently (a refund sent with its purchase's event_id, say).
     if (!sameEventBody(same.payload, ev.raw)) {
-      throw new AppError('EVENT_ID_REUSED', `event_id ${ev.event_id} was already used for a different event`, { field: 'event_id' });
+      throw new AppError(
+        'EVENT_ID_REUSED',
+        `event_id ${ev.event_id} was already used for a different event`,
+        { field: 'event_id' },
+      );
     }
     return same.event_id;
   }
@@ -167,14 +288,18 @@ async function findTwin(trx: Trx, ev: CanonicalEvent, brand_id: string): Promise
 
 /** The same event whatever key it came under: bodies compared without their idempotency_key. */
 export function sameEventBody(stored: unknown, raw: unknown): boolean {
-  const strip = (v: unknown) => (typeof v === 'object' && v !== null ? { ...(v as Record<string, unknown>), idempotency_key: null } : v);
+  const strip = (v: unknown) =>
+    typeof v === 'object' && v !== null ? { ...(v as Record<string, unknown>), idempotency_key: null } : v;
   return canonicalJson(strip(stored)) === canonicalJson(strip(raw));
 }
 
 async function finish(trx: Trx, ev: CanonicalEvent, outcome: EventOutcome): Promise<EventOutcome> {
   await trx
     .updateTable('idempotency_keys')
-    .set({ status_code: outcome.http_status, response: JSON.stringify({ event_id: ev.event_id, body: outcome.body }) as never })
+    .set({
+      status_code: outcome.http_status,
+      response: JSON.stringify({ event_id: ev.event_id, body: outcome.body }) as never,
+    })
     .where('scope', '=', 'event')
     .where('key', '=', ev.idempotency_key)
     .execute();
@@ -183,12 +308,20 @@ async function finish(trx: Trx, ev: CanonicalEvent, outcome: EventOutcome): Prom
 
 export function checkTime(group: Group, ev: CanonicalEvent, store: { brand: string }, now: Date): void {
   if (ev.transaction_ms > now.getTime() + FUTURE_TOLERANCE_MS) {
-    throw new EventRejected('FUTURE_EVENT', 'transaction_ts', `transaction_ts ${ev.transaction_ts} is in the future`);
+    throw new EventRejected(
+      'FUTURE_EVENT',
+      'transaction_ts',
+      `transaction_ts ${ev.transaction_ts} is in the future`,
+    );
   }
   if (ev.event_type !== 'purchase_completed') return;
   const program = group.programs.get(group.brands.get(store.brand)?.program ?? '');
   const hours = program?.late_event_window_hours ?? 72;
   if (now.getTime() - ev.transaction_ms > hours * 3_600_000) {
-    throw new EventRejected('LATE_EVENT', 'transaction_ts', `transaction_ts ${ev.transaction_ts} is older than the ${hours}-hour late-event window`);
+    throw new EventRejected(
+      'LATE_EVENT',
+      'transaction_ts',
+      `transaction_ts ${ev.transaction_ts} is older than the ${hours}-hour late-event window`,
+    );
   }
 }

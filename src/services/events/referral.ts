@@ -13,24 +13,61 @@ import { EventRejected } from './rejected.ts';
 // program's referral bonus once: on the referred member's first purchase at a brand whose program
 // (or else the default program) has a referral bonus and whose eligible spend meets its minimum.
 
-export async function linkReferral(trx: Trx, ev: CanonicalEvent, now: Date): Promise<{ linked: boolean; referrer_member_id: string }> {
+export async function linkReferral(
+  trx: Trx,
+  ev: CanonicalEvent,
+  now: Date,
+): Promise<{ linked: boolean; referrer_member_id: string }> {
   const referrer = ev.referrer_member_id!;
   await ensureMember(trx, referrer, now);
-  const existing = await trx.selectFrom('referrals').selectAll().where('referred_member_id', '=', ev.member_id).executeTakeFirst();
+  const existing = await trx
+    .selectFrom('referrals')
+    .selectAll()
+    .where('referred_member_id', '=', ev.member_id)
+    .executeTakeFirst();
   if (existing && existing.referrer_member_id !== referrer) {
-    throw new EventRejected('INVALID_EVENT', 'member_id', `Member ${ev.member_id} was already referred by another member`);
+    throw new EventRejected(
+      'INVALID_EVENT',
+      'member_id',
+      `Member ${ev.member_id} was already referred by another member`,
+    );
   }
-  const prior = await trx.selectFrom('events').select('event_id').where('member_id', '=', ev.member_id).where('event_type', '=', 'purchase_completed').limit(1).executeTakeFirst();
-  if (!existing && prior) throw new EventRejected('INVALID_EVENT', 'member_id', `Member ${ev.member_id} has already purchased; a referral must come first`);
+  const prior = await trx
+    .selectFrom('events')
+    .select('event_id')
+    .where('member_id', '=', ev.member_id)
+    .where('event_type', '=', 'purchase_completed')
+    .limit(1)
+    .executeTakeFirst();
+  if (!existing && prior)
+    throw new EventRejected(
+      'INVALID_EVENT',
+      'member_id',
+      `Member ${ev.member_id} has already purchased; a referral must come first`,
+    );
   if (!existing) {
-    await trx.insertInto('referrals').values({ referred_member_id: ev.member_id, referrer_member_id: referrer, event_id: ev.event_id, at: now, rewarded_entry_id: null }).execute();
+    await trx
+      .insertInto('referrals')
+      .values({
+        referred_member_id: ev.member_id,
+        referrer_member_id: referrer,
+        event_id: ev.event_id,
+        at: now,
+        rewarded_entry_id: null,
+      })
+      .execute();
     await trx.updateTable('members').set({ referred_by: referrer }).where('id', '=', ev.member_id).execute();
   }
   return { linked: !existing, referrer_member_id: referrer };
 }
 
 export async function referrerOf(db: Pick<Trx, 'selectFrom'>, member_id: string): Promise<string | null> {
-  const r = await db.selectFrom('referrals').select('referrer_member_id').where('referred_member_id', '=', member_id).where('rewarded_entry_id', 'is', null).executeTakeFirst();
+  const r = await db
+    .selectFrom('referrals')
+    .select('referrer_member_id')
+    .where('referred_member_id', '=', member_id)
+    .where('rewarded_entry_id', 'is', null)
+    .executeTakeFirst();
   return r?.referrer_member_id ?? null;
 }
 
@@ -40,8 +77,21 @@ export interface ReferralBonusView {
   points: number;
 }
 
-export async function maybeReferralBonus(trx: Trx, group: Group, ev: CanonicalEvent, store: StoreConfig, spend_minor: ReadonlyMap<string, bigint>, now: Date, actor: Actor): Promise<ReferralBonusView | null> {
-  const link = await trx.selectFrom('referrals').selectAll().where('referred_member_id', '=', ev.member_id).where('rewarded_entry_id', 'is', null).executeTakeFirst();
+export async function maybeReferralBonus(
+  trx: Trx,
+  group: Group,
+  ev: CanonicalEvent,
+  store: StoreConfig,
+  spend_minor: ReadonlyMap<string, bigint>,
+  now: Date,
+  actor: Actor,
+): Promise<ReferralBonusView | null> {
+  const link = await trx
+    .selectFrom('referrals')
+    .selectAll()
+    .where('referred_member_id', '=', ev.member_id)
+    .where('rewarded_entry_id', 'is', null)
+    .executeTakeFirst();
   if (!link) return null;
   const brandProgram = group.programs.get(group.brands.get(store.brand)?.program ?? '');
   const program = brandProgram?.referral ? brandProgram : group.programs.get(group.default_program_id);
@@ -65,10 +115,28 @@ export async function maybeReferralBonus(trx: Trx, group: Group, ev: CanonicalEv
       { account: memberAccount(program.id, link.referrer_member_id, 'member_available'), amount_pt4: points },
       { account: systemAccount(program.id, 'issuance', store.brand), amount_pt4: -points },
     ],
-    new_lots: [{ program_id: program.id, member_id: link.referrer_member_id, issuing_brand_id: store.brand, points_pt4: points, remaining_pt4: points, state: 'available', awarded_at: at, available_at: at, expires_at: expires === null ? null : new Date(expires), source_event_id: `referral:${ev.member_id}` }],
+    new_lots: [
+      {
+        program_id: program.id,
+        member_id: link.referrer_member_id,
+        issuing_brand_id: store.brand,
+        points_pt4: points,
+        remaining_pt4: points,
+        state: 'available',
+        awarded_at: at,
+        available_at: at,
+        expires_at: expires === null ? null : new Date(expires),
+        source_event_id: `referral:${ev.member_id}`,
+      },
+    ],
   });
   // Conditional: a concurrent purchase of the same referred member cannot pay the bonus twice.
-  const res = await trx.updateTable('referrals').set({ rewarded_entry_id: posted.entry_id }).where('referred_member_id', '=', ev.member_id).where('rewarded_entry_id', 'is', null).executeTakeFirst();
+  const res = await trx
+    .updateTable('referrals')
+    .set({ rewarded_entry_id: posted.entry_id })
+    .where('referred_member_id', '=', ev.member_id)
+    .where('rewarded_entry_id', 'is', null)
+    .executeTakeFirst();
   if (res.numUpdatedRows !== 1n) throw new Error('referral bonus raced: rolled back');
   return { referrer_member_id: link.referrer_member_id, program_id: program.id, points: pt4ToJson(points) };
 }

@@ -5,7 +5,12 @@ import type { EventProblem } from '../../domain/events/canonical.ts';
  * rejection is kept (recordRejection) and answered with its code and field. */
 export class EventRejected extends Error {
   readonly problem: EventProblem;
-  constructor(code: ErrorCode, field: string | null, message: string, readonly details: Record<string, unknown> = {}) {
+  constructor(
+    code: ErrorCode,
+    field: string | null,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
     super(message);
     this.name = 'EventRejected';
     this.problem = { code, field, message };

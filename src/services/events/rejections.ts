@@ -15,7 +15,8 @@ export async function recordRejection(
   let payload: unknown = r.payload;
   const text = JSON.stringify(payload) ?? 'null';
   // A hostile payload is kept, but bounded: its head and size, not megabytes.
-  if (text.length > MAX_KEPT_PAYLOAD_BYTES) payload = { truncated: true, bytes: text.length, head: text.slice(0, 2048) };
+  if (text.length > MAX_KEPT_PAYLOAD_BYTES)
+    payload = { truncated: true, bytes: text.length, head: text.slice(0, 2048) };
   const row = await db
     .insertInto('rejections')
     .values({
@@ -27,7 +28,9 @@ export async function recordRejection(
       store_id: ids.store_id,
       brand_id: r.brand_id,
       key_id: r.key_id,
-      payload: JSON.stringify(typeof payload === 'object' && payload !== null ? payload : { value: payload }) as never,
+      payload: JSON.stringify(
+        typeof payload === 'object' && payload !== null ? payload : { value: payload },
+      ) as never,
     })
     .returning('id')
     .executeTakeFirstOrThrow();
@@ -44,8 +47,15 @@ export interface RejectionFilter {
   readonly limit: number;
 }
 
-export async function listRejections(db: Kysely<DB>, f: RejectionFilter): Promise<Page<Record<string, unknown>>> {
-  let q = db.selectFrom('rejections').selectAll().orderBy('id', 'desc').limit(f.limit + 1);
+export async function listRejections(
+  db: Kysely<DB>,
+  f: RejectionFilter,
+): Promise<Page<Record<string, unknown>>> {
+  let q = db
+    .selectFrom('rejections')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1);
   if (f.code) q = q.where('code', '=', f.code);
   if (f.store_id) q = q.where('store_id', '=', f.store_id);
   if (f.brand_id) q = q.where('brand_id', '=', f.brand_id);

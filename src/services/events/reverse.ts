@@ -1,5 +1,15 @@
 import type { Group } from '../../domain/config/group.ts';
-import { add, cmp, div, mul, parseDecimal, ratio, roundRatio, ZERO, type Ratio } from '../../domain/decimal.ts';
+import {
+  add,
+  cmp,
+  div,
+  mul,
+  parseDecimal,
+  ratio,
+  roundRatio,
+  ZERO,
+  type Ratio,
+} from '../../domain/decimal.ts';
 import { ratioFromJson, ratioToJson, quantityRatio } from '../../domain/earn/codec.ts';
 import { calculateRefund, calculateVoid, isRefundError } from '../../domain/earn/index.ts';
 import type { EarnExplanation } from '../../domain/earn/types.ts';
@@ -47,35 +57,64 @@ export interface ReversedView {
   negative_balance: number;
 }
 
-export async function loadPurchase(trx: Trx, ev: CanonicalEvent, group: Group, now: Date): Promise<StoredPurchase> {
+export async function loadPurchase(
+  trx: Trx,
+  ev: CanonicalEvent,
+  group: Group,
+  now: Date,
+): Promise<StoredPurchase> {
   const target = await trx
     .selectFrom('events')
     .select(['event_id', 'member_id', 'brand_id', 'event_type', 'transaction_ts', 'earn'])
     .where('event_id', '=', ev.reversal_of!)
     .executeTakeFirst();
   if (!target || target.event_type !== 'purchase_completed' || !target.earn) {
-    throw new EventRejected('REVERSAL_TARGET_NOT_FOUND', 'reversal_of', `No accepted purchase ${ev.reversal_of} to reverse`);
+    throw new EventRejected(
+      'REVERSAL_TARGET_NOT_FOUND',
+      'reversal_of',
+      `No accepted purchase ${ev.reversal_of} to reverse`,
+    );
   }
   if (target.member_id !== ev.member_id) {
-    throw new EventRejected('INVALID_EVENT', 'member_id', `Purchase ${target.event_id} belongs to another member`);
+    throw new EventRejected(
+      'INVALID_EVENT',
+      'member_id',
+      `Purchase ${target.event_id} belongs to another member`,
+    );
   }
   // The caller's key was checked against the reversal's store, so a reversal from another
   // brand's store would let that brand take back (and write off) this brand's points.
   const storeBrand = group.stores.get(ev.store_id)?.brand;
   if (storeBrand !== target.brand_id) {
-    throw new EventRejected('INVALID_EVENT', 'store_id', `Purchase ${target.event_id} was made at brand ${target.brand_id}; reverse it from one of that brand's stores`);
+    throw new EventRejected(
+      'INVALID_EVENT',
+      'store_id',
+      `Purchase ${target.event_id} was made at brand ${target.brand_id}; reverse it from one of that brand's stores`,
+    );
   }
   const brandProgram = group.programs.get(group.brands.get(target.brand_id)?.program ?? '');
   const lookback = brandProgram?.reversal_lookback_days ?? 180;
   if (now.getTime() - target.transaction_ts.getTime() > lookback * DAY_MS) {
-    throw new EventRejected('REVERSAL_OUTSIDE_WINDOW', 'reversal_of', `Purchase ${target.event_id} is older than the ${lookback}-day reversal lookback`);
+    throw new EventRejected(
+      'REVERSAL_OUTSIDE_WINDOW',
+      'reversal_of',
+      `Purchase ${target.event_id} is older than the ${lookback}-day reversal lookback`,
+    );
   }
   return { ...target, earn: target.earn as unknown as StoredPurchase['earn'] };
 }
 
-export async function reversePurchase(trx: Trx, group: Group, ev: CanonicalEvent, purchase: StoredPurchase, now: Date, actor: Actor): Promise<{ entry_id: bigint | null; reversed: ReversedView[] }> {
+export async function reversePurchase(
+  trx: Trx,
+  group: Group,
+  ev: CanonicalEvent,
+  purchase: StoredPurchase,
+  now: Date,
+  actor: Actor,
+): Promise<{ entry_id: bigint | null; reversed: ReversedView[] }> {
   const state: ReversalState = purchase.earn.reversal ?? { returned: {}, spend_removed: {}, voided: false };
-  if (state.voided) throw new EventRejected('OVER_REFUND', 'reversal_of', `Purchase ${purchase.event_id} was already voided`);
+  if (state.voided)
+    throw new EventRejected('OVER_REFUND', 'reversal_of', `Purchase ${purchase.event_id} was already voided`);
   const takeBack = new Map<string, Pt4>();
   let returnedAfter = state.returned;
   const spendShare = new Map<string, Ratio>();
@@ -85,8 +124,17 @@ export async function reversePurchase(trx: Trx, group: Group, ev: CanonicalEvent
       takeBack.set(program_id, calculateVoid(explanation, state.returned).points_pt4);
       spendShare.set(program_id, remainingSpend(explanation, state, program_id));
     } else {
-      const r = calculateRefund(explanation, state.returned, ev.line_items.map((l) => ({ sku: l.sku, quantity: l.quantity })));
-      if (isRefundError(r)) throw new EventRejected(r.error === 'OVER_REFUND' ? 'OVER_REFUND' : 'INVALID_EVENT', r.field, r.message);
+      const r = calculateRefund(
+        explanation,
+        state.returned,
+        ev.line_items.map((l) => ({ sku: l.sku, quantity: l.quantity })),
+      );
+      if (isRefundError(r))
+        throw new EventRejected(
+          r.error === 'OVER_REFUND' ? 'OVER_REFUND' : 'INVALID_EVENT',
+          r.field,
+          r.message,
+        );
       takeBack.set(program_id, r.points_pt4);
       returnedAfter = r.returned_after;
       spendShare.set(program_id, returnedSpend(explanation, state.returned, r.returned_after));
@@ -96,7 +144,12 @@ export async function reversePurchase(trx: Trx, group: Group, ev: CanonicalEvent
   // still be voided after a partial refund; only one whose every line is back cannot.
   if (ev.event_type === 'purchase_voided' && Object.keys(state.returned).length > 0) {
     const fullyRefunded = Object.values(purchase.earn.programs).every((e) => allReturned(e, state.returned));
-    if (fullyRefunded) throw new EventRejected('OVER_REFUND', 'reversal_of', `Purchase ${purchase.event_id} was already refunded in full`);
+    if (fullyRefunded)
+      throw new EventRejected(
+        'OVER_REFUND',
+        'reversal_of',
+        `Purchase ${purchase.event_id} was already refunded in full`,
+      );
   }
 
   const lots = await openLots(trx, ev.member_id, [...takeBack.keys()]);
@@ -107,22 +160,59 @@ export async function reversePurchase(trx: Trx, group: Group, ev: CanonicalEvent
   const reviews: { program_id: string; points_pt4: Pt4 }[] = [];
   for (const [program_id, points] of takeBack) {
     const program = group.programs.get(program_id);
-    const plan = planTakeBack(lots.filter((l) => l.program_id === program_id), purchase.event_id, points, now);
+    const plan = planTakeBack(
+      lots.filter((l) => l.program_id === program_id),
+      purchase.event_id,
+      points,
+      now,
+    );
     const absorb = program?.absorb_up_to_pt4 ?? 0n;
-    const view: ReversedView = { program_id, points: pt4ToJson(points), from_pending: 0, from_available: 0, written_off: 0, negative_balance: 0 };
-    if (points > 0n) postings.push({ account: systemAccount(program_id, 'issuance', purchase.brand_id), amount_pt4: points });
+    const view: ReversedView = {
+      program_id,
+      points: pt4ToJson(points),
+      from_pending: 0,
+      from_available: 0,
+      written_off: 0,
+      negative_balance: 0,
+    };
+    if (points > 0n)
+      postings.push({
+        account: systemAccount(program_id, 'issuance', purchase.brand_id),
+        amount_pt4: points,
+      });
     let pending = 0n;
     let available = 0n;
     for (const t of plan.takes) {
-      moves.push({ lot_id: t.lot.id, program_id, member_id: ev.member_id, issuing_brand_id: t.lot.issuing_brand_id, kind: 'reverse', points_pt4: t.points_pt4, remaining_delta_pt4: -t.points_pt4, held_delta_pt4: 0n, state_from: t.lot.state });
+      moves.push({
+        lot_id: t.lot.id,
+        program_id,
+        member_id: ev.member_id,
+        issuing_brand_id: t.lot.issuing_brand_id,
+        kind: 'reverse',
+        points_pt4: t.points_pt4,
+        remaining_delta_pt4: -t.points_pt4,
+        held_delta_pt4: 0n,
+        state_from: t.lot.state,
+      });
       if (t.lot.state === 'pending') pending += t.points_pt4;
       else available += t.points_pt4;
     }
-    if (pending > 0n) postings.push({ account: memberAccount(program_id, ev.member_id, 'member_pending'), amount_pt4: -pending });
-    if (available > 0n) postings.push({ account: memberAccount(program_id, ev.member_id, 'member_available'), amount_pt4: -available });
+    if (pending > 0n)
+      postings.push({
+        account: memberAccount(program_id, ev.member_id, 'member_pending'),
+        amount_pt4: -pending,
+      });
+    if (available > 0n)
+      postings.push({
+        account: memberAccount(program_id, ev.member_id, 'member_available'),
+        amount_pt4: -available,
+      });
     const shortfall = plan.shortfall_pt4;
     if (shortfall > 0n && shortfall <= absorb) {
-      postings.push({ account: systemAccount(program_id, 'writeoff', purchase.brand_id), amount_pt4: -shortfall });
+      postings.push({
+        account: systemAccount(program_id, 'writeoff', purchase.brand_id),
+        amount_pt4: -shortfall,
+      });
       view.written_off = pt4ToJson(shortfall);
     } else if (shortfall > 0n) {
       const acc = memberAccount(program_id, ev.member_id, 'member_available');
@@ -156,7 +246,22 @@ export async function reversePurchase(trx: Trx, group: Group, ev: CanonicalEvent
     entry_id = posted.entry_id;
   }
   for (const r of reviews) {
-    await trx.insertInto('reviews').values({ at: now, kind: 'negative_balance', member_id: ev.member_id, program_id: r.program_id, points_pt4: r.points_pt4, entry_id, event_id: ev.event_id, detail: JSON.stringify({ reversal_of: purchase.event_id, reason: 'reversal shortfall above the program absorb limit' }) as never }).execute();
+    await trx
+      .insertInto('reviews')
+      .values({
+        at: now,
+        kind: 'negative_balance',
+        member_id: ev.member_id,
+        program_id: r.program_id,
+        points_pt4: r.points_pt4,
+        entry_id,
+        event_id: ev.event_id,
+        detail: JSON.stringify({
+          reversal_of: purchase.event_id,
+          reason: 'reversal shortfall above the program absorb limit',
+        }) as never,
+      })
+      .execute();
   }
 
   const newSpendRemoved: Record<string, string> = { ...state.spend_removed };
@@ -166,8 +271,16 @@ export async function reversePurchase(trx: Trx, group: Group, ev: CanonicalEvent
     return { program_id, spend_minor: -spend, points_pt4: -(takeBack.get(program_id) ?? 0n) };
   });
   await recordActivity(trx, ev.member_id, activity, new Date(ev.transaction_ms), ev.event_id, entry_id);
-  const next: ReversalState = { returned: returnedAfter, spend_removed: newSpendRemoved, voided: ev.event_type === 'purchase_voided' };
-  await trx.updateTable('events').set({ earn: JSON.stringify({ ...purchase.earn, reversal: next }) as never }).where('event_id', '=', purchase.event_id).execute();
+  const next: ReversalState = {
+    returned: returnedAfter,
+    spend_removed: newSpendRemoved,
+    voided: ev.event_type === 'purchase_voided',
+  };
+  await trx
+    .updateTable('events')
+    .set({ earn: JSON.stringify({ ...purchase.earn, reversal: next }) as never })
+    .where('event_id', '=', purchase.event_id)
+    .execute();
   return { entry_id, reversed };
 }
 
@@ -178,10 +291,17 @@ interface Take {
 
 /** The purchase's own lots first (pending ones cancelled before anything else), then the
  * member's other spendable lots earliest-expiry first; what is left is the shortfall. */
-function planTakeBack(lots: readonly OpenLot[], purchase_event_id: string, points: Pt4, now: Date): { takes: Take[]; shortfall_pt4: Pt4 } {
+function planTakeBack(
+  lots: readonly OpenLot[],
+  purchase_event_id: string,
+  points: Pt4,
+  now: Date,
+): { takes: Take[]; shortfall_pt4: Pt4 } {
   const takes: Take[] = [];
   let left = points;
-  const own = lots.filter((l) => l.source_event_id === purchase_event_id).sort((a, b) => (a.state === b.state ? 0 : a.state === 'pending' ? -1 : 1));
+  const own = lots
+    .filter((l) => l.source_event_id === purchase_event_id)
+    .sort((a, b) => (a.state === b.state ? 0 : a.state === 'pending' ? -1 : 1));
   for (const l of own) {
     if (left === 0n) break;
     const free = l.remaining_pt4 - l.held_pt4;
@@ -190,10 +310,22 @@ function planTakeBack(lots: readonly OpenLot[], purchase_event_id: string, point
     left -= take;
   }
   if (left > 0n) {
-    const others = lots.filter((l) => l.source_event_id !== purchase_event_id && l.state === 'available' && (l.expires_at === null || l.expires_at.getTime() > now.getTime()));
+    const others = lots.filter(
+      (l) =>
+        l.source_event_id !== purchase_event_id &&
+        l.state === 'available' &&
+        (l.expires_at === null || l.expires_at.getTime() > now.getTime()),
+    );
     const byId = new Map(others.map((l) => [String(l.id), l]));
     const fefo = allocateFefo(
-      others.map((l) => ({ id: String(l.id), program_id: l.program_id, issuing_brand_id: l.issuing_brand_id, spendable_pt4: l.remaining_pt4 - l.held_pt4, expires_at_ms: l.expires_at?.getTime() ?? null, awarded_at_ms: l.awarded_at.getTime() })),
+      others.map((l) => ({
+        id: String(l.id),
+        program_id: l.program_id,
+        issuing_brand_id: l.issuing_brand_id,
+        spendable_pt4: l.remaining_pt4 - l.held_pt4,
+        expires_at_ms: l.expires_at?.getTime() ?? null,
+        awarded_at_ms: l.awarded_at.getTime(),
+      })),
       left,
     );
     for (const a of fefo.allocations) takes.push({ lot: byId.get(a.lot_id)!, points_pt4: a.points_pt4 });
@@ -212,16 +344,28 @@ const lineQuantity = (q: string): Ratio => (q.includes('.') ? parseDecimal(q) : 
  */
 function forRefund(e: EarnExplanation): EarnExplanation {
   if (!e.lines.some((l) => l.quantity.includes('.'))) return e;
-  return { ...e, lines: e.lines.map((l) => (l.quantity.includes('.') ? { ...l, quantity: ratioToJson(parseDecimal(l.quantity)) } : l)) };
+  return {
+    ...e,
+    lines: e.lines.map((l) =>
+      l.quantity.includes('.') ? { ...l, quantity: ratioToJson(parseDecimal(l.quantity)) } : l,
+    ),
+  };
 }
 
 /** Every line of the purchase is back (cumulative refunded quantity ≥ bought). */
 function allReturned(e: EarnExplanation, returned: Record<number, number>): boolean {
-  return e.lines.every((l) => l.line_index === null || cmp(quantityRatio(returned[l.line_index] ?? 0), lineQuantity(l.quantity)) >= 0);
+  return e.lines.every(
+    (l) =>
+      l.line_index === null || cmp(quantityRatio(returned[l.line_index] ?? 0), lineQuantity(l.quantity)) >= 0,
+  );
 }
 
 /** Eligible spend of the lines returned by this refund (program minor units, exact). */
-function returnedSpend(e: EarnExplanation, before: Record<number, number>, after: Record<number, number>): Ratio {
+function returnedSpend(
+  e: EarnExplanation,
+  before: Record<number, number>,
+  after: Record<number, number>,
+): Ratio {
   const eligible = ratioFromJson(e.eligible_amount_minor);
   const lines = e.lines.filter((l) => l.eligible && l.line_index !== null);
   const total = lines.reduce((acc, l) => add(acc, ratioFromJson(l.weight_minor)), ZERO);

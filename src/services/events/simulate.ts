@@ -11,15 +11,26 @@ import { EventRejected } from './rejected.ts';
 export async function simulateEvent(ctx: Ctx, raw: unknown, guard: BrandGuard) {
   const group = await requireGroup(ctx);
   const parsed = parseEvent(raw);
-  if (!parsed.ok) throw new AppError(parsed.problem.code, parsed.problem.message, { field: parsed.problem.field });
+  if (!parsed.ok)
+    throw new AppError(parsed.problem.code, parsed.problem.message, { field: parsed.problem.field });
   const ev = parsed.event;
-  if (ev.event_type !== 'purchase_completed') throw new AppError('INVALID_EVENT', 'Only purchase_completed can be simulated', { field: 'event_type' });
+  if (ev.event_type !== 'purchase_completed')
+    throw new AppError('INVALID_EVENT', 'Only purchase_completed can be simulated', { field: 'event_type' });
   const store = group.stores.get(ev.store_id);
   if (!store) throw new AppError('UNKNOWN_STORE', undefined, { field: 'store_id' });
   guard(store.brand);
   const at = new Date(ev.transaction_ms);
   const tierOf = async (program_id: string) => {
-    const row = await ctx.db.selectFrom('tier_history').select('tier').where('member_id', '=', ev.member_id).where('program_id', '=', program_id).where('from_at', '<=', at).orderBy('from_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    const row = await ctx.db
+      .selectFrom('tier_history')
+      .select('tier')
+      .where('member_id', '=', ev.member_id)
+      .where('program_id', '=', program_id)
+      .where('from_at', '<=', at)
+      .orderBy('from_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     return row?.tier ?? null;
   };
   try {
@@ -34,12 +45,24 @@ export async function simulateEvent(ctx: Ctx, raw: unknown, guard: BrandGuard) {
         tier,
         rules_applied: earn.rules_applied,
         capped: earn.capped,
-        lines: earn.lines.map((l) => ({ line_index: l.line_index, sku: l.sku, base_points: pt4ToJson(l.base_pt4), multiplier: l.multiplier, rules_applied: l.rules_applied, points: pt4ToJson(l.points_pt4) })),
-        bonuses: earn.bonuses.map((b) => ({ rule_id: b.rule_id, line_index: b.line_index, points: pt4ToJson(b.points_pt4) })),
+        lines: earn.lines.map((l) => ({
+          line_index: l.line_index,
+          sku: l.sku,
+          base_points: pt4ToJson(l.base_pt4),
+          multiplier: l.multiplier,
+          rules_applied: l.rules_applied,
+          points: pt4ToJson(l.points_pt4),
+        })),
+        bonuses: earn.bonuses.map((b) => ({
+          rule_id: b.rule_id,
+          line_index: b.line_index,
+          points: pt4ToJson(b.points_pt4),
+        })),
       })),
     };
   } catch (e) {
-    if (e instanceof EventRejected) throw new AppError(e.problem.code, e.problem.message, { field: e.problem.field });
+    if (e instanceof EventRejected)
+      throw new AppError(e.problem.code, e.problem.message, { field: e.problem.field });
     throw e;
   }
 }

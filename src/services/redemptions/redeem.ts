@@ -53,31 +53,65 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     const now = ctx.clock.now();
     const replay = await claimIdempotencyKey(trx, 'redemption', req.idempotency_key, hash, now);
     if (replay) return replay;
-    const member = await trx.selectFrom('members').select('id').where('id', '=', req.member_id).executeTakeFirst();
+    const member = await trx
+      .selectFrom('members')
+      .select('id')
+      .where('id', '=', req.member_id)
+      .executeTakeFirst();
     if (!member) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id: req.member_id });
     await lockMembers(trx, [req.member_id]);
-    const reward = req.reward_id ? await takeRewardStock(trx, req.reward_id, req.quantity ?? 1, req.brand_id, scope.program_id, scope.group_redemption, now) : null;
+    const reward = req.reward_id
+      ? await takeRewardStock(
+          trx,
+          req.reward_id,
+          req.quantity ?? 1,
+          req.brand_id,
+          scope.program_id,
+          scope.group_redemption,
+          now,
+        )
+      : null;
     const points = reward ? reward.points_pt4 : (req.points_pt4 ?? 0n);
     if (reward && req.points_pt4 !== undefined && req.points_pt4 !== reward.points_pt4) {
-      throw new AppError('INVALID_AMOUNT', `The reward costs ${pt4ToJson(reward.points_pt4)} points`, { field: 'points' });
+      throw new AppError('INVALID_AMOUNT', `The reward costs ${pt4ToJson(reward.points_pt4)} points`, {
+        field: 'points',
+      });
     }
     checkPrecision(group, scope.program_id, points);
     const spend = await planSpend(trx, group, req.member_id, scope, points, now);
     const tooSmall = tooSmallToPay(spend, points);
     if (tooSmall) throw tooSmall;
     if (spend.plan.allocations.length === 0 && points > 0n) {
-      throw new AppError('INSUFFICIENT_POINTS', `Not enough points: ${pt4ToJson(spend.plan.available_default_pt4)} available`, {
-        available: pt4ToJson(spend.plan.available_default_pt4),
-        requested: pt4ToJson(points),
-        program_id: scope.program_id,
-        group_redemption: scope.group_redemption,
-      });
+      throw new AppError(
+        'INSUFFICIENT_POINTS',
+        `Not enough points: ${pt4ToJson(spend.plan.available_default_pt4)} available`,
+        {
+          available: pt4ToJson(spend.plan.available_default_pt4),
+          requested: pt4ToJson(points),
+          program_id: scope.program_id,
+          group_redemption: scope.group_redemption,
+        },
+      );
     }
     const capture = req.capture ?? true;
     const id = `rdm_${randomBytes(10).toString('hex')}`;
     const hold_minutes = group.programs.get(scope.program_id)?.hold_timeout_minutes ?? 30;
-    const entry = await postSpend(trx, group, spend, { id, member_id: req.member_id, brand_id: req.brand_id, capture, now, actor });
-    const view = redemptionView(group, spend, { id, status: capture ? 'captured' : 'held', group_redemption: scope.group_redemption, points_pt4: points, now, reward });
+    const entry = await postSpend(trx, group, spend, {
+      id,
+      member_id: req.member_id,
+      brand_id: req.brand_id,
+      capture,
+      now,
+      actor,
+    });
+    const view = redemptionView(group, spend, {
+      id,
+      status: capture ? 'captured' : 'held',
+      group_redemption: scope.group_redemption,
+      points_pt4: points,
+      now,
+      reward,
+    });
     await trx
       .insertInto('redemptions')
       .values({
@@ -95,7 +129,11 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
         hold_expires_at: capture ? null : new Date(now.getTime() + hold_minutes * 60_000),
         resolved_at: capture ? now : null,
         entry_id: entry,
-        detail: JSON.stringify({ idempotency_key: req.idempotency_key, absorbed_value: ratioToJson(spend.plan.absorbed_value), absorbing_program_id: spend.plan.absorbing_program_id }) as never,
+        detail: JSON.stringify({
+          idempotency_key: req.idempotency_key,
+          absorbed_value: ratioToJson(spend.plan.absorbed_value),
+          absorbing_program_id: spend.plan.absorbing_program_id,
+        }) as never,
       })
       .execute();
     if (capture) await recordSettlement(trx, group, id, req.brand_id, entry, now, 1);
@@ -103,7 +141,11 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
       const program = group.programs.get(p.program_id);
       if (program) await extendInactivityExpiry(trx, req.member_id, program, now);
     }
-    const body = { ...view, ...(capture ? {} : { hold_expires_at: new Date(now.getTime() + hold_minutes * 60_000).toISOString() }), balances: await remainingBalances(trx, req.member_id) };
+    const body = {
+      ...view,
+      ...(capture ? {} : { hold_expires_at: new Date(now.getTime() + hold_minutes * 60_000).toISOString() }),
+      balances: await remainingBalances(trx, req.member_id),
+    };
     await storeOutcome(trx, 'redemption', req.idempotency_key, 201, body);
     return { http_status: 201, body };
   });
@@ -131,7 +173,10 @@ interface SpendContext {
 async function postSpend(trx: Trx, _group: Group, spend: SpendPlan, c: SpendContext): Promise<bigint> {
   const postings: PostingInput[] = [];
   for (const p of spend.plan.by_program) {
-    postings.push({ account: memberAccount(p.program_id, c.member_id, 'member_available'), amount_pt4: -p.points_pt4 });
+    postings.push({
+      account: memberAccount(p.program_id, c.member_id, 'member_available'),
+      amount_pt4: -p.points_pt4,
+    });
     postings.push(
       c.capture
         ? { account: systemAccount(p.program_id, 'redemption', c.brand_id), amount_pt4: p.points_pt4 }
@@ -170,8 +215,17 @@ async function postSpend(trx: Trx, _group: Group, spend: SpendPlan, c: SpendCont
   return posted.entry_id;
 }
 
-export async function remainingBalances(trx: Trx, member_id: string): Promise<{ program_id: string; available: number; held: number }[]> {
-  const rows = await trx.selectFrom('accounts').select(['program_id', 'kind', 'balance_pt4']).where('owner_id', '=', member_id).where('kind', 'in', ['member_available', 'member_held']).orderBy('program_id').execute();
+export async function remainingBalances(
+  trx: Trx,
+  member_id: string,
+): Promise<{ program_id: string; available: number; held: number }[]> {
+  const rows = await trx
+    .selectFrom('accounts')
+    .select(['program_id', 'kind', 'balance_pt4'])
+    .where('owner_id', '=', member_id)
+    .where('kind', 'in', ['member_available', 'member_held'])
+    .orderBy('program_id')
+    .execute();
   const out = new Map<string, { program_id: string; available: number; held: number }>();
   for (const r of rows) {
     const b = out.get(r.program_id) ?? { program_id: r.program_id, available: 0, held: 0 };

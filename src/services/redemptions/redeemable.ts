@@ -9,13 +9,28 @@ import type { Ctx } from '../context.ts';
 import { planSpend, resolveScope } from './spend-plan.ts';
 
 /** Would a redemption of `points` succeed now? The same plan the redemption would make, unwritten. */
-export async function redeemable(ctx: Ctx, q: { member_id: string; brand_id: string; points_pt4: Pt4; program_id?: string | undefined; group_redemption?: boolean | undefined }) {
+export async function redeemable(
+  ctx: Ctx,
+  q: {
+    member_id: string;
+    brand_id: string;
+    points_pt4: Pt4;
+    program_id?: string | undefined;
+    group_redemption?: boolean | undefined;
+  },
+) {
   const group = await requireGroup(ctx);
   const scope = resolveScope(group, q.brand_id, q.group_redemption ?? false, q.program_id);
-  const member = await ctx.db.selectFrom('members').select('id').where('id', '=', q.member_id).executeTakeFirst();
+  const member = await ctx.db
+    .selectFrom('members')
+    .select('id')
+    .where('id', '=', q.member_id)
+    .executeTakeFirst();
   if (!member) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id: q.member_id });
   const now = ctx.clock.now();
-  const spend = await ctx.db.transaction().execute((trx) => planSpend(trx, group, q.member_id, scope, q.points_pt4, now));
+  const spend = await ctx.db
+    .transaction()
+    .execute((trx) => planSpend(trx, group, q.member_id, scope, q.points_pt4, now));
   const available = spend.plan.available_default_pt4;
   const shortfall = q.points_pt4 > available ? q.points_pt4 - available : 0n;
   const unit = programUnit(group, group.programs.get(scope.program_id)!, now.getTime());
@@ -29,6 +44,11 @@ export async function redeemable(ctx: Ctx, q: { member_id: string; brand_id: str
     redeemable: shortfall === 0n && q.points_pt4 > 0n && spend.plan.allocations.length > 0,
     available: pt4ToJson(available),
     shortfall: pt4ToJson(shortfall),
-    value: { amount_minor: Number(valueMinor(mul(pt4ToRatio(q.points_pt4), unit.unit_value), currencyExponent(group.common_currency))), currency: group.common_currency },
+    value: {
+      amount_minor: Number(
+        valueMinor(mul(pt4ToRatio(q.points_pt4), unit.unit_value), currencyExponent(group.common_currency)),
+      ),
+      currency: group.common_currency,
+    },
   };
 }

@@ -31,15 +31,33 @@ interface HeldAllocation {
   awarded_at: Date;
 }
 
-export async function resolveHold(ctx: Ctx, redemption_id: string, how: Resolution, actor: Actor, capture_points_pt4?: Pt4): Promise<Record<string, unknown>> {
+export async function resolveHold(
+  ctx: Ctx,
+  redemption_id: string,
+  how: Resolution,
+  actor: Actor,
+  capture_points_pt4?: Pt4,
+): Promise<Record<string, unknown>> {
   const group = await requireGroup(ctx);
   const outcome = await inTransaction(ctx.db, async (trx) => {
     const now = ctx.clock.now();
-    const r = await trx.selectFrom('redemptions').selectAll().where('id', '=', redemption_id).executeTakeFirst();
+    const r = await trx
+      .selectFrom('redemptions')
+      .selectAll()
+      .where('id', '=', redemption_id)
+      .executeTakeFirst();
     if (!r) throw new AppError('REDEMPTION_NOT_FOUND', undefined, { redemption_id });
     await lockMembers(trx, [r.member_id]);
-    const fresh = await trx.selectFrom('redemptions').select(['status', 'hold_expires_at']).where('id', '=', redemption_id).executeTakeFirstOrThrow();
-    if (fresh.status !== 'held') throw new AppError('HOLD_ALREADY_RESOLVED', `Redemption ${redemption_id} is ${fresh.status}`, { redemption_id, status: fresh.status });
+    const fresh = await trx
+      .selectFrom('redemptions')
+      .select(['status', 'hold_expires_at'])
+      .where('id', '=', redemption_id)
+      .executeTakeFirstOrThrow();
+    if (fresh.status !== 'held')
+      throw new AppError('HOLD_ALREADY_RESOLVED', `Redemption ${redemption_id} is ${fresh.status}`, {
+        redemption_id,
+        status: fresh.status,
+      });
     const timedOut = fresh.hold_expires_at !== null && fresh.hold_expires_at.getTime() <= now.getTime();
     // A capture that arrives after the timeout finds the hold expired: expire it, then refuse.
     const effective: Resolution = how === 'capture' && timedOut ? 'expire' : how;
@@ -47,7 +65,11 @@ export async function resolveHold(ctx: Ctx, redemption_id: string, how: Resoluti
     return { effective, result };
   });
   if (how === 'capture' && outcome.effective === 'expire') {
-    throw new AppError('HOLD_ALREADY_RESOLVED', `Redemption ${redemption_id} hold timed out and was released`, { redemption_id, status: 'expired' });
+    throw new AppError(
+      'HOLD_ALREADY_RESOLVED',
+      `Redemption ${redemption_id} hold timed out and was released`,
+      { redemption_id, status: 'expired' },
+    );
   }
   return outcome.result;
 }
@@ -55,37 +77,90 @@ export async function resolveHold(ctx: Ctx, redemption_id: string, how: Resoluti
 export async function applyResolution(
   trx: Trx,
   group: Group,
-  r: { id: string; member_id: string; brand_id: string; points_pt4: bigint; group_redemption: boolean; program_id: string | null; reward_id?: string | null; quantity?: number | null },
+  r: {
+    id: string;
+    member_id: string;
+    brand_id: string;
+    points_pt4: bigint;
+    group_redemption: boolean;
+    program_id: string | null;
+    reward_id?: string | null;
+    quantity?: number | null;
+  },
   how: Resolution,
   now: Date,
   actor: Actor,
   capture_points_pt4?: Pt4,
 ): Promise<Record<string, unknown>> {
   const held = await heldAllocations(trx, r.id);
-  const { capture, release } = how === 'capture' ? splitCapture(group, r, held, capture_points_pt4 ?? r.points_pt4, now) : { capture: [], release: held };
+  const { capture, release } =
+    how === 'capture'
+      ? splitCapture(group, r, held, capture_points_pt4 ?? r.points_pt4, now)
+      : { capture: [], release: held };
   const postings: PostingInput[] = [];
   const moves: LotMove[] = [];
   for (const a of capture) {
-    postings.push({ account: memberAccount(a.program_id, r.member_id, 'member_held'), amount_pt4: -a.points_pt4 });
-    postings.push({ account: systemAccount(a.program_id, 'redemption', r.brand_id), amount_pt4: a.points_pt4 });
-    moves.push({ lot_id: a.lot_id, program_id: a.program_id, member_id: r.member_id, issuing_brand_id: a.issuing_brand_id, kind: 'capture', points_pt4: a.points_pt4, remaining_delta_pt4: -a.points_pt4, held_delta_pt4: -a.points_pt4, state_from: 'available', value_common: a.value_common });
+    postings.push({
+      account: memberAccount(a.program_id, r.member_id, 'member_held'),
+      amount_pt4: -a.points_pt4,
+    });
+    postings.push({
+      account: systemAccount(a.program_id, 'redemption', r.brand_id),
+      amount_pt4: a.points_pt4,
+    });
+    moves.push({
+      lot_id: a.lot_id,
+      program_id: a.program_id,
+      member_id: r.member_id,
+      issuing_brand_id: a.issuing_brand_id,
+      kind: 'capture',
+      points_pt4: a.points_pt4,
+      remaining_delta_pt4: -a.points_pt4,
+      held_delta_pt4: -a.points_pt4,
+      state_from: 'available',
+      value_common: a.value_common,
+    });
   }
   for (const a of release) {
-    const base = { lot_id: a.lot_id, program_id: a.program_id, member_id: r.member_id, issuing_brand_id: a.issuing_brand_id, points_pt4: a.points_pt4, state_from: 'available' as const };
-    postings.push({ account: memberAccount(a.program_id, r.member_id, 'member_held'), amount_pt4: -a.points_pt4 });
+    const base = {
+      lot_id: a.lot_id,
+      program_id: a.program_id,
+      member_id: r.member_id,
+      issuing_brand_id: a.issuing_brand_id,
+      points_pt4: a.points_pt4,
+      state_from: 'available' as const,
+    };
+    postings.push({
+      account: memberAccount(a.program_id, r.member_id, 'member_held'),
+      amount_pt4: -a.points_pt4,
+    });
     moves.push({ ...base, kind: 'release', remaining_delta_pt4: 0n, held_delta_pt4: -a.points_pt4 });
     // Points released from a lot that expired while they were held expire at once, to breakage,
     // rather than showing as available points nobody can spend.
     if (a.expires_at !== null && a.expires_at.getTime() <= now.getTime()) {
-      postings.push({ account: systemAccount(a.program_id, 'breakage', a.issuing_brand_id), amount_pt4: a.points_pt4 });
+      postings.push({
+        account: systemAccount(a.program_id, 'breakage', a.issuing_brand_id),
+        amount_pt4: a.points_pt4,
+      });
       moves.push({ ...base, kind: 'expire', remaining_delta_pt4: -a.points_pt4, held_delta_pt4: 0n });
     } else {
-      postings.push({ account: memberAccount(a.program_id, r.member_id, 'member_available'), amount_pt4: a.points_pt4 });
+      postings.push({
+        account: memberAccount(a.program_id, r.member_id, 'member_available'),
+        amount_pt4: a.points_pt4,
+      });
     }
   }
   const status = how === 'capture' ? 'captured' : how === 'release' ? 'released' : 'expired';
-  const updated = await trx.updateTable('redemptions').set({ status, resolved_at: now }).where('id', '=', r.id).where('status', '=', 'held').executeTakeFirst();
-  if (updated.numUpdatedRows !== 1n) throw new AppError('HOLD_ALREADY_RESOLVED', `Redemption ${r.id} was already resolved`, { redemption_id: r.id });
+  const updated = await trx
+    .updateTable('redemptions')
+    .set({ status, resolved_at: now })
+    .where('id', '=', r.id)
+    .where('status', '=', 'held')
+    .executeTakeFirst();
+  if (updated.numUpdatedRows !== 1n)
+    throw new AppError('HOLD_ALREADY_RESOLVED', `Redemption ${r.id} was already resolved`, {
+      redemption_id: r.id,
+    });
   const posted = await postEntry(trx, {
     kind: how === 'capture' ? 'capture' : 'release',
     member_id: r.member_id,
@@ -115,7 +190,9 @@ export async function applyResolution(
 function summarize(list: readonly HeldAllocation[]): { program_id: string; points: number }[] {
   const m = new Map<string, Pt4>();
   for (const a of list) m.set(a.program_id, (m.get(a.program_id) ?? 0n) + a.points_pt4);
-  return [...m].sort(([a], [b]) => a.localeCompare(b)).map(([program_id, p]) => ({ program_id, points: pt4ToJson(p) }));
+  return [...m]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([program_id, p]) => ({ program_id, points: pt4ToJson(p) }));
 }
 
 /** What each held lot still holds for this redemption: its holds minus releases and captures. */
@@ -124,7 +201,16 @@ async function heldAllocations(trx: Trx, redemption_id: string): Promise<HeldAll
     .selectFrom('lot_allocations as a')
     .innerJoin('entries as e', 'e.id', 'a.entry_id')
     .innerJoin('lots as l', 'l.id', 'a.lot_id')
-    .select(['a.lot_id', 'a.program_id', 'a.issuing_brand_id', 'a.kind', 'a.points_pt4', 'a.value_common', 'l.expires_at', 'l.awarded_at'])
+    .select([
+      'a.lot_id',
+      'a.program_id',
+      'a.issuing_brand_id',
+      'a.kind',
+      'a.points_pt4',
+      'a.value_common',
+      'l.expires_at',
+      'l.awarded_at',
+    ])
     .where('e.ref_type', '=', 'redemption')
     .where('e.ref_id', '=', redemption_id)
     .where('a.kind', 'in', ['hold', 'release', 'capture'])
@@ -133,7 +219,15 @@ async function heldAllocations(trx: Trx, redemption_id: string): Promise<HeldAll
   const byLot = new Map<string, HeldAllocation>();
   for (const row of rows) {
     const key = String(row.lot_id);
-    const cur = byLot.get(key) ?? { lot_id: row.lot_id, program_id: row.program_id, issuing_brand_id: row.issuing_brand_id, points_pt4: 0n, value_common: row.value_common, expires_at: row.expires_at, awarded_at: row.awarded_at };
+    const cur = byLot.get(key) ?? {
+      lot_id: row.lot_id,
+      program_id: row.program_id,
+      issuing_brand_id: row.issuing_brand_id,
+      points_pt4: 0n,
+      value_common: row.value_common,
+      expires_at: row.expires_at,
+      awarded_at: row.awarded_at,
+    };
     cur.points_pt4 += row.kind === 'hold' ? row.points_pt4 : -row.points_pt4;
     byLot.set(key, cur);
   }
@@ -149,12 +243,25 @@ function splitCapture(
   now: Date,
 ): { capture: HeldAllocation[]; release: HeldAllocation[] } {
   if (want_pt4 <= 0n || want_pt4 > r.points_pt4) {
-    throw new AppError('INVALID_AMOUNT', `A capture takes between 0 and the ${pt4ToJson(r.points_pt4)} points held`, { field: 'points' });
+    throw new AppError(
+      'INVALID_AMOUNT',
+      `A capture takes between 0 and the ${pt4ToJson(r.points_pt4)} points held`,
+      { field: 'points' },
+    );
   }
   if (want_pt4 === r.points_pt4) return { capture: [...held], release: [] };
-  const unit_program = r.group_redemption ? group.default_program_id : (r.program_id ?? group.default_program_id);
+  const unit_program = r.group_redemption
+    ? group.default_program_id
+    : (r.program_id ?? group.default_program_id);
   const plan = planGroupSpend({
-    lots: held.map((a) => ({ id: String(a.lot_id), program_id: a.program_id, issuing_brand_id: a.issuing_brand_id, spendable_pt4: a.points_pt4, expires_at_ms: a.expires_at?.getTime() ?? null, awarded_at_ms: a.awarded_at.getTime() })),
+    lots: held.map((a) => ({
+      id: String(a.lot_id),
+      program_id: a.program_id,
+      issuing_brand_id: a.issuing_brand_id,
+      spendable_pt4: a.points_pt4,
+      expires_at_ms: a.expires_at?.getTime() ?? null,
+      awarded_at_ms: a.awarded_at.getTime(),
+    })),
     programs: programUnits(group, now.getTime()),
     default_program_id: unit_program,
     points_pt4: want_pt4,
@@ -169,7 +276,8 @@ function splitCapture(
   for (const a of held) {
     const t = taken.get(String(a.lot_id));
     const c = t?.points_pt4 ?? 0n;
-    if (c > 0n) capture.push({ ...a, points_pt4: c, value_common: t ? ratioToJson(t.value) : a.value_common });
+    if (c > 0n)
+      capture.push({ ...a, points_pt4: c, value_common: t ? ratioToJson(t.value) : a.value_common });
     if (a.points_pt4 - c > 0n) release.push({ ...a, points_pt4: a.points_pt4 - c });
   }
   return { capture, release };

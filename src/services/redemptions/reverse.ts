@@ -15,10 +15,18 @@ import { reverseSettlement } from './settlement.ts';
 // meanwhile is restored and expired in the same entry, to breakage of its issuing brand. The
 // settlement trail is reversed by the exact negation of its flows.
 
-export async function reverseRedemption(ctx: Ctx, redemption_id: string, actor: Actor): Promise<Record<string, unknown>> {
+export async function reverseRedemption(
+  ctx: Ctx,
+  redemption_id: string,
+  actor: Actor,
+): Promise<Record<string, unknown>> {
   return inTransaction(ctx.db, async (trx) => {
     const now = ctx.clock.now();
-    const r = await trx.selectFrom('redemptions').selectAll().where('id', '=', redemption_id).executeTakeFirst();
+    const r = await trx
+      .selectFrom('redemptions')
+      .selectAll()
+      .where('id', '=', redemption_id)
+      .executeTakeFirst();
     if (!r) throw new AppError('REDEMPTION_NOT_FOUND', undefined, { redemption_id });
     await lockMembers(trx, [r.member_id]);
     const spent = await trx
@@ -31,23 +39,49 @@ export async function reverseRedemption(ctx: Ctx, redemption_id: string, actor: 
       .where('a.kind', 'in', ['spend', 'capture'])
       .orderBy('a.id')
       .execute();
-    const updated = await trx.updateTable('redemptions').set({ status: 'reversed', resolved_at: now }).where('id', '=', redemption_id).where('status', '=', 'captured').executeTakeFirst();
+    const updated = await trx
+      .updateTable('redemptions')
+      .set({ status: 'reversed', resolved_at: now })
+      .where('id', '=', redemption_id)
+      .where('status', '=', 'captured')
+      .executeTakeFirst();
     if (updated.numUpdatedRows !== 1n) {
-      throw new AppError('REDEMPTION_NOT_REVERSIBLE', `Redemption ${redemption_id} is ${r.status}; only a captured redemption can be reversed`, { redemption_id, status: r.status });
+      throw new AppError(
+        'REDEMPTION_NOT_REVERSIBLE',
+        `Redemption ${redemption_id} is ${r.status}; only a captured redemption can be reversed`,
+        { redemption_id, status: r.status },
+      );
     }
     const postings: PostingInput[] = [];
     const moves: LotMove[] = [];
     const expiredNow = new Map<string, Pt4>();
     for (const a of spent) {
-      const base = { lot_id: a.lot_id, program_id: a.program_id, member_id: r.member_id, issuing_brand_id: a.issuing_brand_id, points_pt4: a.points_pt4, held_delta_pt4: 0n, state_from: 'available' as const };
-      postings.push({ account: systemAccount(a.program_id, 'redemption', r.brand_id), amount_pt4: -a.points_pt4 });
+      const base = {
+        lot_id: a.lot_id,
+        program_id: a.program_id,
+        member_id: r.member_id,
+        issuing_brand_id: a.issuing_brand_id,
+        points_pt4: a.points_pt4,
+        held_delta_pt4: 0n,
+        state_from: 'available' as const,
+      };
+      postings.push({
+        account: systemAccount(a.program_id, 'redemption', r.brand_id),
+        amount_pt4: -a.points_pt4,
+      });
       moves.push({ ...base, kind: 'restore', remaining_delta_pt4: a.points_pt4 });
       if (a.expires_at !== null && a.expires_at.getTime() <= now.getTime()) {
-        postings.push({ account: systemAccount(a.program_id, 'breakage', a.issuing_brand_id), amount_pt4: a.points_pt4 });
+        postings.push({
+          account: systemAccount(a.program_id, 'breakage', a.issuing_brand_id),
+          amount_pt4: a.points_pt4,
+        });
         moves.push({ ...base, kind: 'expire', remaining_delta_pt4: -a.points_pt4 });
         expiredNow.set(a.program_id, (expiredNow.get(a.program_id) ?? 0n) + a.points_pt4);
       } else {
-        postings.push({ account: memberAccount(a.program_id, r.member_id, 'member_available'), amount_pt4: a.points_pt4 });
+        postings.push({
+          account: memberAccount(a.program_id, r.member_id, 'member_available'),
+          amount_pt4: a.points_pt4,
+        });
       }
     }
     const posted = await postEntry(trx, {
@@ -59,7 +93,10 @@ export async function reverseRedemption(ctx: Ctx, redemption_id: string, actor: 
       corrects_entry_id: r.entry_id,
       ref_type: 'redemption',
       ref_id: redemption_id,
-      detail: { redemption_id, expired_on_restore: Object.fromEntries([...expiredNow].map(([k, v]) => [k, v.toString()])) },
+      detail: {
+        redemption_id,
+        expired_on_restore: Object.fromEntries([...expiredNow].map(([k, v]) => [k, v.toString()])),
+      },
       postings,
       lot_moves: moves,
     });
@@ -70,7 +107,13 @@ export async function reverseRedemption(ctx: Ctx, redemption_id: string, actor: 
     return {
       redemption_id,
       status: 'reversed',
-      restored: [...restored].sort(([a], [b]) => a.localeCompare(b)).map(([program_id, p]) => ({ program_id, points: pt4ToJson(p), expired_on_restore: pt4ToJson(expiredNow.get(program_id) ?? 0n) })),
+      restored: [...restored]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([program_id, p]) => ({
+          program_id,
+          points: pt4ToJson(p),
+          expired_on_restore: pt4ToJson(expiredNow.get(program_id) ?? 0n),
+        })),
       balances: await remainingBalances(trx, r.member_id),
     };
   });

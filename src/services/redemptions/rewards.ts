@@ -20,8 +20,19 @@ export interface RewardInput {
   active?: boolean | undefined;
 }
 
-
-export function rewardView(r: { id: string; brand_id: string; program_id: string; name: string; points_cost_pt4: bigint; stock: number | null; valid_from: Date | null; valid_to: Date | null; active: boolean; created_at: Date; updated_at: Date }) {
+export function rewardView(r: {
+  id: string;
+  brand_id: string;
+  program_id: string;
+  name: string;
+  points_cost_pt4: bigint;
+  stock: number | null;
+  valid_from: Date | null;
+  valid_to: Date | null;
+  active: boolean;
+  created_at: Date;
+  updated_at: Date;
+}) {
   return {
     id: r.id,
     brand_id: r.brand_id,
@@ -39,7 +50,10 @@ export function rewardView(r: { id: string; brand_id: string; program_id: string
 
 function cost(points: number): Pt4 {
   const p = pt4FromJson(points);
-  if (p === null || p <= 0n) throw new AppError('INVALID_AMOUNT', 'points_cost must be a positive number with at most 4 decimals', { field: 'points_cost' });
+  if (p === null || p <= 0n)
+    throw new AppError('INVALID_AMOUNT', 'points_cost must be a positive number with at most 4 decimals', {
+      field: 'points_cost',
+    });
   return p;
 }
 
@@ -49,7 +63,19 @@ export async function createReward(db: Kysely<DB>, input: RewardInput, id: strin
   }
   const row = await db
     .insertInto('rewards')
-    .values({ id, brand_id: input.brand_id, program_id: input.program_id, name: input.name, points_cost_pt4: cost(input.points_cost), stock: input.stock ?? null, valid_from: input.valid_from ?? null, valid_to: input.valid_to ?? null, active: input.active ?? true, created_at: now, updated_at: now })
+    .values({
+      id,
+      brand_id: input.brand_id,
+      program_id: input.program_id,
+      name: input.name,
+      points_cost_pt4: cost(input.points_cost),
+      stock: input.stock ?? null,
+      valid_from: input.valid_from ?? null,
+      valid_to: input.valid_to ?? null,
+      active: input.active ?? true,
+      created_at: now,
+      updated_at: now,
+    })
     .onConflict((oc) => oc.column('id').doNothing())
     .returningAll()
     .executeTakeFirst();
@@ -82,21 +108,42 @@ export async function getReward(db: Kysely<DB>, id: string) {
   return rewardView(row);
 }
 
-export async function listRewards(db: Kysely<DB>, f: { brand_id?: string | undefined; active?: boolean | undefined }) {
+export async function listRewards(
+  db: Kysely<DB>,
+  f: { brand_id?: string | undefined; active?: boolean | undefined },
+) {
   let q = db.selectFrom('rewards').selectAll().orderBy('id').limit(1000);
   if (f.brand_id) q = q.where('brand_id', '=', f.brand_id);
   if (f.active !== undefined) q = q.where('active', '=', f.active);
   return (await q.execute()).map(rewardView);
 }
 
-export async function takeRewardStock(trx: Trx, reward_id: string, quantity: number, brand_id: string, program_id: string, group_redemption: boolean, now: Date): Promise<{ reward_id: string; name: string; quantity: number; points_pt4: Pt4 }> {
+export async function takeRewardStock(
+  trx: Trx,
+  reward_id: string,
+  quantity: number,
+  brand_id: string,
+  program_id: string,
+  group_redemption: boolean,
+  now: Date,
+): Promise<{ reward_id: string; name: string; quantity: number; points_pt4: Pt4 }> {
   const r = await trx.selectFrom('rewards').selectAll().where('id', '=', reward_id).executeTakeFirst();
   if (!r) throw new AppError('REWARD_NOT_FOUND', undefined, { reward_id });
-  const inWindow = (!r.valid_from || r.valid_from.getTime() <= now.getTime()) && (!r.valid_to || now.getTime() < r.valid_to.getTime());
-  if (!r.active || !inWindow) throw new AppError('REWARD_UNAVAILABLE', `Reward ${reward_id} is not available now`, { reward_id });
-  if (r.brand_id !== brand_id) throw new AppError('REWARD_UNAVAILABLE', `Reward ${reward_id} belongs to brand ${r.brand_id}`, { reward_id });
+  const inWindow =
+    (!r.valid_from || r.valid_from.getTime() <= now.getTime()) &&
+    (!r.valid_to || now.getTime() < r.valid_to.getTime());
+  if (!r.active || !inWindow)
+    throw new AppError('REWARD_UNAVAILABLE', `Reward ${reward_id} is not available now`, { reward_id });
+  if (r.brand_id !== brand_id)
+    throw new AppError('REWARD_UNAVAILABLE', `Reward ${reward_id} belongs to brand ${r.brand_id}`, {
+      reward_id,
+    });
   if (r.program_id !== program_id) {
-    throw new AppError('REWARD_UNAVAILABLE', `Reward ${reward_id} is priced in ${r.program_id}${group_redemption ? '; redeem it with group_redemption: false' : ''}`, { reward_id, program_id: r.program_id });
+    throw new AppError(
+      'REWARD_UNAVAILABLE',
+      `Reward ${reward_id} is priced in ${r.program_id}${group_redemption ? '; redeem it with group_redemption: false' : ''}`,
+      { reward_id, program_id: r.program_id },
+    );
   }
   const res = await trx
     .updateTable('rewards')
@@ -104,7 +151,8 @@ export async function takeRewardStock(trx: Trx, reward_id: string, quantity: num
     .where('id', '=', reward_id)
     .where('stock', '>=', quantity)
     .executeTakeFirst();
-  if (r.stock !== null && res.numUpdatedRows !== 1n) throw new AppError('REWARD_SOLD_OUT', `Reward ${reward_id} is sold out`, { reward_id, stock: r.stock });
+  if (r.stock !== null && res.numUpdatedRows !== 1n)
+    throw new AppError('REWARD_SOLD_OUT', `Reward ${reward_id} is sold out`, { reward_id, stock: r.stock });
   return { reward_id, name: r.name, quantity, points_pt4: r.points_cost_pt4 * BigInt(quantity) };
 }
 
@@ -112,7 +160,12 @@ export async function takeRewardStock(trx: Trx, reward_id: string, quantity: num
  * A reward redemption that did not go through (hold released or timed out, redemption reversed)
  * gives its stock back, in the same transaction. Unlimited stock (null) stays unlimited.
  */
-export async function returnRewardStock(trx: Trx, reward_id: string | null | undefined, quantity: number | null | undefined, now: Date): Promise<void> {
+export async function returnRewardStock(
+  trx: Trx,
+  reward_id: string | null | undefined,
+  quantity: number | null | undefined,
+  now: Date,
+): Promise<void> {
   if (!reward_id) return;
   await trx
     .updateTable('rewards')

@@ -9,10 +9,19 @@ import type { Trx } from '../../ledger/post.ts';
 // records "A owes B value × A's reimbursement rate", in the common currency. Reversing a
 // redemption records the exact negation of its flows.
 
-const reimbursementRate = (group: Group, issuer: string) => group.programs.get(group.brands.get(issuer)?.program ?? '')?.reimbursement_rate ?? ONE;
+const reimbursementRate = (group: Group, issuer: string) =>
+  group.programs.get(group.brands.get(issuer)?.program ?? '')?.reimbursement_rate ?? ONE;
 
 /** Records the flows of the allocations an entry spent (kinds spend and capture). */
-export async function recordSettlement(trx: Trx, group: Group, redemption_id: string, redeemer_brand_id: string, entry_id: bigint, now: Date, _sign: 1): Promise<void> {
+export async function recordSettlement(
+  trx: Trx,
+  group: Group,
+  redemption_id: string,
+  redeemer_brand_id: string,
+  entry_id: bigint,
+  now: Date,
+  _sign: 1,
+): Promise<void> {
   const allocations = await trx
     .selectFrom('lot_allocations')
     .select(['program_id', 'issuing_brand_id', 'points_pt4', 'value_common'])
@@ -20,10 +29,19 @@ export async function recordSettlement(trx: Trx, group: Group, redemption_id: st
     .where('kind', 'in', ['spend', 'capture'])
     .orderBy('id')
     .execute();
-  const cross = allocations.filter((a) => a.issuing_brand_id !== redeemer_brand_id && a.value_common !== null);
+  const cross = allocations.filter(
+    (a) => a.issuing_brand_id !== redeemer_brand_id && a.value_common !== null,
+  );
   if (cross.length === 0) return;
   const flows = settlementAmounts(
-    cross.map((a) => ({ issuer_brand_id: a.issuing_brand_id, redeemer_brand_id, value: ratioFromJson(a.value_common!), reimbursement_rate: reimbursementRate(group, a.issuing_brand_id), sign: 1 as const, points_pt4: a.points_pt4 })),
+    cross.map((a) => ({
+      issuer_brand_id: a.issuing_brand_id,
+      redeemer_brand_id,
+      value: ratioFromJson(a.value_common!),
+      reimbursement_rate: reimbursementRate(group, a.issuing_brand_id),
+      sign: 1 as const,
+      points_pt4: a.points_pt4,
+    })),
     currencyExponent(group.common_currency),
   );
   await trx
@@ -31,15 +49,37 @@ export async function recordSettlement(trx: Trx, group: Group, redemption_id: st
     .values(
       flows.map((f) => {
         const a = cross[f.allocation_index]!;
-        return { entry_id, redemption_id, issuer_brand_id: f.issuer_brand_id, redeemer_brand_id: f.redeemer_brand_id, program_id: a.program_id, points_pt4: f.points_pt4, value_common: ratioToJson(f.exact_minor), amount_minor: f.amount_minor, at: now, period_id: null };
+        return {
+          entry_id,
+          redemption_id,
+          issuer_brand_id: f.issuer_brand_id,
+          redeemer_brand_id: f.redeemer_brand_id,
+          program_id: a.program_id,
+          points_pt4: f.points_pt4,
+          value_common: ratioToJson(f.exact_minor),
+          amount_minor: f.amount_minor,
+          at: now,
+          period_id: null,
+        };
       }),
     )
     .execute();
 }
 
 /** Records the negation of a redemption's flows (its reversal). */
-export async function reverseSettlement(trx: Trx, redemption_id: string, entry_id: bigint, now: Date): Promise<void> {
-  const flows = await trx.selectFrom('settlement_flows').selectAll().where('redemption_id', '=', redemption_id).where('points_pt4', '>', 0n).orderBy('id').execute();
+export async function reverseSettlement(
+  trx: Trx,
+  redemption_id: string,
+  entry_id: bigint,
+  now: Date,
+): Promise<void> {
+  const flows = await trx
+    .selectFrom('settlement_flows')
+    .selectAll()
+    .where('redemption_id', '=', redemption_id)
+    .where('points_pt4', '>', 0n)
+    .orderBy('id')
+    .execute();
   if (flows.length === 0) return;
   await trx
     .insertInto('settlement_flows')
@@ -51,7 +91,10 @@ export async function reverseSettlement(trx: Trx, redemption_id: string, entry_i
         redeemer_brand_id: f.redeemer_brand_id,
         program_id: f.program_id,
         points_pt4: -f.points_pt4,
-        value_common: ratioToJson({ num: -ratioFromJson(f.value_common).num, den: ratioFromJson(f.value_common).den }),
+        value_common: ratioToJson({
+          num: -ratioFromJson(f.value_common).num,
+          den: ratioFromJson(f.value_common).den,
+        }),
         amount_minor: -f.amount_minor,
         at: now,
         period_id: null,

@@ -24,19 +24,35 @@ export interface SpendPlan {
   readonly unit_program_id: string;
 }
 
-export function resolveScope(group: Group, brand_id: string, group_redemption: boolean, program_id: string | undefined): SpendScope {
+export function resolveScope(
+  group: Group,
+  brand_id: string,
+  group_redemption: boolean,
+  program_id: string | undefined,
+): SpendScope {
   const brand = group.brands.get(brand_id);
-  if (!brand) throw new AppError('UNKNOWN_BRAND', `Brand ${brand_id} is not in the configuration`, { field: 'brand_id' });
+  if (!brand)
+    throw new AppError('UNKNOWN_BRAND', `Brand ${brand_id} is not in the configuration`, {
+      field: 'brand_id',
+    });
   if (group_redemption) return { group_redemption: true, program_id: group.default_program_id };
   const pid = program_id ?? brand.program;
-  if (!group.programs.has(pid)) throw new AppError('UNKNOWN_PROGRAM', `Program ${pid} is not in the configuration`, { field: 'program_id' });
+  if (!group.programs.has(pid))
+    throw new AppError('UNKNOWN_PROGRAM', `Program ${pid} is not in the configuration`, {
+      field: 'program_id',
+    });
   return { group_redemption: false, program_id: pid };
 }
 
 /** Lots a spend may take now: available, unexpired, with points not already held. */
 export function spendable(lots: readonly OpenLot[], now: Date): SpendableLot[] {
   return lots
-    .filter((l) => l.state === 'available' && (l.expires_at === null || l.expires_at.getTime() > now.getTime()) && l.remaining_pt4 > l.held_pt4)
+    .filter(
+      (l) =>
+        l.state === 'available' &&
+        (l.expires_at === null || l.expires_at.getTime() > now.getTime()) &&
+        l.remaining_pt4 > l.held_pt4,
+    )
     .map((l) => ({
       id: String(l.id),
       program_id: l.program_id,
@@ -47,11 +63,23 @@ export function spendable(lots: readonly OpenLot[], now: Date): SpendableLot[] {
     }));
 }
 
-export async function planSpend(trx: Trx, group: Group, member_id: string, scope: SpendScope, points_pt4: Pt4, now: Date): Promise<SpendPlan> {
+export async function planSpend(
+  trx: Trx,
+  group: Group,
+  member_id: string,
+  scope: SpendScope,
+  points_pt4: Pt4,
+  now: Date,
+): Promise<SpendPlan> {
   const programs = scope.group_redemption ? [...group.programs.keys()] : [scope.program_id];
   const lots = await openLots(trx, member_id, programs);
   const units = programUnits(group, now.getTime());
-  const plan = planGroupSpend({ lots: spendable(lots, now), programs: units, default_program_id: scope.program_id, points_pt4 });
+  const plan = planGroupSpend({
+    lots: spendable(lots, now),
+    programs: units,
+    default_program_id: scope.program_id,
+    points_pt4,
+  });
   return { plan, lots: new Map(lots.map((l) => [String(l.id), l])), unit_program_id: scope.program_id };
 }
 
@@ -63,9 +91,13 @@ export async function planSpend(trx: Trx, group: Group, member_id: string, scope
 export function tooSmallToPay(spend: SpendPlan, points_pt4: Pt4): AppError | null {
   const { plan } = spend;
   if (points_pt4 <= 0n || plan.allocations.length > 0 || plan.shortfall_value.num > 0n) return null;
-  return new AppError('INVALID_AMOUNT', `${pt4ToJson(points_pt4)} points is less than one point of the earliest-expiring program the member holds`, {
-    field: 'points',
-    available: pt4ToJson(plan.available_default_pt4),
-    requested: pt4ToJson(points_pt4),
-  });
+  return new AppError(
+    'INVALID_AMOUNT',
+    `${pt4ToJson(points_pt4)} points is less than one point of the earliest-expiring program the member holds`,
+    {
+      field: 'points',
+      available: pt4ToJson(plan.available_default_pt4),
+      requested: pt4ToJson(points_pt4),
+    },
+  );
 }

@@ -15,7 +15,13 @@ export interface RedemptionView {
   group_redemption: boolean;
   points: number;
   value: { amount_minor: number; currency: string };
-  breakdown_by_program: { program_id: string; issuing_brand_id: string; points: number; value: { amount_minor: number; currency: string }; conversion: string }[];
+  breakdown_by_program: {
+    program_id: string;
+    issuing_brand_id: string;
+    points: number;
+    value: { amount_minor: number; currency: string };
+    conversion: string;
+  }[];
   absorbed: { value_exact: string; program_id: string | null };
   reward?: { reward_id: string; name: string; quantity: number };
 }
@@ -23,11 +29,21 @@ export interface RedemptionView {
 export function redemptionView(
   group: Group,
   spend: SpendPlan,
-  r: { id: string; status: string; group_redemption: boolean; points_pt4: Pt4; now: Date; reward: { reward_id: string; name: string; quantity: number } | null },
+  r: {
+    id: string;
+    status: string;
+    group_redemption: boolean;
+    points_pt4: Pt4;
+    now: Date;
+    reward: { reward_id: string; name: string; quantity: number } | null;
+  },
 ): RedemptionView {
   const exp = currencyExponent(group.common_currency);
   const units = programUnits(group, r.now.getTime());
-  const money = (v: Parameters<typeof valueMinor>[0]) => ({ amount_minor: Number(valueMinor(v, exp)), currency: group.common_currency });
+  const money = (v: Parameters<typeof valueMinor>[0]) => ({
+    amount_minor: Number(valueMinor(v, exp)),
+    currency: group.common_currency,
+  });
   return {
     redemption_id: r.id,
     status: r.status,
@@ -41,8 +57,13 @@ export function redemptionView(
       value: money(b.value),
       conversion: conversionLine(b.program_id, units.get(b.program_id)!.unit_value, group.common_currency),
     })),
-    absorbed: { value_exact: ratioToJson(spend.plan.absorbed_value), program_id: spend.plan.absorbing_program_id },
+    absorbed: {
+      value_exact: ratioToJson(spend.plan.absorbed_value),
+      program_id: spend.plan.absorbing_program_id,
+    },
     // Only the public fields: the caller's reward record also carries its bigint price.
-    ...(r.reward ? { reward: { reward_id: r.reward.reward_id, name: r.reward.name, quantity: r.reward.quantity } } : {}),
+    ...(r.reward
+      ? { reward: { reward_id: r.reward.reward_id, name: r.reward.name, quantity: r.reward.quantity } }
+      : {}),
   };
 }
