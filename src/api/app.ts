@@ -9,10 +9,12 @@ import Fastify, {
   type RawServerDefault,
 } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { AppError } from '../errors.ts';
 import { recordAudit } from '../services/audit.ts';
 import type { Ctx } from '../services/context.ts';
 import { authHook } from './auth.ts';
 import { installErrorHandling } from './error-handler.ts';
+import { installJsonBody } from './json-body.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import adminRoutes from './routes/admin.ts';
 import configRoutes from './routes/config.ts';
@@ -59,6 +61,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
     },
     return503OnClosing: true,
+    routerOptions: { maxParamLength: 1000 },
   }).withTypeProvider<TypeBoxTypeProvider>();
   const app = fastify as unknown as App;
   app.decorate('ctx', opts.ctx);
@@ -68,6 +71,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   installErrorHandling(app);
   // JSON only: a text/plain body is refused with 415 rather than parsed as a string.
   app.removeContentTypeParser('text/plain');
+  installJsonBody(app);
 
   await app.register(swagger, {
     openapi: {
@@ -84,6 +88,19 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    // PostgreSQL text cannot hold NUL: a path or query carrying one is bad input, not a 500.
+    if (/%00|\u0000/i.test(req.url))
+      throw new AppError('INVALID_REQUEST', 'The URL contains a NUL character', { field: 'url' });
+  });
+  // Query numbers are plain decimals: ajv would coerce "1e999" to Infinity and let it through.
+  app.addHook('preValidation', async (req) => {
+    for (const [k, v] of Object.entries((req.query ?? {}) as Record<string, unknown>)) {
+      if (typeof v === 'string' && /^[+-]?(\d+\.?\d*|\.\d+)e[+-]?\d+$/i.test(v)) {
+        throw new AppError('INVALID_REQUEST', `querystring.${k}: write numbers without an exponent`, {
+          field: `querystring.${k}`,
+        });
+      }
+    }
   });
   app.addHook('preHandler', authHook(opts.ctx.db));
   app.addHook('onResponse', async (req, reply) => {

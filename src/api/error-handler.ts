@@ -51,6 +51,15 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (err instanceof AppError) return send(reply, err.code, err.message, err.details);
     const mapped = fromFastify(err);
     if (mapped) return send(reply, mapped.code, mapped.message, mapped.details);
+    // Values the database cannot represent (out-of-range numbers, unstorable text) can only come
+    // from input that slipped past a schema: answer 400, and log it so the schema gets fixed.
+    const pg = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : '';
+    if (['22003', '22P02', '22021', '22P05', '54001'].includes(pg)) {
+      req.log.warn({ err }, 'database refused a value from the request');
+      return send(reply, 'INVALID_REQUEST', 'A value in the request is out of range or not representable', {
+        db_code: pg,
+      });
+    }
     req.log.error({ err }, 'unhandled error');
     return send(reply, 'INTERNAL', 'Internal error; the request id in the logs has the cause', {
       request_id: req.id,

@@ -439,19 +439,15 @@ const eventBreakers: Breaker[] = [
   put('subtotal_cents', badPoints, 'bad amount'),
   put('eligible_subtotal_cents', fc.constantFrom(20001, 1e15, -1, 0.5), 'more than the subtotal, or bad'),
   (b) =>
-    fc
-      .constantFrom('purchase_voided', 'purchase_refunded')
-      .map((type) => ({
-        body: { ...omit(b, 'order_id'), event_type: type },
-        why: `${type} without reversal_of`,
-      })),
+    fc.constantFrom('purchase_voided', 'purchase_refunded').map((type) => ({
+      body: { ...omit(b, 'order_id'), event_type: type },
+      why: `${type} without reversal_of`,
+    })),
   (b) =>
-    fc
-      .constantFrom('purchase_voided', 'purchase_refunded')
-      .map((type) => ({
-        body: { ...b, event_type: type, reversal_of: 'ev_never_seen' },
-        why: `${type} of an unknown purchase`,
-      })),
+    fc.constantFrom('purchase_voided', 'purchase_refunded').map((type) => ({
+      body: { ...b, event_type: type, reversal_of: 'ev_never_seen' },
+      why: `${type} of an unknown purchase`,
+    })),
   (b) =>
     fc.constant({
       body: { ...b, event_type: 'member_referred', referrer_member_id: b.member_id },
@@ -732,24 +728,22 @@ function endpoints(): Endpoint[] {
       breakers: [
         // Every event in the batch broken on its own.
         () =>
-          fc
-            .array(fc.constantFrom(...eventBreakers), { minLength: 1, maxLength: 6 })
-            .chain((bs) =>
-              fc
-                .tuple(
-                  ...bs.map((br, i) =>
-                    br({
-                      ...validEvent(),
-                      event_id: `ev_fz_batch_${i}`,
-                      idempotency_key: `idem_fz_batch_${i}`,
-                    }),
-                  ),
-                )
-                .map((evs) => ({
-                  body: { events: evs.map((e) => e.body) },
-                  why: `batch of ${evs.map((e) => e.why).join('; ')}`,
-                })),
-            ),
+          fc.array(fc.constantFrom(...eventBreakers), { minLength: 1, maxLength: 6 }).chain((bs) =>
+            fc
+              .tuple(
+                ...bs.map((br, i) =>
+                  br({
+                    ...validEvent(),
+                    event_id: `ev_fz_batch_${i}`,
+                    idempotency_key: `idem_fz_batch_${i}`,
+                  }),
+                ),
+              )
+              .map((evs) => ({
+                body: { events: evs.map((e) => e.body) },
+                why: `batch of ${evs.map((e) => e.why).join('; ')}`,
+              })),
+          ),
         () =>
           fc
             .constantFrom([], 'events', {}, null, 42)

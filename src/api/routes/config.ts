@@ -35,7 +35,9 @@ export default async function configRoutes(app: App): Promise<void> {
       schema: {
         tags: ['config'],
         summary: 'The configuration in force, or a given version',
-        querystring: Type.Object({ version: Type.Optional(Type.Integer({ minimum: 1 })) }),
+        querystring: Type.Object({
+          version: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
+        }),
         response: {
           200: Type.Object({ version: Type.Integer(), created_at: Type.String(), config: ConfigSchema }),
           ...errorResponses('CONFIG_NOT_FOUND', 'NOT_FOUND'),

@@ -119,7 +119,7 @@ export default async function settlementRoutes(app: App): Promise<void> {
         summary: 'Closed settlement periods, newest first',
         querystring: Type.Object({
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PERIODS_PAGE, default: 100 })),
-          before: Type.Optional(Type.Integer({ minimum: 1 })),
+          before: Type.Optional(Type.Integer({ minimum: 1, maximum: 9_007_199_254_740_991 })),
         }),
         response: {
           200: Type.Object({
