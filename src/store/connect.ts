@@ -11,6 +11,8 @@ export interface Store {
   readonly db: Kysely<DB>;
   readonly kind: StoreKind;
   readonly describe: string;
+  /** The embedded database itself (dumps, tools); absent on PostgreSQL. */
+  readonly pglite?: PGlite;
   close(): Promise<void>;
 }
 
@@ -20,6 +22,8 @@ export interface StoreOptions {
   /** PGlite data directory; `memory://` keeps it in memory (tests). */
   readonly dataDir?: string | undefined;
   readonly poolSize?: number | undefined;
+  /** PGlite only: start from this data directory dump (a migrated template) instead of initdb. */
+  readonly pgliteDataDirDump?: Blob | undefined;
 }
 
 const INT8_OID = 20;
@@ -58,8 +62,11 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   }
   const dataDir = opts.dataDir ?? './.pointpool';
   if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-  const client = new PGlite(dataDir, { parsers: { [INT8_OID]: parseInt8, [NUMERIC_OID]: keepString } });
+  const client = new PGlite(dataDir, {
+    parsers: { [INT8_OID]: parseInt8, [NUMERIC_OID]: keepString },
+    ...(opts.pgliteDataDirDump ? { loadDataDir: opts.pgliteDataDirDump } : {}),
+  });
   await client.waitReady;
   const db = new Kysely<DB>({ dialect: new SerializedPGliteDialect(client) });
-  return { db, kind: 'pglite', describe: `pglite ${dataDir}`, close: () => db.destroy() };
+  return { db, kind: 'pglite', describe: `pglite ${dataDir}`, pglite: client, close: () => db.destroy() };
 }

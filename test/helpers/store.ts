@@ -7,11 +7,17 @@
 //
 // The service is bootstrapped with a known admin key (as POINTPOOL_ADMIN_KEY would do).
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { App } from '../../src/api/app.ts';
 import type { Clock } from '../../src/clock.ts';
 import { createService, type Service } from '../../src/service.ts';
+import { openStore } from '../../src/store/connect.ts';
+import { migrateToLatest } from '../../src/store/migrate.ts';
 import type { Ctx } from '../../src/services/context.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
 
@@ -78,6 +84,34 @@ async function dropDatabase(name: string): Promise<void> {
   });
 }
 
+/**
+ * A migrated PGlite data directory, dumped once and kept in the OS temp dir under a hash of the
+ * migrations' source: starting a service from it takes ~0.5 s instead of initdb + migrations
+ * (~3 s), across every test file of a run. A changed migration gets a new template.
+ */
+let template: Promise<Blob> | null = null;
+function pgliteTemplate(): Promise<Blob> {
+  template ??= (async () => {
+    const dir = fileURLToPath(new URL('../../src/store/migrations/', import.meta.url));
+    const hash = createHash('sha256');
+    for (const f of readdirSync(dir).sort()) hash.update(f).update(readFileSync(join(dir, f)));
+    const path = join(tmpdir(), `pointpool-pglite-${hash.digest('hex').slice(0, 16)}.tgz`);
+    if (existsSync(path)) return new Blob([readFileSync(path)]);
+    const store = await openStore({ dataDir: 'memory://' });
+    try {
+      await migrateToLatest(store.db as never);
+      const dump = await store.pglite!.dumpDataDir('gzip');
+      const tmp = `${path}.${process.pid}.tmp`;
+      writeFileSync(tmp, Buffer.from(await dump.arrayBuffer()));
+      renameSync(tmp, path); // atomic: a concurrent test process reads a whole file or none
+      return dump;
+    } finally {
+      await store.close();
+    }
+  })();
+  return template;
+}
+
 export async function createTestService(opts: TestServiceOptions = {}): Promise<TestService> {
   const adminKey = opts.adminKey === undefined ? TEST_ADMIN_KEY : opts.adminKey;
   const created = isPostgres() ? await createDatabase() : null;
@@ -86,6 +120,7 @@ export async function createTestService(opts: TestServiceOptions = {}): Promise<
     service = await createService({
       databaseUrl: created?.url,
       dataDir: created ? undefined : 'memory://',
+      pgliteDataDirDump: created ? undefined : await pgliteTemplate(),
       poolSize: opts.poolSize,
       adminKey: adminKey ?? undefined,
       ...(opts.clock ? { clock: opts.clock } : {}),
