@@ -30,7 +30,10 @@ const DDL = [
   'create table if not exists bench_baseline_counter (id int primary key, n bigint not null)',
 ];
 
-async function drive(limits: Limits, tx: (client: number) => Promise<void>): Promise<Omit<BaselineResult, 'driver'>> {
+async function drive(
+  limits: Limits,
+  tx: (client: number) => Promise<void>,
+): Promise<Omit<BaselineResult, 'driver'>> {
   const latencies: number[] = [];
   const deadline = performance.now() + limits.max_seconds * 1000;
   let started = 0;
@@ -61,14 +64,20 @@ export async function baselinePostgres(databaseUrl: string, limits: Limits): Pro
   const pool = new pg.Pool({ connectionString: databaseUrl, max: limits.concurrency });
   try {
     for (const q of DDL) await pool.query(q);
-    await pool.query('insert into bench_baseline_counter select g, 0 from generate_series(0, $1::int - 1) g on conflict do nothing', [limits.concurrency]);
+    await pool.query(
+      'insert into bench_baseline_counter select g, 0 from generate_series(0, $1::int - 1) g on conflict do nothing',
+      [limits.concurrency],
+    );
     // Each worker keeps its own client, as a pooled server connection would.
     const clients = await Promise.all(Array.from({ length: limits.concurrency }, () => pool.connect()));
     try {
       const r = await drive(limits, async (c) => {
         const client = clients[c]!;
         await client.query('begin');
-        await client.query('insert into bench_baseline_log (client, at, note) values ($1, now(), $2)', [c, 'baseline']);
+        await client.query('insert into bench_baseline_log (client, at, note) values ($1, now(), $2)', [
+          c,
+          'baseline',
+        ]);
         await client.query('update bench_baseline_counter set n = n + 1 where id = $1', [c]);
         await client.query('commit');
       });
@@ -77,7 +86,9 @@ export async function baselinePostgres(databaseUrl: string, limits: Limits): Pro
       for (const c of clients) c.release();
     }
   } finally {
-    await pool.query('drop table if exists bench_baseline_log, bench_baseline_counter').catch(() => undefined);
+    await pool
+      .query('drop table if exists bench_baseline_log, bench_baseline_counter')
+      .catch(() => undefined);
     await pool.end();
   }
 }
@@ -87,11 +98,17 @@ export async function baselinePglite(dataDir: string, limits: Limits): Promise<B
   await db.waitReady;
   try {
     for (const q of DDL) await db.query(q);
-    await db.query('insert into bench_baseline_counter select g, 0 from generate_series(0, $1::int - 1) g on conflict do nothing', [limits.concurrency]);
+    await db.query(
+      'insert into bench_baseline_counter select g, 0 from generate_series(0, $1::int - 1) g on conflict do nothing',
+      [limits.concurrency],
+    );
     // PGlite.transaction queues callers on its single connection: the serialization under test.
     const r = await drive(limits, (c) =>
       db.transaction(async (tx) => {
-        await tx.query('insert into bench_baseline_log (client, at, note) values ($1, now(), $2)', [c, 'baseline']);
+        await tx.query('insert into bench_baseline_log (client, at, note) values ($1, now(), $2)', [
+          c,
+          'baseline',
+        ]);
         await tx.query('update bench_baseline_counter set n = n + 1 where id = $1', [c]);
       }),
     );

@@ -39,12 +39,18 @@ export class Http1Connection {
     this.#socket.on('close', () => fail(new Error('connection closed')));
   }
 
-  request(method: string, path: string, headers: Record<string, string>, body?: string): Promise<Http1Response> {
+  request(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<Http1Response> {
     if (this.#closed) return Promise.reject(this.#closed);
     if (this.#pending) return Promise.reject(new Error('one request at a time per connection'));
     const payload = body === undefined ? null : Buffer.from(body, 'utf8');
     let head = `${method} ${path} HTTP/1.1\r\nhost: ${this.host}:${this.port}\r\nconnection: keep-alive\r\n`;
-    for (const [k, v] of Object.entries(headers)) if (payload !== null || k !== 'content-type') head += `${k}: ${v}\r\n`;
+    for (const [k, v] of Object.entries(headers))
+      if (payload !== null || k !== 'content-type') head += `${k}: ${v}\r\n`;
     head += payload === null ? '\r\n' : `content-length: ${payload.length}\r\n\r\n`;
     return new Promise<Http1Response>((resolve, reject) => {
       this.#pending = { resolve, reject };

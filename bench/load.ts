@@ -115,7 +115,12 @@ export async function load(t: Target, spec: LoadSpec): Promise<LoadResult> {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 /** One JSON request without a client-side timeout (a job over a million lots takes a while). */
-export function call<T = Record<string, unknown>>(t: Target, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+export function call<T = Record<string, unknown>>(
+  t: Target,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -125,7 +130,9 @@ export function call<T = Record<string, unknown>>(t: Target, method: string, pat
         agent,
         headers: {
           authorization: `Bearer ${t.key}`,
-          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          ...(payload === undefined
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
         },
       },
       (res) => {
@@ -149,9 +156,16 @@ export function call<T = Record<string, unknown>>(t: Target, method: string, pat
 }
 
 /** Like `call`, but throws unless the status is one of `ok`. */
-export async function callOk<T = Record<string, unknown>>(t: Target, method: string, path: string, body?: unknown, ok: readonly number[] = [200, 201]): Promise<T> {
+export async function callOk<T = Record<string, unknown>>(
+  t: Target,
+  method: string,
+  path: string,
+  body?: unknown,
+  ok: readonly number[] = [200, 201],
+): Promise<T> {
   const res = await call<T>(t, method, path, body);
-  if (!ok.includes(res.status)) throw new Error(`${method} ${path} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 500)}`);
+  if (!ok.includes(res.status))
+    throw new Error(`${method} ${path} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 500)}`);
   return res.body;
 }
 

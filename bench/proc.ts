@@ -12,7 +12,8 @@ export interface ProcMemory {
 export function procMemory(pid: number): ProcMemory | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+    const kb = (field: string) =>
+      Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
     return { rss_bytes: kb('VmRSS'), hwm_bytes: kb('VmHWM') };
   } catch {
     return null; // not Linux, or the process is gone
@@ -73,7 +74,12 @@ export class RssSampler {
   stop(): PhaseMemory {
     this.#sample();
     clearInterval(this.#timer);
-    return { start_rss_bytes: this.#start, peak_rss_bytes: this.#peak, end_rss_bytes: this.#last, samples: this.#samples };
+    return {
+      start_rss_bytes: this.#start,
+      peak_rss_bytes: this.#peak,
+      end_rss_bytes: this.#last,
+      samples: this.#samples,
+    };
   }
 }
 

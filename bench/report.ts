@@ -31,10 +31,20 @@ function cell(v: number | string | undefined): string {
 
 export function renderTable(title: string, rows: readonly Row[]): string {
   const header = ['metric', 'value', 'unit', '× baseline', 'target', 'meets', 'server CPU ms/op', 'note'];
-  const body = rows.map((r) => [r.metric, cell(r.value), r.unit, r.ratio === undefined ? '' : `${cell(r.ratio)}×`, r.target ?? '', r.meets === undefined ? '' : r.meets ? 'yes' : 'NO', r.cpu_ms === undefined ? '' : cell(r.cpu_ms), r.note ?? '']);
+  const body = rows.map((r) => [
+    r.metric,
+    cell(r.value),
+    r.unit,
+    r.ratio === undefined ? '' : `${cell(r.ratio)}×`,
+    r.target ?? '',
+    r.meets === undefined ? '' : r.meets ? 'yes' : 'NO',
+    r.cpu_ms === undefined ? '' : cell(r.cpu_ms),
+    r.note ?? '',
+  ]);
   const right = new Set([1, 3, 6]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cols: string[]) => `| ${cols.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  const line = (cols: string[]) =>
+    `| ${cols.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
   const sep = `|${widths.map((w, i) => (right.has(i) ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
   return [`### ${title}`, '', line(header), sep, ...body.map(line)].join('\n');
 }

@@ -22,7 +22,15 @@ import { BRAND_PROGRAMS, benchConfigDoc, DEFAULT_PROGRAM } from './config.ts';
 import { callOk, closeAgent, type Target } from './load.ts';
 import { mb, procCpuSeconds, procMemory, RssSampler, type PhaseMemory } from './proc.ts';
 import { ratio, renderTable, type Row } from './report.ts';
-import { balanceReads, batchAccrual, groupRedemptions, hotMember, redemptions, singleAccrual, verify } from './scenarios.ts';
+import {
+  balanceReads,
+  batchAccrual,
+  groupRedemptions,
+  hotMember,
+  redemptions,
+  singleAccrual,
+  verify,
+} from './scenarios.ts';
 import type { SeedResult } from './seed.ts';
 import type { FromServer, MemoryReport, ToServer, ToServerBody } from './server.ts';
 
@@ -137,7 +145,10 @@ class ServerProcess {
   async stop(): Promise<MemoryReport | null> {
     if (this.child.exitCode !== null) return null;
     const exited = new Promise((r) => this.child.once('exit', r));
-    const report = await Promise.race([this.rpc<MemoryReport>({ type: 'stop' }), new Promise<null>((r) => setTimeout(() => r(null), 20_000))]);
+    const report = await Promise.race([
+      this.rpc<MemoryReport>({ type: 'stop' }),
+      new Promise<null>((r) => setTimeout(() => r(null), 20_000)),
+    ]);
     const killer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(killer);
@@ -156,7 +167,11 @@ function machine() {
   const cpus = os.cpus();
   const git = (args: string[]) => {
     try {
-      return execFileSync('git', args, { cwd: HERE, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      return execFileSync('git', args, {
+        cwd: HERE,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
     } catch {
       return '';
     }
@@ -180,14 +195,19 @@ async function postgresInfo(url: string): Promise<Record<string, string>> {
     const s = await c.query<{ name: string; setting: string; unit: string | null }>(
       "select name, setting, unit from pg_settings where name in ('fsync', 'synchronous_commit', 'wal_sync_method', 'shared_buffers', 'max_connections')",
     );
-    return { server_version: v.rows[0]!.server_version, ...Object.fromEntries(s.rows.map((r) => [r.name, `${r.setting}${r.unit ? ` ${r.unit}` : ''}`])) };
+    return {
+      server_version: v.rows[0]!.server_version,
+      ...Object.fromEntries(s.rows.map((r) => [r.name, `${r.setting}${r.unit ? ` ${r.unit}` : ''}`])),
+    };
   } finally {
     await c.end();
   }
 }
 
 /** Creates pp_bench_<random> through the admin URL; returns its URL and a drop function. */
-async function freshDatabase(adminUrl: string): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+async function freshDatabase(
+  adminUrl: string,
+): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
   const name = `pp_bench_${randomBytes(5).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -229,7 +249,12 @@ interface StoreRun {
 const cleanups: (() => Promise<void>)[] = [];
 
 /** `deadline` (a performance.now() instant) sizes the expiry run so the store finishes by then. */
-async function runStore(store: StoreKind, scale: Scale, databaseUrl: string | undefined, deadline: number): Promise<StoreRun> {
+async function runStore(
+  store: StoreKind,
+  scale: Scale,
+  databaseUrl: string | undefined,
+  deadline: number,
+): Promise<StoreRun> {
   const t0 = performance.now();
   const loadStart = os.loadavg();
   const tag = randomBytes(3).toString('hex');
@@ -281,22 +306,35 @@ async function runStore(store: StoreKind, scale: Scale, databaseUrl: string | un
       rss.takePeak();
       log(`[${store}] ${what} …`);
       const r = await fn();
-      phases[what] = { wall_s: secs(s), server_cpu_s: Math.round((procCpuSeconds(srv.pid) - c0) * 100) / 100, peak_rss_mb: mb(rss.takePeak()) };
-      log(`[${store}] ${what}: ${phases[what].wall_s} s, server CPU ${phases[what].server_cpu_s} s, peak RSS ${phases[what].peak_rss_mb} MB`);
+      phases[what] = {
+        wall_s: secs(s),
+        server_cpu_s: Math.round((procCpuSeconds(srv.pid) - c0) * 100) / 100,
+        peak_rss_mb: mb(rss.takePeak()),
+      };
+      log(
+        `[${store}] ${what}: ${phases[what].wall_s} s, server CPU ${phases[what].server_cpu_s} s, peak RSS ${phases[what].peak_rss_mb} MB`,
+      );
       return r;
     };
     /** Server CPU milliseconds per operation in a phase: what one operation costs the server process. */
-    const cpuPerOp = (what: string, ops: number) => Math.round(((phases[what]?.server_cpu_s ?? NaN) * 1000 * 100) / Math.max(1, ops)) / 100;
+    const cpuPerOp = (what: string, ops: number) =>
+      Math.round(((phases[what]?.server_cpu_s ?? NaN) * 1000 * 100) / Math.max(1, ops)) / 100;
     const note = (name: string, p: string[]) => problems.push(...p.map((x) => `${name}: ${x}`));
 
-    const single = await step('single-event accrual', () => singleAccrual(t, tag, scale.single, CONCURRENCY, scale.single.members));
+    const single = await step('single-event accrual', () =>
+      singleAccrual(t, tag, scale.single, CONCURRENCY, scale.single.members),
+    );
     note('single-event accrual', single.problems);
-    const batch = await step('batch accrual', () => batchAccrual(t, tag, scale.batch.members, scale.batch.concurrency, scale.batch.max_seconds));
+    const batch = await step('batch accrual', () =>
+      batchAccrual(t, tag, scale.batch.members, scale.batch.concurrency, scale.batch.max_seconds),
+    );
     note('batch accrual', batch.problems);
     const pool = batch.result.events; // members with points: those the batch run reached
     const redeem = await step('redemption', () => redemptions(t, tag, scale.redeem, CONCURRENCY, pool));
     note('redemption', redeem.problems);
-    const hot = await step('hot member', () => hotMember(t, tag, scale.hot.successes, scale.hot.max_seconds, HOT_CONCURRENCY));
+    const hot = await step('hot member', () =>
+      hotMember(t, tag, scale.hot.successes, scale.hot.max_seconds, HOT_CONCURRENCY),
+    );
     note('hot member', hot.problems);
     const groupSeed = await step('group seed (SQL)', () =>
       srv.rpc<SeedResult>({
@@ -313,7 +351,9 @@ async function runStore(store: StoreKind, scale: Scale, databaseUrl: string | un
         },
       }),
     );
-    const group = await step('group redemption', () => groupRedemptions(t, tag, scale.group, CONCURRENCY, scale.group.members));
+    const group = await step('group redemption', () =>
+      groupRedemptions(t, tag, scale.group, CONCURRENCY, scale.group.members),
+    );
     note('group redemption', group.problems);
     const reads = await step('balance reads', () => balanceReads(t, tag, scale.reads, CONCURRENCY, pool));
     note('balance reads', reads.problems);
@@ -341,25 +381,35 @@ async function runStore(store: StoreKind, scale: Scale, databaseUrl: string | un
       const sampler = new RssSampler(srv.pid);
       const run = await step(`${label} run`, async () => {
         const s = performance.now();
-        const r = await callOk<{ lots_expired: number; entries: number; skipped_members: number }>(t, 'POST', '/v1/jobs/expire/run', { as_of: new Date().toISOString() });
+        const r = await callOk<{ lots_expired: number; entries: number; skipped_members: number }>(
+          t,
+          'POST',
+          '/v1/jobs/expire/run',
+          { as_of: new Date().toISOString() },
+        );
         return { ...r, seconds: Math.round((performance.now() - s) / 100) / 10 };
       });
       const memory: PhaseMemory = sampler.stop();
-      if (run.lots_expired !== seed.lots) note(label, [`expired ${run.lots_expired} lots, seeded ${seed.lots}`]);
+      if (run.lots_expired !== seed.lots)
+        note(label, [`expired ${run.lots_expired} lots, seeded ${seed.lots}`]);
       const verified = await step(`${label} verify`, () => verify(t));
       if (!verified.ok) note(`verify after ${label}`, verified.failed);
       return { seed, run, memory, verify: verified };
     };
     const override = Number(process.env.BENCH_EXPIRY_LOTS ?? 0);
     let lots = override > 0 ? override : scale.expiry_lots[store];
-    let sizing = override > 0 ? 'BENCH_EXPIRY_LOTS' : store === 'pglite' && lots < 1_000_000 ? 'PGlite size' : '';
+    let sizing =
+      override > 0 ? 'BENCH_EXPIRY_LOTS' : store === 'pglite' && lots < 1_000_000 ? 'PGlite size' : '';
     let calibration: Awaited<ReturnType<typeof expire>> | null = null;
     if (override <= 0 && scale.calibration_lots > 0) {
       // A small run first: its seconds per lot (seed + expire + verify, with a margin) size the big
       // run. The job's cost per lot grows with the number of lots due (measured: its page query
       // scans them all, see docs/performance.md), hence the (1 + N / 1M) factor.
       calibration = await expire('expiry calibration', `bx${tag}c`, scale.calibration_lots);
-      const perLot = ((calibration.seed.seconds + calibration.run.seconds + calibration.verify.seconds) / calibration.seed.lots) * 1.15;
+      const perLot =
+        ((calibration.seed.seconds + calibration.run.seconds + calibration.verify.seconds) /
+          calibration.seed.lots) *
+        1.15;
       const left = (deadline - performance.now()) / 1000 - 15;
       const cost = (n: number) => perLot * n * (1 + n / 1_000_000);
       let fit = 0;
@@ -369,7 +419,8 @@ async function runStore(store: StoreKind, scale: Scale, databaseUrl: string | un
         lots = fit;
       }
     }
-    const expiry = lots >= scale.calibration_lots && lots > 0 ? await expire('expiry', `bx${tag}m`, lots) : calibration!;
+    const expiry =
+      lots >= scale.calibration_lots && lots > 0 ? await expire('expiry', `bx${tag}m`, lots) : calibration!;
     rss.stop();
     const finalProc = procMemory(srv.pid);
     const exitReport = await srv.stop();
@@ -377,25 +428,148 @@ async function runStore(store: StoreKind, scale: Scale, databaseUrl: string | un
     const peakRss = Math.max(finalProc?.hwm_bytes ?? 0, exitReport?.max_rss_bytes ?? 0);
 
     const rows: Row[] = [
-      { metric: 'machine load average (1 min) start → end', value: `${loadStart[0]!.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)}`, unit: '', note: loadStart[0]! > os.cpus().length ? 'BUSY: other processes compete for the CPUs; figures are depressed' : `${os.cpus().length} CPUs` },
-      { metric: 'baseline: insert+update transaction', value: base, unit: 'tx/s', ratio: 1, note: `p50 ${baseline.p50_ms} ms, p99 ${baseline.p99_ms} ms; ${baseline.driver}` },
-      { metric: 'single-event accrual', value: single.result.per_second, unit: 'events/s', ratio: ratio(single.result.per_second, base), target: '≥ 0.5× baseline', meets: single.result.per_second >= 0.5 * base, cpu_ms: cpuPerOp('single-event accrual', single.result.completed), note: `${CONCURRENCY} clients, ${single.result.completed} events` },
-      { metric: 'single-event accrual p50 / p99', value: `${single.result.p50_ms} / ${single.result.p99_ms}`, unit: 'ms' },
-      { metric: 'batch accrual (1,000 per call)', value: batch.result.events_per_second, unit: 'events/s', ratio: ratio(batch.result.events_per_second, base), target: '≥ 10,000/s', meets: batch.result.events_per_second >= 10_000, cpu_ms: cpuPerOp('batch accrual', batch.result.events), note: `${batch.result.calls} calls, ${batch.result.concurrency} in flight, ${batch.result.p50_call_ms} ms per call (p50)` },
-      { metric: 'redemption', value: redeem.result.per_second, unit: 'redemptions/s', ratio: ratio(redeem.result.per_second, base), cpu_ms: cpuPerOp('redemption', redeem.result.completed), note: `${CONCURRENCY} clients over ${pool} members` },
-      { metric: 'redemption p50 / p99', value: `${redeem.result.p50_ms} / ${redeem.result.p99_ms}`, unit: 'ms', target: 'p99 < 20 ms', meets: redeem.result.p99_ms < 20 },
-      { metric: 'hot member (one member)', value: hot.result.successes_per_second, unit: 'redemptions/s', ratio: ratio(hot.result.successes_per_second, base), target: '≥ 1,000/s', meets: hot.result.successes_per_second >= 1_000, cpu_ms: cpuPerOp('hot member', hot.result.completed), note: `${HOT_CONCURRENCY} concurrent; p50 ${hot.result.p50_ms} ms, p99 ${hot.result.p99_ms} ms` },
-      { metric: 'hot member anomalies', value: hot.problems.length, unit: '', target: '0', meets: hot.problems.length === 0, note: `${hot.result.successes} succeeded of ${hot.result.completed}; balance ${hot.result.initial_points} → ${hot.result.final_points}` },
-      { metric: 'group redemption (5 programs × 200 lots)', value: group.result.per_second, unit: 'redemptions/s', ratio: ratio(group.result.per_second, base), cpu_ms: cpuPerOp('group redemption', group.result.completed), note: `${CONCURRENCY} clients over ${scale.group.members} members, ${group.result.programs_per_redemption} programs per redemption` },
-      { metric: 'group redemption p50 / p99', value: `${group.result.p50_ms} / ${group.result.p99_ms}`, unit: 'ms' },
-      { metric: 'balance reads', value: reads.result.per_second, unit: 'reads/s', ratio: ratio(reads.result.per_second, base), target: '≥ 5,000/s', meets: reads.result.per_second >= 5_000, cpu_ms: cpuPerOp('balance reads', reads.result.completed), note: `${CONCURRENCY} clients; p50 ${reads.result.p50_ms} ms` },
+      {
+        metric: 'machine load average (1 min) start → end',
+        value: `${loadStart[0]!.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)}`,
+        unit: '',
+        note:
+          loadStart[0]! > os.cpus().length
+            ? 'BUSY: other processes compete for the CPUs; figures are depressed'
+            : `${os.cpus().length} CPUs`,
+      },
+      {
+        metric: 'baseline: insert+update transaction',
+        value: base,
+        unit: 'tx/s',
+        ratio: 1,
+        note: `p50 ${baseline.p50_ms} ms, p99 ${baseline.p99_ms} ms; ${baseline.driver}`,
+      },
+      {
+        metric: 'single-event accrual',
+        value: single.result.per_second,
+        unit: 'events/s',
+        ratio: ratio(single.result.per_second, base),
+        target: '≥ 0.5× baseline',
+        meets: single.result.per_second >= 0.5 * base,
+        cpu_ms: cpuPerOp('single-event accrual', single.result.completed),
+        note: `${CONCURRENCY} clients, ${single.result.completed} events`,
+      },
+      {
+        metric: 'single-event accrual p50 / p99',
+        value: `${single.result.p50_ms} / ${single.result.p99_ms}`,
+        unit: 'ms',
+      },
+      {
+        metric: 'batch accrual (1,000 per call)',
+        value: batch.result.events_per_second,
+        unit: 'events/s',
+        ratio: ratio(batch.result.events_per_second, base),
+        target: '≥ 10,000/s',
+        meets: batch.result.events_per_second >= 10_000,
+        cpu_ms: cpuPerOp('batch accrual', batch.result.events),
+        note: `${batch.result.calls} calls, ${batch.result.concurrency} in flight, ${batch.result.p50_call_ms} ms per call (p50)`,
+      },
+      {
+        metric: 'redemption',
+        value: redeem.result.per_second,
+        unit: 'redemptions/s',
+        ratio: ratio(redeem.result.per_second, base),
+        cpu_ms: cpuPerOp('redemption', redeem.result.completed),
+        note: `${CONCURRENCY} clients over ${pool} members`,
+      },
+      {
+        metric: 'redemption p50 / p99',
+        value: `${redeem.result.p50_ms} / ${redeem.result.p99_ms}`,
+        unit: 'ms',
+        target: 'p99 < 20 ms',
+        meets: redeem.result.p99_ms < 20,
+      },
+      {
+        metric: 'hot member (one member)',
+        value: hot.result.successes_per_second,
+        unit: 'redemptions/s',
+        ratio: ratio(hot.result.successes_per_second, base),
+        target: '≥ 1,000/s',
+        meets: hot.result.successes_per_second >= 1_000,
+        cpu_ms: cpuPerOp('hot member', hot.result.completed),
+        note: `${HOT_CONCURRENCY} concurrent; p50 ${hot.result.p50_ms} ms, p99 ${hot.result.p99_ms} ms`,
+      },
+      {
+        metric: 'hot member anomalies',
+        value: hot.problems.length,
+        unit: '',
+        target: '0',
+        meets: hot.problems.length === 0,
+        note: `${hot.result.successes} succeeded of ${hot.result.completed}; balance ${hot.result.initial_points} → ${hot.result.final_points}`,
+      },
+      {
+        metric: 'group redemption (5 programs × 200 lots)',
+        value: group.result.per_second,
+        unit: 'redemptions/s',
+        ratio: ratio(group.result.per_second, base),
+        cpu_ms: cpuPerOp('group redemption', group.result.completed),
+        note: `${CONCURRENCY} clients over ${scale.group.members} members, ${group.result.programs_per_redemption} programs per redemption`,
+      },
+      {
+        metric: 'group redemption p50 / p99',
+        value: `${group.result.p50_ms} / ${group.result.p99_ms}`,
+        unit: 'ms',
+      },
+      {
+        metric: 'balance reads',
+        value: reads.result.per_second,
+        unit: 'reads/s',
+        ratio: ratio(reads.result.per_second, base),
+        target: '≥ 5,000/s',
+        meets: reads.result.per_second >= 5_000,
+        cpu_ms: cpuPerOp('balance reads', reads.result.completed),
+        note: `${CONCURRENCY} clients; p50 ${reads.result.p50_ms} ms`,
+      },
       { metric: 'balance reads p99', value: reads.result.p99_ms, unit: 'ms' },
-      { metric: `expiry of ${expiry.seed.lots.toLocaleString('en-US')} lots`, value: expiry.run.seconds, unit: 's', target: '1M lots < 60 s', meets: expiry.seed.lots >= 1_000_000 ? expiry.run.seconds < 60 : undefined, note: `${Math.round(expiry.seed.lots / expiry.run.seconds).toLocaleString('en-US')} lots/s${sizing ? `; ${sizing}` : ''}; seeded by SQL in ${Math.round(expiry.seed.seconds)} s` },
-      { metric: 'expiry: server RSS start → peak', value: `${mb(expiry.memory.start_rss_bytes)} → ${mb(expiry.memory.peak_rss_bytes)}`, unit: 'MB', target: 'flat', meets: expiry.memory.peak_rss_bytes - expiry.memory.start_rss_bytes < 64 * 1048576, note: `+${mb(expiry.memory.peak_rss_bytes - expiry.memory.start_rss_bytes)} MB (${expiry.memory.samples} samples, every 100 ms)` },
-      { metric: 'verify after expiry', value: expiry.verify.seconds, unit: 's', note: expiry.verify.ok ? 'ok' : 'FAILED' },
-      { metric: 'server RSS idle (after start and config)', value: mb(idleMemory?.rss_bytes ?? NaN), unit: 'MB', note: store === 'pglite' ? 'includes the embedded database (WASM heap)' : 'server process only' },
-      { metric: 'server peak RSS (HTTP runs)', value: mb(httpMemory?.hwm_bytes ?? NaN), unit: 'MB', target: '< 300 MB', meets: (httpMemory?.hwm_bytes ?? Infinity) < 300 * 1048576, note: store === 'pglite' ? 'includes the embedded database' : 'server process only' },
-      { metric: 'server peak RSS (overall)', value: mb(peakRss), unit: 'MB', target: '< 300 MB', meets: peakRss < 300 * 1048576, note: 'including the SQL seeding and the expiry run' },
+      {
+        metric: `expiry of ${expiry.seed.lots.toLocaleString('en-US')} lots`,
+        value: expiry.run.seconds,
+        unit: 's',
+        target: '1M lots < 60 s',
+        meets: expiry.seed.lots >= 1_000_000 ? expiry.run.seconds < 60 : undefined,
+        note: `${Math.round(expiry.seed.lots / expiry.run.seconds).toLocaleString('en-US')} lots/s${sizing ? `; ${sizing}` : ''}; seeded by SQL in ${Math.round(expiry.seed.seconds)} s`,
+      },
+      {
+        metric: 'expiry: server RSS start → peak',
+        value: `${mb(expiry.memory.start_rss_bytes)} → ${mb(expiry.memory.peak_rss_bytes)}`,
+        unit: 'MB',
+        target: 'flat',
+        meets: expiry.memory.peak_rss_bytes - expiry.memory.start_rss_bytes < 64 * 1048576,
+        note: `+${mb(expiry.memory.peak_rss_bytes - expiry.memory.start_rss_bytes)} MB (${expiry.memory.samples} samples, every 100 ms)`,
+      },
+      {
+        metric: 'verify after expiry',
+        value: expiry.verify.seconds,
+        unit: 's',
+        note: expiry.verify.ok ? 'ok' : 'FAILED',
+      },
+      {
+        metric: 'server RSS idle (after start and config)',
+        value: mb(idleMemory?.rss_bytes ?? NaN),
+        unit: 'MB',
+        note: store === 'pglite' ? 'includes the embedded database (WASM heap)' : 'server process only',
+      },
+      {
+        metric: 'server peak RSS (HTTP runs)',
+        value: mb(httpMemory?.hwm_bytes ?? NaN),
+        unit: 'MB',
+        target: '< 300 MB',
+        meets: (httpMemory?.hwm_bytes ?? Infinity) < 300 * 1048576,
+        note: store === 'pglite' ? 'includes the embedded database' : 'server process only',
+      },
+      {
+        metric: 'server peak RSS (overall)',
+        value: mb(peakRss),
+        unit: 'MB',
+        target: '< 300 MB',
+        meets: peakRss < 300 * 1048576,
+        note: 'including the SQL seeding and the expiry run',
+      },
     ];
     const json = {
       store,
@@ -416,7 +590,13 @@ async function runStore(store: StoreKind, scale: Scale, databaseUrl: string | un
       expiry: { ...expiry, sizing, calibration },
       phases,
       load_average: { start: loadStart, end: os.loadavg() },
-      server_memory: { idle: idleMemory, after_http_runs: httpMemory, final: finalProc, at_exit: exitReport, peak_rss_bytes: peakRss },
+      server_memory: {
+        idle: idleMemory,
+        after_http_runs: httpMemory,
+        final: finalProc,
+        at_exit: exitReport,
+        peak_rss_bytes: peakRss,
+      },
       rows,
       problems,
     };
@@ -447,7 +627,9 @@ function parseArgs(argv: readonly string[]) {
 async function main(): Promise<number> {
   const { scale, only } = parseArgs(process.argv.slice(2));
   const databaseUrl = process.env.DATABASE_URL || undefined;
-  const stores: StoreKind[] = (['pglite', 'postgres'] as const).filter((s) => (only ? s === only : s === 'pglite' || databaseUrl !== undefined));
+  const stores: StoreKind[] = (['pglite', 'postgres'] as const).filter((s) =>
+    only ? s === only : s === 'pglite' || databaseUrl !== undefined,
+  );
   if (stores.includes('postgres') && !databaseUrl) throw new Error('--store=postgres needs DATABASE_URL');
   const m = machine();
   const t0 = performance.now();
@@ -462,17 +644,31 @@ async function main(): Promise<number> {
   for (const [i, store] of stores.entries()) {
     // PGlite first, with 35% of what is left when PostgreSQL still follows; the last store takes the rest.
     const share = i === stores.length - 1 ? 1 : 0.35;
-    const r = await runStore(store, scale, databaseUrl, performance.now() + (budgetEnd - performance.now()) * share);
+    const r = await runStore(
+      store,
+      scale,
+      databaseUrl,
+      performance.now() + (budgetEnd - performance.now()) * share,
+    );
     runs.push(r);
     mkdirSync(path.join(HERE, 'results'), { recursive: true });
     const file = path.join(HERE, 'results', `${store}.json`);
-    writeFileSync(file, `${JSON.stringify(r.json, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+    writeFileSync(
+      file,
+      `${JSON.stringify(r.json, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`,
+    );
     log(`[${store}] wrote ${path.relative(process.cwd(), file)}`);
   }
   closeAgent();
   const out = [...header, ''];
   for (const r of runs) {
-    out.push(renderTable(`${r.store}${r.store === 'postgres' ? ` (${String((r.json.store_info as Record<string, string>).server_version)})` : ''}`, r.rows), '');
+    out.push(
+      renderTable(
+        `${r.store}${r.store === 'postgres' ? ` (${String((r.json.store_info as Record<string, string>).server_version)})` : ''}`,
+        r.rows,
+      ),
+      '',
+    );
     if (r.problems.length > 0) out.push(`PROBLEMS (${r.store}):`, ...r.problems.map((p) => `  - ${p}`), '');
   }
   out.push(`total ${secs(t0)} s`);

@@ -11,7 +11,13 @@ export interface Bounds {
 const pad = (n: number) => String(n).padStart(7, '0');
 
 /** A purchase at store_atl_012 (northwind, in store): 5 northwind-stars and 1 acme-point per $10 eligible. */
-export function purchase(tag: string, i: number, member_id: string, cents: number, ts: string): Record<string, unknown> {
+export function purchase(
+  tag: string,
+  i: number,
+  member_id: string,
+  cents: number,
+  ts: string,
+): Record<string, unknown> {
   const id = `${tag}_${i}`;
   return {
     event_id: `ev_${id}`,
@@ -23,7 +29,15 @@ export function purchase(tag: string, i: number, member_id: string, cents: numbe
     transaction_ts: ts,
     order_id: `ord_${id}`,
     currency: 'USD',
-    line_items: [{ sku: 'SKU-BENCH', category: 'shirts', unit_price_cents: cents, quantity: 1, eligible_for_points: true }],
+    line_items: [
+      {
+        sku: 'SKU-BENCH',
+        category: 'shirts',
+        unit_price_cents: cents,
+        quantity: 1,
+        eligible_for_points: true,
+      },
+    ],
     subtotal_cents: cents,
     eligible_subtotal_cents: cents,
     idempotency_key: `key_${id}`,
@@ -62,7 +76,13 @@ function unexpected(o: Outcomes, allowed: readonly string[]): string[] {
   return [...o.byCode.entries()].filter(([k]) => !allowed.includes(k)).map(([k, n]) => `${n} × ${k}`);
 }
 
-export async function singleAccrual(t: Target, tag: string, b: Bounds, connections: number, members: number): Promise<Checked<LoadResult>> {
+export async function singleAccrual(
+  t: Target,
+  tag: string,
+  b: Bounds,
+  connections: number,
+  members: number,
+): Promise<Checked<LoadResult>> {
   const ts = new Date(Date.now() - 60_000).toISOString();
   const o = new Outcomes();
   const result = await load(t, {
@@ -70,7 +90,10 @@ export async function singleAccrual(t: Target, tag: string, b: Bounds, connectio
     method: 'POST',
     connections,
     ...b,
-    request: (i) => ({ path: '/v1/events', body: JSON.stringify(purchase(`${tag}s`, i, `ma${tag}${pad(i % members)}`, 10_000, ts)) }),
+    request: (i) => ({
+      path: '/v1/events',
+      body: JSON.stringify(purchase(`${tag}s`, i, `ma${tag}${pad(i % members)}`, 10_000, ts)),
+    }),
     onResponse: o.add,
   });
   return { result, outcomes: o.toJSON(), problems: unexpected(o, ['201']) };
@@ -88,7 +111,14 @@ export interface BatchResult {
 }
 
 /** Accrues one $100 purchase for each of `members` members through /v1/events/batch, 1,000 per call. */
-export async function batchAccrual(t: Target, tag: string, members: number, concurrency: number, max_seconds: number, per_call = 1000): Promise<Checked<BatchResult>> {
+export async function batchAccrual(
+  t: Target,
+  tag: string,
+  members: number,
+  concurrency: number,
+  max_seconds: number,
+  per_call = 1000,
+): Promise<Checked<BatchResult>> {
   const ts = new Date(Date.now() - 60_000).toISOString();
   const calls = Math.ceil(members / per_call);
   const deadline = performance.now() + max_seconds * 1000;
@@ -103,10 +133,13 @@ export async function batchAccrual(t: Target, tag: string, members: number, conc
       // No new call starts after the deadline; members of calls not sent have no points.
       for (let c = next++; c < calls && performance.now() < deadline; c = next++) {
         const events = [];
-        for (let i = c * per_call; i < Math.min(members, (c + 1) * per_call); i++) events.push(purchase(`${tag}b`, i, `mr${tag}${pad(i)}`, 10_000, ts));
+        for (let i = c * per_call; i < Math.min(members, (c + 1) * per_call); i++)
+          events.push(purchase(`${tag}b`, i, `mr${tag}${pad(i)}`, 10_000, ts));
         sent += events.length;
         const s = performance.now();
-        const res = await callOk<{ results: { http_status: number }[] }>(t, 'POST', '/v1/events/batch', { events });
+        const res = await callOk<{ results: { http_status: number }[] }>(t, 'POST', '/v1/events/batch', {
+          events,
+        });
         durations.push(performance.now() - s);
         for (const r of res.results) if (r.http_status === 201) accepted++;
       }
@@ -131,7 +164,13 @@ export async function batchAccrual(t: Target, tag: string, members: number, conc
 }
 
 /** 10-point northwind-stars redemptions, each on a different member of the batch-seeded pool. */
-export async function redemptions(t: Target, tag: string, b: Bounds, connections: number, members: number): Promise<Checked<LoadResult>> {
+export async function redemptions(
+  t: Target,
+  tag: string,
+  b: Bounds,
+  connections: number,
+  members: number,
+): Promise<Checked<LoadResult>> {
   const o = new Outcomes();
   const stride = 7919; // prime: i → i × stride mod members visits every member once per `members` requests
   const result = await load(t, {
@@ -141,7 +180,12 @@ export async function redemptions(t: Target, tag: string, b: Bounds, connections
     ...b,
     request: (i) => ({
       path: '/v1/redemptions',
-      body: JSON.stringify({ member_id: `mr${tag}${pad((i * stride) % members)}`, brand_id: 'northwind', points: 10, idempotency_key: `rd_${tag}_${i}` }),
+      body: JSON.stringify({
+        member_id: `mr${tag}${pad((i * stride) % members)}`,
+        brand_id: 'northwind',
+        points: 10,
+        idempotency_key: `rd_${tag}_${i}`,
+      }),
     }),
     onResponse: o.add,
   });
@@ -161,11 +205,22 @@ export interface HotResult extends LoadResult {
  * Anomalies: any outcome but 201 / 409 INSUFFICIENT_POINTS, a final balance other than
  * initial − successes × 10, a negative balance, more successes than the balance allowed.
  */
-export async function hotMember(t: Target, tag: string, successes: number, max_seconds: number, connections: number): Promise<Checked<HotResult>> {
+export async function hotMember(
+  t: Target,
+  tag: string,
+  successes: number,
+  max_seconds: number,
+  connections: number,
+): Promise<Checked<HotResult>> {
   const member_id = `mh${tag}`;
   const ts = new Date(Date.now() - 60_000).toISOString();
   // 5 northwind-stars per $10: 10 × successes points need 2,000 × successes cents.
-  const seeded = await callOk<{ accruals: { program_id: string; points: number }[] }>(t, 'POST', '/v1/events', purchase(`${tag}h`, 0, member_id, 2_000 * successes, ts));
+  const seeded = await callOk<{ accruals: { program_id: string; points: number }[] }>(
+    t,
+    'POST',
+    '/v1/events',
+    purchase(`${tag}h`, 0, member_id, 2_000 * successes, ts),
+  );
   const initial = seeded.accruals.find((a) => a.program_id === 'northwind-stars')?.points ?? 0;
   const allowed = Math.floor(initial / 10);
   const o = new Outcomes();
@@ -175,26 +230,51 @@ export async function hotMember(t: Target, tag: string, successes: number, max_s
     connections,
     count: allowed + connections,
     max_seconds,
-    request: (i) => ({ path: '/v1/redemptions', body: JSON.stringify({ member_id, brand_id: 'northwind', points: 10, idempotency_key: `hot_${tag}_${i}` }) }),
+    request: (i) => ({
+      path: '/v1/redemptions',
+      body: JSON.stringify({
+        member_id,
+        brand_id: 'northwind',
+        points: 10,
+        idempotency_key: `hot_${tag}_${i}`,
+      }),
+    }),
     onResponse: o.add,
   });
-  const bal = await callOk<{ programs: { program_id: string; available: number }[] }>(t, 'GET', `/v1/members/${member_id}/balances`);
+  const bal = await callOk<{ programs: { program_id: string; available: number }[] }>(
+    t,
+    'GET',
+    `/v1/members/${member_id}/balances`,
+  );
   const final = bal.programs.find((p) => p.program_id === 'northwind-stars')?.available ?? NaN;
   const ok = o.get('201');
   const problems = unexpected(o, ['201', '409 INSUFFICIENT_POINTS']);
   if (final !== initial - ok * 10) problems.push(`final balance ${final} ≠ initial ${initial} − ${ok} × 10`);
   if (final < 0) problems.push(`negative balance ${final}`);
   if (ok > allowed) problems.push(`${ok} successes, but the balance allowed ${allowed}`);
-  if (!result.time_limited && ok !== allowed) problems.push(`${ok} successes, expected exactly ${allowed} (every request completed)`);
+  if (!result.time_limited && ok !== allowed)
+    problems.push(`${ok} successes, expected exactly ${allowed} (every request completed)`);
   return {
-    result: { ...result, initial_points: initial, final_points: final, successes: ok, successes_per_second: Math.round((ok / result.seconds) * 10) / 10 },
+    result: {
+      ...result,
+      initial_points: initial,
+      final_points: final,
+      successes: ok,
+      successes_per_second: Math.round((ok / result.seconds) * 10) / 10,
+    },
     outcomes: o.toJSON(),
     problems,
   };
 }
 
 /** Group redemptions of 50 default-program points by members holding 200 lots in each of 5 brand programs. */
-export async function groupRedemptions(t: Target, tag: string, b: Bounds, connections: number, members: number): Promise<Checked<LoadResult & { programs_per_redemption: number }>> {
+export async function groupRedemptions(
+  t: Target,
+  tag: string,
+  b: Bounds,
+  connections: number,
+  members: number,
+): Promise<Checked<LoadResult & { programs_per_redemption: number }>> {
   const o = new Outcomes();
   let spans = 0;
   let measured = 0;
@@ -205,7 +285,13 @@ export async function groupRedemptions(t: Target, tag: string, b: Bounds, connec
     ...b,
     request: (i) => ({
       path: '/v1/redemptions',
-      body: JSON.stringify({ member_id: `bg${tag}${pad((i % members) + 1)}`, brand_id: 'northwind', group_redemption: true, points: 50, idempotency_key: `grp_${tag}_${i}` }),
+      body: JSON.stringify({
+        member_id: `bg${tag}${pad((i % members) + 1)}`,
+        brand_id: 'northwind',
+        group_redemption: true,
+        points: 50,
+        idempotency_key: `grp_${tag}_${i}`,
+      }),
     }),
     onResponse: (status, body) => {
       o.add(status, body);
@@ -222,7 +308,13 @@ export async function groupRedemptions(t: Target, tag: string, b: Bounds, connec
   };
 }
 
-export async function balanceReads(t: Target, tag: string, b: Bounds, connections: number, members: number): Promise<Checked<LoadResult>> {
+export async function balanceReads(
+  t: Target,
+  tag: string,
+  b: Bounds,
+  connections: number,
+  members: number,
+): Promise<Checked<LoadResult>> {
   // No onResponse: collecting bodies would cost the load generator CPU the server needs.
   const result = await load(t, {
     name: 'balance reads',
@@ -231,7 +323,9 @@ export async function balanceReads(t: Target, tag: string, b: Bounds, connection
     ...b,
     request: (i) => ({ path: `/v1/members/mr${tag}${pad((i * 7919) % members)}/balances` }),
   });
-  const problems = Object.entries(result.status).filter(([k]) => k !== '200').map(([k, n]) => `${n} × HTTP ${k}`);
+  const problems = Object.entries(result.status)
+    .filter(([k]) => k !== '200')
+    .map(([k, n]) => `${n} × HTTP ${k}`);
   return { result, outcomes: result.status, problems };
 }
 
@@ -243,8 +337,17 @@ export interface VerifyResult {
 
 export async function verify(t: Target): Promise<VerifyResult> {
   const s = performance.now();
-  const res = await call<{ ok: boolean; checks: { name: string; ok: boolean; detail: string }[] }>(t, 'GET', '/v1/ledger/verify');
+  const res = await call<{ ok: boolean; checks: { name: string; ok: boolean; detail: string }[] }>(
+    t,
+    'GET',
+    '/v1/ledger/verify',
+  );
   const seconds = Math.round((performance.now() - s) / 10) / 100;
-  if (res.status !== 200) return { ok: false, seconds, failed: [`HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`] };
-  return { ok: res.body.ok, seconds, failed: res.body.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail.slice(0, 300)}`) };
+  if (res.status !== 200)
+    return { ok: false, seconds, failed: [`HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`] };
+  return {
+    ok: res.body.ok,
+    seconds,
+    failed: res.body.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail.slice(0, 300)}`),
+  };
 }

@@ -45,7 +45,9 @@ export async function seedLots(db: Kysely<DB>, s: LotSeed): Promise<SeedResult> 
   const nPrograms = s.programs.length;
   const id = (g: string) => sql`${s.prefix} || lpad(${sql.ref(g)}::text, 7, '0')`;
   const entry_id = await db.transaction().execute(async (trx) => {
-    const entry = await sql<{ id: bigint }>`insert into entries (kind, member_id, at, ref_type, ref_id, detail)
+    const entry = await sql<{
+      id: bigint;
+    }>`insert into entries (kind, member_id, at, ref_type, ref_id, detail)
       values ('bench_seed', null, ${at}, 'bench', ${s.label}, ${JSON.stringify({ members: s.members, lots_per_program: s.lots_per_program })}::jsonb)
       returning id`.execute(trx);
     const eid = entry.rows[0]!.id;
@@ -53,16 +55,22 @@ export async function seedLots(db: Kysely<DB>, s: LotSeed): Promise<SeedResult> 
     for (let lo = 1; lo <= s.members; lo += step) {
       const hi = Math.min(s.members, lo + step - 1);
       const range = sql`generate_series(${lo}::int, ${hi}::int)`;
-      await sql`insert into members (id, created_at, referred_by) select ${id('g')}, ${at}, null from ${range} g`.execute(trx);
+      await sql`insert into members (id, created_at, referred_by) select ${id('g')}, ${at}, null from ${range} g`.execute(
+        trx,
+      );
       for (const [p, prog] of s.programs.entries()) {
         await sql`insert into enrollments (member_id, program_id, enrolled_at, tier, tier_since, last_activity_at)
           select ${id('g')}, ${prog.program_id}, ${at}, null, null, ${at} from ${range} g`.execute(trx);
         await sql`insert into accounts (program_id, kind, owner_id, balance_pt4, floor_pt4)
-          select ${prog.program_id}, 'member_available', ${id('g')}, ${memberPt4}::int8, 0 from ${range} g`.execute(trx);
+          select ${prog.program_id}, 'member_available', ${id('g')}, ${memberPt4}::int8, 0 from ${range} g`.execute(
+          trx,
+        );
         await sql`insert into postings (entry_id, account_id, program_id, amount_pt4, at)
           select ${eid}, a.id, a.program_id, a.balance_pt4, ${at} from accounts a
           where a.kind = 'member_available' and a.program_id = ${prog.program_id}
-            and a.owner_id between ${`${s.prefix}${String(lo).padStart(7, '0')}`} and ${`${s.prefix}${String(hi).padStart(7, '0')}`}`.execute(trx);
+            and a.owner_id between ${`${s.prefix}${String(lo).padStart(7, '0')}`} and ${`${s.prefix}${String(hi).padStart(7, '0')}`}`.execute(
+          trx,
+        );
         await sql`insert into lots (program_id, member_id, issuing_brand_id, points_pt4, remaining_pt4, held_pt4, state,
             awarded_at, available_at, expires_at, source_entry_id, source_event_id)
           select ${prog.program_id}, ${id('m')}, ${prog.brand_id}, ${lotPt4}::int8, ${lotPt4}::int8, 0, 'available',
@@ -74,13 +82,19 @@ export async function seedLots(db: Kysely<DB>, s: LotSeed): Promise<SeedResult> 
       const total = memberPt4 * BigInt(s.members);
       const res = await sql`insert into postings (entry_id, account_id, program_id, amount_pt4, at)
         select ${eid}, id, program_id, ${-total}::int8, ${at} from accounts
-        where program_id = ${prog.program_id} and kind = 'issuance' and owner_id = ${prog.brand_id}`.execute(trx);
-      if (res.numAffectedRows !== 1n) throw new Error(`seed: no issuance account for ${prog.program_id}/${prog.brand_id} (apply the config first)`);
+        where program_id = ${prog.program_id} and kind = 'issuance' and owner_id = ${prog.brand_id}`.execute(
+        trx,
+      );
+      if (res.numAffectedRows !== 1n)
+        throw new Error(
+          `seed: no issuance account for ${prog.program_id}/${prog.brand_id} (apply the config first)`,
+        );
     }
     return eid;
   });
   // Fresh statistics, as a long-running database would have: the jobs' plans depend on them.
-  for (const t of ['members', 'enrollments', 'accounts', 'postings', 'lots']) await sql`analyze ${sql.table(t)}`.execute(db);
+  for (const t of ['members', 'enrollments', 'accounts', 'postings', 'lots'])
+    await sql`analyze ${sql.table(t)}`.execute(db);
   return {
     entry_id: entry_id.toString(),
     members: s.members,

@@ -29,7 +29,12 @@ const send = (m: FromServer) => process.send?.(m);
 
 function memory(): MemoryReport {
   const m = process.memoryUsage();
-  return { rss_bytes: m.rss, heap_used_bytes: m.heapUsed, external_bytes: m.external, max_rss_bytes: process.resourceUsage().maxRSS * 1024 };
+  return {
+    rss_bytes: m.rss,
+    heap_used_bytes: m.heapUsed,
+    external_bytes: m.external,
+    max_rss_bytes: process.resourceUsage().maxRSS * 1024,
+  };
 }
 
 async function main(): Promise<void> {
@@ -48,7 +53,13 @@ async function main(): Promise<void> {
     const reply = (p: Promise<unknown>) =>
       p.then(
         (value) => send({ type: 'reply', id: m.id, ok: true, value }),
-        (e: unknown) => send({ type: 'reply', id: m.id, ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
+        (e: unknown) =>
+          send({
+            type: 'reply',
+            id: m.id,
+            ok: false,
+            error: e instanceof Error ? (e.stack ?? e.message) : String(e),
+          }),
       );
     switch (m.type) {
       case 'seed':

@@ -38,7 +38,13 @@ pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
   const s = performance.now();
   const r = (pgQuery as (...a: unknown[]) => unknown).apply(this, args);
   const record = () => {
-    if (tracing) traced.push({ sql: String(typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string }).text).replace(/\s+/g, ' ').trim(), ms: performance.now() - s });
+    if (tracing)
+      traced.push({
+        sql: String(typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string }).text)
+          .replace(/\s+/g, ' ')
+          .trim(),
+        ms: performance.now() - s,
+      });
   };
   if (r instanceof Promise) r.then(record, record);
   return r;
@@ -60,12 +66,27 @@ const key = `pp_stmt_${'x'.repeat(24)}`;
 const svc = await createService({ databaseUrl, dataDir: 'memory://', adminKey: key, logger: false });
 process.stdout.write(`store: ${svc.store.describe}\n`);
 const headers = { authorization: `Bearer ${key}` };
-const inject = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) => svc.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload: payload as object }) });
+const inject = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) =>
+  svc.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload: payload as object }) });
 await inject('PUT', '/v1/config', benchConfigDoc());
 const ts = new Date(Date.now() - 60_000).toISOString();
-for (let i = 0; i < 40; i++) await inject('POST', '/v1/events', purchase('warm', i, `m${i % 20}`, 10_000, ts));
-for (let i = 0; i < 10; i++) await inject('POST', '/v1/redemptions', { member_id: `m${i}`, brand_id: 'northwind', points: 10, idempotency_key: `warm_r${i}` });
-for (let i = 0; i < 10; i++) await inject('POST', '/v1/redemptions', { member_id: `m${i}`, brand_id: 'northwind', group_redemption: true, points: 20, idempotency_key: `warm_g${i}` });
+for (let i = 0; i < 40; i++)
+  await inject('POST', '/v1/events', purchase('warm', i, `m${i % 20}`, 10_000, ts));
+for (let i = 0; i < 10; i++)
+  await inject('POST', '/v1/redemptions', {
+    member_id: `m${i}`,
+    brand_id: 'northwind',
+    points: 10,
+    idempotency_key: `warm_r${i}`,
+  });
+for (let i = 0; i < 10; i++)
+  await inject('POST', '/v1/redemptions', {
+    member_id: `m${i}`,
+    brand_id: 'northwind',
+    group_redemption: true,
+    points: 20,
+    idempotency_key: `warm_g${i}`,
+  });
 for (let i = 0; i < 10; i++) await inject('GET', `/v1/members/m${i}/balances`);
 
 async function trace(name: string, fn: () => Promise<{ statusCode: number }>): Promise<void> {
@@ -77,7 +98,9 @@ async function trace(name: string, fn: () => Promise<{ statusCode: number }>): P
   await new Promise((r) => setTimeout(r, 20)); // the audit row is written after the response
   tracing = false;
   const db = traced.reduce((a, b) => a + b.ms, 0);
-  process.stdout.write(`\n== ${name}: HTTP ${res.statusCode}; ${traced.length} statements, ${db.toFixed(1)} ms in the database of ${total.toFixed(1)} ms\n`);
+  process.stdout.write(
+    `\n== ${name}: HTTP ${res.statusCode}; ${traced.length} statements, ${db.toFixed(1)} ms in the database of ${total.toFixed(1)} ms\n`,
+  );
   if (traced.length <= 40) {
     for (const t of traced) process.stdout.write(`${t.ms.toFixed(2).padStart(7)}  ${t.sql.slice(0, 150)}\n`);
     return;
@@ -90,15 +113,37 @@ async function trace(name: string, fn: () => Promise<{ statusCode: number }>): P
     g.ms += t.ms;
     groups.set(t.sql.slice(0, 70), g);
   }
-  for (const [sql, g] of groups) process.stdout.write(`${g.ms.toFixed(2).padStart(8)} ms ${String(g.n).padStart(5)} ×  ${sql}\n`);
+  for (const [sql, g] of groups)
+    process.stdout.write(`${g.ms.toFixed(2).padStart(8)} ms ${String(g.n).padStart(5)} ×  ${sql}\n`);
 }
 
-await trace('single-event accrual', () => inject('POST', '/v1/events', purchase('trace', 1, 'm1', 10_000, ts)));
-await trace('redemption (one program)', () => inject('POST', '/v1/redemptions', { member_id: 'm2', brand_id: 'northwind', points: 10, idempotency_key: 'trace_r' }));
-await trace('group redemption', () => inject('POST', '/v1/redemptions', { member_id: 'm3', brand_id: 'northwind', group_redemption: true, points: 20, idempotency_key: 'trace_g' }));
+await trace('single-event accrual', () =>
+  inject('POST', '/v1/events', purchase('trace', 1, 'm1', 10_000, ts)),
+);
+await trace('redemption (one program)', () =>
+  inject('POST', '/v1/redemptions', {
+    member_id: 'm2',
+    brand_id: 'northwind',
+    points: 10,
+    idempotency_key: 'trace_r',
+  }),
+);
+await trace('group redemption', () =>
+  inject('POST', '/v1/redemptions', {
+    member_id: 'm3',
+    brand_id: 'northwind',
+    group_redemption: true,
+    points: 20,
+    idempotency_key: 'trace_g',
+  }),
+);
 await trace('balance read', () => inject('GET', '/v1/members/m4/balances'));
 const batch = Number(process.env.BATCH_EVENTS ?? 10);
-await trace(`batch of ${batch} events (new members)`, () => inject('POST', '/v1/events/batch', { events: Array.from({ length: batch }, (_, i) => purchase('trace_b', i, `mb${i}`, 10_000, ts)) }));
+await trace(`batch of ${batch} events (new members)`, () =>
+  inject('POST', '/v1/events/batch', {
+    events: Array.from({ length: batch }, (_, i) => purchase('trace_b', i, `mb${i}`, 10_000, ts)),
+  }),
+);
 await svc.close();
 if (adminUrl) {
   const c = new pg.Client({ connectionString: adminUrl });
