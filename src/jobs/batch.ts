@@ -15,10 +15,22 @@ export interface JobProgress {
   readonly members: number;
 }
 
+export interface MemberPage {
+  readonly member_ids: string[];
+  /** Where the next page starts; null when this was the last. */
+  readonly next: string | null;
+}
+
+/** Pages keyed by member id: the next page starts after the last id. */
+export const byMemberId = (ids: string[], limit: number): MemberPage => ({
+  member_ids: ids,
+  next: ids.length < limit ? null : ids[ids.length - 1]!,
+});
+
 /** Calls `handle` for each page of distinct member ids returned by `page(after)`. */
 export async function forEachMemberBatch(
   ctx: Ctx,
-  page: (after: string | null, limit: number) => Promise<string[]>,
+  page: (after: string | null, limit: number) => Promise<MemberPage>,
   handle: (trx: Trx, member_ids: string[]) => Promise<void>,
   onProgress?: (p: JobProgress) => void,
 ): Promise<{ skipped_members: number }> {
@@ -27,29 +39,30 @@ export async function forEachMemberBatch(
   let members = 0;
   let skipped = 0;
   for (;;) {
-    const ids = await page(after, MEMBERS_PER_BATCH);
-    if (ids.length === 0) break;
-    after = ids[ids.length - 1]!;
-    await inTransaction(ctx.db, async (trx) => {
-      const claimed = await trx
-        .selectFrom('members')
-        .select('id')
-        .where('id', 'in', ids)
-        .orderBy('id')
-        .forUpdate()
-        .skipLocked()
-        .execute();
-      skipped += ids.length - claimed.length;
-      if (claimed.length > 0)
-        await handle(
-          trx,
-          claimed.map((c) => c.id),
-        );
-    });
+    const { member_ids: ids, next } = await page(after, MEMBERS_PER_BATCH);
+    if (ids.length === 0 && next === null) break;
+    after = next;
+    if (ids.length > 0)
+      await inTransaction(ctx.db, async (trx) => {
+        const claimed = await trx
+          .selectFrom('members')
+          .select('id')
+          .where('id', 'in', ids)
+          .orderBy('id')
+          .forUpdate()
+          .skipLocked()
+          .execute();
+        skipped += ids.length - claimed.length;
+        if (claimed.length > 0)
+          await handle(
+            trx,
+            claimed.map((c) => c.id),
+          );
+      });
     batches++;
     members += ids.length;
     onProgress?.({ batches, members });
-    if (ids.length < MEMBERS_PER_BATCH) break;
+    if (next === null) break;
   }
   return { skipped_members: skipped };
 }

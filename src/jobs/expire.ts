@@ -11,18 +11,35 @@ import { forEachMemberBatch, groupBy, stampAt, type JobProgress } from './batch.
 // breakage of its issuing brand. One entry per member and run, posted a page at a time; a lot is expired once because the
 // second run finds nothing left in it.
 
+/** Lots read per page, per member the page may claim. */
+const LOTS_PER_MEMBER_PAGE = 5;
+
 export async function runExpire(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgress) => void) {
   let lots = 0;
   let points = 0n;
   let entryCount = 0;
   const { skipped_members } = await forEachMemberBatch(
     ctx,
+    // Pages walk the open-expiry index in (expires_at, id) order rather than sorting every due
+    // lot by member: each page costs what it reads, however many lots are due.
     async (after, limit) => {
-      const rows = await sql<{ member_id: string }>`select distinct member_id from lots
-        where remaining_pt4 > held_pt4 and expires_at is not null and expires_at <= ${as_of}
-          ${after === null ? sql`` : sql`and member_id > ${after}`}
-        order by member_id limit ${limit}`.execute(ctx.db);
-      return rows.rows.map((r) => r.member_id);
+      const [t, id] = after === null ? [null, null] : after.split('|');
+      const rows = await sql<{
+        id: bigint;
+        member_id: string;
+        expires_at: Date;
+      }>`select id, member_id, expires_at from lots
+        where remaining_pt4 > 0 and expires_at is not null and expires_at <= ${as_of} and remaining_pt4 > held_pt4
+          ${t === null ? sql`` : sql`and (expires_at, id) > (${new Date(t)}::timestamptz, ${BigInt(id!)}::int8)`}
+        order by expires_at, id limit ${limit * LOTS_PER_MEMBER_PAGE}`.execute(ctx.db);
+      const last = rows.rows[rows.rows.length - 1];
+      return {
+        member_ids: [...new Set(rows.rows.map((r) => r.member_id))],
+        next:
+          rows.rows.length < limit * LOTS_PER_MEMBER_PAGE || !last
+            ? null
+            : `${last.expires_at.toISOString()}|${last.id}`,
+      };
     },
     async (trx, member_ids) => {
       const due = await trx

@@ -7,7 +7,7 @@ import type { EntryInput } from '../ledger/entry.ts';
 import { memberState } from '../ledger/read.ts';
 import type { Ctx } from '../services/context.ts';
 import { resolvePaidDebts } from '../services/events/accrue.ts';
-import { forEachMemberBatch, groupBy, stampAt, type JobProgress } from './batch.ts';
+import { byMemberId, forEachMemberBatch, groupBy, stampAt, type JobProgress } from './batch.ts';
 
 // mature: pending lots whose available_at <= as_of become spendable (pending → available). A
 // member who owes a recorded reversal shortfall pays it down first from the matured points.
@@ -22,7 +22,10 @@ export async function runMature(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
         where state = 'pending' and remaining_pt4 > 0 and available_at <= ${as_of}
           ${after === null ? sql`` : sql`and member_id > ${after}`}
         order by member_id limit ${limit}`.execute(ctx.db);
-      return rows.rows.map((r) => r.member_id);
+      return byMemberId(
+        rows.rows.map((r) => r.member_id),
+        limit,
+      );
     },
     async (trx, member_ids) => {
       const due = await trx

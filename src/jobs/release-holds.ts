@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Ctx } from '../services/context.ts';
 import { requireGroup } from '../services/config.ts';
 import { applyResolution } from '../services/redemptions/resolve.ts';
-import { forEachMemberBatch, stampAt, type JobProgress } from './batch.ts';
+import { byMemberId, forEachMemberBatch, stampAt, type JobProgress } from './batch.ts';
 
 // release-holds: holds past their timeout are released (status expired), exactly once: the
 // status moves by a conditional update under the member's lock.
@@ -17,7 +17,10 @@ export async function runReleaseHolds(ctx: Ctx, as_of: Date, onProgress?: (p: Jo
         where status = 'held' and hold_expires_at <= ${as_of}
           ${after === null ? sql`` : sql`and member_id > ${after}`}
         order by member_id limit ${limit}`.execute(ctx.db);
-      return rows.rows.map((r) => r.member_id);
+      return byMemberId(
+        rows.rows.map((r) => r.member_id),
+        limit,
+      );
     },
     async (trx, member_ids) => {
       const due = await trx

@@ -4,7 +4,7 @@ import { evaluateTier } from '../domain/tiers.ts';
 import type { Ctx } from '../services/context.ts';
 import { requireGroup } from '../services/config.ts';
 import { setTier, tierMetricValue } from '../services/tiers.ts';
-import { forEachMemberBatch, type JobProgress } from './batch.ts';
+import { byMemberId, forEachMemberBatch, type JobProgress } from './batch.ts';
 
 // tiers: re-qualifies every enrolled member of a tiered program over the window ending at as_of.
 // Upgrades happen at once on accrual; this job applies downgrades, at most one tier per run.
@@ -37,7 +37,10 @@ export async function runTiers(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgre
         .orderBy('member_id')
         .limit(limit);
       if (after !== null) q = q.where('member_id', '>', after);
-      return (await q.execute()).map((r) => r.member_id);
+      return byMemberId(
+        (await q.execute()).map((r) => r.member_id),
+        limit,
+      );
     },
     async (trx, member_ids) => {
       const rows = await trx

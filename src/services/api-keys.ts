@@ -57,6 +57,7 @@ export async function bootstrapAdminKey(db: Kysely<DB>, secret: string, at: Date
     throw new Error(
       'POINTPOOL_ADMIN_KEY must be at least 16 characters; set a longer secret and start again',
     );
+  keyCache.delete(db);
   await db
     .insertInto('api_keys')
     .values({
@@ -71,9 +72,29 @@ export async function bootstrapAdminKey(db: Kysely<DB>, secret: string, at: Date
     .execute();
 }
 
+// Every request authenticates, so valid keys are remembered briefly instead of costing a query
+// each time. A revocation takes effect at once on this instance and within KEY_CACHE_MS on the
+// others. Unknown secrets are never cached (no memory to fill by guessing).
+const KEY_CACHE_MS = 5_000;
+const KEY_CACHE_MAX = 10_000;
+const keyCache = new WeakMap<object, Map<string, { key: ApiKey; until_ms: number }>>();
+
 export async function authenticate(db: Kysely<DB>, secret: string): Promise<ApiKey | null> {
   if (secret.length < 16 || secret.length > 512) return null;
   const hash = hashSecret(secret);
+  let cache = keyCache.get(db);
+  if (!cache) keyCache.set(db, (cache = new Map()));
+  const hit = cache.get(hash);
+  if (hit && hit.until_ms > Date.now()) return hit.key;
+  const key = await lookupKey(db, hash);
+  if (key) {
+    if (cache.size >= KEY_CACHE_MAX) cache.clear();
+    cache.set(hash, { key, until_ms: Date.now() + KEY_CACHE_MS });
+  } else cache.delete(hash);
+  return key;
+}
+
+async function lookupKey(db: Kysely<DB>, hash: string): Promise<ApiKey | null> {
   const row = await db
     .selectFrom('api_keys')
     .selectAll()
@@ -102,6 +123,7 @@ export async function listApiKeys(db: Kysely<DB>) {
 }
 
 export async function revokeApiKey(db: Kysely<DB>, id: string, at: Date): Promise<void> {
+  keyCache.delete(db);
   const res = await db
     .updateTable('api_keys')
     .set({ revoked_at: at })

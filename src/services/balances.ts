@@ -40,7 +40,7 @@ export async function getBalances(ctx: Ctx, member_id: string, as_of?: Date) {
     .select(['program_id', 'tier', 'enrolled_at'])
     .where('member_id', '=', member_id)
     .execute();
-  const expiring = await expiringLots(ctx, member_id, at, group);
+  const expiring = await expiringLots(ctx, member_id, at, group, historical);
 
   const programs = enrollments
     .filter((e) => !historical || e.enrolled_at.getTime() <= at.getTime())
@@ -138,10 +138,13 @@ function fold(
 }
 
 /** Lots expiring within each program's window after `at`, lot by lot, as they stood at `at`. */
-async function expiringLots(ctx: Ctx, member_id: string, at: Date, group: Group) {
+async function expiringLots(ctx: Ctx, member_id: string, at: Date, group: Group, historical: boolean) {
   const maxDays = Math.max(90, ...[...group.programs.values()].map((p) => p.expiring_window_days));
   const until = new Date(at.getTime() + maxDays * 86_400_000);
-  const rows = await sql<{ id: bigint; program_id: string; expires_at: Date; remaining: bigint }>`
+  // Now: the lots' running remaining, through the member's open-lots index. As of a past
+  // instant: each lot's remaining rebuilt from the allocations posted by then.
+  const rows = historical
+    ? await sql<{ id: bigint; program_id: string; expires_at: Date; remaining: bigint }>`
     select l.id, l.program_id, l.expires_at,
       (l.points_pt4 - coalesce(sum(case when a.kind in (${TAKING}) then a.points_pt4
                                        when a.kind = 'restore' then -a.points_pt4 else 0 end), 0))::int8 as remaining
@@ -150,7 +153,11 @@ async function expiringLots(ctx: Ctx, member_id: string, at: Date, group: Group)
       and exists (select 1 from entries e where e.id = a.entry_id and e.at <= ${at})
     where l.member_id = ${member_id} and l.expires_at > ${at} and l.expires_at <= ${until} and l.awarded_at <= ${at}
     group by l.id
-    order by l.expires_at, l.id`.execute(ctx.db);
+    order by l.expires_at, l.id`.execute(ctx.db)
+    : await sql<{ id: bigint; program_id: string; expires_at: Date; remaining: bigint }>`
+    select id, program_id, expires_at, remaining_pt4 as remaining from lots
+    where member_id = ${member_id} and remaining_pt4 > 0 and expires_at > ${at} and expires_at <= ${until}
+    order by expires_at, id`.execute(ctx.db);
   const out = new Map<string, { points_pt4: bigint; expires_at: Date }[]>();
   for (const r of rows.rows) {
     const program = group.programs.get(r.program_id);

@@ -2,6 +2,7 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'k
 import * as m001 from './migrations/001_ledger.ts';
 import * as m002 from './migrations/002_activity.ts';
 import * as m003 from './migrations/003_settlement.ts';
+import * as m004 from './migrations/004_indexes.ts';
 
 // Migrations are compiled into the program (not discovered on disk) so the same set runs from
 // source, from a build, and from an installed package.
@@ -9,6 +10,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '001_ledger': m001,
   '002_activity': m002,
   '003_settlement': m003,
+  '004_indexes': m004,
 };
 
 class StaticProvider implements MigrationProvider {

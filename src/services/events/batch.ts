@@ -10,7 +10,6 @@ import type { EntryInput } from '../../ledger/entry.ts';
 import { postEntries, type Trx } from '../../ledger/post.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
-import { setTier } from '../tiers.ts';
 import { inTransaction } from '../transaction.ts';
 import { buildAccrual, type AccrualPlan } from './accrual-entry.ts';
 import { computeEarn, programsForStore, resolvePaidDebts } from './accrue.ts';
@@ -407,17 +406,32 @@ async function upgradeTiersBulk(trx: Trx, group: Group, plans: readonly Planned[
     .select(['member_id', 'program_id', 'tier'])
     .where('member_id', 'in', [...new Set(checks.map((k) => k.c.ev.member_id))])
     .execute();
+  const tierOf = new Map(current.map((e) => [`${e.member_id}\u0000${e.program_id}`, e.tier]));
+  const changes: { member_id: string; program_id: string; tier: string | null; from_at: Date }[] = [];
   for (const m of metrics.rows) {
     const k = checks[m.i]!;
     const value = (k.metric === 'spend_minor' ? m.spend : m.points) ?? 0n;
-    const tier =
-      current.find((e) => e.member_id === k.c.ev.member_id && e.program_id === k.program.id)?.tier ?? null;
+    const tier = tierOf.get(`${k.c.ev.member_id}\u0000${k.program.id}`) ?? null;
     const next = evaluateTier(k.program.tiers, value, tier, 'upgrade_only');
     if (next === tier) continue;
-    await setTier(trx, k.c.ev.member_id, k.program.id, next, new Date(k.c.ev.transaction_ms), now, 'upgrade');
+    changes.push({ member_id: k.c.ev.member_id, program_id: k.program.id, tier: next, from_at: new Date(k.c.ev.transaction_ms) });
     const view = k.plan.accruals.find((a) => a.program_id === k.program.id);
     if (view) view.tier = next;
   }
+  await setTiersBulk(trx, changes, now);
+}
+
+/** setTier for many (member, program) pairs at once: one update, one history insert. */
+async function setTiersBulk(trx: Trx, changes: readonly { member_id: string; program_id: string; tier: string | null; from_at: Date }[], now: Date): Promise<void> {
+  if (changes.length === 0) return;
+  const values = sql.join(changes.map((c) => sql`(${c.member_id}::text, ${c.program_id}::text, ${c.tier}::text, ${c.from_at}::timestamptz)`));
+  await sql`update enrollments e set tier = v.tier, tier_since = v.from_at
+    from (values ${values}) as v(member_id, program_id, tier, from_at)
+    where e.member_id = v.member_id and e.program_id = v.program_id`.execute(trx);
+  await trx
+    .insertInto('tier_history')
+    .values(changes.map((c) => ({ member_id: c.member_id, program_id: c.program_id, tier: c.tier, from_at: c.from_at, recorded_at: now, reason: 'upgrade' })))
+    .execute();
 }
 
 async function storeOutcomes(
