@@ -94,9 +94,13 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   });
   // Query numbers are plain decimals: ajv would coerce "1e999" to Infinity and let it through.
   app.addHook('preValidation', async (req) => {
-    // Fastify hands an empty body to no parser at all: declaring JSON and sending nothing is
-    // malformed JSON, as its own parser says.
-    if (req.body === undefined && /^application\/json/i.test(req.headers['content-type'] ?? '')) {
+    // Fastify hands an empty body to no parser at all: a write declaring JSON and sending nothing
+    // is malformed JSON, as its own parser says (a GET carrying the header is fine).
+    if (
+      req.body === undefined &&
+      ['POST', 'PUT', 'PATCH'].includes(req.method) &&
+      /^application\/json/i.test(req.headers['content-type'] ?? '')
+    ) {
       throw new AppError('INVALID_JSON', 'The body is empty but content-type says JSON');
     }
     for (const [k, v] of Object.entries((req.query ?? {}) as Record<string, unknown>)) {
