@@ -27,16 +27,14 @@ export async function enroll(
   await trx
     .insertInto('enrollments')
     .values(
-      [...new Set(program_ids)]
-        .sort()
-        .map((program_id) => ({
-          member_id,
-          program_id,
-          enrolled_at: at,
-          tier: null,
-          tier_since: null,
-          last_activity_at: at,
-        })),
+      [...new Set(program_ids)].sort().map((program_id) => ({
+        member_id,
+        program_id,
+        enrolled_at: at,
+        tier: null,
+        tier_since: null,
+        last_activity_at: at,
+      })),
     )
     .onConflict((oc) =>
       oc.columns(['member_id', 'program_id']).doUpdateSet({

@@ -184,11 +184,9 @@ async function accrueBulk(
         ),
       )
       .onConflict((oc) =>
-        oc
-          .columns(['member_id', 'program_id'])
-          .doUpdateSet({
-            last_activity_at: sql`greatest(enrollments.last_activity_at, excluded.last_activity_at)`,
-          }),
+        oc.columns(['member_id', 'program_id']).doUpdateSet({
+          last_activity_at: sql`greatest(enrollments.last_activity_at, excluded.last_activity_at)`,
+        }),
       )
       .execute();
   }
@@ -414,7 +412,12 @@ async function upgradeTiersBulk(trx: Trx, group: Group, plans: readonly Planned[
     const tier = tierOf.get(`${k.c.ev.member_id}\u0000${k.program.id}`) ?? null;
     const next = evaluateTier(k.program.tiers, value, tier, 'upgrade_only');
     if (next === tier) continue;
-    changes.push({ member_id: k.c.ev.member_id, program_id: k.program.id, tier: next, from_at: new Date(k.c.ev.transaction_ms) });
+    changes.push({
+      member_id: k.c.ev.member_id,
+      program_id: k.program.id,
+      tier: next,
+      from_at: new Date(k.c.ev.transaction_ms),
+    });
     const view = k.plan.accruals.find((a) => a.program_id === k.program.id);
     if (view) view.tier = next;
   }
@@ -422,15 +425,32 @@ async function upgradeTiersBulk(trx: Trx, group: Group, plans: readonly Planned[
 }
 
 /** setTier for many (member, program) pairs at once: one update, one history insert. */
-async function setTiersBulk(trx: Trx, changes: readonly { member_id: string; program_id: string; tier: string | null; from_at: Date }[], now: Date): Promise<void> {
+async function setTiersBulk(
+  trx: Trx,
+  changes: readonly { member_id: string; program_id: string; tier: string | null; from_at: Date }[],
+  now: Date,
+): Promise<void> {
   if (changes.length === 0) return;
-  const values = sql.join(changes.map((c) => sql`(${c.member_id}::text, ${c.program_id}::text, ${c.tier}::text, ${c.from_at}::timestamptz)`));
+  const values = sql.join(
+    changes.map(
+      (c) => sql`(${c.member_id}::text, ${c.program_id}::text, ${c.tier}::text, ${c.from_at}::timestamptz)`,
+    ),
+  );
   await sql`update enrollments e set tier = v.tier, tier_since = v.from_at
     from (values ${values}) as v(member_id, program_id, tier, from_at)
     where e.member_id = v.member_id and e.program_id = v.program_id`.execute(trx);
   await trx
     .insertInto('tier_history')
-    .values(changes.map((c) => ({ member_id: c.member_id, program_id: c.program_id, tier: c.tier, from_at: c.from_at, recorded_at: now, reason: 'upgrade' })))
+    .values(
+      changes.map((c) => ({
+        member_id: c.member_id,
+        program_id: c.program_id,
+        tier: c.tier,
+        from_at: c.from_at,
+        recorded_at: now,
+        reason: 'upgrade',
+      })),
+    )
     .execute();
 }
 
