@@ -39,7 +39,9 @@ export async function postEntries(trx: Trx, inputs: readonly EntryInput[]): Prom
   if (inputs.length > MAX_ENTRIES_PER_CALL)
     throw new AppError('INVALID_LEDGER_ENTRY', `at most ${MAX_ENTRIES_PER_CALL} entries per call`);
   for (const input of inputs) assertEntryInput(input);
-  const entryIds = await nextIds(trx, 'entries_id_seq', inputs.length);
+  const lotCount = inputs.reduce((n, input) => n + (input.new_lots ?? []).length, 0);
+  const ids = await nextIds(trx, inputs.length, lotCount);
+  const entryIds = ids.entries;
   for (const rows of chunks(
     inputs.map((input, i) => entryRow(entryIds[i]!, input)),
     2_000,
@@ -66,7 +68,7 @@ export async function postEntries(trx: Trx, inputs: readonly EntryInput[]): Prom
   );
   for (const rows of chunks(postingRows, 5_000)) await trx.insertInto('postings').values(rows).execute();
 
-  const lotIds = await insertLots(trx, entryIds, inputs);
+  const lotIds = await insertLots(trx, entryIds, ids.lots, inputs);
   await applyLotMoves(
     trx,
     inputs.flatMap((input, i) => (input.lot_moves ?? []).map((m) => ({ entry_id: entryIds[i]!, move: m }))),
@@ -99,12 +101,21 @@ function entryRow(id: bigint, input: EntryInput) {
   };
 }
 
-/** Ids taken from the table's sequence up front, so rows inserted in bulk can be referenced. */
-async function nextIds(trx: Trx, sequence: 'entries_id_seq' | 'lots_id_seq', n: number): Promise<bigint[]> {
-  const res = await sql<{
-    id: bigint;
-  }>`select nextval(${sequence}::regclass) as id from generate_series(1, ${n})`.execute(trx);
-  return res.rows.map((r) => r.id);
+/** Ids taken from the tables' sequences up front, entries and lots in one round trip, so rows
+ * inserted in bulk can reference each other. */
+async function nextIds(
+  trx: Trx,
+  entries: number,
+  lots: number,
+): Promise<{ entries: bigint[]; lots: bigint[] }> {
+  const res = await sql<{ k: string; id: bigint }>`
+    select 'e' as k, nextval('entries_id_seq'::regclass) as id from generate_series(1, ${entries})
+    union all
+    select 'l' as k, nextval('lots_id_seq'::regclass) as id from generate_series(1, ${lots})`.execute(trx);
+  return {
+    entries: res.rows.filter((r) => r.k === 'e').map((r) => r.id),
+    lots: res.rows.filter((r) => r.k === 'l').map((r) => r.id),
+  };
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -284,6 +295,7 @@ async function ensureSystemAccounts(trx: Trx, accounts: readonly AccountRef[]): 
 async function insertLots(
   trx: Trx,
   entryIds: readonly bigint[],
+  ids: readonly bigint[],
   inputs: readonly EntryInput[],
 ): Promise<bigint[][]> {
   const all: { entry_id: bigint; lot: NewLot; index: number }[] = [];
@@ -292,7 +304,6 @@ async function insertLots(
   );
   const out: bigint[][] = inputs.map(() => []);
   if (all.length === 0) return out;
-  const ids = await nextIds(trx, 'lots_id_seq', all.length);
   const rows = all.map(({ entry_id, lot: l }, k) => ({
     id: ids[k]!,
     program_id: l.program_id,

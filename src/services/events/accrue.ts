@@ -66,7 +66,8 @@ export async function computeEarn(
         `No exchange rate from ${ev.currency} to ${program.currency} at ${ev.transaction_ts}`,
       );
     }
-    const tier = await tierOf(program.id);
+    // A program without tiers has no tier to look up (the default program never has one).
+    const tier = program.tiers.length > 0 ? await tierOf(program.id) : null;
     const earn = calculateEarn({
       program,
       event: {

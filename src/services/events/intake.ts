@@ -258,11 +258,26 @@ async function claimKey(trx: Trx, ev: CanonicalEvent, hash: string, now: Date): 
 
 /** An event already in the ledger under the same event_id, or the same order (BOPIS). */
 async function findTwin(trx: Trx, ev: CanonicalEvent, brand_id: string): Promise<string | null> {
-  const same = await trx
+  // One query for both: the same event_id, or (purchases) the same order at this brand.
+  const byOrder = ev.event_type === 'purchase_completed' && ev.order_id !== null;
+  const rows = await trx
     .selectFrom('events')
     .select(['event_id', 'payload'])
-    .where('event_id', '=', ev.event_id)
-    .executeTakeFirst();
+    .where((eb) =>
+      byOrder
+        ? eb.or([
+            eb('event_id', '=', ev.event_id),
+            eb.and([
+              eb('brand_id', '=', brand_id),
+              eb('order_id', '=', ev.order_id),
+              eb('event_type', '=', 'purchase_completed'),
+            ]),
+          ])
+        : eb('event_id', '=', ev.event_id),
+    )
+    .limit(2)
+    .execute();
+  const same = rows.find((r) => r.event_id === ev.event_id);
   if (same) {
     // A retry under a new key is a duplicate; another event reusing the id is a conflict, not
     // something to drop silently (a refund sent with its purchase's event_id, say).
@@ -270,20 +285,14 @@ async function findTwin(trx: Trx, ev: CanonicalEvent, brand_id: string): Promise
       throw new AppError(
         'EVENT_ID_REUSED',
         `event_id ${ev.event_id} was already used for a different event`,
-        { field: 'event_id' },
+        {
+          field: 'event_id',
+        },
       );
     }
     return same.event_id;
   }
-  if (ev.event_type !== 'purchase_completed' || !ev.order_id) return null;
-  const order = await trx
-    .selectFrom('events')
-    .select('event_id')
-    .where('brand_id', '=', brand_id)
-    .where('order_id', '=', ev.order_id)
-    .where('event_type', '=', 'purchase_completed')
-    .executeTakeFirst();
-  return order?.event_id ?? null;
+  return rows[0]?.event_id ?? null;
 }
 
 /** The same event whatever key it came under: bodies compared without their idempotency_key. */
