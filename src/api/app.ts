@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
+  type FastifyRequest,
   type FastifyBaseLogger,
   type FastifyInstance,
   type RawReplyDefaultExpression,
@@ -10,7 +11,8 @@ import Fastify, {
 } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.ts';
-import { recordAudit } from '../services/audit.ts';
+import { recordAudit, setAuditStatus, type AuditRecord } from '../services/audit.ts';
+import { runInAuditScope, type AuditScope } from '../services/audit-scope.ts';
 import type { Ctx } from '../services/context.ts';
 import { authHook } from './auth.ts';
 import { installErrorHandling } from './error-handler.ts';
@@ -47,6 +49,26 @@ export interface AppOptions {
 }
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** Who, when, which request and what: the audit row of a write, before its outcome is known. */
+function auditRecord(app: App, req: FastifyRequest, action: string): Omit<AuditRecord, 'status_code'> {
+  const params = (req.params ?? {}) as Record<string, unknown>;
+  const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<string, unknown>;
+  const target =
+    [params.id, params.member_id, body.member_id, body.from_member_id]
+      .find((v): v is string => typeof v === 'string')
+      ?.slice(0, 200) ?? null;
+  return {
+    at: app.ctx.clock.now(),
+    key_id: req.apiKey?.id ?? null,
+    request_id: String(req.id),
+    method: req.method,
+    path: req.url.slice(0, 500),
+    action,
+    target,
+    detail: {},
+  };
+}
 
 /** Builds the HTTP app without listening; tests use app.inject() or listen on port 0. */
 export async function buildApp(opts: AppOptions): Promise<App> {
@@ -117,30 +139,35 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     app.metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
     app.metrics.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
   });
-  // Every write is audited, whatever its outcome: who, when, which request, what. Written before
-  // the reply leaves (onSend), so a caller that reads the audit log next finds its own write.
+  // Every write is audited, whatever its outcome: who, when, which request, what. The handler of
+  // an audited route runs in an audit scope, so the row commits inside the command's own
+  // transaction (audit-scope.ts); onSend writes it, with the status, for requests that
+  // committed nothing. Either way it is written before the reply leaves.
+  app.addHook('onRoute', (route) => {
+    const action = route.config?.action;
+    if (!action) return;
+    const handler = route.handler;
+    route.handler = function (this: unknown, req, reply) {
+      const scope: AuditScope = { record: auditRecord(app, req, action), committed: false };
+      (req as unknown as { auditScope: AuditScope }).auditScope = scope;
+      return runInAuditScope(scope, () => handler.call(this as never, req, reply));
+    };
+  });
   app.addHook('onSend', async (req, reply, payload) => {
     const action = req.routeOptions.config.action;
     if (!action || !req.apiKey) return payload;
-    const params = (req.params ?? {}) as Record<string, unknown>;
-    const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<
-      string,
-      unknown
-    >;
-    const target =
-      [params.id, params.member_id, body.member_id, body.from_member_id]
-        .find((v): v is string => typeof v === 'string')
-        ?.slice(0, 200) ?? null;
+    const scope = (req as unknown as { auditScope?: AuditScope }).auditScope;
+    if (scope?.committed) {
+      if (scope.audit_id !== undefined) {
+        await setAuditStatus(app.ctx.db, scope.audit_id, reply.statusCode).catch((err: unknown) =>
+          req.log.error({ err }, 'audit status write failed'),
+        );
+      }
+      return payload;
+    }
     await recordAudit(app.ctx.db, {
-      at: app.ctx.clock.now(),
-      key_id: req.apiKey.id,
-      request_id: String(req.id),
-      method: req.method,
-      path: req.url.slice(0, 500),
-      action,
-      target,
+      ...(scope?.record ?? auditRecord(app, req, action)),
       status_code: reply.statusCode,
-      detail: {},
     }).catch((err: unknown) => req.log.error({ err }, 'audit write failed'));
     return payload;
   });

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { DB } from '../store/schema.ts';
 import { decodeCursor, encodeCursor, type Page } from './paging.ts';
 
@@ -10,7 +10,8 @@ export interface AuditRecord {
   readonly path: string;
   readonly action: string;
   readonly target: string | null;
-  readonly status_code: number;
+  /** null for a write audited inside its own committed transaction (detail.outcome = committed). */
+  readonly status_code: number | null;
   readonly detail: Record<string, unknown>;
 }
 
@@ -49,4 +50,17 @@ export async function listAudit(db: Kysely<DB>, f: AuditFilter): Promise<Page<Re
     data: page.map((r) => ({ ...r, id: r.id.toString(), at: r.at.toISOString() })),
     next_cursor: rows.length > f.limit && page.length > 0 ? encodeCursor(page[page.length - 1]!.id) : null,
   };
+}
+
+/** Fills in the HTTP status of a row committed with its write (see audit-scope.ts). */
+export async function setAuditStatus(db: Kysely<DB>, id: bigint, status_code: number): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await sql`set local synchronous_commit = off`.execute(trx);
+    await trx
+      .updateTable('audit_log')
+      .set({ status_code })
+      .where('id', '=', id)
+      .where('status_code', 'is', null)
+      .execute();
+  });
 }

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '../errors.ts';
 import { pgCode } from '../ledger/post.ts';
+import { currentAuditScope } from './audit-scope.ts';
 import type { DB } from '../store/schema.ts';
 
 const RETRYABLE = new Set(['40001', '40P01']); // serialization failure, deadlock detected
@@ -14,7 +15,27 @@ const MAX_ATTEMPTS = 5;
 export async function inTransaction<T>(db: Kysely<DB>, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction().execute(fn);
+      const scope = currentAuditScope();
+      const audit = scope && !scope.committed ? scope : null;
+      const result = await db.transaction().execute(async (trx) => {
+        const out = await fn(trx);
+        // The request's audit row commits with its first committed transaction (audit-scope.ts).
+        if (audit) {
+          const row = await trx
+            .insertInto('audit_log')
+            .values({
+              ...audit.record,
+              status_code: null,
+              detail: JSON.stringify({ ...audit.record.detail, outcome: 'committed' }) as never,
+            })
+            .returning('id')
+            .executeTakeFirstOrThrow();
+          audit.audit_id = row.id;
+        }
+        return out;
+      });
+      if (audit) audit.committed = true;
+      return result;
     } catch (e) {
       const code = pgCode(e);
       if (!code || !RETRYABLE.has(code)) throw e;

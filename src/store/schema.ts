@@ -31,7 +31,7 @@ export interface AuditLogTable {
   path: string;
   action: string;
   target: string | null;
-  status_code: number;
+  status_code: number | null;
   detail: Json;
 }
 

@@ -1,0 +1,24 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AuditRecord } from './audit.ts';
+
+// The audit row of a write belongs in the write's own transaction: then a committed command is
+// never without its audit row, and the command pays one commit, not two. The API opens a scope
+// per audited request; inTransaction writes the row inside the first transaction of that scope
+// that commits, and the API's onSend hook writes it (with the status) only for requests that
+// committed nothing — rejections, errors, writes outside a transaction. For committed rows the
+// hook fills in the HTTP status without waiting for a disk flush (synchronous_commit off): the
+// audit fact is durable with the write; only that annotation could be lost in a crash.
+
+export interface AuditScope {
+  readonly record: Omit<AuditRecord, 'status_code'>;
+  /** Set once a transaction carrying the row has committed. */
+  committed: boolean;
+  /** The committed row, whose status the API fills in when the reply is known. */
+  audit_id?: bigint;
+}
+
+const storage = new AsyncLocalStorage<AuditScope>();
+
+export const runInAuditScope = <T>(scope: AuditScope, fn: () => T): T => storage.run(scope, fn);
+
+export const currentAuditScope = (): AuditScope | undefined => storage.getStore();
