@@ -12,7 +12,7 @@ import { requireGroup } from './config.ts';
 import type { Actor, Ctx } from './context.ts';
 import { resolvePaidDebts } from './events/accrue.ts';
 import { claimIdempotencyKey, requestHash, storeOutcome } from './idempotency.ts';
-import { lockMembers } from './members.ts';
+import { lockExistingMembers } from './members.ts';
 import { remainingBalances } from './redemptions/redeem.ts';
 import { spendable } from './redemptions/spend-plan.ts';
 import { tierAt } from './tiers.ts';
@@ -66,13 +66,7 @@ export async function createAdjustment(
     const now = ctx.clock.now();
     const replay = await claimIdempotencyKey(trx, 'adjustment', req.idempotency_key, hash, now);
     if (replay) return replay;
-    const member = await trx
-      .selectFrom('members')
-      .select('id')
-      .where('id', '=', req.member_id)
-      .executeTakeFirst();
-    if (!member) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id: req.member_id });
-    await lockMembers(trx, [req.member_id]);
+    await lockExistingMembers(trx, [req.member_id]);
     const id = `adj_${randomBytes(10).toString('hex')}`;
     const base: Omit<EntryInput, 'postings'> = {
       kind: 'adjustment',

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../store/schema.ts';
-import { decodeCursor, encodeCursor, type Page } from './paging.ts';
+import { decodeCursor, toPage, type Page } from './paging.ts';
 
 export interface AuditRecord {
   readonly at: Date;
@@ -45,11 +45,7 @@ export async function listAudit(db: Kysely<DB>, f: AuditFilter): Promise<Page<Re
   if (f.to) q = q.where('at', '<', f.to);
   if (f.cursor) q = q.where('id', '<', decodeCursor(f.cursor));
   const rows = await q.execute();
-  const page = rows.slice(0, f.limit);
-  return {
-    data: page.map((r) => ({ ...r, id: r.id.toString(), at: r.at.toISOString() })),
-    next_cursor: rows.length > f.limit && page.length > 0 ? encodeCursor(page[page.length - 1]!.id) : null,
-  };
+  return toPage(rows, f.limit, (r) => ({ ...r, id: r.id.toString(), at: r.at.toISOString() }));
 }
 
 /** Fills in the HTTP status of a row committed with its write (see audit-scope.ts). */

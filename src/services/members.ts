@@ -50,10 +50,25 @@ export async function enroll(
  * invalidated by a concurrent command, and two commands over several members (a transfer) never
  * wait on each other in opposite orders.
  */
-export async function lockMembers(trx: Trx, member_ids: readonly string[]): Promise<void> {
+export async function lockMembers(trx: Trx, member_ids: readonly string[]): Promise<Set<string>> {
   const ids = [...new Set(member_ids)].sort();
-  if (ids.length === 0) return;
-  await trx.selectFrom('members').select('id').where('id', 'in', ids).orderBy('id').forUpdate().execute();
+  if (ids.length === 0) return new Set();
+  const rows = await trx
+    .selectFrom('members')
+    .select('id')
+    .where('id', 'in', ids)
+    .orderBy('id')
+    .forUpdate()
+    .execute();
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Locks members that must already exist (one statement): MEMBER_NOT_FOUND names the first missing. */
+export async function lockExistingMembers(trx: Trx, member_ids: readonly string[]): Promise<void> {
+  const locked = await lockMembers(trx, member_ids);
+  const missing = member_ids.find((id) => !locked.has(id));
+  if (missing !== undefined)
+    throw new AppError('MEMBER_NOT_FOUND', `No member ${missing}`, { member_id: missing });
 }
 
 export interface MemberView {

@@ -18,3 +18,17 @@ export function decodeCursor(cursor: string): bigint {
   if (!m?.[1]) throw new AppError('INVALID_CURSOR', undefined, { field: 'cursor' });
   return BigInt(m[1]);
 }
+
+/**
+ * The page of a keyset query that fetched `limit + 1` rows newest first: the first `limit` rows,
+ * mapped, and a cursor after the last one when the extra row shows there is more.
+ */
+export function toPage<R extends { id: bigint }, T>(
+  rows: readonly R[],
+  limit: number,
+  map: (r: R) => T,
+): Page<T> {
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return { data: page.map(map), next_cursor: rows.length > limit && last ? encodeCursor(last.id) : null };
+}

@@ -14,7 +14,7 @@ import { postEntry, type Trx } from '../ledger/post.ts';
 import { requireGroup } from './config.ts';
 import type { Actor, Ctx } from './context.ts';
 import { claimIdempotencyKey, requestHash, storeOutcome } from './idempotency.ts';
-import { enroll, lockMembers } from './members.ts';
+import { enroll, lockExistingMembers } from './members.ts';
 import { remainingBalances } from './redemptions/redeem.ts';
 import { planSpend, tooSmallToPay } from './redemptions/spend-plan.ts';
 import { inTransaction } from './transaction.ts';
@@ -72,16 +72,7 @@ export async function transfer(
     const now = ctx.clock.now();
     const replay = await claimIdempotencyKey(trx, 'transfer', req.idempotency_key, hash, now);
     if (replay) return replay;
-    const members = await trx
-      .selectFrom('members')
-      .select('id')
-      .where('id', 'in', [req.from_member_id, req.to_member_id])
-      .execute();
-    for (const id of [req.from_member_id, req.to_member_id]) {
-      if (!members.some((m) => m.id === id))
-        throw new AppError('MEMBER_NOT_FOUND', `No member ${id}`, { member_id: id });
-    }
-    await lockMembers(trx, [req.from_member_id, req.to_member_id]);
+    await lockExistingMembers(trx, [req.from_member_id, req.to_member_id]);
     await checkDailyLimit(
       trx,
       req.from_member_id,

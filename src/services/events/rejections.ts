@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { EventProblem } from '../../domain/events/canonical.ts';
 import { payloadIds } from '../../domain/events/canonical.ts';
 import type { DB } from '../../store/schema.ts';
-import { decodeCursor, encodeCursor, type Page } from '../paging.ts';
+import { decodeCursor, toPage, type Page } from '../paging.ts';
 
 const MAX_KEPT_PAYLOAD_BYTES = 64 * 1024;
 
@@ -63,9 +63,5 @@ export async function listRejections(
   if (f.to) q = q.where('at', '<', f.to);
   if (f.cursor) q = q.where('id', '<', decodeCursor(f.cursor));
   const rows = await q.execute();
-  const page = rows.slice(0, f.limit);
-  return {
-    data: page.map((r) => ({ ...r, id: r.id.toString(), at: r.at.toISOString() })),
-    next_cursor: rows.length > f.limit && page.length > 0 ? encodeCursor(page[page.length - 1]!.id) : null,
-  };
+  return toPage(rows, f.limit, (r) => ({ ...r, id: r.id.toString(), at: r.at.toISOString() }));
 }

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { pt4ToJson } from '../../domain/points.ts';
 import type { DB } from '../../store/schema.ts';
-import { decodeCursor, encodeCursor, type Page } from '../paging.ts';
+import { decodeCursor, toPage, type Page } from '../paging.ts';
 
 // Review items: a reversal shortfall above the program's absorb limit leaves a recorded negative
 // balance and an open item here; accruals that pay the debt back to zero resolve it.
@@ -33,20 +33,16 @@ export async function listReviews(db: Kysely<DB>, f: ReviewFilter): Promise<Page
   }
   if (f.cursor) q = q.where('id', '<', decodeCursor(f.cursor));
   const rows = await q.execute();
-  const page = rows.slice(0, f.limit);
-  return {
-    data: page.map((r) => ({
-      id: r.id.toString(),
-      at: r.at.toISOString(),
-      kind: r.kind,
-      status: r.status,
-      member_id: r.member_id,
-      program_id: r.program_id,
-      points: pt4ToJson(r.points_pt4),
-      entry_id: r.entry_id?.toString() ?? null,
-      event_id: r.event_id,
-      detail: r.detail,
-    })),
-    next_cursor: rows.length > f.limit && page.length > 0 ? encodeCursor(page[page.length - 1]!.id) : null,
-  };
+  return toPage(rows, f.limit, (r) => ({
+    id: r.id.toString(),
+    at: r.at.toISOString(),
+    kind: r.kind,
+    status: r.status,
+    member_id: r.member_id,
+    program_id: r.program_id,
+    points: pt4ToJson(r.points_pt4),
+    entry_id: r.entry_id?.toString() ?? null,
+    event_id: r.event_id,
+    detail: r.detail,
+  }));
 }

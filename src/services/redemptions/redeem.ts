@@ -10,7 +10,7 @@ import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { extendInactivityExpiry } from '../events/inactivity.ts';
 import { claimIdempotencyKey, requestHash, storeOutcome } from '../idempotency.ts';
-import { lockMembers } from '../members.ts';
+import { lockExistingMembers } from '../members.ts';
 import { inTransaction } from '../transaction.ts';
 import { takeRewardStock } from './rewards.ts';
 import { recordSettlement } from './settlement.ts';
@@ -53,13 +53,7 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     const now = ctx.clock.now();
     const replay = await claimIdempotencyKey(trx, 'redemption', req.idempotency_key, hash, now);
     if (replay) return replay;
-    const member = await trx
-      .selectFrom('members')
-      .select('id')
-      .where('id', '=', req.member_id)
-      .executeTakeFirst();
-    if (!member) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id: req.member_id });
-    await lockMembers(trx, [req.member_id]);
+    await lockExistingMembers(trx, [req.member_id]);
     const reward = req.reward_id
       ? await takeRewardStock(
           trx,

@@ -9,8 +9,8 @@ import type { LotMove, PostingInput } from '../../ledger/entry.ts';
 import { postEntry, type Trx } from '../../ledger/post.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
-import { lockMembers } from '../members.ts';
 import { inTransaction } from '../transaction.ts';
+import { lockRedemption } from './lock.ts';
 import { remainingBalances } from './redeem.ts';
 import { returnRewardStock } from './rewards.ts';
 import { recordSettlement } from './settlement.ts';
@@ -41,24 +41,13 @@ export async function resolveHold(
   const group = await requireGroup(ctx);
   const outcome = await inTransaction(ctx.db, async (trx) => {
     const now = ctx.clock.now();
-    const r = await trx
-      .selectFrom('redemptions')
-      .selectAll()
-      .where('id', '=', redemption_id)
-      .executeTakeFirst();
-    if (!r) throw new AppError('REDEMPTION_NOT_FOUND', undefined, { redemption_id });
-    await lockMembers(trx, [r.member_id]);
-    const fresh = await trx
-      .selectFrom('redemptions')
-      .select(['status', 'hold_expires_at'])
-      .where('id', '=', redemption_id)
-      .executeTakeFirstOrThrow();
-    if (fresh.status !== 'held')
-      throw new AppError('HOLD_ALREADY_RESOLVED', `Redemption ${redemption_id} is ${fresh.status}`, {
+    const r = await lockRedemption(trx, redemption_id);
+    if (r.status !== 'held')
+      throw new AppError('HOLD_ALREADY_RESOLVED', `Redemption ${redemption_id} is ${r.status}`, {
         redemption_id,
-        status: fresh.status,
+        status: r.status,
       });
-    const timedOut = fresh.hold_expires_at !== null && fresh.hold_expires_at.getTime() <= now.getTime();
+    const timedOut = r.hold_expires_at !== null && r.hold_expires_at.getTime() <= now.getTime();
     // A capture that arrives after the timeout finds the hold expired: expire it, then refuse.
     const effective: Resolution = how === 'capture' && timedOut ? 'expire' : how;
     const result = await applyResolution(trx, group, r, effective, now, actor, capture_points_pt4);

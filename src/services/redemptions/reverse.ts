@@ -4,8 +4,8 @@ import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
 import type { LotMove, PostingInput } from '../../ledger/entry.ts';
 import { postEntry } from '../../ledger/post.ts';
 import type { Actor, Ctx } from '../context.ts';
-import { lockMembers } from '../members.ts';
 import { inTransaction } from '../transaction.ts';
+import { lockRedemption } from './lock.ts';
 import { remainingBalances } from './redeem.ts';
 import { returnRewardStock } from './rewards.ts';
 import { reverseSettlement } from './settlement.ts';
@@ -22,13 +22,7 @@ export async function reverseRedemption(
 ): Promise<Record<string, unknown>> {
   return inTransaction(ctx.db, async (trx) => {
     const now = ctx.clock.now();
-    const r = await trx
-      .selectFrom('redemptions')
-      .selectAll()
-      .where('id', '=', redemption_id)
-      .executeTakeFirst();
-    if (!r) throw new AppError('REDEMPTION_NOT_FOUND', undefined, { redemption_id });
-    await lockMembers(trx, [r.member_id]);
+    const r = await lockRedemption(trx, redemption_id);
     const spent = await trx
       .selectFrom('lot_allocations as a')
       .innerJoin('entries as e', 'e.id', 'a.entry_id')
