@@ -158,7 +158,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     if (!action || !req.apiKey) return payload;
     const scope = (req as unknown as { auditScope?: AuditScope }).auditScope;
     if (scope?.committed) {
-      if (scope.audit_id !== undefined) {
+      if (scope.audit_id !== undefined && scope.status_code !== reply.statusCode) {
         await setAuditStatus(app.ctx.db, scope.audit_id, reply.statusCode).catch((err: unknown) =>
           req.log.error({ err }, 'audit status write failed'),
         );

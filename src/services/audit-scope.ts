@@ -5,9 +5,9 @@ import type { AuditRecord } from './audit.ts';
 // never without its audit row, and the command pays one commit, not two. The API opens a scope
 // per audited request; inTransaction writes the row inside the first transaction of that scope
 // that commits, and the API's onSend hook writes it (with the status) only for requests that
-// committed nothing — rejections, errors, writes outside a transaction. For committed rows the
-// hook fills in the HTTP status without waiting for a disk flush (synchronous_commit off): the
-// audit fact is durable with the write; only that annotation could be lost in a crash.
+// committed nothing — rejections, errors, writes outside a transaction. A command that answers
+// its own HTTP status ({http_status, body}: events, redemptions, transfers) has it written with
+// the row; for the others the hook fills it in afterwards.
 
 export interface AuditScope {
   readonly record: Omit<AuditRecord, 'status_code'>;
@@ -15,6 +15,8 @@ export interface AuditScope {
   committed: boolean;
   /** The committed row, whose status the API fills in when the reply is known. */
   audit_id?: bigint;
+  /** The status written with the row, when the command answered its own. */
+  status_code?: number | null;
 }
 
 const storage = new AsyncLocalStorage<AuditScope>();

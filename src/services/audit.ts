@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { DB } from '../store/schema.ts';
 import { decodeCursor, toPage, type Page } from './paging.ts';
 
@@ -50,13 +50,5 @@ export async function listAudit(db: Kysely<DB>, f: AuditFilter): Promise<Page<Re
 
 /** Fills in the HTTP status of a row committed with its write (see audit-scope.ts). */
 export async function setAuditStatus(db: Kysely<DB>, id: bigint, status_code: number): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await sql`set local synchronous_commit = off`.execute(trx);
-    await trx
-      .updateTable('audit_log')
-      .set({ status_code })
-      .where('id', '=', id)
-      .where('status_code', 'is', null)
-      .execute();
-  });
+  await db.updateTable('audit_log').set({ status_code }).where('id', '=', id).execute();
 }

@@ -25,12 +25,15 @@ export async function inTransaction<T>(db: Kysely<DB>, fn: (trx: Transaction<DB>
             .insertInto('audit_log')
             .values({
               ...audit.record,
-              status_code: null,
+              // Commands that answer their own HTTP status ({http_status, body}) give it here; for
+              // the others the API fills it in when the reply is known.
+              status_code: httpStatusOf(out),
               detail: JSON.stringify({ ...audit.record.detail, outcome: 'committed' }) as never,
             })
             .returning('id')
             .executeTakeFirstOrThrow();
           audit.audit_id = row.id;
+          audit.status_code = httpStatusOf(out);
         }
         return out;
       });
@@ -43,4 +46,10 @@ export async function inTransaction<T>(db: Kysely<DB>, fn: (trx: Transaction<DB>
       await new Promise((r) => setTimeout(r, Math.random() * 5 * 2 ** attempt));
     }
   }
+}
+
+function httpStatusOf(out: unknown): number | null {
+  const s =
+    typeof out === 'object' && out !== null ? (out as { http_status?: unknown }).http_status : undefined;
+  return typeof s === 'number' ? s : null;
 }
