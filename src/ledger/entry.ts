@@ -1,5 +1,5 @@
 import { AppError } from '../errors.ts';
-import { accountKey, isMemberKind, type AccountRef } from './accounts.ts';
+import { isMemberKind, type AccountRef } from './accounts.ts';
 
 // The shape of one ledger entry as services build it, and the assertions that hold for every
 // entry before any SQL runs. The database enforces the same facts again (constraints and the
@@ -192,5 +192,3 @@ function assertLotsMatchBalances(input: EntryInput): void {
     }
   }
 }
-
-export const postingKey = (p: PostingInput): string => accountKey(p.account);

@@ -47,13 +47,11 @@ export function programsForStore(group: Group, store: StoreConfig): CompiledProg
 
 /** What the event earns in each program; pure apart from reading tiers. */
 export async function computeEarn(
-  trx: Trx | null,
   group: Group,
   ev: CanonicalEvent,
   store: StoreConfig,
   tierOf: (program_id: string) => Promise<string | null>,
 ): Promise<ProgramEarn[]> {
-  void trx;
   const out: ProgramEarn[] = [];
   for (const program of programsForStore(group, store)) {
     let fx;
@@ -106,7 +104,7 @@ export async function accruePurchase(
   actor: Actor,
 ): Promise<AccrueResult> {
   const at = new Date(ev.transaction_ms);
-  const earns = await computeEarn(trx, group, ev, store, (pid) => tierAt(trx, ev.member_id, pid, at));
+  const earns = await computeEarn(group, ev, store, (pid) => tierAt(trx, ev.member_id, pid, at));
   const state = await memberState(trx, ev.member_id);
   const plan = buildAccrual(ev, store, now, earns, (pid) => -(state.get(pid)?.floor_pt4 ?? 0n), actor);
   const { accruals, explanations, spend_minor: spend } = plan;

@@ -337,7 +337,7 @@ async function planAll(
       history.find(
         (h) => h.member_id === c.ev.member_id && h.program_id === program_id && h.from_at.getTime() <= at,
       )?.tier ?? null;
-    const earns = await computeEarn(null, group, c.ev, c.store, tierOf);
+    const earns = await computeEarn(group, c.ev, c.store, tierOf);
     const debt = (program_id: string) =>
       -(debts.find((d) => d.owner_id === c.ev.member_id && d.program_id === program_id)?.floor_pt4 ?? 0n);
     out.push({ c, plan: buildAccrual(c.ev, c.store, now, earns, debt, actor) });

@@ -34,7 +34,7 @@ export async function simulateEvent(ctx: Ctx, raw: unknown, guard: BrandGuard) {
     return row?.tier ?? null;
   };
   try {
-    const earns = await computeEarn(null, group, ev, store, tierOf);
+    const earns = await computeEarn(group, ev, store, tierOf);
     return {
       status: 'simulated',
       event_id: ev.event_id,

@@ -90,7 +90,7 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     const capture = req.capture ?? true;
     const id = `rdm_${randomBytes(10).toString('hex')}`;
     const hold_minutes = group.programs.get(scope.program_id)?.hold_timeout_minutes ?? 30;
-    const entry = await postSpend(trx, group, spend, {
+    const entry = await postSpend(trx, spend, {
       id,
       member_id: req.member_id,
       brand_id: req.brand_id,
@@ -130,7 +130,7 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
         }) as never,
       })
       .execute();
-    if (capture) await recordSettlement(trx, group, id, req.brand_id, entry, now, 1);
+    if (capture) await recordSettlement(trx, group, id, req.brand_id, entry, now);
     for (const p of spend.plan.by_program) {
       const program = group.programs.get(p.program_id);
       if (program) await extendInactivityExpiry(trx, req.member_id, program, now);
@@ -164,7 +164,7 @@ interface SpendContext {
 }
 
 /** Debits the member per program (to the brand's redemption account, or to held) and moves the lots. */
-async function postSpend(trx: Trx, _group: Group, spend: SpendPlan, c: SpendContext): Promise<bigint> {
+async function postSpend(trx: Trx, spend: SpendPlan, c: SpendContext): Promise<bigint> {
   const postings: PostingInput[] = [];
   for (const p of spend.plan.by_program) {
     postings.push({

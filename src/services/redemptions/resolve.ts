@@ -163,7 +163,7 @@ export async function applyResolution(
     lot_moves: moves,
   });
   if (how !== 'capture') await returnRewardStock(trx, r.reward_id, r.quantity, now);
-  if (capture.length > 0) await recordSettlement(trx, group, r.id, r.brand_id, posted.entry_id, now, 1);
+  if (capture.length > 0) await recordSettlement(trx, group, r.id, r.brand_id, posted.entry_id, now);
   const captured = capture.reduce((s, a) => s + a.points_pt4, 0n);
   return {
     redemption_id: r.id,

@@ -20,7 +20,6 @@ export async function recordSettlement(
   redeemer_brand_id: string,
   entry_id: bigint,
   now: Date,
-  _sign: 1,
 ): Promise<void> {
   const allocations = await trx
     .selectFrom('lot_allocations')
