@@ -15,14 +15,18 @@ export interface Replay {
 export const requestHash = (body: unknown): string =>
   createHash('sha256').update(canonicalJson(body)).digest('hex');
 
-/** Claims (scope, key) or returns the earlier outcome to replay. */
-export async function claimIdempotencyKey(
+/**
+ * Claims (scope, key) with `initial` as its provisional response, or returns the response stored
+ * under the key by the earlier request with the same body; another body is 409.
+ */
+export async function claimOrPrior(
   trx: Trx,
   scope: string,
   key: string,
   hash: string,
   now: Date,
-): Promise<Replay | null> {
+  initial: Record<string, unknown> = {},
+): Promise<Record<string, unknown> | null> {
   const claimed = await trx
     .insertInto('idempotency_keys')
     .values({
@@ -30,7 +34,7 @@ export async function claimIdempotencyKey(
       key,
       request_hash: hash,
       status_code: 0,
-      response: JSON.stringify({}) as never,
+      response: JSON.stringify(initial) as never,
       created_at: now,
     })
     .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
@@ -48,7 +52,19 @@ export async function claimIdempotencyKey(
       field: 'idempotency_key',
     });
   }
-  return { http_status: 200, body: { ...prior.response, replayed: true } };
+  return prior.response;
+}
+
+/** Claims (scope, key) or returns the earlier outcome to replay. */
+export async function claimIdempotencyKey(
+  trx: Trx,
+  scope: string,
+  key: string,
+  hash: string,
+  now: Date,
+): Promise<Replay | null> {
+  const prior = await claimOrPrior(trx, scope, key, hash, now);
+  return prior ? { http_status: 200, body: { ...prior, replayed: true } } : null;
 }
 
 /** Stores the outcome under the claimed key, in the same transaction. */

@@ -8,7 +8,7 @@ import type { Trx } from '../ledger/post.ts';
 
 /** The member's tier in the program at `at` (history first; the enrollment when no history). */
 export async function tierAt(
-  trx: Trx,
+  trx: Pick<Trx, 'selectFrom'>,
   member_id: string,
   program_id: string,
   at: Date,

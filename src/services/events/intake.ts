@@ -11,6 +11,7 @@ import { pgCode, type Trx } from '../../ledger/post.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { enroll, ensureMember, lockMembers } from '../members.ts';
+import { claimOrPrior } from '../idempotency.ts';
 import { inTransaction } from '../transaction.ts';
 import { accruePurchase, programsForStore } from './accrue.ts';
 import { linkReferral, maybeReferralBonus, referrerOf } from './referral.ts';
@@ -212,34 +213,9 @@ async function process(
 
 /** Claims the key, or answers the earlier outcome (same body) or 409 (different body). */
 async function claimKey(trx: Trx, ev: CanonicalEvent, hash: string, now: Date): Promise<EventOutcome | null> {
-  const claimed = await trx
-    .insertInto('idempotency_keys')
-    .values({
-      scope: 'event',
-      key: ev.idempotency_key,
-      request_hash: hash,
-      status_code: 0,
-      response: JSON.stringify({ event_id: ev.event_id }) as never,
-      created_at: now,
-    })
-    .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
-    .returning('key')
-    .execute();
-  if (claimed.length > 0) return null;
-  const prior = await trx
-    .selectFrom('idempotency_keys')
-    .selectAll()
-    .where('scope', '=', 'event')
-    .where('key', '=', ev.idempotency_key)
-    .executeTakeFirstOrThrow();
-  if (prior.request_hash !== hash) {
-    throw new AppError(
-      'IDEMPOTENCY_KEY_REUSED',
-      `idempotency_key ${ev.idempotency_key} was used with a different event`,
-      { field: 'idempotency_key' },
-    );
-  }
-  const original = prior.response as { event_id?: string; body?: Record<string, unknown> };
+  const prior = await claimOrPrior(trx, 'event', ev.idempotency_key, hash, now, { event_id: ev.event_id });
+  if (!prior) return null;
+  const original = prior as { event_id?: string; body?: Record<string, unknown> };
   const first =
     typeof original.body?.duplicate_of === 'string'
       ? original.body.duplicate_of

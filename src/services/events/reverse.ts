@@ -22,6 +22,7 @@ import type { FloorMove, LotMove, PostingInput } from '../../ledger/entry.ts';
 import { postEntry, type Trx } from '../../ledger/post.ts';
 import { openLots, type OpenLot } from '../../ledger/read.ts';
 import type { Actor } from '../context.ts';
+import { spendable } from '../redemptions/spend-plan.ts';
 import { recordActivity } from './accrue.ts';
 import { EventRejected } from './rejected.ts';
 
@@ -310,24 +311,9 @@ function planTakeBack(
     left -= take;
   }
   if (left > 0n) {
-    const others = lots.filter(
-      (l) =>
-        l.source_event_id !== purchase_event_id &&
-        l.state === 'available' &&
-        (l.expires_at === null || l.expires_at.getTime() > now.getTime()),
-    );
+    const others = lots.filter((l) => l.source_event_id !== purchase_event_id);
     const byId = new Map(others.map((l) => [String(l.id), l]));
-    const fefo = allocateFefo(
-      others.map((l) => ({
-        id: String(l.id),
-        program_id: l.program_id,
-        issuing_brand_id: l.issuing_brand_id,
-        spendable_pt4: l.remaining_pt4 - l.held_pt4,
-        expires_at_ms: l.expires_at?.getTime() ?? null,
-        awarded_at_ms: l.awarded_at.getTime(),
-      })),
-      left,
-    );
+    const fefo = allocateFefo(spendable(others, now), left);
     for (const a of fefo.allocations) takes.push({ lot: byId.get(a.lot_id)!, points_pt4: a.points_pt4 });
     left = fefo.shortfall_pt4;
   }

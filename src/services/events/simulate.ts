@@ -3,6 +3,7 @@ import { pt4ToJson } from '../../domain/points.ts';
 import { AppError } from '../../errors.ts';
 import { requireGroup } from '../config.ts';
 import type { Ctx } from '../context.ts';
+import { tierAt } from '../tiers.ts';
 import { computeEarn } from './accrue.ts';
 import type { BrandGuard } from './intake.ts';
 import { EventRejected } from './rejected.ts';
@@ -20,19 +21,8 @@ export async function simulateEvent(ctx: Ctx, raw: unknown, guard: BrandGuard) {
   if (!store) throw new AppError('UNKNOWN_STORE', undefined, { field: 'store_id' });
   guard(store.brand);
   const at = new Date(ev.transaction_ms);
-  const tierOf = async (program_id: string) => {
-    const row = await ctx.db
-      .selectFrom('tier_history')
-      .select('tier')
-      .where('member_id', '=', ev.member_id)
-      .where('program_id', '=', program_id)
-      .where('from_at', '<=', at)
-      .orderBy('from_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    return row?.tier ?? null;
-  };
+  const tierOf = (program_id: string) => tierAt(ctx.db, ev.member_id, program_id, at);
+
   try {
     const earns = await computeEarn(group, ev, store, tierOf);
     return {
