@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { DB } from '../store/schema.ts';
+import { deferWrite } from '../store/write-behind.ts';
 import { accountKey, isMemberKind, type AccountRef } from './accounts.ts';
 import { assertEntryInput, type EntryInput, type LotMove, type NewLot } from './entry.ts';
 
@@ -22,6 +23,8 @@ export interface PostedEntry {
  * Invariants 1, 2 and 7 are asserted on the input (assertEntryInput) and enforced by SQL:
  * member balances move by a conditional upsert that refuses to pass the account's floor, lots by
  * updates guarded by CHECK constraints, the entry's balance by a deferred constraint trigger.
+ * The rows nobody reads back here (entry, postings, lots, allocations) are deferred writes
+ * (store/write-behind.ts): they travel with the transaction's next statement or its commit.
  */
 export async function postEntry(trx: Trx, input: EntryInput): Promise<PostedEntry> {
   const [posted] = await postEntries(trx, [input]);
@@ -46,7 +49,7 @@ export async function postEntries(trx: Trx, inputs: readonly EntryInput[]): Prom
     inputs.map((input, i) => entryRow(entryIds[i]!, input)),
     2_000,
   )) {
-    await trx.insertInto('entries').values(rows).execute();
+    await deferWrite(trx, trx.insertInto('entries').values(rows));
   }
 
   const perEntry = inputs.map(mergePostings);
@@ -66,7 +69,8 @@ export async function postEntries(trx: Trx, inputs: readonly EntryInput[]): Prom
       at: inputs[i]!.at,
     })),
   );
-  for (const rows of chunks(postingRows, 5_000)) await trx.insertInto('postings').values(rows).execute();
+  for (const rows of chunks(postingRows, 5_000))
+    await deferWrite(trx, trx.insertInto('postings').values(rows));
 
   const lotIds = await insertLots(trx, entryIds, ids.lots, inputs);
   await applyLotMoves(
@@ -318,7 +322,7 @@ async function insertLots(
     source_entry_id: entry_id,
     source_event_id: l.source_event_id ?? null,
   }));
-  for (const part of chunks(rows, 2_000)) await trx.insertInto('lots').values(part).execute();
+  for (const part of chunks(rows, 2_000)) await deferWrite(trx, trx.insertInto('lots').values(part));
   all.forEach((a, k) => out[a.index]!.push(ids[k]!));
   // A lot born while the member owes a recorded shortfall pays it down at once; the allocation
   // records that, so a lot's remaining is always its award minus its allocations.
@@ -337,7 +341,8 @@ async function insertLots(
         ]
       : [],
   );
-  for (const part of chunks(paydowns, 2_000)) await trx.insertInto('lot_allocations').values(part).execute();
+  for (const part of chunks(paydowns, 2_000))
+    await deferWrite(trx, trx.insertInto('lot_allocations').values(part));
   return out;
 }
 
@@ -409,7 +414,8 @@ async function applyLotMoves(trx: Trx, moves: readonly { entry_id: bigint; move:
     points_pt4: m.points_pt4,
     value_common: m.value_common ?? null,
   }));
-  for (const part of chunks(rows, 2_000)) await trx.insertInto('lot_allocations').values(part).execute();
+  for (const part of chunks(rows, 2_000))
+    await deferWrite(trx, trx.insertInto('lot_allocations').values(part));
 }
 
 function must<T>(v: T | undefined): T {

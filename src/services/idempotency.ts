@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../domain/events/canonical.ts';
 import { AppError } from '../errors.ts';
 import type { Trx } from '../ledger/post.ts';
+import { deferWrite } from '../store/write-behind.ts';
 
 // Idempotent writes other than events (redemptions, transfers, adjustments): the key is claimed
 // in the command's own transaction, so it takes effect exactly when the command does. The same
@@ -75,10 +76,12 @@ export async function storeOutcome(
   status: number,
   body: Record<string, unknown>,
 ): Promise<void> {
-  await trx
-    .updateTable('idempotency_keys')
-    .set({ status_code: status, response: JSON.stringify(body) as never })
-    .where('scope', '=', scope)
-    .where('key', '=', key)
-    .execute();
+  await deferWrite(
+    trx,
+    trx
+      .updateTable('idempotency_keys')
+      .set({ status_code: status, response: JSON.stringify(body) as never })
+      .where('scope', '=', scope)
+      .where('key', '=', key),
+  );
 }

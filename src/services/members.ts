@@ -1,19 +1,20 @@
 import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Trx } from '../ledger/post.ts';
+import { deferWrite } from '../store/write-behind.ts';
 import type { Ctx } from './context.ts';
 
 // One member profile across the group, enrolled per program on first activity there.
 
-/** Creates the member on first sight; returns true when it was new. */
-export async function ensureMember(trx: Trx, member_id: string, at: Date): Promise<boolean> {
-  const res = await trx
-    .insertInto('members')
-    .values({ id: member_id, created_at: at, referred_by: null })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .returning('id')
-    .execute();
-  return res.length > 0;
+/** Creates the member on first sight (a deferred write: it travels with the lock that follows). */
+export async function ensureMember(trx: Trx, member_id: string, at: Date): Promise<void> {
+  await deferWrite(
+    trx,
+    trx
+      .insertInto('members')
+      .values({ id: member_id, created_at: at, referred_by: null })
+      .onConflict((oc) => oc.column('id').doNothing()),
+  );
 }
 
 /** Enrolls the member in each program not yet enrolled in, and marks activity in all of them. */
@@ -24,7 +25,7 @@ export async function enroll(
   at: Date,
 ): Promise<void> {
   if (program_ids.length === 0) return;
-  await trx
+  const upsert = trx
     .insertInto('enrollments')
     .values(
       [...new Set(program_ids)].sort().map((program_id) => ({
@@ -40,8 +41,8 @@ export async function enroll(
       oc.columns(['member_id', 'program_id']).doUpdateSet({
         last_activity_at: sql`greatest(enrollments.last_activity_at, excluded.last_activity_at)`,
       }),
-    )
-    .execute();
+    );
+  await deferWrite(trx, upsert);
 }
 
 /**

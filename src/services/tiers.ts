@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { CompiledProgram } from '../domain/config/group.ts';
 import { evaluateTier, tierMetric, tierWindow } from '../domain/tiers.ts';
 import type { Trx } from '../ledger/post.ts';
+import { deferWrite } from '../store/write-behind.ts';
 
 // Tier state per (member, program): the current tier on the enrollment, and its history so that
 // an event is judged by the tier the member held at its transaction time.
@@ -54,16 +55,18 @@ export async function setTier(
   recorded_at: Date,
   reason: string,
 ): Promise<void> {
-  await trx
-    .updateTable('enrollments')
-    .set({ tier, tier_since: from_at })
-    .where('member_id', '=', member_id)
-    .where('program_id', '=', program_id)
-    .execute();
-  await trx
-    .insertInto('tier_history')
-    .values({ member_id, program_id, tier, from_at, recorded_at, reason })
-    .execute();
+  await deferWrite(
+    trx,
+    trx
+      .updateTable('enrollments')
+      .set({ tier, tier_since: from_at })
+      .where('member_id', '=', member_id)
+      .where('program_id', '=', program_id),
+  );
+  await deferWrite(
+    trx,
+    trx.insertInto('tier_history').values({ member_id, program_id, tier, from_at, recorded_at, reason }),
+  );
 }
 
 /** After activity: lift the member at once if the metric now qualifies for a higher tier. */

@@ -3,6 +3,7 @@ import { AppError } from '../errors.ts';
 import { pgCode } from '../ledger/post.ts';
 import { currentAuditScope } from './audit-scope.ts';
 import type { DB } from '../store/schema.ts';
+import { deferWrite } from '../store/write-behind.ts';
 
 const RETRYABLE = new Set(['40001', '40P01']); // serialization failure, deadlock detected
 const MAX_ATTEMPTS = 5;
@@ -21,19 +22,18 @@ export async function inTransaction<T>(db: Kysely<DB>, fn: (trx: Transaction<DB>
         const out = await fn(trx);
         // The request's audit row commits with its first committed transaction (audit-scope.ts).
         if (audit) {
-          const row = await trx
-            .insertInto('audit_log')
-            .values({
-              ...audit.record,
-              // Commands that answer their own HTTP status ({http_status, body}) give it here; for
-              // the others the API fills it in when the reply is known.
-              status_code: httpStatusOf(out),
-              detail: JSON.stringify({ ...audit.record.detail, outcome: 'committed' }) as never,
-            })
-            .returning('id')
-            .executeTakeFirstOrThrow();
-          audit.audit_id = row.id;
-          audit.status_code = httpStatusOf(out);
+          // Commands that answer their own HTTP status ({http_status, body}) give it here, and the
+          // row travels with the commit; for the others the API fills it in by id afterwards.
+          const status_code = httpStatusOf(out);
+          const insert = trx.insertInto('audit_log').values({
+            ...audit.record,
+            status_code,
+            detail: JSON.stringify({ ...audit.record.detail, outcome: 'committed' }) as never,
+          });
+          if (status_code === null)
+            audit.audit_id = (await insert.returning('id').executeTakeFirstOrThrow()).id;
+          else await deferWrite(trx, insert);
+          audit.status_code = status_code;
         }
         return out;
       });

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely } from 'kysely';
 import pg from 'pg';
+import { PgWriteBehindDialect } from './pg-dialect.ts';
 import { SerializedPGliteDialect } from './pglite-dialect.ts';
 import type { DB } from './schema.ts';
 
@@ -51,7 +52,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       max: opts.poolSize ?? 10,
       types: pgTypes(),
     });
-    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<DB>({ dialect: new PgWriteBehindDialect(pool) });
     const url = new URL(opts.databaseUrl);
     return {
       db,

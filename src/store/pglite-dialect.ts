@@ -1,6 +1,6 @@
 import type { PGlite } from '@electric-sql/pglite';
 import {
-  CompiledQuery,
+  type CompiledQuery,
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
@@ -9,12 +9,16 @@ import {
   type Driver,
   type Kysely,
   type QueryResult,
+  type TransactionSettings,
 } from 'kysely';
+import { beginStatement } from './pg-dialect.ts';
+import { WriteBehind } from './write-behind.ts';
 
 // PGlite is one in-process connection. kysely-pglite hands that one connection to every caller
 // at once, so two concurrent Kysely transactions would interleave their statements inside one
 // PostgreSQL transaction. This driver makes the single connection a pool of one: a caller holds
 // it from acquire to release, which serializes transactions in-process (DESIGN.md "Storage").
+// Deferred writes and BEGIN travel with the next statement, as on PostgreSQL (write-behind.ts).
 
 class Mutex {
   #tail: Promise<void> = Promise.resolve();
@@ -27,13 +31,37 @@ class Mutex {
   }
 }
 
+const AFFECTING = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+
+type PGliteResult = Awaited<ReturnType<PGlite['query']>>;
+
+function toResult(res: PGliteResult): QueryResult<unknown> {
+  // A multi-statement exec reports affectedRows summed over all its statements; rowCount is
+  // the last statement's own.
+  const count = res.rowCount ?? res.affectedRows;
+  const command = (res as { command?: string }).command;
+  return {
+    rows: res.rows,
+    numAffectedRows:
+      count === undefined || (command !== undefined && !AFFECTING.has(command)) ? undefined : BigInt(count),
+  };
+}
+
 class PGliteConnection implements DatabaseConnection {
-  constructor(private readonly client: PGlite) {}
+  readonly writes: WriteBehind;
+
+  constructor(client: PGlite) {
+    this.writes = new WriteBehind({
+      extended: async (sql, parameters) => toResult(await client.query(sql, [...parameters])),
+      simple: async (text) => {
+        const results = await client.exec(text);
+        return toResult(results[results.length - 1]!);
+      },
+    });
+  }
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const res = await this.client.query<R>(query.sql, [...query.parameters]);
-    const affected = res.affectedRows === undefined ? undefined : BigInt(res.affectedRows);
-    return { rows: res.rows, numAffectedRows: affected };
+    return (await this.writes.run(query)) as QueryResult<R>;
   }
 
   // eslint-disable-next-line require-yield
@@ -60,16 +88,16 @@ class SerializedPGliteDriver implements Driver {
     return this.#connection;
   }
 
-  async beginTransaction(conn: DatabaseConnection): Promise<void> {
-    await conn.executeQuery(CompiledQuery.raw('BEGIN'));
+  async beginTransaction(_conn: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    this.#connection.writes.begin(beginStatement(settings));
   }
 
-  async commitTransaction(conn: DatabaseConnection): Promise<void> {
-    await conn.executeQuery(CompiledQuery.raw('COMMIT'));
+  async commitTransaction(): Promise<void> {
+    await this.#connection.writes.commit();
   }
 
-  async rollbackTransaction(conn: DatabaseConnection): Promise<void> {
-    await conn.executeQuery(CompiledQuery.raw('ROLLBACK'));
+  async rollbackTransaction(): Promise<void> {
+    await this.#connection.writes.rollback();
   }
 
   async releaseConnection(): Promise<void> {

@@ -9,6 +9,7 @@ import type { Pt4 } from '../../domain/points.ts';
 import type { FloorMove } from '../../ledger/entry.ts';
 import { postEntry, type Trx } from '../../ledger/post.ts';
 import { memberState } from '../../ledger/read.ts';
+import { deferWrite } from '../../store/write-behind.ts';
 import type { Actor } from '../context.ts';
 import { tierAt, upgradeIfQualified } from '../tiers.ts';
 import { buildAccrual } from './accrual-entry.ts';
@@ -155,7 +156,7 @@ export async function recordActivity(
       event_id,
       entry_id,
     }));
-  if (values.length > 0) await trx.insertInto('program_activity').values(values).execute();
+  if (values.length > 0) await deferWrite(trx, trx.insertInto('program_activity').values(values));
 }
 
 /** Closes the review of a negative balance once accruals have paid it back to zero. */
@@ -175,7 +176,7 @@ export async function resolvePaidDebts(
       .where('kind', '=', 'member_available')
       .executeTakeFirst();
     if (acc && acc.floor_pt4 === 0n) {
-      await trx
+      const close = trx
         .updateTable('reviews')
         // Merged into the item's detail: why it was opened (reversal_of, reason) stays on record.
         .set({
@@ -186,8 +187,8 @@ export async function resolvePaidDebts(
         .where('member_id', '=', member_id)
         .where('program_id', '=', f.account.program_id)
         .where('kind', '=', 'negative_balance')
-        .where('status', '=', 'open')
-        .execute();
+        .where('status', '=', 'open');
+      await deferWrite(trx, close);
     }
   }
 }

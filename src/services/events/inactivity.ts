@@ -1,6 +1,7 @@
 import type { CompiledProgram } from '../../domain/config/group.ts';
 import { DAY_MS } from '../../domain/expiry.ts';
 import type { Trx } from '../../ledger/post.ts';
+import { deferWrite } from '../../store/write-behind.ts';
 
 /**
  * Under an `inactivity` policy every open lot of the member in the program expires `days` after
@@ -15,7 +16,7 @@ export async function extendInactivityExpiry(
 ): Promise<void> {
   if (program.expiry.kind !== 'inactivity') return;
   const until = new Date(activity_at.getTime() + program.expiry.days * DAY_MS);
-  await trx
+  const extend = trx
     .updateTable('lots')
     .set({ expires_at: until })
     .where('member_id', '=', member_id)
@@ -26,6 +27,6 @@ export async function extendInactivityExpiry(
         eb('expires_at', 'is', null),
         eb.and([eb('expires_at', '>', activity_at), eb('expires_at', '<', until)]),
       ]),
-    )
-    .execute();
+    );
+  await deferWrite(trx, extend);
 }

@@ -8,10 +8,11 @@ import {
 } from '../../domain/events/canonical.ts';
 import { AppError, ERRORS } from '../../errors.ts';
 import { pgCode, type Trx } from '../../ledger/post.ts';
+import { deferWrite } from '../../store/write-behind.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { enroll, ensureMember, lockMembers } from '../members.ts';
-import { claimOrPrior } from '../idempotency.ts';
+import { claimOrPrior, storeOutcome } from '../idempotency.ts';
 import { inTransaction } from '../transaction.ts';
 import { accruePurchase, programsForStore } from './accrue.ts';
 import { linkReferral, maybeReferralBonus, referrerOf } from './referral.ts';
@@ -187,27 +188,25 @@ async function process(
       break;
     }
   }
-  await trx
-    .insertInto('events')
-    .values({
-      event_id: ev.event_id,
-      idempotency_key: ev.idempotency_key,
-      event_type: ev.event_type,
-      member_id: ev.member_id,
-      store_id: ev.store_id,
-      brand_id: store.brand,
-      channel: ev.channel,
-      order_id: ev.order_id,
-      transaction_id: ev.transaction_id,
-      transaction_ts: new Date(ev.transaction_ms),
-      reversal_of: ev.reversal_of,
-      received_at: now,
-      request_hash: hash,
-      payload: JSON.stringify(ev.raw) as never,
-      outcome: JSON.stringify(body) as never,
-      earn: earn === null ? null : (JSON.stringify(earn) as never),
-    })
-    .execute();
+  const insertEvent = trx.insertInto('events').values({
+    event_id: ev.event_id,
+    idempotency_key: ev.idempotency_key,
+    event_type: ev.event_type,
+    member_id: ev.member_id,
+    store_id: ev.store_id,
+    brand_id: store.brand,
+    channel: ev.channel,
+    order_id: ev.order_id,
+    transaction_id: ev.transaction_id,
+    transaction_ts: new Date(ev.transaction_ms),
+    reversal_of: ev.reversal_of,
+    received_at: now,
+    request_hash: hash,
+    payload: JSON.stringify(ev.raw) as never,
+    outcome: JSON.stringify(body) as never,
+    earn: earn === null ? null : (JSON.stringify(earn) as never),
+  });
+  await deferWrite(trx, insertEvent);
   return finish(trx, ev, { http_status: 201, body });
 }
 
@@ -279,15 +278,10 @@ export function sameEventBody(stored: unknown, raw: unknown): boolean {
 }
 
 async function finish(trx: Trx, ev: CanonicalEvent, outcome: EventOutcome): Promise<EventOutcome> {
-  await trx
-    .updateTable('idempotency_keys')
-    .set({
-      status_code: outcome.http_status,
-      response: JSON.stringify({ event_id: ev.event_id, body: outcome.body }) as never,
-    })
-    .where('scope', '=', 'event')
-    .where('key', '=', ev.idempotency_key)
-    .execute();
+  await storeOutcome(trx, 'event', ev.idempotency_key, outcome.http_status, {
+    event_id: ev.event_id,
+    body: outcome.body,
+  });
   return outcome;
 }
 

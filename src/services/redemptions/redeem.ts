@@ -6,6 +6,7 @@ import { AppError } from '../../errors.ts';
 import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
 import type { LotMove, PostingInput } from '../../ledger/entry.ts';
 import { postEntry, type Trx } from '../../ledger/post.ts';
+import { deferWrite } from '../../store/write-behind.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { extendInactivityExpiry } from '../events/inactivity.ts';
@@ -90,7 +91,7 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     const capture = req.capture ?? true;
     const id = `rdm_${randomBytes(10).toString('hex')}`;
     const hold_minutes = group.programs.get(scope.program_id)?.hold_timeout_minutes ?? 30;
-    const entry = await postSpend(trx, spend, {
+    const { entry_id: entry, moves } = await postSpend(trx, spend, {
       id,
       member_id: req.member_id,
       brand_id: req.brand_id,
@@ -106,31 +107,29 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
       now,
       reward,
     });
-    await trx
-      .insertInto('redemptions')
-      .values({
-        id,
-        member_id: req.member_id,
-        brand_id: req.brand_id,
-        group_redemption: scope.group_redemption,
-        program_id: scope.program_id,
-        status: capture ? 'captured' : 'held',
-        points_pt4: points,
-        order_id: req.order_id ?? null,
-        reward_id: req.reward_id ?? null,
-        quantity: reward ? (req.quantity ?? 1) : null,
-        created_at: now,
-        hold_expires_at: capture ? null : new Date(now.getTime() + hold_minutes * 60_000),
-        resolved_at: capture ? now : null,
-        entry_id: entry,
-        detail: JSON.stringify({
-          idempotency_key: req.idempotency_key,
-          absorbed_value: ratioToJson(spend.plan.absorbed_value),
-          absorbing_program_id: spend.plan.absorbing_program_id,
-        }) as never,
-      })
-      .execute();
-    if (capture) await recordSettlement(trx, group, id, req.brand_id, entry, now);
+    const insert = trx.insertInto('redemptions').values({
+      id,
+      member_id: req.member_id,
+      brand_id: req.brand_id,
+      group_redemption: scope.group_redemption,
+      program_id: scope.program_id,
+      status: capture ? 'captured' : 'held',
+      points_pt4: points,
+      order_id: req.order_id ?? null,
+      reward_id: req.reward_id ?? null,
+      quantity: reward ? (req.quantity ?? 1) : null,
+      created_at: now,
+      hold_expires_at: capture ? null : new Date(now.getTime() + hold_minutes * 60_000),
+      resolved_at: capture ? now : null,
+      entry_id: entry,
+      detail: JSON.stringify({
+        idempotency_key: req.idempotency_key,
+        absorbed_value: ratioToJson(spend.plan.absorbed_value),
+        absorbing_program_id: spend.plan.absorbing_program_id,
+      }) as never,
+    });
+    await deferWrite(trx, insert);
+    if (capture) await recordSettlement(trx, group, id, req.brand_id, entry, now, moves);
     for (const p of spend.plan.by_program) {
       const program = group.programs.get(p.program_id);
       if (program) await extendInactivityExpiry(trx, req.member_id, program, now);
@@ -164,7 +163,11 @@ interface SpendContext {
 }
 
 /** Debits the member per program (to the brand's redemption account, or to held) and moves the lots. */
-async function postSpend(trx: Trx, spend: SpendPlan, c: SpendContext): Promise<bigint> {
+async function postSpend(
+  trx: Trx,
+  spend: SpendPlan,
+  c: SpendContext,
+): Promise<{ entry_id: bigint; moves: LotMove[] }> {
   const postings: PostingInput[] = [];
   for (const p of spend.plan.by_program) {
     postings.push({
@@ -206,7 +209,7 @@ async function postSpend(trx: Trx, spend: SpendPlan, c: SpendContext): Promise<b
     postings,
     lot_moves: moves,
   });
-  return posted.entry_id;
+  return { entry_id: posted.entry_id, moves };
 }
 
 export async function remainingBalances(

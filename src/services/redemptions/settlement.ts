@@ -4,6 +4,7 @@ import { ratioFromJson, ratioToJson } from '../../domain/earn/codec.ts';
 import { ONE } from '../../domain/decimal.ts';
 import { settlementAmounts } from '../../domain/settlement/settle.ts';
 import type { Trx } from '../../ledger/post.ts';
+import { deferWrite } from '../../store/write-behind.ts';
 
 // The settlement trail: every spent allocation of a lot issued by brand A at brand B (A ≠ B)
 // records "A owes B value × A's reimbursement rate", in the common currency. Reversing a
@@ -12,7 +13,19 @@ import type { Trx } from '../../ledger/post.ts';
 const reimbursementRate = (group: Group, issuer: string) =>
   group.programs.get(group.brands.get(issuer)?.program ?? '')?.reimbursement_rate ?? ONE;
 
-/** Records the flows of the allocations an entry spent (kinds spend and capture). */
+/** One spent allocation, as recorded in lot_allocations. */
+export interface SpentAllocation {
+  readonly program_id: string;
+  readonly issuing_brand_id: string;
+  readonly points_pt4: bigint;
+  readonly value_common?: string | null | undefined;
+}
+
+/**
+ * Records the flows of the allocations an entry spent (kinds spend and capture). `spent`, when
+ * the caller has them, are those allocations in the order they were recorded; otherwise they
+ * are read back.
+ */
 export async function recordSettlement(
   trx: Trx,
   group: Group,
@@ -20,16 +33,19 @@ export async function recordSettlement(
   redeemer_brand_id: string,
   entry_id: bigint,
   now: Date,
+  spent?: readonly SpentAllocation[],
 ): Promise<void> {
-  const allocations = await trx
-    .selectFrom('lot_allocations')
-    .select(['program_id', 'issuing_brand_id', 'points_pt4', 'value_common'])
-    .where('entry_id', '=', entry_id)
-    .where('kind', 'in', ['spend', 'capture'])
-    .orderBy('id')
-    .execute();
+  const allocations =
+    spent ??
+    (await trx
+      .selectFrom('lot_allocations')
+      .select(['program_id', 'issuing_brand_id', 'points_pt4', 'value_common'])
+      .where('entry_id', '=', entry_id)
+      .where('kind', 'in', ['spend', 'capture'])
+      .orderBy('id')
+      .execute());
   const cross = allocations.filter(
-    (a) => a.issuing_brand_id !== redeemer_brand_id && a.value_common !== null,
+    (a) => a.issuing_brand_id !== redeemer_brand_id && a.value_common != null,
   );
   if (cross.length === 0) return;
   const flows = settlementAmounts(
@@ -43,26 +59,24 @@ export async function recordSettlement(
     })),
     currencyExponent(group.common_currency),
   );
-  await trx
-    .insertInto('settlement_flows')
-    .values(
-      flows.map((f) => {
-        const a = cross[f.allocation_index]!;
-        return {
-          entry_id,
-          redemption_id,
-          issuer_brand_id: f.issuer_brand_id,
-          redeemer_brand_id: f.redeemer_brand_id,
-          program_id: a.program_id,
-          points_pt4: f.points_pt4,
-          value_common: ratioToJson(f.exact_minor),
-          amount_minor: f.amount_minor,
-          at: now,
-          period_id: null,
-        };
-      }),
-    )
-    .execute();
+  const insert = trx.insertInto('settlement_flows').values(
+    flows.map((f) => {
+      const a = cross[f.allocation_index]!;
+      return {
+        entry_id,
+        redemption_id,
+        issuer_brand_id: f.issuer_brand_id,
+        redeemer_brand_id: f.redeemer_brand_id,
+        program_id: a.program_id,
+        points_pt4: f.points_pt4,
+        value_common: ratioToJson(f.exact_minor),
+        amount_minor: f.amount_minor,
+        at: now,
+        period_id: null,
+      };
+    }),
+  );
+  await deferWrite(trx, insert);
 }
 
 /** Records the negation of a redemption's flows (its reversal). */

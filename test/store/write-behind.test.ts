@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { sql, type Kysely } from 'kysely';
+import { deferWrite, inlineParameters, literal } from '../../src/store/write-behind.ts';
+import { withTestService } from '../helpers/store.ts';
+
+// The write-behind buffer sends deferred writes as SQL text with the next statement, so its
+// literal quoting must be exact for every string, and a deferred write must behave like an
+// ordinary one: seen by the next statement, committed with the transaction, and its error
+// aborting the transaction.
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDb = Kysely<any>;
+
+describe('inlineParameters', () => {
+  it('replaces each $n by its literal, $10 not mistaken for $1, never inside quotes or comments', () => {
+    const params = Array.from({ length: 10 }, (_, i) => `v${i + 1}`);
+    const text = inlineParameters(`select $1, $10, '$2' as "$3" -- $4\n, $5 /* $6 */`, params);
+    assert.equal(text, `select 'v1', 'v10', '$2' as "$3" -- $4\n, 'v5' /* $6 */`);
+  });
+
+  it('quotes values as the drivers would send them', () => {
+    assert.equal(literal(null), 'NULL');
+    assert.equal(literal(undefined), 'NULL');
+    assert.equal(literal(12n), `'12'`);
+    assert.equal(literal(true), `'true'`);
+    assert.equal(literal(new Date('2026-01-02T03:04:05.006Z')), `'2026-01-02T03:04:05.006Z'`);
+    assert.equal(literal({ a: "it's" }), `'{"a":"it''s"}'`);
+    assert.equal(literal('a\\b'), ` E'a\\\\b'`);
+  });
+
+  it('refuses what has no safe text form: NUL, arrays, binary, non-finite numbers, dollar quotes, unknown $n', () => {
+    assert.equal(literal('a\0b'), null);
+    assert.equal(literal(['a']), null);
+    assert.equal(literal(new Uint8Array([1])), null);
+    assert.equal(literal(Number.NaN), null);
+    assert.equal(inlineParameters('select $$x$$', []), null);
+    assert.equal(inlineParameters('select $2', ['a']), null);
+    assert.equal(inlineParameters('select $1', [['a']]), null);
+  });
+});
+
+async function scratchTable(db: AnyDb): Promise<void> {
+  await sql`create table wb_test (id int8 primary key, s text not null, check (id > 0))`.execute(db);
+}
+
+describe('write-behind on the store', () => {
+  it('any string survives the literal round trip exactly (property)', async () => {
+    await withTestService(async ({ ctx }) => {
+      const db = ctx.db as AnyDb;
+      await scratchTable(db);
+      let id = 0n;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.includes('\0')),
+          async (s) => {
+            id += 1n;
+            await db.transaction().execute(async (trx) => {
+              await deferWrite(trx, trx.insertInto('wb_test').values({ id, s }));
+            });
+            const row = await db.selectFrom('wb_test').select('s').where('id', '=', id).executeTakeFirst();
+            assert.equal(row?.s, s);
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+  });
+
+  it('a deferred write is seen by the next statement and committed with the transaction', async () => {
+    await withTestService(async ({ ctx }) => {
+      const db = ctx.db as AnyDb;
+      await scratchTable(db);
+      const seen = await db.transaction().execute(async (trx) => {
+        await deferWrite(trx, trx.insertInto('wb_test').values({ id: 1n, s: 'one' }));
+        await deferWrite(trx, trx.updateTable('wb_test').set({ s: 'uno' }).where('id', '=', 1n));
+        return trx.selectFrom('wb_test').select('s').where('id', '=', 1n).executeTakeFirst();
+      });
+      assert.equal(seen?.s, 'uno');
+      await db.transaction().execute(async (trx) => {
+        await deferWrite(trx, trx.insertInto('wb_test').values({ id: 2n, s: 'two' }));
+      });
+      const rows = await db.selectFrom('wb_test').select(['id', 's']).orderBy('id').execute();
+      assert.deepEqual(rows, [
+        { id: 1n, s: 'uno' },
+        { id: 2n, s: 'two' },
+      ]);
+    });
+  });
+
+  it("a deferred write's error aborts its transaction: raised by the next statement or the commit, nothing kept", async () => {
+    await withTestService(async ({ ctx }) => {
+      const db = ctx.db as AnyDb;
+      await scratchTable(db);
+      await assert.rejects(
+        db.transaction().execute(async (trx) => {
+          await deferWrite(trx, trx.insertInto('wb_test').values({ id: 5n, s: 'ok' }));
+          await deferWrite(trx, trx.insertInto('wb_test').values({ id: -1n, s: 'breaks the check' }));
+          await trx.selectFrom('wb_test').selectAll().execute();
+        }),
+        (e: { code?: string }) => e.code === '23514',
+      );
+      await assert.rejects(
+        db.transaction().execute(async (trx) => {
+          await deferWrite(trx, trx.insertInto('wb_test').values({ id: 6n, s: 'ok' }));
+          await deferWrite(trx, trx.insertInto('wb_test').values({ id: 6n, s: 'duplicate' }));
+        }),
+        (e: { code?: string }) => e.code === '23505',
+      );
+      // A thrown callback rolls back what it deferred, sent or not.
+      await assert.rejects(
+        db.transaction().execute(async (trx) => {
+          await deferWrite(trx, trx.insertInto('wb_test').values({ id: 7n, s: 'never' }));
+          throw new Error('callback failed');
+        }),
+        /callback failed/,
+      );
+      assert.deepEqual(await db.selectFrom('wb_test').selectAll().execute(), []);
+      // The connection is clean afterwards.
+      await db.transaction().execute(async (trx) => {
+        await deferWrite(trx, trx.insertInto('wb_test').values({ id: 8n, s: 'after' }));
+      });
+      assert.equal((await db.selectFrom('wb_test').selectAll().execute()).length, 1);
+    });
+  });
+
+  it('outside a transaction a deferred write runs at once', async () => {
+    await withTestService(async ({ ctx }) => {
+      const db = ctx.db as AnyDb;
+      await scratchTable(db);
+      await deferWrite(db, db.insertInto('wb_test').values({ id: 9n, s: 'now' }));
+      assert.equal((await db.selectFrom('wb_test').selectAll().execute()).length, 1);
+    });
+  });
+});
