@@ -13,14 +13,14 @@ import { withTestService } from '../helpers/store.ts';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDb = Kysely<any>;
 
-describe('inlineParameters', () => {
-  it('replaces each $n by its literal, $10 not mistaken for $1, never inside quotes or comments', () => {
+void describe('inlineParameters', () => {
+  void it('replaces each $n by its literal, $10 not mistaken for $1, never inside quotes or comments', () => {
     const params = Array.from({ length: 10 }, (_, i) => `v${i + 1}`);
     const text = inlineParameters(`select $1, $10, '$2' as "$3" -- $4\n, $5 /* $6 */`, params);
     assert.equal(text, `select 'v1', 'v10', '$2' as "$3" -- $4\n, 'v5' /* $6 */`);
   });
 
-  it('quotes values as the drivers would send them', () => {
+  void it('quotes values as the drivers would send them', () => {
     assert.equal(literal(null), 'NULL');
     assert.equal(literal(undefined), 'NULL');
     assert.equal(literal(12n), `'12'`);
@@ -30,7 +30,7 @@ describe('inlineParameters', () => {
     assert.equal(literal('a\\b'), ` E'a\\\\b'`);
   });
 
-  it('refuses what has no safe text form: NUL, arrays, binary, non-finite numbers, dollar quotes, unknown $n', () => {
+  void it('refuses what has no safe text form: NUL, arrays, binary, non-finite numbers, dollar quotes, unknown $n', () => {
     assert.equal(literal('a\0b'), null);
     assert.equal(literal(['a']), null);
     assert.equal(literal(new Uint8Array([1])), null);
@@ -45,8 +45,8 @@ async function scratchTable(db: AnyDb): Promise<void> {
   await sql`create table wb_test (id int8 primary key, s text not null, check (id > 0))`.execute(db);
 }
 
-describe('write-behind on the store', () => {
-  it('any string survives the literal round trip exactly (property)', async () => {
+void describe('write-behind on the store', () => {
+  void it('any string survives the literal round trip exactly (property)', async () => {
     await withTestService(async ({ ctx }) => {
       const db = ctx.db as AnyDb;
       await scratchTable(db);
@@ -68,7 +68,7 @@ describe('write-behind on the store', () => {
     });
   });
 
-  it('a deferred write is seen by the next statement and committed with the transaction', async () => {
+  void it('a deferred write is seen by the next statement and committed with the transaction', async () => {
     await withTestService(async ({ ctx }) => {
       const db = ctx.db as AnyDb;
       await scratchTable(db);
@@ -89,7 +89,7 @@ describe('write-behind on the store', () => {
     });
   });
 
-  it("a deferred write's error aborts its transaction: raised by the next statement or the commit, nothing kept", async () => {
+  void it("a deferred write's error aborts its transaction: raised by the next statement or the commit, nothing kept", async () => {
     await withTestService(async ({ ctx }) => {
       const db = ctx.db as AnyDb;
       await scratchTable(db);
@@ -125,7 +125,7 @@ describe('write-behind on the store', () => {
     });
   });
 
-  it('outside a transaction a deferred write runs at once', async () => {
+  void it('outside a transaction a deferred write runs at once', async () => {
     await withTestService(async ({ ctx }) => {
       const db = ctx.db as AnyDb;
       await scratchTable(db);
