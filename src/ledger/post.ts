@@ -1,7 +1,7 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { DB } from '../store/schema.ts';
-import { deferWrite } from '../store/write-behind.ts';
+import { deferWrite, together } from '../store/write-behind.ts';
 import { accountKey, isMemberKind, type AccountRef } from './accounts.ts';
 import { assertEntryInput, type EntryInput, type LotMove, type NewLot } from './entry.ts';
 
@@ -43,7 +43,14 @@ export async function postEntries(trx: Trx, inputs: readonly EntryInput[]): Prom
     throw new AppError('INVALID_LEDGER_ENTRY', `at most ${MAX_ENTRIES_PER_CALL} entries per call`);
   for (const input of inputs) assertEntryInput(input);
   const lotCount = inputs.reduce((n, input) => n + (input.new_lots ?? []).length, 0);
-  const ids = await nextIds(trx, inputs.length, lotCount);
+  const perEntry = inputs.map(mergePostings);
+  // The ids and the member balance moves need nothing from each other: one round trip.
+  const { ids, member } = await applyMemberBalances(
+    trx,
+    inputs,
+    perEntry,
+    nextIdsQuery(trx, inputs.length, lotCount),
+  );
   const entryIds = ids.entries;
   for (const rows of chunks(
     inputs.map((input, i) => entryRow(entryIds[i]!, input)),
@@ -51,9 +58,6 @@ export async function postEntries(trx: Trx, inputs: readonly EntryInput[]): Prom
   )) {
     await deferWrite(trx, trx.insertInto('entries').values(rows));
   }
-
-  const perEntry = inputs.map(mergePostings);
-  const member = await applyMemberBalances(trx, inputs, perEntry);
   const systemIds = await ensureSystemAccounts(
     trx,
     dedupe(perEntry.flatMap((m) => m.system.map((p) => p.account))),
@@ -105,20 +109,26 @@ function entryRow(id: bigint, input: EntryInput) {
   };
 }
 
-/** Ids taken from the tables' sequences up front, entries and lots in one round trip, so rows
+interface IdRow {
+  k: string;
+  id: bigint;
+}
+
+/** Ids taken from the tables' sequences up front, entries and lots in one statement, so rows
  * inserted in bulk can reference each other. */
-async function nextIds(
-  trx: Trx,
-  entries: number,
-  lots: number,
-): Promise<{ entries: bigint[]; lots: bigint[] }> {
-  const res = await sql<{ k: string; id: bigint }>`
-    select 'e' as k, nextval('entries_id_seq'::regclass) as id from generate_series(1, ${entries})
+function nextIdsQuery(trx: Trx, entries: number, lots: number): CompiledQuery<IdRow> {
+  return sql<IdRow>`
+    select 'e' as k, nextval('entries_id_seq'::regclass) as id from generate_series(1, ${entries}::int4)
     union all
-    select 'l' as k, nextval('lots_id_seq'::regclass) as id from generate_series(1, ${lots})`.execute(trx);
+    select 'l' as k, nextval('lots_id_seq'::regclass) as id from generate_series(1, ${lots}::int4)`.compile(
+    trx,
+  );
+}
+
+function splitIds(rows: readonly IdRow[]): { entries: bigint[]; lots: bigint[] } {
   return {
-    entries: res.rows.filter((r) => r.k === 'e').map((r) => r.id),
-    lots: res.rows.filter((r) => r.k === 'l').map((r) => r.id),
+    entries: rows.filter((r) => r.k === 'e').map((r) => r.id),
+    lots: rows.filter((r) => r.k === 'l').map((r) => r.id),
   };
 }
 
@@ -165,7 +175,11 @@ async function applyMemberBalances(
   trx: Trx,
   inputs: readonly EntryInput[],
   perEntry: readonly { member: MergedPosting[] }[],
-): Promise<{ ids: Map<string, bigint>; balances: Map<string, bigint> }> {
+  idsQuery: CompiledQuery<IdRow>,
+): Promise<{
+  ids: { entries: bigint[]; lots: bigint[] };
+  member: { ids: Map<string, bigint>; balances: Map<string, bigint> };
+}> {
   const rows = new Map<string, { account: AccountRef; amount: bigint; floor: bigint }>();
   const at = (account: AccountRef) => {
     const key = accountKey(account);
@@ -190,23 +204,23 @@ async function applyMemberBalances(
     if (last && last.length < 2_000 && insertable(last[0]!) === insertable(r)) last.push(r);
     else runs.push([r]);
   }
-  for (const part of runs) {
+  type BalanceRow = { id: bigint; program_id: string; kind: string; owner_id: string; balance_pt4: bigint };
+  const statements = runs.map((part) => {
     const values = sql.join(
       part.map(
         (r) =>
           sql`(${r.account.program_id}, ${r.account.kind}, ${r.account.owner_id}, ${r.amount}::int8, ${r.floor}::int8)`,
       ),
     );
-    let res;
-    try {
-      res = !insertable(part[0]!)
-        ? await sql<{ id: bigint; program_id: string; kind: string; owner_id: string; balance_pt4: bigint }>`
+    return (
+      !insertable(part[0]!)
+        ? sql<BalanceRow>`
         update accounts a set balance_pt4 = a.balance_pt4 + v.amount, floor_pt4 = a.floor_pt4 + v.floor
         from (values ${values}) as v(program_id, kind, owner_id, amount, floor)
         where a.program_id = v.program_id and a.kind = v.kind and a.owner_id = v.owner_id
           and a.balance_pt4 + v.amount >= a.floor_pt4 + v.floor and a.floor_pt4 + v.floor <= 0
-        returning a.id, a.program_id, a.kind, a.owner_id, a.balance_pt4`.execute(trx)
-        : await sql<{ id: bigint; program_id: string; kind: string; owner_id: string; balance_pt4: bigint }>`
+        returning a.id, a.program_id, a.kind, a.owner_id, a.balance_pt4`
+        : sql<BalanceRow>`
         insert into accounts (program_id, kind, owner_id, balance_pt4, floor_pt4)
         values ${values}
         on conflict (program_id, kind, owner_id) do update
@@ -214,15 +228,21 @@ async function applyMemberBalances(
               floor_pt4 = accounts.floor_pt4 + excluded.floor_pt4
           where accounts.balance_pt4 + excluded.balance_pt4 >= accounts.floor_pt4 + excluded.floor_pt4
             and accounts.floor_pt4 + excluded.floor_pt4 <= 0
-        returning id, program_id, kind, owner_id, balance_pt4`.execute(trx);
-    } catch (e) {
-      if (pgCode(e) === '23514') {
-        const debit = part.find((r) => r.amount < 0n) ?? part[0]!;
-        throw insufficient(debit.account, debit.amount);
-      }
-      throw e;
+        returning id, program_id, kind, owner_id, balance_pt4`
+    ).compile(trx);
+  });
+  let results: unknown[][];
+  try {
+    results = await together(trx, [...statements, idsQuery]);
+  } catch (e) {
+    if (pgCode(e) === '23514') {
+      const debit = sorted.find((r) => r.amount < 0n) ?? sorted[0]!;
+      throw insufficient(debit.account, debit.amount);
     }
-    for (const r of res.rows) {
+    throw e;
+  }
+  runs.forEach((part, i) => {
+    for (const r of results[i] as BalanceRow[]) {
       const key = accountKey({
         program_id: r.program_id,
         kind: r.kind as AccountRef['kind'],
@@ -233,8 +253,8 @@ async function applyMemberBalances(
     }
     const missing = part.find((r) => !ids.has(accountKey(r.account)));
     if (missing) throw insufficient(missing.account, missing.amount);
-  }
-  return { ids, balances };
+  });
+  return { ids: splitIds(results[results.length - 1] as IdRow[]), member: { ids, balances } };
 }
 
 function insufficient(account: AccountRef, amount_pt4: bigint): AppError {

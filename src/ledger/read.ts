@@ -15,12 +15,20 @@ export interface MemberProgramState {
 }
 
 export async function memberState(trx: Trx, member_id: string): Promise<Map<string, MemberProgramState>> {
-  const rows = await trx
+  return memberStateOf(await memberStateQuery(trx, member_id).execute());
+}
+
+/** The query behind memberState, to send together with others (store/write-behind.ts). */
+export const memberStateQuery = (trx: Trx, member_id: string) =>
+  trx
     .selectFrom('accounts')
     .select(['program_id', 'kind', 'balance_pt4', 'floor_pt4'])
     .where('owner_id', '=', member_id)
-    .where('kind', 'like', 'member_%')
-    .execute();
+    .where('kind', 'like', 'member_%');
+
+export function memberStateOf(
+  rows: readonly { program_id: string; kind: string; balance_pt4: bigint; floor_pt4: bigint }[],
+): Map<string, MemberProgramState> {
   const out = new Map<string, MemberProgramState>();
   for (const r of rows) {
     const s = out.get(r.program_id) ?? { available_pt4: 0n, floor_pt4: 0n, pending_pt4: 0n, held_pt4: 0n };

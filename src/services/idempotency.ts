@@ -28,7 +28,20 @@ export async function claimOrPrior(
   now: Date,
   initial: Record<string, unknown> = {},
 ): Promise<Record<string, unknown> | null> {
-  const claimed = await trx
+  const claimed = await claimQuery(trx, scope, key, hash, now, initial).execute();
+  return priorUnlessClaimed(trx, scope, key, hash, claimed);
+}
+
+/** The claim itself (a conditional insert answering the key when it was free), to send with others. */
+export function claimQuery(
+  trx: Trx,
+  scope: string,
+  key: string,
+  hash: string,
+  now: Date,
+  initial: Record<string, unknown> = {},
+) {
+  return trx
     .insertInto('idempotency_keys')
     .values({
       scope,
@@ -39,8 +52,17 @@ export async function claimOrPrior(
       created_at: now,
     })
     .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
-    .returning('key')
-    .execute();
+    .returning('key');
+}
+
+/** After claimQuery: null when it claimed the key, else as claimOrPrior. */
+export async function priorUnlessClaimed(
+  trx: Trx,
+  scope: string,
+  key: string,
+  hash: string,
+  claimed: readonly unknown[],
+): Promise<Record<string, unknown> | null> {
   if (claimed.length > 0) return null;
   const prior = await trx
     .selectFrom('idempotency_keys')

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { CompiledProgram } from '../domain/config/group.ts';
 import { evaluateTier, tierMetric, tierWindow } from '../domain/tiers.ts';
 import type { Trx } from '../ledger/post.ts';
-import { deferWrite } from '../store/write-behind.ts';
+import { deferWrite, together } from '../store/write-behind.ts';
 
 // Tier state per (member, program): the current tier on the enrollment, and its history so that
 // an event is judged by the tier the member held at its transaction time.
@@ -27,6 +27,28 @@ export async function tierAt(
   return row?.tier ?? null;
 }
 
+/**
+ * The member's tier at `at` in each of the programs, as tierAt answers it, in one statement;
+ * send it alone or together with other reads (store/write-behind.ts).
+ */
+export function tiersAtQuery(
+  trx: Pick<Trx, 'selectFrom'>,
+  member_id: string,
+  program_ids: readonly string[],
+  at: Date,
+) {
+  return trx
+    .selectFrom('tier_history')
+    .distinctOn('program_id')
+    .select(['program_id', 'tier'])
+    .where('member_id', '=', member_id)
+    .where('program_id', 'in', program_ids.length > 0 ? [...program_ids] : [''])
+    .where('from_at', '<=', at)
+    .orderBy('program_id')
+    .orderBy('from_at', 'desc')
+    .orderBy('id', 'desc');
+}
+
 /** The program's qualification metric for the member over the window ending at `at`. */
 export async function tierMetricValue(
   trx: Trx,
@@ -34,16 +56,21 @@ export async function tierMetricValue(
   program: CompiledProgram,
   at: Date,
 ): Promise<bigint> {
+  const query = tierMetricQuery(trx, member_id, program, at);
+  if (!query) return 0n;
+  return (await trx.executeQuery(query)).rows[0]?.total ?? 0n;
+}
+
+function tierMetricQuery(trx: Trx, member_id: string, program: CompiledProgram, at: Date) {
   const qualify = program.tiers.find((t) => t.qualify)?.qualify;
-  if (!qualify) return 0n;
+  if (!qualify) return null;
   const { from_ms, to_ms } = tierWindow(qualify, at.getTime());
   const column = qualify.metric === 'spend_minor' ? sql.ref('spend_minor') : sql.ref('points_pt4');
-  const res = await sql<{ total: bigint | null }>`
+  return sql<{ total: bigint | null }>`
     select sum(${column})::int8 as total from program_activity
-    where member_id = ${member_id} and program_id = ${program.id} and at >= ${new Date(from_ms)} and at < ${new Date(to_ms)}`.execute(
+    where member_id = ${member_id} and program_id = ${program.id} and at >= ${new Date(from_ms)} and at < ${new Date(to_ms)}`.compile(
     trx,
   );
-  return res.rows[0]?.total ?? 0n;
 }
 
 export async function setTier(
@@ -78,13 +105,17 @@ export async function upgradeIfQualified(
   now: Date,
 ): Promise<string | null> {
   if (program.tiers.length === 0 || !tierMetric(program.tiers)) return null;
-  const current = await trx
-    .selectFrom('enrollments')
-    .select('tier')
-    .where('member_id', '=', member_id)
-    .where('program_id', '=', program.id)
-    .executeTakeFirst();
-  const metric = await tierMetricValue(trx, member_id, program, at);
+  const metricQuery = tierMetricQuery(trx, member_id, program, at);
+  const [enrollment, sums] = await together(trx, [
+    trx
+      .selectFrom('enrollments')
+      .select('tier')
+      .where('member_id', '=', member_id)
+      .where('program_id', '=', program.id),
+    metricQuery ?? sql<{ total: bigint | null }>`select null::int8 as total`.compile(trx),
+  ]);
+  const current = enrollment[0];
+  const metric = sums[0]?.total ?? 0n;
   const next = evaluateTier(program.tiers, metric, current?.tier ?? null, 'upgrade_only');
   if (next === (current?.tier ?? null)) return null;
   await setTier(trx, member_id, program.id, next, at, now, 'upgrade');

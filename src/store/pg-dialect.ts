@@ -18,12 +18,10 @@ import { WriteBehind } from './write-behind.ts';
 
 const AFFECTING = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
 
-function toResult(res: pg.QueryResult | pg.QueryResult[]): QueryResult<unknown> {
-  const last = Array.isArray(res) ? res[res.length - 1]! : res;
+function toResult(res: pg.QueryResult): QueryResult<unknown> {
   return {
-    rows: last.rows ?? [],
-    numAffectedRows:
-      AFFECTING.has(last.command) && last.rowCount !== null ? BigInt(last.rowCount) : undefined,
+    rows: res.rows ?? [],
+    numAffectedRows: AFFECTING.has(res.command) && res.rowCount !== null ? BigInt(res.rowCount) : undefined,
   };
 }
 
@@ -34,7 +32,10 @@ class PgConnection implements DatabaseConnection {
     this.writes = new WriteBehind({
       extended: async (sql, parameters) => toResult(await client.query(sql, [...parameters])),
       // No parameters: pg sends the text as one simple-protocol query, statements and all.
-      simple: async (text) => toResult((await client.query(text)) as pg.QueryResult | pg.QueryResult[]),
+      simple: async (text) => {
+        const res = (await client.query(text)) as pg.QueryResult | pg.QueryResult[];
+        return (Array.isArray(res) ? res : [res]).map(toResult);
+      },
     });
   }
 

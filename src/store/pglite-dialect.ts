@@ -53,10 +53,7 @@ class PGliteConnection implements DatabaseConnection {
   constructor(client: PGlite) {
     this.writes = new WriteBehind({
       extended: async (sql, parameters) => toResult(await client.query(sql, [...parameters])),
-      simple: async (text) => {
-        const results = await client.exec(text);
-        return toResult(results[results.length - 1]!);
-      },
+      simple: async (text) => (await client.exec(text)).map(toResult),
     });
   }
 

@@ -15,19 +15,23 @@ import type { CompiledQuery, QueryResult } from 'kysely';
 // Only writes whose result the caller does not use may be deferred, and no caller may catch an
 // error of a deferred write to carry on: the transaction is aborted by then anyway.
 
-const deferred = new WeakSet<CompiledQuery>();
+type Capture = (result: QueryResult<unknown>) => void;
+const deferred = new WeakMap<CompiledQuery, Capture | null>();
 
-/** Marks a compiled write as one that may travel with the transaction's next statement. */
-export function markDeferred(query: CompiledQuery): CompiledQuery {
-  deferred.add(query);
+/**
+ * Marks a compiled statement as one that may travel with the transaction's next statement;
+ * `capture`, if given, receives its result when it has run.
+ */
+export function markDeferred(query: CompiledQuery, capture: Capture | null = null): CompiledQuery {
+  deferred.set(query, capture);
   return query;
 }
 
 export interface Backend {
   /** One statement with bound parameters (extended protocol). */
   extended(sql: string, parameters: readonly unknown[]): Promise<QueryResult<unknown>>;
-  /** Several statements as one text (simple protocol): the result of the last one. */
-  simple(text: string): Promise<QueryResult<unknown>>;
+  /** Several statements as one text (simple protocol): the result of each, in order. */
+  simple(text: string): Promise<QueryResult<unknown>[]>;
 }
 
 const EMPTY: QueryResult<unknown> = Object.freeze({ rows: [] });
@@ -39,8 +43,13 @@ const MAX_PENDING_CHARS = 32 * 1024 * 1024;
  * The buffering half of a Kysely DatabaseConnection; the driver calls begin/commit/rollback and
  * sends every other statement through run().
  */
+interface Held {
+  readonly text: string;
+  readonly capture: Capture | null;
+}
+
 export class WriteBehind {
-  #pending: string[] = [];
+  #pending: Held[] = [];
   #pendingChars = 0;
   #inTransaction = false;
   /** BEGIN is held back with the writes; while it is, the server has seen nothing. */
@@ -52,7 +61,7 @@ export class WriteBehind {
     if (this.#inTransaction) throw new Error('write-behind: transaction already open');
     this.#inTransaction = true;
     this.#beginPending = true;
-    this.#pending = [sql];
+    this.#pending = [{ text: sql, capture: null }];
     this.#pendingChars = sql.length;
   }
 
@@ -71,17 +80,24 @@ export class WriteBehind {
     this.#inTransaction = false;
     const sent = !this.#beginPending;
     this.#clear();
-    if (sent) await this.backend.simple('rollback');
+    if (sent) await this.backend.extended('rollback', []);
   }
 
   async run(query: CompiledQuery): Promise<QueryResult<unknown>> {
+    const capture = deferred.get(query) ?? null;
     if (this.#inTransaction && deferred.has(query)) {
       const text = inlineParameters(query.sql, query.parameters);
       if (text !== null) {
-        this.#hold(text);
+        this.#hold({ text, capture });
         return EMPTY;
       }
     }
+    const result = await this.#send(query);
+    capture?.(result);
+    return result;
+  }
+
+  async #send(query: CompiledQuery): Promise<QueryResult<unknown>> {
     if (this.#pending.length === 0) return this.backend.extended(query.sql, query.parameters);
     const text = inlineParameters(query.sql, query.parameters);
     if (text !== null) return this.#flushWith(text);
@@ -90,19 +106,23 @@ export class WriteBehind {
     return this.backend.extended(query.sql, query.parameters);
   }
 
-  #hold(text: string): void {
-    this.#pending.push(text);
-    this.#pendingChars += text.length;
+  #hold(held: Held): void {
+    this.#pending.push(held);
+    this.#pendingChars += held.text.length;
     if (this.#pending.length > MAX_PENDING_STATEMENTS || this.#pendingChars > MAX_PENDING_CHARS)
       throw new Error('write-behind: too many deferred writes in one transaction; flush more often');
   }
 
   async #flushWith(last: string | null): Promise<QueryResult<unknown>> {
-    const texts = last === null ? this.#pending : [...this.#pending, last];
+    const held = last === null ? this.#pending : [...this.#pending, { text: last, capture: null }];
     this.#clear();
-    this.#beginPending = false;
-    if (texts.length === 0) return EMPTY;
-    return this.backend.simple(texts.join(';\n'));
+    if (held.length === 0) return EMPTY;
+    const results = await this.backend.simple(held.map((h) => h.text).join(';\n'));
+    // Held texts are single statements; only the last (the caller's own) may hold several.
+    if (results.length < held.length)
+      throw new Error(`write-behind: ${held.length} statements sent, ${results.length} results`);
+    held.forEach((h, i) => h.capture?.(results[i]!));
+    return results[results.length - 1]!;
   }
 
   #clear(): void {
@@ -207,6 +227,31 @@ function quote(text: string): string {
 
 interface Executes {
   executeQuery(query: CompiledQuery): Promise<QueryResult<unknown>>;
+}
+
+type RowsOf<Q> = Q extends { compile(): CompiledQuery<infer R> }
+  ? R[]
+  : Q extends CompiledQuery<infer R>
+    ? R[]
+    : never;
+
+/**
+ * Runs independent statements in one round trip (with whatever writes wait), in order, and
+ * answers each one's rows. Each statement sees the effects of those before it.
+ */
+export async function together<const Q extends readonly ({ compile(): CompiledQuery } | CompiledQuery)[]>(
+  db: Executes,
+  queries: Q,
+): Promise<{ -readonly [K in keyof Q]: RowsOf<Q[K]> }> {
+  const rows: unknown[][] = [];
+  for (const [i, q] of queries.entries()) {
+    const compiled = 'compile' in q ? q.compile() : q;
+    const capture = (r: QueryResult<unknown>) => void (rows[i] = r.rows);
+    await db
+      .executeQuery(i < queries.length - 1 ? markDeferred(compiled, capture) : compiled)
+      .then((r) => void (i === queries.length - 1 && (rows[i] = r.rows)));
+  }
+  return rows as never;
 }
 
 /**

@@ -1,8 +1,8 @@
-import assert from 'node:assert/strict';
+import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { sql, type Kysely } from 'kysely';
-import { deferWrite, inlineParameters, literal } from '../../src/store/write-behind.ts';
+import { deferWrite, inlineParameters, literal, together } from '../../src/store/write-behind.ts';
 import { withTestService } from '../helpers/store.ts';
 
 // The write-behind buffer sends deferred writes as SQL text with the next statement, so its
@@ -131,6 +131,29 @@ void describe('write-behind on the store', () => {
       await scratchTable(db);
       await deferWrite(db, db.insertInto('wb_test').values({ id: 9n, s: 'now' }));
       assert.equal((await db.selectFrom('wb_test').selectAll().execute()).length, 1);
+    });
+  });
+});
+
+void describe('together', () => {
+  void it('runs independent statements in one round trip and answers each one its rows, in or out of a transaction', async () => {
+    await withTestService(async ({ ctx }) => {
+      const db = ctx.db as AnyDb;
+      await scratchTable(db);
+      const [a, b] = await db.transaction().execute(async (trx) => {
+        await deferWrite(trx, trx.insertInto('wb_test').values({ id: 1n, s: 'x' }));
+        return together(trx, [
+          trx.selectFrom('wb_test').select('s').where('id', '=', 1n),
+          sql<{ n: number }>`select 2::int4 as n`.compile(trx),
+        ]);
+      });
+      assert.deepEqual(a, [{ s: 'x' }]);
+      assert.deepEqual(b, [{ n: 2 }]);
+      const [c, d] = await together(db, [
+        db.selectFrom('wb_test').select('id'),
+        db.selectFrom('wb_test').select('s'),
+      ]);
+      assert.deepEqual([c, d], [[{ id: 1n }], [{ s: 'x' }]]);
     });
   });
 });

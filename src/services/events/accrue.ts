@@ -8,10 +8,10 @@ import type { CanonicalEvent } from '../../domain/events/canonical.ts';
 import type { Pt4 } from '../../domain/points.ts';
 import type { FloorMove } from '../../ledger/entry.ts';
 import { postEntry, type Trx } from '../../ledger/post.ts';
-import { memberState } from '../../ledger/read.ts';
-import { deferWrite } from '../../store/write-behind.ts';
+import { memberStateOf, memberStateQuery } from '../../ledger/read.ts';
+import { deferWrite, together } from '../../store/write-behind.ts';
 import type { Actor } from '../context.ts';
-import { tierAt, upgradeIfQualified } from '../tiers.ts';
+import { tiersAtQuery, upgradeIfQualified } from '../tiers.ts';
 import { buildAccrual } from './accrual-entry.ts';
 import { EventRejected } from './rejected.ts';
 import { extendInactivityExpiry } from './inactivity.ts';
@@ -105,8 +105,17 @@ export async function accruePurchase(
   actor: Actor,
 ): Promise<AccrueResult> {
   const at = new Date(ev.transaction_ms);
-  const earns = await computeEarn(group, ev, store, (pid) => tierAt(trx, ev.member_id, pid, at));
-  const state = await memberState(trx, ev.member_id);
+  // The tiers the rules need and the member's debts, in one round trip.
+  const tiered = programsForStore(group, store)
+    .filter((p) => p.tiers.length > 0)
+    .map((p) => p.id);
+  const [tierRows, accountRows] = await together(trx, [
+    tiersAtQuery(trx, ev.member_id, tiered, at),
+    memberStateQuery(trx, ev.member_id),
+  ]);
+  const tiers = new Map(tierRows.map((r) => [r.program_id, r.tier]));
+  const earns = await computeEarn(group, ev, store, async (pid) => tiers.get(pid) ?? null);
+  const state = memberStateOf(accountRows);
   const plan = buildAccrual(ev, store, now, earns, (pid) => -(state.get(pid)?.floor_pt4 ?? 0n), actor);
   const { accruals, explanations, spend_minor: spend } = plan;
   let entry_id: bigint | null = null;

@@ -8,14 +8,14 @@ import {
 } from '../../domain/events/canonical.ts';
 import { AppError, ERRORS } from '../../errors.ts';
 import { pgCode, type Trx } from '../../ledger/post.ts';
-import { deferWrite } from '../../store/write-behind.ts';
+import { deferWrite, together } from '../../store/write-behind.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { enroll, ensureMember, lockMembers } from '../members.ts';
-import { claimOrPrior, storeOutcome } from '../idempotency.ts';
+import { claimQuery, priorUnlessClaimed, storeOutcome } from '../idempotency.ts';
 import { inTransaction } from '../transaction.ts';
 import { accruePurchase, programsForStore } from './accrue.ts';
-import { linkReferral, maybeReferralBonus, referrerOf } from './referral.ts';
+import { linkReferral, maybeReferralBonus, referrerQuery } from './referral.ts';
 import { EventRejected } from './rejected.ts';
 import { recordRejection } from './rejections.ts';
 import { loadPurchase, reversePurchase } from './reverse.ts';
@@ -119,10 +119,17 @@ async function process(
   actor: Actor,
 ): Promise<EventOutcome> {
   const now = ctx.clock.now();
-  const replay = await claimKey(trx, ev, hash, now);
-  if (replay) return replay;
   const store = group.stores.get(ev.store_id)!;
-  const twin = await findTwin(trx, ev, store.brand);
+  // Claim, twin lookup and the pending referral in one round trip; each statement runs after the
+  // one before it, so the twin lookup still follows the claim.
+  const [claimed, twins, referral] = await together(trx, [
+    claimQuery(trx, 'event', ev.idempotency_key, hash, now, { event_id: ev.event_id }),
+    twinQuery(trx, ev, store.brand),
+    referrerQuery(trx, ev.member_id),
+  ]);
+  const replay = await claimKey(trx, ev, hash, claimed);
+  if (replay) return replay;
+  const twin = twinOf(twins, ev);
   if (twin)
     return finish(trx, ev, {
       http_status: 200,
@@ -131,7 +138,7 @@ async function process(
 
   checkTime(group, ev, store, now);
   await ensureMember(trx, ev.member_id, now);
-  const referrer = ev.event_type === 'purchase_completed' ? await referrerOf(trx, ev.member_id) : null;
+  const referrer = ev.event_type === 'purchase_completed' ? (referral[0]?.referrer_member_id ?? null) : null;
   await lockMembers(trx, [
     ev.member_id,
     ...(referrer ? [referrer] : []),
@@ -211,8 +218,13 @@ async function process(
 }
 
 /** Claims the key, or answers the earlier outcome (same body) or 409 (different body). */
-async function claimKey(trx: Trx, ev: CanonicalEvent, hash: string, now: Date): Promise<EventOutcome | null> {
-  const prior = await claimOrPrior(trx, 'event', ev.idempotency_key, hash, now, { event_id: ev.event_id });
+async function claimKey(
+  trx: Trx,
+  ev: CanonicalEvent,
+  hash: string,
+  claimed: readonly unknown[],
+): Promise<EventOutcome | null> {
+  const prior = await priorUnlessClaimed(trx, 'event', ev.idempotency_key, hash, claimed);
   if (!prior) return null;
   const original = prior as { event_id?: string; body?: Record<string, unknown> };
   const first =
@@ -231,11 +243,11 @@ async function claimKey(trx: Trx, ev: CanonicalEvent, hash: string, now: Date): 
   };
 }
 
-/** An event already in the ledger under the same event_id, or the same order (BOPIS). */
-async function findTwin(trx: Trx, ev: CanonicalEvent, brand_id: string): Promise<string | null> {
+/** Events already in the ledger under the same event_id, or the same order (BOPIS). */
+function twinQuery(trx: Trx, ev: CanonicalEvent, brand_id: string) {
   // One query for both: the same event_id, or (purchases) the same order at this brand.
   const byOrder = ev.event_type === 'purchase_completed' && ev.order_id !== null;
-  const rows = await trx
+  return trx
     .selectFrom('events')
     .select(['event_id', 'payload'])
     .where((eb) =>
@@ -250,8 +262,11 @@ async function findTwin(trx: Trx, ev: CanonicalEvent, brand_id: string): Promise
           ])
         : eb('event_id', '=', ev.event_id),
     )
-    .limit(2)
-    .execute();
+    .limit(2);
+}
+
+/** The event twinQuery found, if any; a reused event_id with another body is a conflict. */
+function twinOf(rows: readonly { event_id: string; payload: unknown }[], ev: CanonicalEvent): string | null {
   const same = rows.find((r) => r.event_id === ev.event_id);
   if (same) {
     // A retry under a new key is a duplicate; another event reusing the id is a conflict, not

@@ -61,15 +61,13 @@ export async function linkReferral(
   return { linked: !existing, referrer_member_id: referrer };
 }
 
-export async function referrerOf(db: Pick<Trx, 'selectFrom'>, member_id: string): Promise<string | null> {
-  const r = await db
+/** Who referred the member, while the bonus is unpaid (send with other reads: write-behind.ts). */
+export const referrerQuery = (db: Pick<Trx, 'selectFrom'>, member_id: string) =>
+  db
     .selectFrom('referrals')
     .select('referrer_member_id')
     .where('referred_member_id', '=', member_id)
-    .where('rewarded_entry_id', 'is', null)
-    .executeTakeFirst();
-  return r?.referrer_member_id ?? null;
-}
+    .where('rewarded_entry_id', 'is', null);
 
 export interface ReferralBonusView {
   referrer_member_id: string;

@@ -44,9 +44,7 @@ export async function recordSettlement(
       .where('kind', 'in', ['spend', 'capture'])
       .orderBy('id')
       .execute());
-  const cross = allocations.filter(
-    (a) => a.issuing_brand_id !== redeemer_brand_id && a.value_common != null,
-  );
+  const cross = allocations.filter((a) => a.issuing_brand_id !== redeemer_brand_id && a.value_common != null);
   if (cross.length === 0) return;
   const flows = settlementAmounts(
     cross.map((a) => ({
