@@ -1,0 +1,107 @@
+import { sql, type CompiledQuery } from 'kysely';
+import { AppError } from '../errors.ts';
+import type { LotMove } from './entry.ts';
+import type { Trx } from './post.ts';
+
+// The lot half of posting: every lot movement of the entries in one guarded UPDATE per chunk
+// (moves of the same lot merged), each movement then recorded as an allocation. Built here, sent
+// by postEntries together with its other statements (store/write-behind.ts), checked by check().
+
+export interface LotMoveUpdates {
+  readonly statements: CompiledQuery[];
+  /** Throws unless every lot moved: a lot that would go below zero, or hold more than it has,
+   * matches no row and the entry is refused. */
+  check(results: readonly unknown[][]): void;
+  /** The allocation rows recording each movement, in the order of the moves (without entry_id). */
+  readonly allocations: {
+    lot_id: bigint;
+    program_id: string;
+    issuing_brand_id: string;
+    kind: string;
+    points_pt4: bigint;
+    value_common: string | null;
+  }[];
+}
+
+interface PerLot {
+  remaining: bigint;
+  held: bigint;
+  state: 'available' | null;
+  readonly first: LotMove;
+}
+
+const CHUNK = 2_000;
+
+export function lotMoveUpdates(trx: Trx, moves: readonly { move: LotMove }[]): LotMoveUpdates {
+  const sorted = [...mergePerLot(moves).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const parts: (typeof sorted)[] = [];
+  for (let i = 0; i < sorted.length; i += CHUNK) parts.push(sorted.slice(i, i + CHUNK));
+  return {
+    statements: parts.map((part) => updateStatement(trx, part)),
+    check(results) {
+      parts.forEach((part, i) => {
+        const rows = (results[i] ?? []) as { id: bigint }[];
+        if (rows.length === part.length) return;
+        const done = new Set(rows.map((r) => r.id));
+        const bad = part.find(([id]) => !done.has(id))?.[0];
+        throw new AppError(
+          'CONCURRENT_UPDATE',
+          `lot ${bad} cannot move as the entry asks (changed under it, or overdrawn)`,
+          { lot_id: String(bad) },
+        );
+      });
+    },
+    allocations: moves.map(({ move: m }) => ({
+      lot_id: m.lot_id,
+      program_id: m.program_id,
+      issuing_brand_id: m.issuing_brand_id,
+      kind: m.kind,
+      points_pt4: m.points_pt4,
+      value_common: m.value_common ?? null,
+    })),
+  };
+}
+
+// Each lot must be the one its moves describe (member, program, issuer, state before): the
+// entry's invariant-2 assertion and settlement trust those fields, so a lot that differs (or
+// moves of one lot that disagree) is refused.
+function mergePerLot(moves: readonly { move: LotMove }[]): Map<bigint, PerLot> {
+  const perLot = new Map<bigint, PerLot>();
+  for (const { move: m } of moves) {
+    const cur = perLot.get(m.lot_id) ?? { remaining: 0n, held: 0n, state: null, first: m };
+    const f = cur.first;
+    if (
+      f.member_id !== m.member_id ||
+      f.program_id !== m.program_id ||
+      f.issuing_brand_id !== m.issuing_brand_id
+    ) {
+      throw new AppError(
+        'INVALID_LEDGER_ENTRY',
+        `moves of lot ${m.lot_id} disagree on its member, program or issuer`,
+        { lot_id: String(m.lot_id) },
+      );
+    }
+    cur.remaining += m.remaining_delta_pt4;
+    cur.held += m.held_delta_pt4;
+    if (m.state_to) cur.state = m.state_to;
+    perLot.set(m.lot_id, cur);
+  }
+  return perLot;
+}
+
+function updateStatement(trx: Trx, part: readonly [bigint, PerLot][]): CompiledQuery<{ id: bigint }> {
+  const values = sql.join(
+    part.map(
+      ([id, d]) =>
+        sql`(${id}::int8, ${d.remaining}::int8, ${d.held}::int8, ${d.state}::text, ${d.first.member_id}::text, ${d.first.program_id}::text, ${d.first.issuing_brand_id}::text, ${d.first.state_from}::text)`,
+    ),
+  );
+  return sql<{ id: bigint }>`
+      update lots l set remaining_pt4 = l.remaining_pt4 + v.rd, held_pt4 = l.held_pt4 + v.hd, state = coalesce(v.st, l.state)
+      from (values ${values}) as v(id, rd, hd, st, member_id, program_id, issuing_brand_id, state_from)
+      where l.id = v.id and l.member_id = v.member_id and l.program_id = v.program_id
+        and l.issuing_brand_id = v.issuing_brand_id and l.state = v.state_from
+        and l.remaining_pt4 + v.rd >= 0 and l.held_pt4 + v.hd >= 0
+        and l.held_pt4 + v.hd <= l.remaining_pt4 + v.rd
+      returning l.id`.compile(trx);
+}
