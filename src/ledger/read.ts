@@ -63,6 +63,12 @@ export async function openLots(
   member_id: string,
   program_ids?: readonly string[],
 ): Promise<OpenLot[]> {
+  if (program_ids?.length === 0) return [];
+  return openLotsQuery(trx, member_id, program_ids).execute();
+}
+
+/** The query behind openLots (program_ids, when given, not empty), to send with others. */
+export function openLotsQuery(trx: Trx, member_id: string, program_ids?: readonly string[]) {
   let q = trx
     .selectFrom('lots')
     .select([
@@ -81,9 +87,6 @@ export async function openLots(
     ])
     .where('member_id', '=', member_id)
     .where('remaining_pt4', '>', 0n);
-  if (program_ids) {
-    if (program_ids.length === 0) return [];
-    q = q.where('program_id', 'in', program_ids);
-  }
-  return q.orderBy('id').execute();
+  if (program_ids) q = q.where('program_id', 'in', program_ids.length > 0 ? program_ids : ['']);
+  return q.orderBy('id');
 }

@@ -52,16 +52,20 @@ export async function enroll(
  * wait on each other in opposite orders.
  */
 export async function lockMembers(trx: Trx, member_ids: readonly string[]): Promise<Set<string>> {
-  const ids = [...new Set(member_ids)].sort();
-  if (ids.length === 0) return new Set();
-  const rows = await trx
+  if (member_ids.length === 0) return new Set();
+  const rows = await lockQuery(trx, member_ids).execute();
+  return new Set(rows.map((r) => r.id));
+}
+
+/** The statement lockMembers sends (member_ids not empty), to send with the reads that follow it:
+ * each later statement of the same round trip takes its snapshot after the lock is granted. */
+export function lockQuery(trx: Trx, member_ids: readonly string[]) {
+  return trx
     .selectFrom('members')
     .select('id')
-    .where('id', 'in', ids)
+    .where('id', 'in', [...new Set(member_ids)].sort())
     .orderBy('id')
-    .forUpdate()
-    .execute();
-  return new Set(rows.map((r) => r.id));
+    .forUpdate();
 }
 
 /** Locks members that must already exist (one statement): MEMBER_NOT_FOUND names the first missing. */

@@ -3,19 +3,20 @@ import type { Group } from '../../domain/config/group.ts';
 import { ratioToJson } from '../../domain/earn/codec.ts';
 import { isWholePt4, pt4ToJson, type Pt4 } from '../../domain/points.ts';
 import { AppError } from '../../errors.ts';
-import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
+import { memberAccount, parseAccountKey, systemAccount } from '../../ledger/accounts.ts';
 import type { LotMove, PostingInput } from '../../ledger/entry.ts';
 import { postEntry, type Trx } from '../../ledger/post.ts';
-import { deferWrite } from '../../store/write-behind.ts';
+import { deferWrite, together } from '../../store/write-behind.ts';
+import { openLotsQuery } from '../../ledger/read.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { extendInactivityExpiry } from '../events/inactivity.ts';
-import { claimIdempotencyKey, requestHash, storeOutcome } from '../idempotency.ts';
-import { lockExistingMembers } from '../members.ts';
+import { claimQuery, priorUnlessClaimed, requestHash, storeOutcome } from '../idempotency.ts';
+import { lockQuery } from '../members.ts';
 import { inTransaction } from '../transaction.ts';
 import { takeRewardStock } from './rewards.ts';
 import { recordSettlement } from './settlement.ts';
-import { planSpend, resolveScope, tooSmallToPay, type SpendPlan } from './spend-plan.ts';
+import { planFromLots, resolveScope, spendPrograms, tooSmallToPay, type SpendPlan } from './spend-plan.ts';
 import { redemptionView, type RedemptionView } from './view.ts';
 
 // POST /v1/redemptions: spend a member's points at a brand, from one program or from the whole
@@ -52,9 +53,18 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
   const hash = requestHash(hashed);
   return inTransaction(ctx.db, async (trx) => {
     const now = ctx.clock.now();
-    const replay = await claimIdempotencyKey(trx, 'redemption', req.idempotency_key, hash, now);
-    if (replay) return replay;
-    await lockExistingMembers(trx, [req.member_id]);
+    // Claim, member lock and what the plan and the answer read, in one round trip: each read
+    // takes its snapshot after the lock is granted.
+    const [claimed, locked, lots, accounts] = await together(trx, [
+      claimQuery(trx, 'redemption', req.idempotency_key, hash, now),
+      lockQuery(trx, [req.member_id]),
+      openLotsQuery(trx, req.member_id, spendPrograms(group, scope)),
+      spendableBalancesQuery(trx, req.member_id),
+    ]);
+    const prior = await priorUnlessClaimed(trx, 'redemption', req.idempotency_key, hash, claimed);
+    if (prior) return { http_status: 200, body: { ...prior, replayed: true } };
+    if (locked.length === 0)
+      throw new AppError('MEMBER_NOT_FOUND', `No member ${req.member_id}`, { member_id: req.member_id });
     const reward = req.reward_id
       ? await takeRewardStock(
           trx,
@@ -73,7 +83,7 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
       });
     }
     checkPrecision(group, scope.program_id, points);
-    const spend = await planSpend(trx, group, req.member_id, scope, points, now);
+    const spend = planFromLots(group, lots, scope, points, now);
     const tooSmall = tooSmallToPay(spend, points);
     if (tooSmall) throw tooSmall;
     if (spend.plan.allocations.length === 0 && points > 0n) {
@@ -91,7 +101,11 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     const capture = req.capture ?? true;
     const id = `rdm_${randomBytes(10).toString('hex')}`;
     const hold_minutes = group.programs.get(scope.program_id)?.hold_timeout_minutes ?? 30;
-    const { entry_id: entry, moves } = await postSpend(trx, spend, {
+    const {
+      entry_id: entry,
+      moves,
+      member_balances,
+    } = await postSpend(trx, spend, {
       id,
       member_id: req.member_id,
       brand_id: req.brand_id,
@@ -137,7 +151,7 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     const body = {
       ...view,
       ...(capture ? {} : { hold_expires_at: new Date(now.getTime() + hold_minutes * 60_000).toISOString() }),
-      balances: await remainingBalances(trx, req.member_id),
+      balances: balancesAfter(req.member_id, accounts, member_balances),
     };
     await storeOutcome(trx, 'redemption', req.idempotency_key, 201, body);
     return { http_status: 201, body };
@@ -167,7 +181,7 @@ async function postSpend(
   trx: Trx,
   spend: SpendPlan,
   c: SpendContext,
-): Promise<{ entry_id: bigint; moves: LotMove[] }> {
+): Promise<{ entry_id: bigint; moves: LotMove[]; member_balances: ReadonlyMap<string, bigint> }> {
   const postings: PostingInput[] = [];
   for (const p of spend.plan.by_program) {
     postings.push({
@@ -209,20 +223,50 @@ async function postSpend(
     postings,
     lot_moves: moves,
   });
-  return { entry_id: posted.entry_id, moves };
+  return { entry_id: posted.entry_id, moves, member_balances: posted.member_balances };
 }
+
+type BalanceRow = { program_id: string; kind: string; balance_pt4: bigint };
+
+/** The member's available and held accounts, as remainingBalances reports them. */
+export const spendableBalancesQuery = (trx: Trx, member_id: string) =>
+  trx
+    .selectFrom('accounts')
+    .select(['program_id', 'kind', 'balance_pt4'])
+    .where('owner_id', '=', member_id)
+    .where('kind', 'in', ['member_available', 'member_held'])
+    .orderBy('program_id');
 
 export async function remainingBalances(
   trx: Trx,
   member_id: string,
 ): Promise<{ program_id: string; available: number; held: number }[]> {
-  const rows = await trx
-    .selectFrom('accounts')
-    .select(['program_id', 'kind', 'balance_pt4'])
-    .where('owner_id', '=', member_id)
-    .where('kind', 'in', ['member_available', 'member_held'])
-    .orderBy('program_id')
-    .execute();
+  return balancesView(await spendableBalancesQuery(trx, member_id).execute());
+}
+
+/**
+ * remainingBalances without reading them again: the accounts as read under the member's lock,
+ * with the new balances of the accounts the entry moved (member lock held throughout, so nothing
+ * else moved them).
+ */
+function balancesAfter(member_id: string, before: readonly BalanceRow[], moved: ReadonlyMap<string, bigint>) {
+  const rows = new Map(before.map((r) => [`${r.program_id}|${r.kind}`, r]));
+  for (const [key, balance_pt4] of moved) {
+    const account = parseAccountKey(key);
+    if (account.owner_id !== member_id) continue;
+    if (account.kind !== 'member_available' && account.kind !== 'member_held') continue;
+    rows.set(`${account.program_id}|${account.kind}`, { ...account, balance_pt4 });
+  }
+  return balancesView(
+    [...rows.values()].sort((a, b) =>
+      a.program_id < b.program_id ? -1 : a.program_id > b.program_id ? 1 : 0,
+    ),
+  );
+}
+
+function balancesView(
+  rows: readonly BalanceRow[],
+): { program_id: string; available: number; held: number }[] {
   const out = new Map<string, { program_id: string; available: number; held: number }>();
   for (const r of rows) {
     const b = out.get(r.program_id) ?? { program_id: r.program_id, available: 0, held: 0 };

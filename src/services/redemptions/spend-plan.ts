@@ -71,8 +71,22 @@ export async function planSpend(
   points_pt4: Pt4,
   now: Date,
 ): Promise<SpendPlan> {
-  const programs = scope.group_redemption ? [...group.programs.keys()] : [scope.program_id];
-  const lots = await openLots(trx, member_id, programs);
+  const lots = await openLots(trx, member_id, spendPrograms(group, scope));
+  return planFromLots(group, lots, scope, points_pt4, now);
+}
+
+/** The programs a spend in this scope may take lots from. */
+export const spendPrograms = (group: Group, scope: SpendScope): string[] =>
+  scope.group_redemption ? [...group.programs.keys()] : [scope.program_id];
+
+/** planSpend over lots already read (the member's open lots in spendPrograms). */
+export function planFromLots(
+  group: Group,
+  lots: readonly OpenLot[],
+  scope: SpendScope,
+  points_pt4: Pt4,
+  now: Date,
+): SpendPlan {
   const units = programUnits(group, now.getTime());
   const plan = planGroupSpend({
     lots: spendable(lots, now),
