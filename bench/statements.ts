@@ -16,6 +16,8 @@ import { purchase } from './scenarios.ts';
 interface Traced {
   readonly sql: string;
   readonly ms: number;
+  /** Statements in the text: write-behind joins them with ';\n'. */
+  readonly n?: number;
 }
 
 const traced: Traced[] = [];
@@ -30,6 +32,22 @@ PGlite.prototype.query = async function (this: PGlite, ...args: Parameters<PGlit
     if (tracing) traced.push({ sql: String(args[0]).replace(/\s+/g, ' ').trim(), ms: performance.now() - s });
   }
 } as typeof query;
+// Deferred writes travel as one multi-statement text through exec (src/store/write-behind.ts).
+// eslint-disable-next-line @typescript-eslint/unbound-method -- wrapped and called with the right `this` below
+const exec = PGlite.prototype.exec;
+PGlite.prototype.exec = async function (this: PGlite, ...args: Parameters<PGlite['exec']>) {
+  const s = performance.now();
+  try {
+    return await exec.apply(this, args);
+  } finally {
+    if (tracing)
+      traced.push({
+        sql: String(args[0]).replace(/\s+/g, ' ').trim(),
+        ms: performance.now() - s,
+        n: String(args[0]).split(';\n').length,
+      });
+  }
+} as typeof exec;
 
 // With DATABASE_URL: the same on PostgreSQL, in a fresh database pp_stmt_<random> dropped at the end.
 // eslint-disable-next-line @typescript-eslint/unbound-method -- wrapped and called with the right `this` below
@@ -44,6 +62,7 @@ pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
           .replace(/\s+/g, ' ')
           .trim(),
         ms: performance.now() - s,
+        n: String(typeof args[0] === 'string' ? args[0] : '').split(';\n').length,
       });
   };
   if (r instanceof Promise) r.then(record, record);
@@ -98,8 +117,9 @@ async function trace(name: string, fn: () => Promise<{ statusCode: number }>): P
   await new Promise((r) => setTimeout(r, 20)); // the audit row is written after the response
   tracing = false;
   const db = traced.reduce((a, b) => a + b.ms, 0);
+  const statements = traced.reduce((a, b) => a + (b.n ?? 1), 0);
   process.stdout.write(
-    `\n== ${name}: HTTP ${res.statusCode}; ${traced.length} statements, ${db.toFixed(1)} ms in the database of ${total.toFixed(1)} ms\n`,
+    `\n== ${name}: HTTP ${res.statusCode}; ${traced.length} round trips (${statements} statements), ${db.toFixed(1)} ms in the database of ${total.toFixed(1)} ms\n`,
   );
   if (traced.length <= 40) {
     for (const t of traced) process.stdout.write(`${t.ms.toFixed(2).padStart(7)}  ${t.sql.slice(0, 150)}\n`);

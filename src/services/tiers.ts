@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { CompiledProgram } from '../domain/config/group.ts';
 import { evaluateTier, tierMetric, tierWindow } from '../domain/tiers.ts';
 import type { Trx } from '../ledger/post.ts';
-import { deferWrite, together } from '../store/write-behind.ts';
+import { deferWrite, prefetch, type Prefetched } from '../store/write-behind.ts';
 
 // Tier state per (member, program): the current tier on the enrollment, and its history so that
 // an event is judged by the tier the member held at its transaction time.
@@ -96,28 +96,54 @@ export async function setTier(
   );
 }
 
-/** After activity: lift the member at once if the metric now qualifies for a higher tier. */
+export interface UpgradeReads {
+  readonly current: Prefetched<{ tier: string | null }>;
+  readonly metric: Prefetched<{ total: bigint | null }> | null;
+}
+
+/**
+ * Queues what an immediate upgrade needs to know (the current tier, the metric so far), to be read
+ * with the activity's other reads; null for a program whose tiers do not qualify by a metric.
+ */
+export async function prefetchUpgrade(
+  trx: Trx,
+  member_id: string,
+  program: CompiledProgram,
+  at: Date,
+): Promise<UpgradeReads | null> {
+  if (program.tiers.length === 0 || !tierMetric(program.tiers)) return null;
+  const metricQuery = tierMetricQuery(trx, member_id, program, at);
+  return {
+    current: await prefetch(
+      trx,
+      trx
+        .selectFrom('enrollments')
+        .select('tier')
+        .where('member_id', '=', member_id)
+        .where('program_id', '=', program.id),
+    ),
+    metric: metricQuery ? await prefetch(trx, metricQuery) : null,
+  };
+}
+
+/**
+ * After activity: lift the member at once if the metric now qualifies for a higher tier. The
+ * metric is what prefetchUpgrade read before the activity was recorded, plus `added_metric`, the
+ * activity's own contribution (it lies inside the window, which ends at its time).
+ */
 export async function upgradeIfQualified(
   trx: Trx,
   member_id: string,
   program: CompiledProgram,
   at: Date,
   now: Date,
+  reads: UpgradeReads,
+  added_metric: bigint,
 ): Promise<string | null> {
-  if (program.tiers.length === 0 || !tierMetric(program.tiers)) return null;
-  const metricQuery = tierMetricQuery(trx, member_id, program, at);
-  const [enrollment, sums] = await together(trx, [
-    trx
-      .selectFrom('enrollments')
-      .select('tier')
-      .where('member_id', '=', member_id)
-      .where('program_id', '=', program.id),
-    metricQuery ?? sql<{ total: bigint | null }>`select null::int8 as total`.compile(trx),
-  ]);
-  const current = enrollment[0];
-  const metric = sums[0]?.total ?? 0n;
-  const next = evaluateTier(program.tiers, metric, current?.tier ?? null, 'upgrade_only');
-  if (next === (current?.tier ?? null)) return null;
+  const current = (await reads.current.rows())[0]?.tier ?? null;
+  const metric = ((await reads.metric?.rows())?.[0]?.total ?? 0n) + added_metric;
+  const next = evaluateTier(program.tiers, metric, current, 'upgrade_only');
+  if (next === current) return null;
   await setTier(trx, member_id, program.id, next, at, now, 'upgrade');
   return next;
 }

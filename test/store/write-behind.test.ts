@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { sql, type Kysely } from 'kysely';
-import { deferWrite, inlineParameters, literal, together } from '../../src/store/write-behind.ts';
+import { deferWrite, inlineParameters, literal, prefetch, together } from '../../src/store/write-behind.ts';
 import { withTestService } from '../helpers/store.ts';
 
 // The write-behind buffer sends deferred writes as SQL text with the next statement, so its
@@ -154,6 +154,30 @@ void describe('together', () => {
         db.selectFrom('wb_test').select('s'),
       ]);
       assert.deepEqual([c, d], [[{ id: 1n }], [{ s: 'x' }]]);
+    });
+  });
+});
+
+void describe('prefetch', () => {
+  void it('queues reads behind the writes before them; the first rows() sends them all', async () => {
+    await withTestService(async ({ ctx }) => {
+      const db = ctx.db as AnyDb;
+      await scratchTable(db);
+      const [before, after, count] = await db.transaction().execute(async (trx) => {
+        const b = await prefetch(trx, trx.selectFrom('wb_test').select('s'));
+        await deferWrite(trx, trx.insertInto('wb_test').values({ id: 1n, s: 'x' }));
+        const a = await prefetch(trx, trx.selectFrom('wb_test').select('s'));
+        const c = await prefetch(
+          trx,
+          sql<{ n: bigint }>`select count(*)::int8 as n from wb_test`.compile(trx),
+        );
+        return [await b.rows(), await a.rows(), await c.rows()];
+      });
+      assert.deepEqual(before, []);
+      assert.deepEqual(after, [{ s: 'x' }]);
+      assert.deepEqual(count, [{ n: 1n }]);
+      const outside = await prefetch(db, db.selectFrom('wb_test').select('id'));
+      assert.deepEqual(await outside.rows(), [{ id: 1n }]);
     });
   });
 });

@@ -9,9 +9,10 @@ import type { Pt4 } from '../../domain/points.ts';
 import type { FloorMove } from '../../ledger/entry.ts';
 import { postEntry, type Trx } from '../../ledger/post.ts';
 import { memberStateOf, memberStateQuery } from '../../ledger/read.ts';
-import { deferWrite, together } from '../../store/write-behind.ts';
+import { deferWrite, prefetch } from '../../store/write-behind.ts';
 import type { Actor } from '../context.ts';
-import { tiersAtQuery, upgradeIfQualified } from '../tiers.ts';
+import { prefetchUpgrade, tiersAtQuery, upgradeIfQualified, type UpgradeReads } from '../tiers.ts';
+import { tierMetric } from '../../domain/tiers.ts';
 import { buildAccrual } from './accrual-entry.ts';
 import { EventRejected } from './rejected.ts';
 import { extendInactivityExpiry } from './inactivity.ts';
@@ -105,17 +106,21 @@ export async function accruePurchase(
   actor: Actor,
 ): Promise<AccrueResult> {
   const at = new Date(ev.transaction_ms);
-  // The tiers the rules need and the member's debts, in one round trip.
-  const tiered = programsForStore(group, store)
-    .filter((p) => p.tiers.length > 0)
-    .map((p) => p.id);
-  const [tierRows, accountRows] = await together(trx, [
-    tiersAtQuery(trx, ev.member_id, tiered, at),
-    memberStateQuery(trx, ev.member_id),
-  ]);
-  const tiers = new Map(tierRows.map((r) => [r.program_id, r.tier]));
+  // Everything the accrual reads is queued and read at once, with the member lock and enrollment
+  // the caller queued before (store/write-behind.ts): the tiers the rules need, the member's
+  // debts, and what an immediate tier upgrade needs.
+  const programs = programsForStore(group, store);
+  const tiered = programs.filter((p) => p.tiers.length > 0).map((p) => p.id);
+  const tierRows = await prefetch(trx, tiersAtQuery(trx, ev.member_id, tiered, at));
+  const accountRows = await prefetch(trx, memberStateQuery(trx, ev.member_id));
+  const upgrades = new Map<string, UpgradeReads>();
+  for (const p of programs) {
+    const reads = await prefetchUpgrade(trx, ev.member_id, p, at);
+    if (reads) upgrades.set(p.id, reads);
+  }
+  const tiers = new Map((await tierRows.rows()).map((r) => [r.program_id, r.tier]));
   const earns = await computeEarn(group, ev, store, async (pid) => tiers.get(pid) ?? null);
-  const state = memberStateOf(accountRows);
+  const state = memberStateOf(await accountRows.rows());
   const plan = buildAccrual(ev, store, now, earns, (pid) => -(state.get(pid)?.floor_pt4 ?? 0n), actor);
   const { accruals, explanations, spend_minor: spend } = plan;
   let entry_id: bigint | null = null;
@@ -135,8 +140,13 @@ export async function accruePurchase(
     ev.event_id,
     entry_id,
   );
-  for (const { program } of earns) {
-    const upgraded = await upgradeIfQualified(trx, ev.member_id, program, at, now);
+  for (const { program, earn } of earns) {
+    const reads = upgrades.get(program.id);
+    const added =
+      tierMetric(program.tiers) === 'spend_minor' ? (spend.get(program.id) ?? 0n) : earn.points_pt4;
+    const upgraded = reads
+      ? await upgradeIfQualified(trx, ev.member_id, program, at, now, reads, added)
+      : null;
     if (upgraded) {
       const view = accruals.find((a) => a.program_id === program.id);
       if (view) view.tier = upgraded;

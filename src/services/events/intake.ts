@@ -8,10 +8,10 @@ import {
 } from '../../domain/events/canonical.ts';
 import { AppError, ERRORS } from '../../errors.ts';
 import { pgCode, type Trx } from '../../ledger/post.ts';
-import { deferWrite, together } from '../../store/write-behind.ts';
+import { deferWrite, prefetch, together } from '../../store/write-behind.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
-import { enroll, ensureMember, lockMembers } from '../members.ts';
+import { enroll, ensureMember, lockQuery } from '../members.ts';
 import { claimQuery, priorUnlessClaimed, storeOutcome } from '../idempotency.ts';
 import { inTransaction } from '../transaction.ts';
 import { accruePurchase, programsForStore } from './accrue.ts';
@@ -139,11 +139,16 @@ async function process(
   checkTime(group, ev, store, now);
   await ensureMember(trx, ev.member_id, now);
   const referrer = ev.event_type === 'purchase_completed' ? (referral[0]?.referrer_member_id ?? null) : null;
-  await lockMembers(trx, [
-    ev.member_id,
-    ...(referrer ? [referrer] : []),
-    ...(ev.referrer_member_id ? [ev.referrer_member_id] : []),
-  ]);
+  // The lock, the enrollment and the reads that follow them travel together (write-behind.ts):
+  // each read takes its snapshot after the lock is granted.
+  await deferWrite(
+    trx,
+    lockQuery(trx, [
+      ev.member_id,
+      ...(referrer ? [referrer] : []),
+      ...(ev.referrer_member_id ? [ev.referrer_member_id] : []),
+    ]),
+  );
   await enroll(
     trx,
     ev.member_id,
@@ -155,8 +160,14 @@ async function process(
   let earn: Record<string, unknown> | null = null;
   switch (ev.event_type) {
     case 'purchase_completed': {
+      // Read again under the lock: a concurrent purchase may have paid the bonus meanwhile, or
+      // a referral been linked.
+      const link = await prefetch(trx, referrerQuery(trx, ev.member_id));
       const r = await accruePurchase(trx, group, ev, store, now, actor);
-      const referral = await maybeReferralBonus(trx, group, ev, store, r.spend_minor, now, actor);
+      const linked = (await link.rows())[0];
+      const referral = linked
+        ? await maybeReferralBonus(trx, group, ev, store, r.spend_minor, now, actor, linked)
+        : null;
       earn = { entry_id: r.entry_id?.toString() ?? null, programs: r.earns };
       body = {
         status: 'accepted',

@@ -83,14 +83,8 @@ export async function maybeReferralBonus(
   spend_minor: ReadonlyMap<string, bigint>,
   now: Date,
   actor: Actor,
+  link: { referrer_member_id: string },
 ): Promise<ReferralBonusView | null> {
-  const link = await trx
-    .selectFrom('referrals')
-    .selectAll()
-    .where('referred_member_id', '=', ev.member_id)
-    .where('rewarded_entry_id', 'is', null)
-    .executeTakeFirst();
-  if (!link) return null;
   const brandProgram = group.programs.get(group.brands.get(store.brand)?.program ?? '');
   const program = brandProgram?.referral ? brandProgram : group.programs.get(group.default_program_id);
   if (!program?.referral || program.referral.bonus_pt4 <= 0n) return null;
