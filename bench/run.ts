@@ -9,10 +9,15 @@
 //   BENCH_SCALE=quick                  same as --quick
 //   BENCH_EXPIRY_LOTS=N                override the expiry run's lot count (10 lots per member)
 //   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   extra node flags for the server
+//   BENCH_SERVER=tsx                   run the server's TypeScript through the tsx loader instead of
+//                                      compiling it first (bench/tsconfig.server.json → dist/bench)
+//   npm run bench -- --only=expiry     only these phases (comma-separated, see PHASES); the rows of
+//                                      the others are left out
 
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +36,7 @@ import {
   singleAccrual,
   verify,
 } from './scenarios.ts';
+import type { VerifyResult } from './scenarios.ts';
 import type { SeedResult } from './seed.ts';
 import type { FromServer, MemoryReport, ToServer, ToServerBody } from './server.ts';
 
@@ -84,6 +90,21 @@ const SCALES: Record<Scale['name'], Scale> = {
   },
 };
 
+/** The phases `--only=` can pick. Redemption and balance reads use the members batch accrual
+ * creates, so picking either also runs batch accrual. */
+const PHASES = [
+  'baseline',
+  'single',
+  'batch',
+  'redemption',
+  'hot',
+  'group',
+  'reads',
+  'verify',
+  'expiry',
+] as const;
+type Phase = (typeof PHASES)[number];
+
 const CONCURRENCY = 16;
 const HOT_CONCURRENCY = 64;
 const LOTS_PER_EXPIRY_MEMBER = 10;
@@ -114,10 +135,10 @@ class ServerProcess {
     });
   }
 
-  static start(env: Record<string, string>): Promise<ServerProcess> {
+  static start(env: Record<string, string>, entry: ServerEntry): Promise<ServerProcess> {
     const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-    const child = fork(path.join(HERE, 'server.ts'), [], {
-      execArgv: ['--import', 'tsx', ...extra],
+    const child = fork(entry.file, [], {
+      execArgv: [...entry.execArgv, ...extra],
       env: { ...process.env, ...env, DATABASE_URL: '' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -158,6 +179,69 @@ class ServerProcess {
   kill(): void {
     if (this.child.exitCode === null) this.child.kill('SIGKILL');
   }
+}
+
+/** Polls the server's process.memoryUsage() over IPC while a phase runs: what RSS is made of. */
+class HeapSampler {
+  readonly #samples: (MemoryReport & { t_s: number })[] = [];
+  readonly #t0 = performance.now();
+  #timer: NodeJS.Timeout;
+  #inFlight: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly server: ServerProcess,
+    interval_ms = 500,
+  ) {
+    this.#sample();
+    this.#timer = setInterval(() => this.#sample(), interval_ms);
+  }
+
+  #sample(): void {
+    this.#inFlight = this.server
+      .rpc<MemoryReport>({ type: 'memory' })
+      .then((m) => void this.#samples.push({ ...m, t_s: (performance.now() - this.#t0) / 1000 }))
+      .catch(() => undefined);
+  }
+
+  async stop(): Promise<(MemoryReport & { t_s: number })[]> {
+    clearInterval(this.#timer);
+    this.#sample();
+    await this.#inFlight;
+    return this.#samples;
+  }
+}
+
+/** How the server process is started: its entry file and the node flags it needs. */
+interface ServerEntry {
+  readonly file: string;
+  readonly execArgv: readonly string[];
+  readonly describe: string;
+}
+
+/**
+ * Compiles bench/server.ts and the sources it imports to JavaScript (dist/bench, the same compiler
+ * options as `npm run build`), so the server runs as a deployment would, without the tsx loader
+ * (which keeps esbuild and every transpiled source in the server's memory). Type errors are
+ * `npm run lint`'s business, hence --noCheck. BENCH_SERVER=tsx keeps the loader.
+ */
+function serverEntry(): ServerEntry {
+  if (process.env.BENCH_SERVER === 'tsx')
+    return {
+      file: path.join(HERE, 'server.ts'),
+      execArgv: ['--import', 'tsx'],
+      describe: 'TypeScript through tsx',
+    };
+  const t0 = performance.now();
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', path.join(HERE, 'tsconfig.server.json'), '--noCheck'], {
+    stdio: 'inherit',
+  });
+  log(`compiled the server to dist/bench in ${secs(t0)} s`);
+  return {
+    file: path.join(HERE, '..', 'dist', 'bench', 'bench', 'server.js'),
+    execArgv: [],
+    describe: 'compiled JavaScript (dist/bench)',
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,12 +338,15 @@ async function runStore(
   scale: Scale,
   databaseUrl: string | undefined,
   deadline: number,
+  phasesWanted: ReadonlySet<Phase>,
+  entry: ServerEntry,
 ): Promise<StoreRun> {
   const t0 = performance.now();
   const loadStart = os.loadavg();
   const tag = randomBytes(3).toString('hex');
   const problems: string[] = [];
   const scratch: string[] = [];
+  const want = (p: Phase) => phasesWanted.has(p);
   let db: Awaited<ReturnType<typeof freshDatabase>> | null = null;
   let server: ServerProcess | null = null;
   const cleanup = async () => {
@@ -272,71 +359,94 @@ async function runStore(
   cleanups.push(cleanup);
   try {
     const env: Record<string, string> = { BENCH_ADMIN_KEY: ADMIN_KEY, BENCH_POOL_SIZE: String(CONCURRENCY) };
-    let baseline: BaselineResult;
+    let baseline: BaselineResult | null = null;
     let storeInfo: Record<string, string>;
     const limits = { concurrency: CONCURRENCY, ...scale.baseline };
     if (store === 'postgres') {
       db = await freshDatabase(databaseUrl!);
       storeInfo = { database: db.name, ...(await postgresInfo(db.url)) };
-      log(`[postgres] database ${db.name}; baseline …`);
-      baseline = await baselinePostgres(db.url, limits);
+      log(`[postgres] database ${db.name}${want('baseline') ? '; baseline …' : ''}`);
+      if (want('baseline')) baseline = await baselinePostgres(db.url, limits);
       env.BENCH_DATABASE_URL = db.url;
     } else {
       const baseDir = mkdtempSync(path.join(os.tmpdir(), 'pp-bench-baseline-'));
       const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pp-bench-data-'));
       scratch.push(baseDir, dataDir);
       storeInfo = { data_dir: dataDir };
-      log(`[pglite] data dir ${dataDir}; baseline …`);
-      baseline = await baselinePglite(baseDir, limits);
+      log(`[pglite] data dir ${dataDir}${want('baseline') ? '; baseline …' : ''}`);
+      if (want('baseline')) baseline = await baselinePglite(baseDir, limits);
       env.BENCH_DATA_DIR = dataDir;
     }
-    const base = baseline.tx_per_second;
-    log(`[${store}] baseline ${base} tx/s; starting the server …`);
-    const srv = await ServerProcess.start(env);
+    const base = baseline?.tx_per_second ?? NaN;
+    log(`[${store}] ${baseline ? `baseline ${base} tx/s; ` : ''}starting the server …`);
+    const srv = await ServerProcess.start(env, entry);
     server = srv;
     const t: Target = { base: `http://127.0.0.1:${srv.port}`, key: ADMIN_KEY };
     await callOk(t, 'PUT', '/v1/config', benchConfigDoc());
     const idleMemory = procMemory(srv.pid);
 
-    const phases: Record<string, { wall_s: number; server_cpu_s: number; peak_rss_mb: number }> = {};
+    const phases: Record<
+      string,
+      {
+        wall_s: number;
+        server_cpu_s: number;
+        peak_rss_mb: number;
+        /** Peaks of the server's process.memoryUsage() during the phase, in MB. */
+        peak_heap_used_mb: number;
+        peak_heap_total_mb: number;
+        peak_external_mb: number;
+      }
+    > = {};
     const rss = new RssSampler(srv.pid);
     const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
       const s = performance.now();
       const c0 = procCpuSeconds(srv.pid);
       rss.takePeak();
       log(`[${store}] ${what} …`);
+      const heap = new HeapSampler(srv);
       const r = await fn();
+      const samples = await heap.stop();
       phases[what] = {
         wall_s: secs(s),
         server_cpu_s: Math.round((procCpuSeconds(srv.pid) - c0) * 100) / 100,
         peak_rss_mb: mb(rss.takePeak()),
+        peak_heap_used_mb: mb(peakOf(samples, (m) => m.heap_used_bytes)),
+        peak_heap_total_mb: mb(peakOf(samples, (m) => m.heap_total_bytes)),
+        peak_external_mb: mb(peakOf(samples, (m) => m.external_bytes)),
       };
+      const p = phases[what];
       log(
-        `[${store}] ${what}: ${phases[what].wall_s} s, server CPU ${phases[what].server_cpu_s} s, peak RSS ${phases[what].peak_rss_mb} MB`,
+        `[${store}] ${what}: ${p.wall_s} s, server CPU ${p.server_cpu_s} s, peak RSS ${p.peak_rss_mb} MB (heap used ${p.peak_heap_used_mb}, heap total ${p.peak_heap_total_mb}, external ${p.peak_external_mb})`,
       );
       return r;
     };
+    /** Runs a phase when it was picked (`--only`), else null. */
+    const maybe = <T>(p: Phase, what: string, fn: () => Promise<T>): Promise<T | null> =>
+      want(p) ? step(what, fn) : Promise.resolve(null);
     /** Server CPU milliseconds per operation in a phase: what one operation costs the server process. */
     const cpuPerOp = (what: string, ops: number) =>
       Math.round(((phases[what]?.server_cpu_s ?? NaN) * 1000 * 100) / Math.max(1, ops)) / 100;
-    const note = (name: string, p: string[]) => problems.push(...p.map((x) => `${name}: ${x}`));
+    const note = (name: string, p: string[] | undefined) =>
+      problems.push(...(p ?? []).map((x) => `${name}: ${x}`));
 
-    const single = await step('single-event accrual', () =>
+    const single = await maybe('single', 'single-event accrual', () =>
       singleAccrual(t, tag, scale.single, CONCURRENCY, scale.single.members),
     );
-    note('single-event accrual', single.problems);
-    const batch = await step('batch accrual', () =>
+    note('single-event accrual', single?.problems);
+    const batch = await maybe('batch', 'batch accrual', () =>
       batchAccrual(t, tag, scale.batch.members, scale.batch.concurrency, scale.batch.max_seconds),
     );
-    note('batch accrual', batch.problems);
-    const pool = batch.result.events; // members with points: those the batch run reached
-    const redeem = await step('redemption', () => redemptions(t, tag, scale.redeem, CONCURRENCY, pool));
-    note('redemption', redeem.problems);
-    const hot = await step('hot member', () =>
+    note('batch accrual', batch?.problems);
+    const pool = batch?.result.events ?? 0; // members with points: those the batch run reached
+    const redeem = await maybe('redemption', 'redemption', () =>
+      redemptions(t, tag, scale.redeem, CONCURRENCY, pool),
+    );
+    note('redemption', redeem?.problems);
+    const hot = await maybe('hot', 'hot member', () =>
       hotMember(t, tag, scale.hot.successes, scale.hot.max_seconds, HOT_CONCURRENCY),
     );
-    note('hot member', hot.problems);
-    const groupSeed = await step('group seed (SQL)', () =>
+    note('hot member', hot?.problems);
+    const groupSeed = await maybe('group', 'group seed (SQL)', () =>
       srv.rpc<SeedResult>({
         type: 'seed',
         seed: {
@@ -351,14 +461,17 @@ async function runStore(
         },
       }),
     );
-    const group = await step('group redemption', () =>
+    const group = await maybe('group', 'group redemption', () =>
       groupRedemptions(t, tag, scale.group, CONCURRENCY, scale.group.members),
     );
-    note('group redemption', group.problems);
-    const reads = await step('balance reads', () => balanceReads(t, tag, scale.reads, CONCURRENCY, pool));
-    note('balance reads', reads.problems);
-    const verified = await step('verify', () => verify(t));
-    if (!verified.ok) note('verify after the HTTP runs', verified.failed);
+    note('group redemption', group?.problems);
+    const reads = await maybe('reads', 'balance reads', () =>
+      balanceReads(t, tag, scale.reads, CONCURRENCY, pool),
+    );
+    note('balance reads', reads?.problems);
+    const verified = await maybe('verify', 'verify', () => verify(t));
+    if (verified && !verified.ok) note('verify after the HTTP runs', verified.failed);
+    const httpPhases = PHASES.some((p) => p !== 'baseline' && p !== 'expiry' && want(p));
     const httpMemory = procMemory(srv.pid);
 
     // Expiry over lots seeded by SQL, due by as_of = now (nothing else is due then), then verify.
@@ -379,6 +492,7 @@ async function runStore(
         }),
       );
       const sampler = new RssSampler(srv.pid);
+      const heap = new HeapSampler(srv);
       const run = await step(`${label} run`, async () => {
         const s = performance.now();
         const r = await callOk<{ lots_expired: number; entries: number; skipped_members: number }>(
@@ -390,21 +504,22 @@ async function runStore(
         return { ...r, seconds: Math.round((performance.now() - s) / 100) / 10 };
       });
       const memory: PhaseMemory = sampler.stop();
+      const heapTrace = await heap.stop();
       if (run.lots_expired !== seed.lots)
         note(label, [`expired ${run.lots_expired} lots, seeded ${seed.lots}`]);
       const verified = await step(`${label} verify`, () => verify(t));
       if (!verified.ok) note(`verify after ${label}`, verified.failed);
-      return { seed, run, memory, verify: verified };
+      return { seed, run, memory, heap: heapTrace, verify: verified };
     };
     const override = Number(process.env.BENCH_EXPIRY_LOTS ?? 0);
     let lots = override > 0 ? override : scale.expiry_lots[store];
     let sizing =
       override > 0 ? 'BENCH_EXPIRY_LOTS' : store === 'pglite' && lots < 1_000_000 ? 'PGlite size' : '';
     let calibration: Awaited<ReturnType<typeof expire>> | null = null;
-    if (override <= 0 && scale.calibration_lots > 0) {
+    if (want('expiry') && override <= 0 && scale.calibration_lots > 0) {
       // A small run first: its seconds per lot (seed + expire + verify, with a margin) size the big
-      // run. The job's cost per lot grows with the number of lots due (measured: its page query
-      // scans them all, see docs/performance.md), hence the (1 + N / 1M) factor.
+      // run. The (1 + N / 1M) factor is a margin for costs that grow with the table (seeding
+      // into larger indexes, verify reading every row).
       calibration = await expire('expiry calibration', `bx${tag}c`, scale.calibration_lots);
       const perLot =
         ((calibration.seed.seconds + calibration.run.seconds + calibration.verify.seconds) /
@@ -419,8 +534,11 @@ async function runStore(
         lots = fit;
       }
     }
-    const expiry =
-      lots >= scale.calibration_lots && lots > 0 ? await expire('expiry', `bx${tag}m`, lots) : calibration!;
+    const expiry = !want('expiry')
+      ? null
+      : lots >= scale.calibration_lots && lots > 0
+        ? await expire('expiry', `bx${tag}m`, lots)
+        : calibration!;
     rss.stop();
     const finalProc = procMemory(srv.pid);
     const exitReport = await srv.stop();
@@ -437,138 +555,149 @@ async function runStore(
             ? 'BUSY: other processes compete for the CPUs; figures are depressed'
             : `${os.cpus().length} CPUs`,
       },
-      {
-        metric: 'baseline: insert+update transaction',
-        value: base,
-        unit: 'tx/s',
-        ratio: 1,
-        note: `p50 ${baseline.p50_ms} ms, p99 ${baseline.p99_ms} ms; ${baseline.driver}`,
-      },
-      {
-        metric: 'single-event accrual',
-        value: single.result.per_second,
-        unit: 'events/s',
-        ratio: ratio(single.result.per_second, base),
-        target: '≥ 0.5× baseline',
-        meets: single.result.per_second >= 0.5 * base,
-        cpu_ms: cpuPerOp('single-event accrual', single.result.completed),
-        note: `${CONCURRENCY} clients, ${single.result.completed} events`,
-      },
-      {
-        metric: 'single-event accrual p50 / p99',
-        value: `${single.result.p50_ms} / ${single.result.p99_ms}`,
-        unit: 'ms',
-      },
-      {
-        metric: 'batch accrual (1,000 per call)',
-        value: batch.result.events_per_second,
-        unit: 'events/s',
-        ratio: ratio(batch.result.events_per_second, base),
-        target: '≥ 10,000/s',
-        meets: batch.result.events_per_second >= 10_000,
-        cpu_ms: cpuPerOp('batch accrual', batch.result.events),
-        note: `${batch.result.calls} calls, ${batch.result.concurrency} in flight, ${batch.result.p50_call_ms} ms per call (p50)`,
-      },
-      {
-        metric: 'redemption',
-        value: redeem.result.per_second,
-        unit: 'redemptions/s',
-        ratio: ratio(redeem.result.per_second, base),
-        cpu_ms: cpuPerOp('redemption', redeem.result.completed),
-        note: `${CONCURRENCY} clients over ${pool} members`,
-      },
-      {
-        metric: 'redemption p50 / p99',
-        value: `${redeem.result.p50_ms} / ${redeem.result.p99_ms}`,
-        unit: 'ms',
-        target: 'p99 < 20 ms',
-        meets: redeem.result.p99_ms < 20,
-      },
-      {
-        metric: 'hot member (one member)',
-        value: hot.result.successes_per_second,
-        unit: 'redemptions/s',
-        ratio: ratio(hot.result.successes_per_second, base),
-        target: '≥ 1,000/s',
-        meets: hot.result.successes_per_second >= 1_000,
-        cpu_ms: cpuPerOp('hot member', hot.result.completed),
-        note: `${HOT_CONCURRENCY} concurrent; p50 ${hot.result.p50_ms} ms, p99 ${hot.result.p99_ms} ms`,
-      },
-      {
-        metric: 'hot member anomalies',
-        value: hot.problems.length,
-        unit: '',
-        target: '0',
-        meets: hot.problems.length === 0,
-        note: `${hot.result.successes} succeeded of ${hot.result.completed}; balance ${hot.result.initial_points} → ${hot.result.final_points}`,
-      },
-      {
-        metric: 'group redemption (5 programs × 200 lots)',
-        value: group.result.per_second,
-        unit: 'redemptions/s',
-        ratio: ratio(group.result.per_second, base),
-        cpu_ms: cpuPerOp('group redemption', group.result.completed),
-        note: `${CONCURRENCY} clients over ${scale.group.members} members, ${group.result.programs_per_redemption} programs per redemption`,
-      },
-      {
-        metric: 'group redemption p50 / p99',
-        value: `${group.result.p50_ms} / ${group.result.p99_ms}`,
-        unit: 'ms',
-      },
-      {
-        metric: 'balance reads',
-        value: reads.result.per_second,
-        unit: 'reads/s',
-        ratio: ratio(reads.result.per_second, base),
-        target: '≥ 5,000/s',
-        meets: reads.result.per_second >= 5_000,
-        cpu_ms: cpuPerOp('balance reads', reads.result.completed),
-        note: `${CONCURRENCY} clients; p50 ${reads.result.p50_ms} ms`,
-      },
-      { metric: 'balance reads p99', value: reads.result.p99_ms, unit: 'ms' },
-      {
-        metric: `expiry of ${expiry.seed.lots.toLocaleString('en-US')} lots`,
-        value: expiry.run.seconds,
-        unit: 's',
-        target: '1M lots < 60 s',
-        meets: expiry.seed.lots >= 1_000_000 ? expiry.run.seconds < 60 : undefined,
-        note: `${Math.round(expiry.seed.lots / expiry.run.seconds).toLocaleString('en-US')} lots/s${sizing ? `; ${sizing}` : ''}; seeded by SQL in ${Math.round(expiry.seed.seconds)} s`,
-      },
-      {
-        metric: 'expiry: server RSS start → peak',
-        value: `${mb(expiry.memory.start_rss_bytes)} → ${mb(expiry.memory.peak_rss_bytes)}`,
-        unit: 'MB',
-        target: 'flat',
-        meets: expiry.memory.peak_rss_bytes - expiry.memory.start_rss_bytes < 64 * 1048576,
-        note: `+${mb(expiry.memory.peak_rss_bytes - expiry.memory.start_rss_bytes)} MB (${expiry.memory.samples} samples, every 100 ms)`,
-      },
-      {
-        metric: 'verify after expiry',
-        value: expiry.verify.seconds,
-        unit: 's',
-        note: expiry.verify.ok ? 'ok' : 'FAILED',
-      },
+      ...(baseline
+        ? [
+            {
+              metric: 'baseline: insert+update transaction',
+              value: base,
+              unit: 'tx/s',
+              ratio: 1,
+              note: `p50 ${baseline.p50_ms} ms, p99 ${baseline.p99_ms} ms; ${baseline.driver}`,
+            },
+          ]
+        : []),
+      ...(single
+        ? [
+            {
+              metric: 'single-event accrual',
+              value: single.result.per_second,
+              unit: 'events/s',
+              ratio: ratio(single.result.per_second, base),
+              target: '≥ 0.5× baseline',
+              meets: single.result.per_second >= 0.5 * base,
+              cpu_ms: cpuPerOp('single-event accrual', single.result.completed),
+              note: `${CONCURRENCY} clients, ${single.result.completed} events`,
+            },
+            {
+              metric: 'single-event accrual p50 / p99',
+              value: `${single.result.p50_ms} / ${single.result.p99_ms}`,
+              unit: 'ms',
+            },
+          ]
+        : []),
+      ...(batch
+        ? [
+            {
+              metric: 'batch accrual (1,000 per call)',
+              value: batch.result.events_per_second,
+              unit: 'events/s',
+              ratio: ratio(batch.result.events_per_second, base),
+              target: '≥ 10,000/s',
+              meets: batch.result.events_per_second >= 10_000,
+              cpu_ms: cpuPerOp('batch accrual', batch.result.events),
+              note: `${batch.result.calls} calls, ${batch.result.concurrency} in flight, ${batch.result.p50_call_ms} ms per call (p50)`,
+            },
+          ]
+        : []),
+      ...(redeem
+        ? [
+            {
+              metric: 'redemption',
+              value: redeem.result.per_second,
+              unit: 'redemptions/s',
+              ratio: ratio(redeem.result.per_second, base),
+              cpu_ms: cpuPerOp('redemption', redeem.result.completed),
+              note: `${CONCURRENCY} clients over ${pool} members`,
+            },
+            {
+              metric: 'redemption p50 / p99',
+              value: `${redeem.result.p50_ms} / ${redeem.result.p99_ms}`,
+              unit: 'ms',
+              target: 'p99 < 20 ms',
+              meets: redeem.result.p99_ms < 20,
+            },
+          ]
+        : []),
+      ...(hot
+        ? [
+            {
+              metric: 'hot member (one member)',
+              value: hot.result.successes_per_second,
+              unit: 'redemptions/s',
+              ratio: ratio(hot.result.successes_per_second, base),
+              target: '≥ 1,000/s',
+              meets: hot.result.successes_per_second >= 1_000,
+              cpu_ms: cpuPerOp('hot member', hot.result.completed),
+              note: `${HOT_CONCURRENCY} concurrent; p50 ${hot.result.p50_ms} ms, p99 ${hot.result.p99_ms} ms`,
+            },
+            {
+              metric: 'hot member anomalies',
+              value: hot.problems.length,
+              unit: '',
+              target: '0',
+              meets: hot.problems.length === 0,
+              note: `${hot.result.successes} succeeded of ${hot.result.completed}; balance ${hot.result.initial_points} → ${hot.result.final_points}`,
+            },
+          ]
+        : []),
+      ...(group
+        ? [
+            {
+              metric: 'group redemption (5 programs × 200 lots)',
+              value: group.result.per_second,
+              unit: 'redemptions/s',
+              ratio: ratio(group.result.per_second, base),
+              cpu_ms: cpuPerOp('group redemption', group.result.completed),
+              note: `${CONCURRENCY} clients over ${scale.group.members} members, ${group.result.programs_per_redemption} programs per redemption`,
+            },
+            {
+              metric: 'group redemption p50 / p99',
+              value: `${group.result.p50_ms} / ${group.result.p99_ms}`,
+              unit: 'ms',
+            },
+          ]
+        : []),
+      ...(reads
+        ? [
+            {
+              metric: 'balance reads',
+              value: reads.result.per_second,
+              unit: 'reads/s',
+              ratio: ratio(reads.result.per_second, base),
+              target: '≥ 5,000/s',
+              meets: reads.result.per_second >= 5_000,
+              cpu_ms: cpuPerOp('balance reads', reads.result.completed),
+              note: `${CONCURRENCY} clients; p50 ${reads.result.p50_ms} ms`,
+            },
+            { metric: 'balance reads p99', value: reads.result.p99_ms, unit: 'ms' },
+          ]
+        : []),
+      ...(expiry ? expiryRows(expiry, sizing) : []),
       {
         metric: 'server RSS idle (after start and config)',
         value: mb(idleMemory?.rss_bytes ?? NaN),
         unit: 'MB',
         note: store === 'pglite' ? 'includes the embedded database (WASM heap)' : 'server process only',
       },
-      {
-        metric: 'server peak RSS (HTTP runs)',
-        value: mb(httpMemory?.hwm_bytes ?? NaN),
-        unit: 'MB',
-        target: '< 300 MB',
-        meets: (httpMemory?.hwm_bytes ?? Infinity) < 300 * 1048576,
-        note: store === 'pglite' ? 'includes the embedded database' : 'server process only',
-      },
+      ...(httpPhases
+        ? [
+            {
+              metric: 'server peak RSS (HTTP runs)',
+              value: mb(httpMemory?.hwm_bytes ?? NaN),
+              unit: 'MB',
+              target: '< 300 MB',
+              meets: (httpMemory?.hwm_bytes ?? Infinity) < 300 * 1048576,
+              note: store === 'pglite' ? 'includes the embedded database' : 'server process only',
+            },
+          ]
+        : []),
       {
         metric: 'server peak RSS (overall)',
         value: mb(peakRss),
         unit: 'MB',
         target: '< 300 MB',
         meets: peakRss < 300 * 1048576,
-        note: 'including the SQL seeding and the expiry run',
+        note: `including ${want('expiry') ? 'the SQL seeding and the expiry run' : 'every phase run'}`,
       },
     ];
     const json = {
@@ -578,6 +707,7 @@ async function runStore(
       seconds: secs(t0),
       machine: machine(),
       store_info: storeInfo,
+      server: entry.describe,
       concurrency: CONCURRENCY,
       baseline,
       single_event_accrual: single,
@@ -607,25 +737,88 @@ async function runStore(
   }
 }
 
+type HeapSample = MemoryReport & { t_s: number };
+
+interface ExpiryRun {
+  readonly seed: SeedResult;
+  readonly run: { lots_expired: number; entries: number; skipped_members: number; seconds: number };
+  readonly memory: PhaseMemory;
+  readonly heap: readonly HeapSample[];
+  readonly verify: VerifyResult;
+}
+
+const peakOf = (samples: readonly HeapSample[], f: (s: HeapSample) => number) =>
+  samples.reduce((m, s) => Math.max(m, f(s)), -Infinity);
+
+function expiryRows(expiry: ExpiryRun, sizing: string): Row[] {
+  const { seed, run, memory, heap } = expiry;
+  const first = heap[0];
+  return [
+    {
+      metric: `expiry of ${seed.lots.toLocaleString('en-US')} lots`,
+      value: run.seconds,
+      unit: 's',
+      target: '1M lots < 60 s',
+      meets: seed.lots >= 1_000_000 ? run.seconds < 60 : undefined,
+      note: `${Math.round(seed.lots / run.seconds).toLocaleString('en-US')} lots/s${sizing ? `; ${sizing}` : ''}; seeded by SQL in ${Math.round(seed.seconds)} s`,
+    },
+    {
+      metric: 'expiry: server RSS start → peak',
+      value: `${mb(memory.start_rss_bytes)} → ${mb(memory.peak_rss_bytes)}`,
+      unit: 'MB',
+      target: 'flat',
+      meets: memory.peak_rss_bytes - memory.start_rss_bytes < 64 * 1048576,
+      note: `+${mb(memory.peak_rss_bytes - memory.start_rss_bytes)} MB (${memory.samples} samples, every 100 ms)`,
+    },
+    ...(first
+      ? [
+          {
+            metric: 'expiry: server heap used / external start → peak',
+            value: `${mb(first.heap_used_bytes)} → ${mb(peakOf(heap, (s) => s.heap_used_bytes))} / ${mb(first.external_bytes)} → ${mb(peakOf(heap, (s) => s.external_bytes))}`,
+            unit: 'MB',
+            note: `process.memoryUsage() every 500 ms (${heap.length} samples); heap total peak ${mb(peakOf(heap, (s) => s.heap_total_bytes))} MB`,
+          },
+        ]
+      : []),
+    {
+      metric: 'verify after expiry',
+      value: expiry.verify.seconds,
+      unit: 's',
+      note: expiry.verify.ok ? 'ok' : 'FAILED',
+    },
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function parseArgs(argv: readonly string[]) {
   let quick = process.env.BENCH_SCALE === 'quick';
   let only: StoreKind | null = null;
+  let phases = new Set<Phase>(PHASES);
   for (const a of argv) {
     if (a === '--quick') quick = true;
-    else if (a === '--full') quick = false;
+    else if (a.startsWith('--only=')) {
+      const names = a.slice('--only='.length).split(',');
+      const bad = names.filter((n) => !(PHASES as readonly string[]).includes(n));
+      if (bad.length > 0) throw new Error(`--only takes ${PHASES.join(', ')}; got ${bad.join(', ')}`);
+      phases = new Set(names as Phase[]);
+      // Redemptions and balance reads run over the members batch accrual creates.
+      if (phases.has('redemption') || phases.has('reads')) phases.add('batch');
+    } else if (a === '--full') quick = false;
     else if (a.startsWith('--store=')) {
       const s = a.slice('--store='.length);
       if (s !== 'pglite' && s !== 'postgres') throw new Error(`--store must be pglite or postgres, got ${s}`);
       only = s;
-    } else throw new Error(`unknown argument ${a} (use --quick, --full, --store=pglite|postgres)`);
+    } else
+      throw new Error(
+        `unknown argument ${a} (use --quick, --full, --store=pglite|postgres, --only=${PHASES.join(',')})`,
+      );
   }
-  return { scale: SCALES[quick ? 'quick' : 'full'], only };
+  return { scale: SCALES[quick ? 'quick' : 'full'], only, phases };
 }
 
 async function main(): Promise<number> {
-  const { scale, only } = parseArgs(process.argv.slice(2));
+  const { scale, only, phases } = parseArgs(process.argv.slice(2));
   const databaseUrl = process.env.DATABASE_URL || undefined;
   const stores: StoreKind[] = (['pglite', 'postgres'] as const).filter((s) =>
     only ? s === only : s === 'pglite' || databaseUrl !== undefined,
@@ -637,8 +830,11 @@ async function main(): Promise<number> {
     `pointpool bench — scale ${scale.name}${scale.name === 'quick' ? ' (reduced sizes: figures are indicative only)' : ''}`,
     `machine: ${m.cpu_model} × ${m.cpu_count}, ${m.total_memory_mb} MB RAM, ${m.os}; Node ${m.node}; commit ${m.commit}`,
     `stores: ${stores.join(', ')}${databaseUrl ? '' : ' (set DATABASE_URL to also run PostgreSQL)'}`,
+    ...(phases.size < PHASES.length ? [`phases: ${[...phases].join(', ')} (--only)`] : []),
   ];
   log(header.join('\n'));
+  const entry = serverEntry();
+  header.push(`server: ${entry.describe}`);
   const runs: StoreRun[] = [];
   const budgetEnd = t0 + scale.budget_seconds * 1000;
   for (const [i, store] of stores.entries()) {
@@ -649,6 +845,8 @@ async function main(): Promise<number> {
       scale,
       databaseUrl,
       performance.now() + (budgetEnd - performance.now()) * share,
+      phases,
+      entry,
     );
     runs.push(r);
     mkdirSync(path.join(HERE, 'results'), { recursive: true });

@@ -14,8 +14,11 @@ export type ToServer = ToServerBody & { id: number };
 
 export interface MemoryReport {
   readonly rss_bytes: number;
+  readonly heap_total_bytes: number;
   readonly heap_used_bytes: number;
+  /** C++ memory tied to JS objects (Buffers, strings of the pg protocol); includes array_buffers. */
   readonly external_bytes: number;
+  readonly array_buffers_bytes: number;
   /** Peak resident set since the process started (getrusage ru_maxrss). */
   readonly max_rss_bytes: number;
 }
@@ -31,8 +34,10 @@ function memory(): MemoryReport {
   const m = process.memoryUsage();
   return {
     rss_bytes: m.rss,
+    heap_total_bytes: m.heapTotal,
     heap_used_bytes: m.heapUsed,
     external_bytes: m.external,
+    array_buffers_bytes: m.arrayBuffers,
     max_rss_bytes: process.resourceUsage().maxRSS * 1024,
   };
 }
