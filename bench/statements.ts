@@ -47,7 +47,7 @@ PGlite.prototype.exec = async function (this: PGlite, ...args: Parameters<PGlite
         n: String(args[0]).split(';\n').length,
       });
   }
-} as typeof exec;
+};
 
 // With DATABASE_URL: the same on PostgreSQL, in a fresh database pp_stmt_<random> dropped at the end.
 // eslint-disable-next-line @typescript-eslint/unbound-method -- wrapped and called with the right `this` below
