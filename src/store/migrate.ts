@@ -4,6 +4,7 @@ import * as m002 from './migrations/002_activity.ts';
 import * as m003 from './migrations/003_settlement.ts';
 import * as m004 from './migrations/004_indexes.ts';
 import * as m005 from './migrations/005_audit_in_transaction.ts';
+import * as m006 from './migrations/006_balances_read.ts';
 
 // Migrations are compiled into the program (not discovered on disk) so the same set runs from
 // source, from a build, and from an installed package.
@@ -13,6 +14,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '003_settlement': m003,
   '004_indexes': m004,
   '005_audit_in_transaction': m005,
+  '006_balances_read': m006,
 };
 
 class StaticProvider implements MigrationProvider {
