@@ -5,13 +5,13 @@ import type { Trx } from './post.ts';
 
 // The lot half of posting: every lot movement of the entries in one guarded UPDATE per chunk
 // (moves of the same lot merged), each movement then recorded as an allocation. Built here, sent
-// by postEntries together with its other statements (store/write-behind.ts), checked by check().
+// by postEntries as deferred writes; each UPDATE asserts in SQL that every lot it names moved
+// (pp_expect, PP002).
 
 export interface LotMoveUpdates {
+  /** A lot that would go below zero, or hold more than it has, matches no row: the statement's
+   * count check fails and the entry is refused. */
   readonly statements: CompiledQuery[];
-  /** Throws unless every lot moved: a lot that would go below zero, or hold more than it has,
-   * matches no row and the entry is refused. */
-  check(results: readonly unknown[][]): void;
   /** The allocation rows recording each movement, in the order of the moves (without entry_id). */
   readonly allocations: {
     lot_id: bigint;
@@ -38,19 +38,6 @@ export function lotMoveUpdates(trx: Trx, moves: readonly { move: LotMove }[]): L
   for (let i = 0; i < sorted.length; i += CHUNK) parts.push(sorted.slice(i, i + CHUNK));
   return {
     statements: parts.map((part) => updateStatement(trx, part)),
-    check(results) {
-      parts.forEach((part, i) => {
-        const rows = (results[i] ?? []) as { id: bigint }[];
-        if (rows.length === part.length) return;
-        const done = new Set(rows.map((r) => r.id));
-        const bad = part.find(([id]) => !done.has(id))?.[0];
-        throw new AppError(
-          'CONCURRENT_UPDATE',
-          `lot ${bad} cannot move as the entry asks (changed under it, or overdrawn)`,
-          { lot_id: String(bad) },
-        );
-      });
-    },
     allocations: moves.map(({ move: m }) => ({
       lot_id: m.lot_id,
       program_id: m.program_id,
@@ -89,19 +76,27 @@ function mergePerLot(moves: readonly { move: LotMove }[]): Map<bigint, PerLot> {
   return perLot;
 }
 
-function updateStatement(trx: Trx, part: readonly [bigint, PerLot][]): CompiledQuery<{ id: bigint }> {
+function updateStatement(trx: Trx, part: readonly [bigint, PerLot][]): CompiledQuery {
   const values = sql.join(
     part.map(
       ([id, d]) =>
         sql`(${id}::int8, ${d.remaining}::int8, ${d.held}::int8, ${d.state}::text, ${d.first.member_id}::text, ${d.first.program_id}::text, ${d.first.issuing_brand_id}::text, ${d.first.state_from}::text)`,
     ),
   );
-  return sql<{ id: bigint }>`
+  const detail = {
+    message: `a lot cannot move as the entry asks (changed under it, or overdrawn): one of ${part.length} from lot ${part[0]![0]}`,
+    details: { lot_id: String(part[0]![0]) },
+  };
+  return sql`
+    with moved as (
       update lots l set remaining_pt4 = l.remaining_pt4 + v.rd, held_pt4 = l.held_pt4 + v.hd, state = coalesce(v.st, l.state)
       from (values ${values}) as v(id, rd, hd, st, member_id, program_id, issuing_brand_id, state_from)
       where l.id = v.id and l.member_id = v.member_id and l.program_id = v.program_id
         and l.issuing_brand_id = v.issuing_brand_id and l.state = v.state_from
         and l.remaining_pt4 + v.rd >= 0 and l.held_pt4 + v.hd >= 0
         and l.held_pt4 + v.hd <= l.remaining_pt4 + v.rd
-      returning l.id`.compile(trx);
+      returning l.id)
+    select pp_expect((select count(*) from moved) = ${part.length}::int8, 'PP002', ${JSON.stringify(detail)})`.compile(
+    trx,
+  );
 }

@@ -1,12 +1,11 @@
 import { sql, type CompiledQuery } from 'kysely';
-import { AppError } from '../errors.ts';
 import { accountKey, type AccountRef } from './accounts.ts';
 import type { EntryInput } from './entry.ts';
 import type { Trx } from './post.ts';
 
-// The member-account half of posting: every member account the entries touch moves in one
-// conditional statement per run, returning its id and new balance. Built here, sent by postEntries
-// together with its other statements (store/write-behind.ts), and read back with read().
+// The member-account half of posting: every member account the entries touch moves by one
+// conditional statement per run, which asserts in SQL that every account it names moved
+// (pp_expect, PP001: not enough points). Built here, sent by postEntries as a deferred write.
 
 export interface MergedPosting {
   readonly account: AccountRef;
@@ -19,34 +18,17 @@ interface Move {
   floor: bigint;
 }
 
-interface BalanceRow {
-  id: bigint;
-  program_id: string;
-  kind: string;
-  owner_id: string;
-  balance_pt4: bigint;
-}
-
-export interface MemberBalanceMoves {
-  readonly statements: CompiledQuery[];
-  /** The accounts' ids and new balances from the statements' rows; INSUFFICIENT_POINTS if any
-   * account did not move. */
-  read(results: readonly unknown[][]): { ids: Map<string, bigint>; balances: Map<string, bigint> };
-  /** What a CHECK violation (23514) of these statements means: not enough points. */
-  insufficient(): AppError;
-}
-
 /**
  * Moves every member account the entries touch by a conditional upsert. Rows go in key order,
  * so concurrent writers take row locks in the same order. A debit that would pass the account's
  * floor, or of an account that does not exist yet, matches no row (the WHERE): both mean "not
- * enough points", and the whole transaction rolls back.
+ * enough points", the statement's own count check fails, and the whole transaction rolls back.
  */
 export function memberBalanceMoves(
   trx: Trx,
   inputs: readonly EntryInput[],
   perEntry: readonly { member: readonly MergedPosting[] }[],
-): MemberBalanceMoves {
+): CompiledQuery[] {
   const rows = new Map<string, Move>();
   const at = (account: AccountRef) => {
     const key = accountKey(account);
@@ -57,32 +39,7 @@ export function memberBalanceMoves(
   for (const m of perEntry) for (const p of m.member) at(p.account).amount += p.amount_pt4;
   for (const input of inputs) for (const f of input.floor_moves ?? []) at(f.account).floor += f.delta_pt4;
   const sorted = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
-  const runs = runsOf(sorted);
-  return {
-    statements: runs.map((part) => moveStatement(trx, part)),
-    read(results) {
-      const ids = new Map<string, bigint>();
-      const balances = new Map<string, bigint>();
-      runs.forEach((part, i) => {
-        for (const r of (results[i] ?? []) as BalanceRow[]) {
-          const key = accountKey({
-            program_id: r.program_id,
-            kind: r.kind as AccountRef['kind'],
-            owner_id: r.owner_id,
-          });
-          ids.set(key, r.id);
-          balances.set(key, r.balance_pt4);
-        }
-        const missing = part.find((r) => !ids.has(accountKey(r.account)));
-        if (missing) throw insufficient(missing.account, missing.amount);
-      });
-      return { ids, balances };
-    },
-    insufficient() {
-      const debit = sorted.find((r) => r.amount < 0n) ?? sorted[0]!;
-      return insufficient(debit.account, debit.amount);
-    },
-  };
+  return runsOf(sorted).map((part) => moveStatement(trx, part));
 }
 
 // PostgreSQL checks CHECK constraints on the proposed INSERT row before it looks for a conflict,
@@ -102,22 +59,21 @@ function runsOf(sorted: readonly Move[]): Move[][] {
   return runs;
 }
 
-function moveStatement(trx: Trx, part: readonly Move[]): CompiledQuery<BalanceRow> {
+function moveStatement(trx: Trx, part: readonly Move[]): CompiledQuery {
   const values = sql.join(
     part.map(
       (r) =>
         sql`(${r.account.program_id}, ${r.account.kind}, ${r.account.owner_id}, ${r.amount}::int8, ${r.floor}::int8)`,
     ),
   );
-  return (
-    !insertable(part[0]!)
-      ? sql<BalanceRow>`
+  const move = !insertable(part[0]!)
+    ? sql`
         update accounts a set balance_pt4 = a.balance_pt4 + v.amount, floor_pt4 = a.floor_pt4 + v.floor
         from (values ${values}) as v(program_id, kind, owner_id, amount, floor)
         where a.program_id = v.program_id and a.kind = v.kind and a.owner_id = v.owner_id
           and a.balance_pt4 + v.amount >= a.floor_pt4 + v.floor and a.floor_pt4 + v.floor <= 0
-        returning a.id, a.program_id, a.kind, a.owner_id, a.balance_pt4`
-      : sql<BalanceRow>`
+        returning a.id`
+    : sql`
         insert into accounts (program_id, kind, owner_id, balance_pt4, floor_pt4)
         values ${values}
         on conflict (program_id, kind, owner_id) do update
@@ -125,14 +81,23 @@ function moveStatement(trx: Trx, part: readonly Move[]): CompiledQuery<BalanceRo
               floor_pt4 = accounts.floor_pt4 + excluded.floor_pt4
           where accounts.balance_pt4 + excluded.balance_pt4 >= accounts.floor_pt4 + excluded.floor_pt4
             and accounts.floor_pt4 + excluded.floor_pt4 <= 0
-        returning id, program_id, kind, owner_id, balance_pt4`
-  ).compile(trx);
+        returning id`;
+  const debit = part.find((r) => r.amount < 0n) ?? part[0]!;
+  return sql`
+    with moved as (${move})
+    select pp_expect((select count(*) from moved) = ${part.length}::int8, 'PP001', ${JSON.stringify(insufficientDetail(debit))})`.compile(
+    trx,
+  );
 }
 
-function insufficient(account: AccountRef, amount_pt4: bigint): AppError {
-  return new AppError('INSUFFICIENT_POINTS', `Not enough points in ${account.program_id} (${account.kind})`, {
-    program_id: account.program_id,
-    account_kind: account.kind,
-    requested_pt4: String(-amount_pt4),
-  });
+/** What PP001 reports: the first debit of the statement (services/transaction.ts reads it). */
+function insufficientDetail(r: Move) {
+  return {
+    message: `Not enough points in ${r.account.program_id} (${r.account.kind})`,
+    details: {
+      program_id: r.account.program_id,
+      account_kind: r.account.kind,
+      requested_pt4: String(-r.amount),
+    },
+  };
 }

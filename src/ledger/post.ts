@@ -1,7 +1,7 @@
 import { sql, type CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { DB } from '../store/schema.ts';
-import { deferWrite, together } from '../store/write-behind.ts';
+import { deferWrite, prefetch, type Prefetched } from '../store/write-behind.ts';
 import { lotMoveUpdates } from './lot-moves.ts';
 import { memberBalanceMoves, type MergedPosting } from './member-balances.ts';
 import { accountKey, isMemberKind, type AccountRef } from './accounts.ts';
@@ -11,10 +11,14 @@ export type Trx = Transaction<DB>;
 
 export interface PostedEntry {
   readonly entry_id: bigint;
-  /** New balances of the member accounts the entry touched, by accountKey. */
-  readonly member_balances: ReadonlyMap<string, bigint>;
   /** Ids of the lots the entry created, in the order given. */
   readonly lot_ids: readonly bigint[];
+}
+
+/** Entry and lot ids taken from the sequences ahead of the rows that use them. */
+export interface EntryIds {
+  readonly entries: readonly bigint[];
+  readonly lots: readonly bigint[];
 }
 
 /**
@@ -24,12 +28,14 @@ export interface PostedEntry {
  *
  * Invariants 1, 2 and 7 are asserted on the input (assertEntryInput) and enforced by SQL:
  * member balances move by a conditional upsert that refuses to pass the account's floor, lots by
- * updates guarded by CHECK constraints, the entry's balance by a deferred constraint trigger.
- * The rows nobody reads back here (entry, postings, lots, allocations) are deferred writes
- * (store/write-behind.ts): they travel with the transaction's next statement or its commit.
+ * guarded updates and CHECK constraints, the entry's balance by a deferred constraint trigger.
+ * Every statement is a deferred write (store/write-behind.ts) that travels with the transaction's
+ * next statement or its commit; the conditional ones assert their own row counts in SQL
+ * (pp_expect, migration 007), which services/transaction.ts maps back to INSUFFICIENT_POINTS or
+ * CONCURRENT_UPDATE. With `ids` reserved beforehand (reserveIds) posting costs no round trip.
  */
-export async function postEntry(trx: Trx, input: EntryInput): Promise<PostedEntry> {
-  const [posted] = await postEntries(trx, [input]);
+export async function postEntry(trx: Trx, input: EntryInput, ids?: EntryIds): Promise<PostedEntry> {
+  const [posted] = await postEntries(trx, [input], ids);
   return posted!;
 }
 
@@ -37,73 +43,83 @@ export const MAX_ENTRIES_PER_CALL = 5_000;
 
 /**
  * Posts several entries with one statement per table rather than per entry (a job's batch, a
- * batch of events): the same checks as postEntry, a handful of round trips in all.
+ * batch of events): the same checks as postEntry.
  */
-export async function postEntries(trx: Trx, inputs: readonly EntryInput[]): Promise<PostedEntry[]> {
+export async function postEntries(
+  trx: Trx,
+  inputs: readonly EntryInput[],
+  reserved?: EntryIds,
+): Promise<PostedEntry[]> {
   if (inputs.length === 0) return [];
   if (inputs.length > MAX_ENTRIES_PER_CALL)
     throw new AppError('INVALID_LEDGER_ENTRY', `at most ${MAX_ENTRIES_PER_CALL} entries per call`);
   for (const input of inputs) assertEntryInput(input);
   const lotCount = inputs.reduce((n, input) => n + (input.new_lots ?? []).length, 0);
-  const perEntry = inputs.map(mergePostings);
-  const balances = memberBalanceMoves(trx, inputs, perEntry);
-  const moved = inputs.flatMap((input, i) => (input.lot_moves ?? []).map((move) => ({ index: i, move })));
-  const lotMoves = lotMoveUpdates(trx, moved);
-  // The balance moves, the lot moves and the ids need nothing from each other: one round trip.
-  let results: unknown[][];
-  try {
-    results = await together(trx, [
-      ...balances.statements,
-      ...lotMoves.statements,
-      nextIdsQuery(trx, inputs.length, lotCount),
-    ]);
-  } catch (e) {
-    if (pgCode(e) === '23514') throw balances.insufficient();
-    throw e;
-  }
-  const nb = balances.statements.length;
-  const member = balances.read(results.slice(0, nb));
-  lotMoves.check(results.slice(nb, nb + lotMoves.statements.length));
-  const ids = splitIds(results[results.length - 1] as IdRow[]);
+  const ids =
+    reserved && reserved.entries.length >= inputs.length && reserved.lots.length >= lotCount
+      ? reserved
+      : splitIds((await trx.executeQuery(nextIdsQuery(trx, inputs.length, lotCount))).rows);
   const entryIds = ids.entries;
+  const perEntry = inputs.map(mergePostings);
+  // System accounts must exist before the postings that name them (cached: no round trip).
+  await ensureSystemAccounts(trx, dedupe(perEntry.flatMap((m) => m.system.map((p) => p.account))));
   for (const rows of chunks(
     inputs.map((input, i) => entryRow(entryIds[i]!, input)),
     2_000,
   )) {
     await deferWrite(trx, trx.insertInto('entries').values(rows));
   }
-  const systemIds = await ensureSystemAccounts(
-    trx,
-    dedupe(perEntry.flatMap((m) => m.system.map((p) => p.account))),
-  );
-  const accountIds = new Map<string, bigint>([...member.ids, ...systemIds]);
+  for (const statement of memberBalanceMoves(trx, inputs, perEntry)) await deferWrite(trx, statement);
+  const moved = inputs.flatMap((input, i) => (input.lot_moves ?? []).map((move) => ({ index: i, move })));
+  const lotMoves = lotMoveUpdates(trx, moved);
+  for (const statement of lotMoves.statements) await deferWrite(trx, statement);
 
   const postingRows = perEntry.flatMap((m, i) =>
-    [...m.member, ...m.system].map((p) => ({
-      entry_id: entryIds[i]!,
-      account_id: must(accountIds.get(accountKey(p.account))),
-      program_id: p.account.program_id,
-      amount_pt4: p.amount_pt4,
-      at: inputs[i]!.at,
-    })),
+    [...m.member, ...m.system].map((p) => ({ entry_id: entryIds[i]!, posting: p, at: inputs[i]!.at })),
   );
-  for (const rows of chunks(postingRows, 5_000))
-    await deferWrite(trx, trx.insertInto('postings').values(rows));
+  for (const rows of chunks(postingRows, 5_000)) await deferWrite(trx, postingsStatement(trx, rows));
 
   const lotIds = await insertLots(trx, entryIds, ids.lots, inputs);
   const allocations = lotMoves.allocations.map((a, k) => ({ ...a, entry_id: entryIds[moved[k]!.index]! }));
   for (const part of chunks(allocations, 2_000))
     await deferWrite(trx, trx.insertInto('lot_allocations').values(part));
-  return inputs.map((input, i) => ({
-    entry_id: entryIds[i]!,
-    member_balances: new Map(
-      [...perEntry[i]!.member].map((p) => [
-        accountKey(p.account),
-        member.balances.get(accountKey(p.account))!,
-      ]),
+  return inputs.map((_input, i) => ({ entry_id: entryIds[i]!, lot_ids: lotIds[i]! }));
+}
+
+/**
+ * Queues the ids `entries` entries with `lots` new lots will need, to travel with the command's
+ * reads (store/write-behind.ts); pass them to postEntry. Unused ids are gaps, as after a rollback.
+ */
+export async function reserveIds(trx: Trx, entries: number, lots: number): Promise<Prefetched<IdRow>> {
+  return prefetch(trx, nextIdsQuery(trx, entries, lots));
+}
+
+export const idsOf = (rows: readonly IdRow[]): EntryIds => splitIds(rows);
+
+/**
+ * Postings find their account ids by a join, so they need no result from the balance moves
+ * before them; a posting that finds no account fails its own count (PP003).
+ */
+function postingsStatement(
+  trx: Trx,
+  rows: readonly { entry_id: bigint; posting: MergedPosting; at: Date }[],
+): CompiledQuery {
+  const values = sql.join(
+    rows.map(
+      (r, n) =>
+        sql`(${n}::int4, ${r.entry_id}::int8, ${r.posting.account.program_id}::text, ${r.posting.account.kind}::text, ${r.posting.account.owner_id}::text, ${r.posting.amount_pt4}::int8, ${r.at}::timestamptz)`,
     ),
-    lot_ids: lotIds[i]!,
-  }));
+  );
+  return sql`
+    with p as (
+      insert into postings (entry_id, account_id, program_id, amount_pt4, at)
+      select v.entry_id, a.id, v.program_id, v.amount, v.at
+      from (values ${values}) as v(n, entry_id, program_id, kind, owner_id, amount, at)
+      join accounts a on a.program_id = v.program_id and a.kind = v.kind and a.owner_id = v.owner_id
+      order by v.n
+      returning 1)
+    select pp_expect((select count(*) from p) = ${rows.length}::int8, 'PP003',
+      ${JSON.stringify({ message: 'a posting found no account' })})`.compile(trx);
 }
 
 function entryRow(id: bigint, input: EntryInput) {
@@ -122,7 +138,7 @@ function entryRow(id: bigint, input: EntryInput) {
   };
 }
 
-interface IdRow {
+export interface IdRow {
   k: string;
   id: bigint;
 }
@@ -138,10 +154,11 @@ function nextIdsQuery(trx: Trx, entries: number, lots: number): CompiledQuery<Id
   );
 }
 
-function splitIds(rows: readonly IdRow[]): { entries: bigint[]; lots: bigint[] } {
+function splitIds(rows: readonly unknown[]): { entries: bigint[]; lots: bigint[] } {
+  const idRows = rows as readonly IdRow[];
   return {
-    entries: rows.filter((r) => r.k === 'e').map((r) => r.id),
-    lots: rows.filter((r) => r.k === 'l').map((r) => r.id),
+    entries: idRows.filter((r) => r.k === 'e').map((r) => r.id),
+    lots: idRows.filter((r) => r.k === 'l').map((r) => r.id),
   };
 }
 
@@ -272,11 +289,6 @@ async function insertLots(
   for (const part of chunks(paydowns, 2_000))
     await deferWrite(trx, trx.insertInto('lot_allocations').values(part));
   return out;
-}
-
-function must<T>(v: T | undefined): T {
-  if (v === undefined) throw new Error('postEntry: account id missing after upsert');
-  return v;
 }
 
 export function pgCode(e: unknown): string | undefined {

@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '../errors.ts';
+import { ledgerExpectation } from '../ledger/expectations.ts';
 import { pgCode } from '../ledger/post.ts';
 import { currentAuditScope } from './audit-scope.ts';
 import type { DB } from '../store/schema.ts';
@@ -41,6 +42,8 @@ export async function inTransaction<T>(db: Kysely<DB>, fn: (trx: Transaction<DB>
       return result;
     } catch (e) {
       const code = pgCode(e);
+      const ledger = ledgerExpectation(e);
+      if (ledger) throw ledger;
       if (!code || !RETRYABLE.has(code)) throw e;
       if (attempt >= MAX_ATTEMPTS) throw new AppError('CONCURRENT_UPDATE', undefined, { attempts: attempt });
       await new Promise((r) => setTimeout(r, Math.random() * 5 * 2 ** attempt));

@@ -288,6 +288,9 @@ export async function together<const Q extends readonly ({ compile(): CompiledQu
  * Sends a write whose result nobody reads with the transaction's next statement or its commit
  * (see the top of this file). Outside a transaction it runs at once.
  */
-export async function deferWrite(db: Executes, query: { compile(): CompiledQuery }): Promise<void> {
-  await db.executeQuery(markDeferred(query.compile()));
+export async function deferWrite(
+  db: Executes,
+  query: { compile(): CompiledQuery } | CompiledQuery,
+): Promise<void> {
+  await db.executeQuery(markDeferred('compile' in query ? query.compile() : query));
 }

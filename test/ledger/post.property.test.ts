@@ -13,11 +13,21 @@ import { sql, type Kysely } from 'kysely';
 import { isAppError } from '../../src/errors.ts';
 import { memberAccount, systemAccount, type AccountRef } from '../../src/ledger/accounts.ts';
 import type { EntryInput, LotMove, NewLot } from '../../src/ledger/entry.ts';
+import { ledgerExpectation } from '../../src/ledger/expectations.ts';
 import { pgCode, postEntry, type Trx } from '../../src/ledger/post.ts';
 import { lockMembers } from '../../src/services/members.ts';
 import { verifyLedger } from '../../src/services/verify.ts';
 import type { DB } from '../../src/store/schema.ts';
 import { createTestService, isPostgres, type TestService } from '../helpers/store.ts';
+
+/** A transaction as commands run one: the ledger's SQL-side checks come back as catalogue errors. */
+const inTx = <T>(db: Kysely<DB>, fn: (trx: Trx) => Promise<T>): Promise<T> =>
+  db
+    .transaction()
+    .execute(fn)
+    .catch((e: unknown) => {
+      throw ledgerExpectation(e) ?? e;
+    });
 
 const PROGRAMS = ['p_alpha', 'p_beta'] as const;
 const BRANDS = ['brand_a', 'brand_b'] as const;
@@ -633,7 +643,7 @@ void describe('ledger postEntry (property)', () => {
           if (s.valid) {
             const plan = planValid(model, s);
             const label = `step ${i} ${plan.name}`;
-            const posted = await db.transaction().execute((trx) => postEntry(trx, plan.entry));
+            const posted = await inTx(db, (trx) => postEntry(trx, plan.entry));
             plan.apply(posted.lot_ids);
             await assertMatchesModel(db, model, label);
           } else {
@@ -641,7 +651,7 @@ void describe('ledger postEntry (property)', () => {
             const label = `step ${i} invalid ${plan.name}`;
             const before = await snapshot(db);
             await assert.rejects(
-              db.transaction().execute((trx) => postEntry(trx, plan.entry)),
+              inTx(db, (trx) => postEntry(trx, plan.entry)),
               (e) => (assertRefused(e, label), true),
               `${label} was accepted`,
             );
@@ -675,7 +685,8 @@ void describe('ledger postEntry (property)', () => {
   void it('each SQL guard refuses what the entry assertions cannot see, and changes nothing', async () => {
     const [x, y] = freshMembers();
     const credit = (m: string, program: string, points: bigint, pending = false) =>
-      db.transaction().execute(
+      inTx(
+        db,
         async (trx) =>
           (
             await postEntry(trx, {
@@ -696,7 +707,7 @@ void describe('ledger postEntry (property)', () => {
     const lotY = await credit(y!, 'p_alpha', 100n);
     const lotBeta = await credit(x!, 'p_beta', 100n);
     // A hold of 30 on lot2, to capture too much from below.
-    await db.transaction().execute((trx) =>
+    await inTx(db, (trx) =>
       postEntry(trx, {
         kind: 'hold',
         member_id: x!,
@@ -791,7 +802,7 @@ void describe('ledger postEntry (property)', () => {
     for (const [name, entry, code] of cases) {
       const before = await snapshot(db);
       await assert.rejects(
-        db.transaction().execute((trx) => postEntry(trx, entry)),
+        inTx(db, (trx) => postEntry(trx, entry)),
         (e: unknown) => isAppError(e) && e.code === code,
         name,
       );
@@ -805,7 +816,7 @@ void describe('ledger postEntry (property)', () => {
     const [m] = freshMembers();
     const before = await snapshot(db);
     await assert.rejects(
-      db.transaction().execute(async (trx) => {
+      inTx(db, async (trx) => {
         await postEntry(trx, {
           kind: 'test',
           member_id: m!,
@@ -835,7 +846,7 @@ void describe('ledger postEntry (property)', () => {
 
   void it('entries, postings and lot allocations are append-only', async () => {
     const [m] = freshMembers();
-    const posted = await db.transaction().execute(async (trx) => {
+    const posted = await inTx(db, async (trx) => {
       const credit = await postEntry(trx, {
         kind: 'test',
         member_id: m!,
@@ -894,7 +905,7 @@ void describe('ledger postEntry (property)', () => {
     ];
     for (const [name, attempt] of attempts) {
       const before = await snapshot(db);
-      await assert.rejects(db.transaction().execute(attempt), (e: unknown) => {
+      await assert.rejects(inTx(db, attempt), (e: unknown) => {
         assert.equal(pgCode(e), 'P0001', `${name}: ${String(e)}`);
         assert.match(String((e as Error).message), /append-only/);
         return true;
@@ -908,7 +919,7 @@ void describe('ledger postEntry (property)', () => {
     const [m] = freshMembers();
     const before = await snapshot(db);
     await assert.rejects(
-      db.transaction().execute(async (trx) => {
+      inTx(db, async (trx) => {
         const e = await sql<{
           id: bigint;
         }>`insert into entries (kind, member_id, at) values ('test', ${m}, ${AT}) returning id`.execute(trx);
@@ -933,7 +944,7 @@ void describe('ledger postEntry (property)', () => {
     );
     assert.deepEqual(await snapshot(db), before);
     // A balanced raw entry commits (the trigger is not simply rejecting everything).
-    await db.transaction().execute(async (trx) => {
+    await inTx(db, async (trx) => {
       const e = await sql<{
         id: bigint;
       }>`insert into entries (kind, member_id, at) values ('test', ${m}, ${AT}) returning id`.execute(trx);
@@ -959,7 +970,7 @@ void describe('ledger postEntry (property)', () => {
     const [m] = freshMembers();
     const before = await snapshot(db);
     await assert.rejects(
-      db.transaction().execute((trx) =>
+      inTx(db, (trx) =>
         postEntry(trx, {
           kind: 'test',
           member_id: m!,
@@ -992,7 +1003,7 @@ void describe('ledger postEntry (property)', () => {
       const SPEND = 700n;
       const N = 16;
       const balance = BigInt(LOTS) * LOT_PT4;
-      await db.transaction().execute(async (trx) => {
+      await inTx(db, async (trx) => {
         await trx.insertInto('members').values({ id: m!, created_at: AT, referred_by: null }).execute();
         for (let i = 0; i < LOTS; i++) {
           await postEntry(trx, {
@@ -1009,7 +1020,7 @@ void describe('ledger postEntry (property)', () => {
       });
 
       const spendOnce = (n: number) =>
-        db.transaction().execute(async (trx) => {
+        inTx(db, async (trx) => {
           if (locked) await lockMembers(trx, [m!]);
           const lots = await trx
             .selectFrom('lots')

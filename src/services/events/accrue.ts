@@ -7,7 +7,7 @@ import type { EarnExplanation, EarnResult } from '../../domain/earn/types.ts';
 import type { CanonicalEvent } from '../../domain/events/canonical.ts';
 import type { Pt4 } from '../../domain/points.ts';
 import type { FloorMove } from '../../ledger/entry.ts';
-import { postEntry, type Trx } from '../../ledger/post.ts';
+import { idsOf, postEntry, reserveIds, type Trx } from '../../ledger/post.ts';
 import { memberStateOf, memberStateQuery } from '../../ledger/read.ts';
 import { deferWrite, prefetch } from '../../store/write-behind.ts';
 import type { Actor } from '../context.ts';
@@ -118,6 +118,7 @@ export async function accruePurchase(
     const reads = await prefetchUpgrade(trx, ev.member_id, p, at);
     if (reads) upgrades.set(p.id, reads);
   }
+  const ids = await reserveIds(trx, 1, programs.length);
   const tiers = new Map((await tierRows.rows()).map((r) => [r.program_id, r.tier]));
   const earns = await computeEarn(group, ev, store, async (pid) => tiers.get(pid) ?? null);
   const state = memberStateOf(await accountRows.rows());
@@ -125,7 +126,7 @@ export async function accruePurchase(
   const { accruals, explanations, spend_minor: spend } = plan;
   let entry_id: bigint | null = null;
   if (plan.entry) {
-    entry_id = (await postEntry(trx, plan.entry)).entry_id;
+    entry_id = (await postEntry(trx, plan.entry, idsOf(await ids.rows()))).entry_id;
     await resolvePaidDebts(trx, ev.member_id, plan.floors, now);
   }
   await recordActivity(

@@ -3,9 +3,9 @@ import type { Group } from '../../domain/config/group.ts';
 import { ratioToJson } from '../../domain/earn/codec.ts';
 import { isWholePt4, pt4ToJson, type Pt4 } from '../../domain/points.ts';
 import { AppError } from '../../errors.ts';
-import { memberAccount, parseAccountKey, systemAccount } from '../../ledger/accounts.ts';
+import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
 import type { LotMove, PostingInput } from '../../ledger/entry.ts';
-import { postEntry, type Trx } from '../../ledger/post.ts';
+import { idsOf, postEntry, reserveIds, type EntryIds, type Trx } from '../../ledger/post.ts';
 import { deferWrite, together } from '../../store/write-behind.ts';
 import { openLotsQuery } from '../../ledger/read.ts';
 import { requireGroup } from '../config.ts';
@@ -55,6 +55,7 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     const now = ctx.clock.now();
     // Claim, member lock and what the plan and the answer read, in one round trip: each read
     // takes its snapshot after the lock is granted.
+    const ids = await reserveIds(trx, 1, 0);
     const [claimed, locked, lots, accounts] = await together(trx, [
       claimQuery(trx, 'redemption', req.idempotency_key, hash, now),
       lockQuery(trx, [req.member_id]),
@@ -104,8 +105,8 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     const {
       entry_id: entry,
       moves,
-      member_balances,
-    } = await postSpend(trx, spend, {
+      postings,
+    } = await postSpend(trx, spend, idsOf(await ids.rows()), {
       id,
       member_id: req.member_id,
       brand_id: req.brand_id,
@@ -151,7 +152,7 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     const body = {
       ...view,
       ...(capture ? {} : { hold_expires_at: new Date(now.getTime() + hold_minutes * 60_000).toISOString() }),
-      balances: balancesAfter(req.member_id, accounts, member_balances),
+      balances: balancesAfter(req.member_id, accounts, postings),
     };
     await storeOutcome(trx, 'redemption', req.idempotency_key, 201, body);
     return { http_status: 201, body };
@@ -180,8 +181,9 @@ interface SpendContext {
 async function postSpend(
   trx: Trx,
   spend: SpendPlan,
+  ids: EntryIds,
   c: SpendContext,
-): Promise<{ entry_id: bigint; moves: LotMove[]; member_balances: ReadonlyMap<string, bigint> }> {
+): Promise<{ entry_id: bigint; moves: LotMove[]; postings: PostingInput[] }> {
   const postings: PostingInput[] = [];
   for (const p of spend.plan.by_program) {
     postings.push({
@@ -206,24 +208,28 @@ async function postSpend(
     state_from: 'available',
     value_common: ratioToJson(a.value),
   }));
-  const posted = await postEntry(trx, {
-    kind: c.capture ? 'redemption' : 'hold',
-    member_id: c.member_id,
-    at: c.now,
-    request_id: c.actor.request_id,
-    key_id: c.actor.key_id,
-    ref_type: 'redemption',
-    ref_id: c.id,
-    detail: {
-      redemption_id: c.id,
-      brand_id: c.brand_id,
-      absorbed_value: ratioToJson(spend.plan.absorbed_value),
-      absorbing_program_id: spend.plan.absorbing_program_id,
+  const posted = await postEntry(
+    trx,
+    {
+      kind: c.capture ? 'redemption' : 'hold',
+      member_id: c.member_id,
+      at: c.now,
+      request_id: c.actor.request_id,
+      key_id: c.actor.key_id,
+      ref_type: 'redemption',
+      ref_id: c.id,
+      detail: {
+        redemption_id: c.id,
+        brand_id: c.brand_id,
+        absorbed_value: ratioToJson(spend.plan.absorbed_value),
+        absorbing_program_id: spend.plan.absorbing_program_id,
+      },
+      postings,
+      lot_moves: moves,
     },
-    postings,
-    lot_moves: moves,
-  });
-  return { entry_id: posted.entry_id, moves, member_balances: posted.member_balances };
+    ids,
+  );
+  return { entry_id: posted.entry_id, moves, postings };
 }
 
 type BalanceRow = { program_id: string; kind: string; balance_pt4: bigint };
@@ -246,16 +252,16 @@ export async function remainingBalances(
 
 /**
  * remainingBalances without reading them again: the accounts as read under the member's lock,
- * with the new balances of the accounts the entry moved (member lock held throughout, so nothing
- * else moved them).
+ * moved by the entry's postings (the lock is held until commit, so nothing else moves them).
  */
-function balancesAfter(member_id: string, before: readonly BalanceRow[], moved: ReadonlyMap<string, bigint>) {
-  const rows = new Map(before.map((r) => [`${r.program_id}|${r.kind}`, r]));
-  for (const [key, balance_pt4] of moved) {
-    const account = parseAccountKey(key);
+function balancesAfter(member_id: string, before: readonly BalanceRow[], postings: readonly PostingInput[]) {
+  const rows = new Map(before.map((r) => [`${r.program_id}|${r.kind}`, { ...r }]));
+  for (const { account, amount_pt4 } of postings) {
     if (account.owner_id !== member_id) continue;
     if (account.kind !== 'member_available' && account.kind !== 'member_held') continue;
-    rows.set(`${account.program_id}|${account.kind}`, { ...account, balance_pt4 });
+    const key = `${account.program_id}|${account.kind}`;
+    const row = rows.get(key) ?? { program_id: account.program_id, kind: account.kind, balance_pt4: 0n };
+    rows.set(key, { ...row, balance_pt4: row.balance_pt4 + amount_pt4 });
   }
   return balancesView(
     [...rows.values()].sort((a, b) =>
