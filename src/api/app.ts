@@ -18,6 +18,7 @@ import { authHook } from './auth.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { installJsonBody } from './json-body.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { statsOf } from '../services/redemptions/same-member.ts';
 import adminRoutes from './routes/admin.ts';
 import configRoutes from './routes/config.ts';
 import eventRoutes from './routes/events.ts';
@@ -87,7 +88,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
   const app = fastify as unknown as App;
   app.decorate('ctx', opts.ctx);
-  app.decorate('metrics', createMetrics());
+  app.decorate(
+    'metrics',
+    createMetrics(() => statsOf(opts.ctx)),
+  );
   app.decorateRequest('apiKey', null);
   app.addSchema(ErrorBody);
   installErrorHandling(app);

@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SharedStats } from '../services/redemptions/same-member.ts';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -7,8 +8,32 @@ export interface Metrics {
 }
 
 /** One registry per app instance, so tests that build several apps never share counters. */
-export function createMetrics(): Metrics {
+export function createMetrics(shared: () => SharedStats): Metrics {
   const registry = new Registry();
+  const gauge = (name: string, help: string, read: (s: SharedStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(shared()));
+      },
+    });
+  gauge(
+    'pointpool_redemption_shared_transactions',
+    'Transactions that carried several concurrent redemptions of one member (since start)',
+    (s) => s.transactions,
+  );
+  gauge(
+    'pointpool_redemptions_shared',
+    'Redemptions that ran in a transaction shared with others of the same member (since start)',
+    (s) => s.redemptions,
+  );
+  gauge(
+    'pointpool_redemption_shared_fallbacks',
+    'Redemptions run again alone after their shared transaction failed (since start)',
+    (s) => s.fallbacks,
+  );
   collectDefaultMetrics({ register: registry, prefix: 'pointpool_' });
   return {
     registry,

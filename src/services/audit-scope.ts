@@ -24,3 +24,13 @@ const storage = new AsyncLocalStorage<AuditScope>();
 export const runInAuditScope = <T>(scope: AuditScope, fn: () => T): T => storage.run(scope, fn);
 
 export const currentAuditScope = (): AuditScope | undefined => storage.getStore();
+
+/** Runs fn in no audit scope: its transactions write no audit row of their own. */
+export const outsideAuditScope = <T>(fn: () => T): T => storage.exit(fn);
+
+/** The audit_log row of a scope's command that commits with the given HTTP status (null: unknown yet). */
+export const committedAuditRow = (scope: AuditScope, status_code: number | null) => ({
+  ...scope.record,
+  status_code,
+  detail: JSON.stringify({ ...scope.record.detail, outcome: 'committed' }) as never,
+});

@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '../errors.ts';
 import { ledgerExpectation } from '../ledger/expectations.ts';
 import { pgCode } from '../ledger/post.ts';
-import { currentAuditScope } from './audit-scope.ts';
+import { committedAuditRow, currentAuditScope } from './audit-scope.ts';
 import type { DB } from '../store/schema.ts';
 import { deferWrite } from '../store/write-behind.ts';
 
@@ -26,11 +26,7 @@ export async function inTransaction<T>(db: Kysely<DB>, fn: (trx: Transaction<DB>
           // Commands that answer their own HTTP status ({http_status, body}) give it here, and the
           // row travels with the commit; for the others the API fills it in by id afterwards.
           const status_code = httpStatusOf(out);
-          const insert = trx.insertInto('audit_log').values({
-            ...audit.record,
-            status_code,
-            detail: JSON.stringify({ ...audit.record.detail, outcome: 'committed' }) as never,
-          });
+          const insert = trx.insertInto('audit_log').values(committedAuditRow(audit, status_code));
           if (status_code === null)
             audit.audit_id = (await insert.returning('id').executeTakeFirstOrThrow()).id;
           else await deferWrite(trx, insert);

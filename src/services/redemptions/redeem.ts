@@ -16,7 +16,15 @@ import { lockQuery } from '../members.ts';
 import { inTransaction } from '../transaction.ts';
 import { takeRewardStock } from './rewards.ts';
 import { recordSettlement } from './settlement.ts';
-import { planFromLots, resolveScope, spendPrograms, tooSmallToPay, type SpendPlan } from './spend-plan.ts';
+import { sameMember, type Outcome } from './same-member.ts';
+import {
+  planFromLots,
+  resolveScope,
+  spendPrograms,
+  tooSmallToPay,
+  type SpendPlan,
+  type SpendScope,
+} from './spend-plan.ts';
 import { redemptionView, type RedemptionView } from './view.ts';
 
 // POST /v1/redemptions: spend a member's points at a brand, from one program or from the whole
@@ -39,10 +47,7 @@ export interface RedeemRequest {
   readonly quantity?: number | undefined;
 }
 
-export interface Outcome {
-  readonly http_status: number;
-  readonly body: Record<string, unknown>;
-}
+export type { Outcome };
 
 export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promise<Outcome> {
   const group = await requireGroup(ctx);
@@ -51,7 +56,25 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
   const { points_pt4, ...hashed } = req;
   void points_pt4;
   const hash = requestHash(hashed);
-  return inTransaction(ctx.db, async (trx) => {
+  const run = (trx: Trx) => redeemIn(trx, ctx, group, scope, hash, req, actor);
+  // Redemptions of one member that arrive together share one transaction (same-member.ts).
+  return sameMember(ctx, req.member_id, {
+    alone: () => inTransaction(ctx.db, run),
+    inBatch: run,
+  });
+}
+
+/** The redemption's transaction body: everything after the request was validated. */
+async function redeemIn(
+  trx: Trx,
+  ctx: Ctx,
+  group: Group,
+  scope: SpendScope,
+  hash: string,
+  req: RedeemRequest,
+  actor: Actor,
+): Promise<Outcome> {
+  {
     const now = ctx.clock.now();
     // Claim, member lock and what the plan and the answer read, in one round trip: each read
     // takes its snapshot after the lock is granted.
@@ -156,7 +179,7 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     };
     await storeOutcome(trx, 'redemption', req.idempotency_key, 201, body);
     return { http_status: 201, body };
-  });
+  }
 }
 
 /** Whole-point programs take whole points; accumulate programs up to 4 decimals. */
