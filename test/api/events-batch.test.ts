@@ -132,11 +132,15 @@ void describe('POST /v1/events/batch equals the same events one by one', () => {
           );
         }
         for (let m = 0; m <= 6; m++) {
-          const url = `/v1/members/${tag}_m${m}/balances`;
-          const a = await bulk.app.inject({ method: 'GET', url, headers: bulk.adminHeaders });
-          const b = await single.app.inject({ method: 'GET', url, headers: single.adminHeaders });
-          assert.equal(a.statusCode, b.statusCode);
-          assert.deepEqual(a.json(), b.json());
+          // Balances and expiring lots; the profile with each enrollment's tier and last activity;
+          // tiers with their history and progress.
+          for (const view of ['/balances', '', '/tiers']) {
+            const url = `/v1/members/${tag}_m${m}${view}`;
+            const a = await bulk.app.inject({ method: 'GET', url, headers: bulk.adminHeaders });
+            const b = await single.app.inject({ method: 'GET', url, headers: single.adminHeaders });
+            assert.equal(a.statusCode, b.statusCode, url);
+            assert.deepEqual(a.json(), b.json(), url);
+          }
         }
       }),
       { numRuns: 8 },

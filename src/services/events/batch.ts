@@ -1,19 +1,42 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
+import type { CompiledQuery } from 'kysely';
 import { fxFactor } from '../../domain/config/fx.ts';
-import type { Group } from '../../domain/config/group.ts';
+import type { CompiledProgram, Group } from '../../domain/config/group.ts';
 import type { StoreConfig } from '../../domain/config/schema.ts';
 import { canonicalJson, parseEvent, type CanonicalEvent } from '../../domain/events/canonical.ts';
+import { DAY_MS } from '../../domain/expiry.ts';
 import { evaluateTier, tierWindow } from '../../domain/tiers.ts';
 import { AppError } from '../../errors.ts';
 import type { EntryInput } from '../../ledger/entry.ts';
-import { postEntries, type Trx } from '../../ledger/post.ts';
+import { idsOf, postEntries, reserveIds, type EntryIds, type Trx } from '../../ledger/post.ts';
+import { deferWrite, together } from '../../store/write-behind.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { inTransaction } from '../transaction.ts';
 import { buildAccrual, type AccrualPlan } from './accrual-entry.ts';
-import { computeEarn, programsForStore, resolvePaidDebts } from './accrue.ts';
-import { extendInactivityExpiry } from './inactivity.ts';
+import { computeEarn, programsForStore, resolvePaidDebts, type ProgramEarn } from './accrue.ts';
+import {
+  claimKeysQuery,
+  currentTiersQuery,
+  debtsQuery,
+  enrollQuery,
+  eventsByIdQuery,
+  extendInactivityQuery,
+  insertActivityQuery,
+  insertMembersQuery,
+  lockMembersQuery,
+  metricsQuery,
+  purchasesByOrderQuery,
+  recordAcceptedQuery,
+  storeOutcomesQuery,
+  tierHistoryQuery,
+  tiersAtQuery,
+  unpaidReferralQuery,
+  type AcceptedEvent,
+  type ActivityRow,
+  type Enrollment,
+  type TierChange,
+} from './batch-statements.ts';
 import { checkTime, sameEventBody, submitEvent, type BrandGuard, type EventOutcome } from './intake.ts';
 
 // POST /v1/events/batch in few round trips. Plain purchases of members that appear once in the
@@ -23,12 +46,22 @@ import { checkTime, sameEventBody, submitEvent, type BrandGuard, type EventOutco
 // path, in batch order. Both paths build the same entry (buildAccrual) and claim the same keys,
 // so a batch has exactly the effect of its events sent one by one. If the bulk transaction fails
 // for any reason it rolls back whole and its events take the single-event path too.
+//
+// The bulk transaction takes two round trips whatever the batch size, and its commit: claim the
+// keys and look for twins; then create and lock the members and read, under the lock, what their
+// accruals need (tiers at the event's time, current tiers, debts, tier metrics, entry and lot
+// ids). Everything after that is a write whose result nobody reads — the entries (ledger),
+// enrollments, tier history, activity, inactivity expiry, the events rows and the keys' outcomes
+// — and travels with the commit (store/write-behind.ts). Each statement takes one array parameter
+// per column, or one JSON document for rows that carry documents (batch-statements.ts), not one
+// parameter per value, and reads probe their indexes once per key, so a batch costs the same
+// however large the tables grow.
 
 interface Candidate {
   readonly index: number;
-  readonly raw: unknown;
   readonly ev: CanonicalEvent;
   readonly store: StoreConfig;
+  readonly programs: readonly CompiledProgram[];
   readonly hash: string;
 }
 
@@ -78,6 +111,7 @@ function bulkRounds(group: Group, raws: readonly unknown[], now: Date, guard: Br
   const perKey = new Map<string, number>();
   for (const { p } of parsed)
     if (p.ok) perKey.set(p.event.idempotency_key, (perKey.get(p.event.idempotency_key) ?? 0) + 1);
+  const programsOf = new Map<StoreConfig, CompiledProgram[]>();
   const broken = new Set<string>();
   const seen = new Map<string, number>();
   const rounds: Candidate[][] = [];
@@ -85,6 +119,7 @@ function bulkRounds(group: Group, raws: readonly unknown[], now: Date, guard: Br
     if (!p.ok) continue;
     const ev = p.event;
     const store = group.stores.get(ev.store_id);
+    let programs: CompiledProgram[] | undefined;
     let bulk =
       ev.event_type === 'purchase_completed' &&
       store !== undefined &&
@@ -94,13 +129,14 @@ function bulkRounds(group: Group, raws: readonly unknown[], now: Date, guard: Br
       try {
         guard(store.brand);
         checkTime(group, ev, store, now);
-        for (const program of programsForStore(group, store))
-          fxFactor(ev.currency, program.currency, group, ev.transaction_ms);
+        programs = programsOf.get(store);
+        if (!programs) programsOf.set(store, (programs = programsForStore(group, store)));
+        for (const program of programs) fxFactor(ev.currency, program.currency, group, ev.transaction_ms);
       } catch {
         bulk = false; // the single-event path rejects it, with its code and field
       }
     }
-    if (!bulk || !store) {
+    if (!bulk || !store || !programs) {
       for (const m of [ev.member_id, ev.referrer_member_id]) if (m) broken.add(m);
       continue;
     }
@@ -108,14 +144,16 @@ function bulkRounds(group: Group, raws: readonly unknown[], now: Date, guard: Br
     seen.set(ev.member_id, r + 1);
     (rounds[r] ??= []).push({
       index,
-      raw,
       ev,
       store,
+      programs,
       hash: createHash('sha256').update(canonicalJson(raw)).digest('hex'),
     });
   }
   return rounds;
 }
+
+const pairKey = (a: string, b: string) => `${a}\u0000${b}`;
 
 async function accrueBulk(
   trx: Trx,
@@ -125,11 +163,39 @@ async function accrueBulk(
   actor: Actor,
 ): Promise<Map<number, EventOutcome>> {
   const now = ctx.clock.now();
-  const claimed = await claimKeys(trx, all, now);
+  // Round trip 1: claim the keys, and look for twins of the events (by event_id, by order).
+  const withOrder = all.filter((c) => c.ev.order_id !== null);
+  const [claimedRows, byId, byOrder] = await together(trx, [
+    claimKeysQuery(
+      trx,
+      all.map((c) => ({ key: c.ev.idempotency_key, hash: c.hash, event_id: c.ev.event_id })),
+      now,
+    ),
+    eventsByIdQuery(
+      trx,
+      all.map((c) => c.ev.event_id),
+    ),
+    purchasesByOrderQuery(
+      trx,
+      withOrder.map((c) => ({ brand_id: c.store.brand, order_id: c.ev.order_id! })),
+    ),
+  ]);
+  const claimed = new Set(claimedRows.map((r) => r.key));
   // Events whose key was taken before (replays, reuse) are answered by the single-event path.
   const mine = all.filter((c) => claimed.has(c.ev.idempotency_key));
+  const twins = new Map<string, string>();
+  const mineById = new Map(mine.map((c) => [c.ev.event_id, c]));
+  for (const r of byId) {
+    const c = mineById.get(r.event_id);
+    if (!c) continue;
+    // A reused event_id with another body is a conflict the single-event path answers (409).
+    if (!sameEventBody(r.payload, c.ev.raw))
+      throw new AppError('CONCURRENT_UPDATE', 'event_id reused in batch');
+    twins.set(r.event_id, r.event_id);
+  }
+  for (const r of byOrder) twins.set(JSON.stringify([r.brand_id, r.order_id]), r.event_id);
+
   const out = new Map<number, EventOutcome>();
-  const twins = await findTwins(trx, mine);
   const fresh: Candidate[] = [];
   const orders = new Map<string, string>();
   for (const c of mine) {
@@ -146,328 +212,215 @@ async function accrueBulk(
     if (orderKey) orders.set(orderKey, c.ev.event_id);
     fresh.push(c);
   }
-  const members = fresh.map((c) => c.ev.member_id);
-  if (members.length > 0) {
-    await trx
-      .insertInto('members')
-      .values(members.map((id) => ({ id, created_at: now, referred_by: null })))
-      .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
-    await trx
-      .selectFrom('members')
-      .select('id')
-      .where('id', 'in', members)
-      .orderBy('id')
-      .forUpdate()
-      .execute();
-    const referred = await trx
-      .selectFrom('referrals')
-      .select('referred_member_id')
-      .where('referred_member_id', 'in', members)
-      .where('rewarded_entry_id', 'is', null)
-      .execute();
-    // A pending referral bonus would need the referrer's lock too: the single-event path pays it.
-    if (referred.length > 0)
-      throw new AppError('CONCURRENT_UPDATE', 'batch has referred members; process one by one');
-    await trx
-      .insertInto('enrollments')
-      .values(
-        fresh.flatMap((c) =>
-          programsForStore(group, c.store).map((p) => ({
-            member_id: c.ev.member_id,
-            program_id: p.id,
-            enrolled_at: now,
-            tier: null,
-            tier_since: null,
-            last_activity_at: now,
-          })),
-        ),
-      )
-      .onConflict((oc) =>
-        oc.columns(['member_id', 'program_id']).doUpdateSet({
-          last_activity_at: sql`greatest(enrollments.last_activity_at, excluded.last_activity_at)`,
-        }),
-      )
-      .execute();
-  }
-  const plans = await planAll(trx, group, fresh, now, actor);
-  const entries = plans.map((p) => p.plan.entry).filter((e): e is EntryInput => e !== null);
-  const posted = await postEntries(trx, entries);
-  const entryIds = new Map(entries.map((e, i) => [e.event_id!, posted[i]!.entry_id]));
-  for (const { c, plan } of plans)
-    if (plan.floors.length > 0) await resolvePaidDebts(trx, c.ev.member_id, plan.floors, now);
-  await recordActivityBulk(trx, plans, entryIds);
-  await upgradeTiersBulk(trx, group, plans, now);
-  for (const { c } of plans) {
-    for (const program of programsForStore(group, c.store))
-      if (program.expiry.kind === 'inactivity')
-        await extendInactivityExpiry(trx, c.ev.member_id, program, new Date(c.ev.transaction_ms));
-  }
-  for (const { c, plan } of plans) {
-    out.set(c.index, {
-      http_status: 201,
-      body: {
+
+  const accepted: AcceptedEvent[] = [];
+  if (fresh.length > 0) {
+    const { plans, enrollments, upgrades, ids } = await planAll(trx, group, fresh, now, actor);
+    const entries = plans.map((p) => p.plan.entry).filter((e): e is EntryInput => e !== null);
+    const posted = await postEntries(trx, entries, ids);
+    const entryIds = new Map(entries.map((e, i) => [e.event_id!, posted[i]!.entry_id]));
+    for (const { c, plan } of plans)
+      if (plan.floors.length > 0) await resolvePaidDebts(trx, c.ev.member_id, plan.floors, now);
+    await deferAll(trx, afterPosting(trx, plans, enrollments, upgrades, entryIds, now));
+    for (const { c, plan } of plans) {
+      const body = {
         status: 'accepted',
         event_id: c.ev.event_id,
         member_id: c.ev.member_id,
         accruals: plan.accruals,
         reversed: [],
-      },
-    });
-  }
-  if (plans.length > 0) {
-    await trx
-      .insertInto('events')
-      .values(
-        plans.map(({ c, plan }) => ({
-          event_id: c.ev.event_id,
-          idempotency_key: c.ev.idempotency_key,
-          event_type: c.ev.event_type,
-          member_id: c.ev.member_id,
-          store_id: c.ev.store_id,
-          brand_id: c.store.brand,
-          channel: c.ev.channel,
-          order_id: c.ev.order_id,
-          transaction_id: c.ev.transaction_id,
-          transaction_ts: new Date(c.ev.transaction_ms),
-          reversal_of: null,
-          received_at: now,
-          request_hash: c.hash,
-          payload: JSON.stringify(c.ev.raw) as never,
-          outcome: JSON.stringify(out.get(c.index)!.body) as never,
-          earn: JSON.stringify({
-            entry_id: entryIds.get(c.ev.event_id)?.toString() ?? null,
-            programs: plan.explanations,
-          }) as never,
-        })),
-      )
-      .execute();
-  }
-  await storeOutcomes(trx, mine, out);
-  return out;
-}
-
-async function claimKeys(trx: Trx, all: readonly Candidate[], now: Date): Promise<Set<string>> {
-  const rows = await trx
-    .insertInto('idempotency_keys')
-    .values(
-      all.map((c) => ({
-        scope: 'event',
-        key: c.ev.idempotency_key,
+      };
+      out.set(c.index, { http_status: 201, body });
+      const entry_id = entryIds.get(c.ev.event_id);
+      accepted.push({
+        event_id: c.ev.event_id,
+        idempotency_key: c.ev.idempotency_key,
+        member_id: c.ev.member_id,
+        store_id: c.ev.store_id,
+        brand_id: c.store.brand,
+        channel: c.ev.channel,
+        order_id: c.ev.order_id,
+        transaction_id: c.ev.transaction_id,
+        transaction_ts: c.ev.transaction_ts,
         request_hash: c.hash,
-        status_code: 0,
-        response: JSON.stringify({ event_id: c.ev.event_id }) as never,
-        created_at: now,
-      })),
-    )
-    .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
-    .returning('key')
-    .execute();
-  return new Set(rows.map((r) => r.key));
+        payload: c.ev.raw,
+        outcome: body,
+        earn: { entry_id: entry_id?.toString() ?? null, programs: plan.explanations },
+      });
+    }
+  }
+  // The events rows and every key's outcome travel with the commit.
+  if (accepted.length > 0) await deferAll(trx, [recordAcceptedQuery(trx, accepted, now)]);
+  const others = mine.filter((c) => out.get(c.index)?.http_status !== 201);
+  if (others.length > 0)
+    await deferAll(trx, [
+      storeOutcomesQuery(
+        trx,
+        others.map((c) => {
+          const o = out.get(c.index)!;
+          return {
+            key: c.ev.idempotency_key,
+            status: o.http_status,
+            response: { event_id: c.ev.event_id, body: o.body },
+          };
+        }),
+      ),
+    ]);
+  return out;
 }
 
-/** Events already in the ledger by event_id, or by (brand, order_id) for purchases. */
-async function findTwins(trx: Trx, list: readonly Candidate[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  if (list.length === 0) return out;
-  const byId = await trx
-    .selectFrom('events')
-    .select(['event_id', 'payload'])
-    .where(
-      'event_id',
-      'in',
-      list.map((c) => c.ev.event_id),
-    )
-    .execute();
-  for (const r of byId) {
-    // A reused event_id with another body is a conflict the single-event path answers (409).
-    if (!sameEventBody(r.payload, list.find((c) => c.ev.event_id === r.event_id)?.raw))
-      throw new AppError('CONCURRENT_UPDATE', 'event_id reused in batch');
-    out.set(r.event_id, r.event_id);
-  }
-  const withOrder = list.filter((c) => c.ev.order_id);
-  if (withOrder.length > 0) {
-    const rows = await trx
-      .selectFrom('events')
-      .select(['event_id', 'brand_id', 'order_id'])
-      .where('event_type', '=', 'purchase_completed')
-      .where(
-        'order_id',
-        'in',
-        withOrder.map((c) => c.ev.order_id!),
-      )
-      .execute();
-    for (const r of rows) out.set(JSON.stringify([r.brand_id, r.order_id]), r.event_id);
-  }
-  return out;
+async function deferAll(trx: Trx, queries: readonly CompiledQuery[]): Promise<void> {
+  for (const q of queries) await deferWrite(trx, q);
 }
 
 interface Planned {
   readonly c: Candidate;
+  readonly earns: readonly ProgramEarn[];
   readonly plan: AccrualPlan;
 }
 
+/**
+ * Round trip 2: creates, locks and enrolls the members and reads, under the lock, what their
+ * accruals need; then builds each purchase's entry without I/O, as the single-event path does,
+ * and decides the immediate tier upgrades.
+ */
 async function planAll(
   trx: Trx,
   group: Group,
   fresh: readonly Candidate[],
   now: Date,
   actor: Actor,
-): Promise<Planned[]> {
-  if (fresh.length === 0) return [];
+): Promise<{ plans: Planned[]; enrollments: Enrollment[]; upgrades: TierChange[]; ids: EntryIds }> {
   const members = fresh.map((c) => c.ev.member_id);
-  const history = await trx
-    .selectFrom('tier_history')
-    .select(['member_id', 'program_id', 'tier', 'from_at'])
-    .where('member_id', 'in', members)
-    .orderBy('from_at', 'desc')
-    .orderBy('id', 'desc')
-    .execute();
-  const debts = await trx
-    .selectFrom('accounts')
-    .select(['owner_id', 'program_id', 'floor_pt4'])
-    .where('owner_id', 'in', members)
-    .where('kind', '=', 'member_available')
-    .where('floor_pt4', '<', 0n)
-    .execute();
-  const out: Planned[] = [];
-  for (const c of fresh) {
-    const at = c.ev.transaction_ms;
-    const tierOf = async (program_id: string) =>
-      history.find(
-        (h) => h.member_id === c.ev.member_id && h.program_id === program_id && h.from_at.getTime() <= at,
-      )?.tier ?? null;
-    const earns = await computeEarn(group, c.ev, c.store, tierOf);
-    const debt = (program_id: string) =>
-      -(debts.find((d) => d.owner_id === c.ev.member_id && d.program_id === program_id)?.floor_pt4 ?? 0n);
-    out.push({ c, plan: buildAccrual(c.ev, c.store, now, earns, debt, actor) });
-  }
-  return out;
-}
-
-async function recordActivityBulk(
-  trx: Trx,
-  plans: readonly Planned[],
-  entryIds: ReadonlyMap<string, bigint>,
-): Promise<void> {
-  const rows = plans.flatMap(({ c, plan }) =>
-    plan.accruals
-      .map((a) => ({
-        program_id: a.program_id,
-        spend_minor: plan.spend_minor.get(a.program_id) ?? 0n,
-        points_pt4: BigInt(plan.explanations[a.program_id]?.points_pt4 ?? '0'),
-      }))
-      .filter((r) => r.spend_minor !== 0n || r.points_pt4 !== 0n)
-      .map((r) => ({
-        member_id: c.ev.member_id,
-        program_id: r.program_id,
-        at: new Date(c.ev.transaction_ms),
-        spend_minor: r.spend_minor,
-        points_pt4: r.points_pt4,
-        event_id: c.ev.event_id,
-        entry_id: entryIds.get(c.ev.event_id) ?? null,
+  const tiered = fresh.flatMap((c) =>
+    c.programs
+      .filter((p) => p.tiers.length > 0)
+      .map((p) => ({ member_id: c.ev.member_id, program_id: p.id, at_ms: c.ev.transaction_ms })),
+  );
+  // Upgrade checks, as prefetchUpgrade: each tiered program that qualifies by a metric.
+  const checks = fresh.flatMap((c, n) =>
+    c.programs.flatMap((program) => {
+      const qualify = program.tiers.find((t) => t.qualify)?.qualify;
+      if (!qualify) return [];
+      const w = tierWindow(qualify, c.ev.transaction_ms);
+      return [{ n, program, metric: qualify.metric, from_ms: w.from_ms, to_ms: w.to_ms }];
+    }),
+  );
+  // Ids for every entry and lot the purchases could post (unused ones are gaps), read with the rest.
+  const reserved = await reserveIds(
+    trx,
+    fresh.length,
+    fresh.reduce((n, c) => n + c.programs.length, 0),
+  );
+  const [, , referred, tiersNow, tiersThen, debtRows, metricRows] = await together(trx, [
+    insertMembersQuery(trx, members, now),
+    lockMembersQuery(trx, members),
+    // Read under the lock. A pending referral bonus would need the referrer's lock too: the
+    // single-event path pays it.
+    unpaidReferralQuery(trx, members),
+    currentTiersQuery(trx, members),
+    tiersAtQuery(trx, tiered),
+    debtsQuery(trx, members),
+    metricsQuery(
+      trx,
+      checks.map((k) => ({
+        member_id: members[k.n]!,
+        program_id: k.program.id,
+        from_ms: k.from_ms,
+        to_ms: k.to_ms,
       })),
-  );
-  for (let i = 0; i < rows.length; i += 2_000)
-    await trx
-      .insertInto('program_activity')
-      .values(rows.slice(i, i + 2_000))
-      .execute();
-}
-
-/** The same immediate upgrade as upgradeIfQualified, with the metrics read in one query. */
-async function upgradeTiersBulk(trx: Trx, group: Group, plans: readonly Planned[], now: Date): Promise<void> {
-  const checks = plans.flatMap(({ c, plan }) =>
-    plan.accruals
-      .map((a) => group.programs.get(a.program_id)!)
-      .filter((p) => p.tiers.some((t) => t.qualify))
-      .map((program) => {
-        const qualify = program.tiers.find((t) => t.qualify)!.qualify!;
-        const w = tierWindow(qualify, c.ev.transaction_ms);
-        return { c, plan, program, metric: qualify.metric, from: new Date(w.from_ms), to: new Date(w.to_ms) };
-      }),
-  );
-  if (checks.length === 0) return;
-  const values = sql.join(
-    checks.map(
-      (k, i) =>
-        sql`(${i}::int4, ${k.c.ev.member_id}::text, ${k.program.id}::text, ${k.from}::timestamptz, ${k.to}::timestamptz)`,
     ),
-  );
-  const metrics = await sql<{ i: number; spend: bigint | null; points: bigint | null }>`
-    select v.i, sum(a.spend_minor)::int8 as spend, sum(a.points_pt4)::int8 as points
-    from (values ${values}) as v(i, member_id, program_id, from_at, to_at)
-    left join program_activity a on a.member_id = v.member_id and a.program_id = v.program_id and a.at >= v.from_at and a.at < v.to_at
-    group by v.i`.execute(trx);
-  const current = await trx
-    .selectFrom('enrollments')
-    .select(['member_id', 'program_id', 'tier'])
-    .where('member_id', 'in', [...new Set(checks.map((k) => k.c.ev.member_id))])
-    .execute();
-  const tierOf = new Map(current.map((e) => [`${e.member_id}\u0000${e.program_id}`, e.tier]));
-  const changes: { member_id: string; program_id: string; tier: string | null; from_at: Date }[] = [];
-  for (const m of metrics.rows) {
-    const k = checks[m.i]!;
-    const value = (k.metric === 'spend_minor' ? m.spend : m.points) ?? 0n;
-    const tier = tierOf.get(`${k.c.ev.member_id}\u0000${k.program.id}`) ?? null;
-    const next = evaluateTier(k.program.tiers, value, tier, 'upgrade_only');
-    if (next === tier) continue;
-    changes.push({
-      member_id: k.c.ev.member_id,
+  ]);
+  if (referred.length > 0)
+    throw new AppError('CONCURRENT_UPDATE', 'batch has referred members; process one by one');
+  const tierThen = new Map(tiersThen.map((r) => [pairKey(r.member_id, r.program_id), r.tier]));
+  const debts = new Map(debtRows.map((r) => [pairKey(r.owner_id, r.program_id), -r.floor_pt4]));
+  const plans: Planned[] = [];
+  for (const c of fresh) {
+    const m = c.ev.member_id;
+    const earns = await computeEarn(group, c.ev, c.store, (pid) =>
+      Promise.resolve(tierThen.get(pairKey(m, pid)) ?? null),
+    );
+    const debt = (pid: string) => debts.get(pairKey(m, pid)) ?? 0n;
+    plans.push({ c, earns, plan: buildAccrual(c.ev, c.store, now, earns, debt, actor) });
+  }
+  // As upgradeIfQualified: the metric recorded so far plus this purchase's own activity (it lies
+  // inside the window, which ends at its time), against the tier held now.
+  const tierNow = new Map(tiersNow.map((r) => [pairKey(r.member_id, r.program_id), r.tier]));
+  const recorded = new Map(metricRows.map((r) => [Number(r.i) - 1, r]));
+  const upgrades: TierChange[] = [];
+  checks.forEach((k, i) => {
+    const { c, earns, plan } = plans[k.n]!;
+    const row = recorded.get(i);
+    const before = (k.metric === 'spend_minor' ? row?.spend : row?.points) ?? 0n;
+    const added =
+      k.metric === 'spend_minor'
+        ? (plan.spend_minor.get(k.program.id) ?? 0n)
+        : (earns.find((e) => e.program.id === k.program.id)?.earn.points_pt4 ?? 0n);
+    const tier = tierNow.get(pairKey(c.ev.member_id, k.program.id)) ?? null;
+    const next = evaluateTier(k.program.tiers, before + added, tier, 'upgrade_only');
+    if (next === tier) return;
+    upgrades.push({
+      member_id: c.ev.member_id,
       program_id: k.program.id,
       tier: next,
-      from_at: new Date(k.c.ev.transaction_ms),
+      from_ms: c.ev.transaction_ms,
     });
-    const view = k.plan.accruals.find((a) => a.program_id === k.program.id);
+    const view = plan.accruals.find((a) => a.program_id === k.program.id);
     if (view) view.tier = next;
-  }
-  await setTiersBulk(trx, changes, now);
+  });
+  const upgraded = new Map(upgrades.map((u) => [pairKey(u.member_id, u.program_id), u]));
+  const enrollments = fresh.flatMap((c) =>
+    c.programs.map((p) => ({
+      member_id: c.ev.member_id,
+      program_id: p.id,
+      upgrade: upgraded.get(pairKey(c.ev.member_id, p.id)) ?? null,
+    })),
+  );
+  return { plans, enrollments, upgrades, ids: idsOf(await reserved.rows()) };
 }
 
-/** setTier for many (member, program) pairs at once: one update, one history insert. */
-async function setTiersBulk(
+/**
+ * The writes that follow the entries (all deferred): enrollments with their upgraded tiers, tier
+ * history, activity, inactivity expiry.
+ */
+function afterPosting(
   trx: Trx,
-  changes: readonly { member_id: string; program_id: string; tier: string | null; from_at: Date }[],
+  plans: readonly Planned[],
+  enrollments: readonly Enrollment[],
+  upgrades: readonly TierChange[],
+  entryIds: ReadonlyMap<string, bigint>,
   now: Date,
-): Promise<void> {
-  if (changes.length === 0) return;
-  const values = sql.join(
-    changes.map(
-      (c) => sql`(${c.member_id}::text, ${c.program_id}::text, ${c.tier}::text, ${c.from_at}::timestamptz)`,
-    ),
-  );
-  await sql`update enrollments e set tier = v.tier, tier_since = v.from_at
-    from (values ${values}) as v(member_id, program_id, tier, from_at)
-    where e.member_id = v.member_id and e.program_id = v.program_id`.execute(trx);
-  await trx
-    .insertInto('tier_history')
-    .values(
-      changes.map((c) => ({
-        member_id: c.member_id,
-        program_id: c.program_id,
-        tier: c.tier,
-        from_at: c.from_at,
-        recorded_at: now,
-        reason: 'upgrade',
-      })),
-    )
-    .execute();
-}
-
-async function storeOutcomes(
-  trx: Trx,
-  list: readonly Candidate[],
-  out: ReadonlyMap<number, EventOutcome>,
-): Promise<void> {
-  const rows = list.filter((c) => out.has(c.index));
-  if (rows.length === 0) return;
-  const values = sql.join(
-    rows.map(
-      (c) =>
-        sql`(${c.ev.idempotency_key}::text, ${out.get(c.index)!.http_status}::int4, ${JSON.stringify({ event_id: c.ev.event_id, body: out.get(c.index)!.body })}::jsonb)`,
-    ),
-  );
-  await sql`update idempotency_keys k set status_code = v.status, response = v.response
-    from (values ${values}) as v(key, status, response)
-    where k.scope = 'event' and k.key = v.key`.execute(trx);
+): CompiledQuery[] {
+  const activity: ActivityRow[] = [];
+  const inactivity: { member_id: string; program_id: string; activity_ms: number; until_ms: number }[] = [];
+  for (const { c, earns, plan } of plans) {
+    for (const { program, earn } of earns) {
+      const spend_minor = plan.spend_minor.get(program.id) ?? 0n;
+      if (spend_minor !== 0n || earn.points_pt4 !== 0n)
+        activity.push({
+          member_id: c.ev.member_id,
+          program_id: program.id,
+          at_ms: c.ev.transaction_ms,
+          spend_minor,
+          points_pt4: earn.points_pt4,
+          event_id: c.ev.event_id,
+          entry_id: entryIds.get(c.ev.event_id) ?? null,
+        });
+    }
+    for (const program of c.programs)
+      if (program.expiry.kind === 'inactivity')
+        inactivity.push({
+          member_id: c.ev.member_id,
+          program_id: program.id,
+          activity_ms: c.ev.transaction_ms,
+          until_ms: c.ev.transaction_ms + program.expiry.days * DAY_MS,
+        });
+  }
+  return [
+    enrollQuery(trx, enrollments, now),
+    ...(upgrades.length > 0 ? [tierHistoryQuery(trx, upgrades, now)] : []),
+    ...(activity.length > 0 ? [insertActivityQuery(trx, activity)] : []),
+    ...(inactivity.length > 0 ? [extendInactivityQuery(trx, inactivity)] : []),
+  ];
 }
