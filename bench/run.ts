@@ -765,35 +765,52 @@ interface ExpiryRun {
 const peakOf = (samples: readonly HeapSample[], f: (s: HeapSample) => number) =>
   samples.reduce((m, s) => Math.max(m, f(s)), -Infinity);
 
-/** How much memory the run keeps, from the server's own samples (two halves, quarters). */
+/** How much memory the run keeps, from the server's own samples (halves, quarters). */
 interface Flatness {
   /** Highest RSS in the first and in the second half of the run. */
   readonly early_peak_rss: number;
   readonly late_peak_rss: number;
-  /** Lowest heap used (what survives a full GC) in the first and in the last quarter. */
-  readonly early_floor_heap: number;
-  readonly late_floor_heap: number;
+  /** The live heap (heap used right after full collections), median over the first and the last
+   * quarter of the run; NaN when no full collection happened in one of them. */
+  readonly early_live_heap: number;
+  readonly late_live_heap: number;
+  readonly major_gcs: number;
 }
 
-/** Memory growth under 16 MB counts as flat: about one page's worth of live data. */
+/** Memory growth under 16 MB counts as flat: about what one page in flight holds. */
 const FLAT_MARGIN = 16 * 1048576;
+
+const median = (xs: readonly number[]): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
 
 /**
  * Whether memory stays flat through the run, rather than how far it rises at the start. V8 lets
  * garbage accumulate up to a limit before a full collection, so RSS rises by a set amount in the
- * first seconds and then saws up and down; memory that grows with the data shows as a second half
- * peaking above the first, or as a floor (heap after collections) that rises.
+ * first seconds and then saws up and down. Memory that grows with the data shows as a second half
+ * peaking above the first, or as a live heap (after full collections) that grows.
  */
 function flatness(samples: readonly HeapSample[]): Flatness | null {
   if (samples.length < 8) return null;
   const half = Math.floor(samples.length / 2);
   const quarter = Math.floor(samples.length / 4);
-  const lowest = (xs: readonly HeapSample[]) => xs.reduce((m, s) => Math.min(m, s.heap_used_bytes), Infinity);
+  const first = samples[0]!;
+  const last = samples[samples.length - 1]!;
+  // One value per full collection: samples repeat the latest until the next one.
+  const liveHeap = (xs: readonly HeapSample[]) =>
+    median(
+      xs
+        .filter((s, i) => s.heap_after_major_gc_bytes !== null && s.major_gcs !== xs[i - 1]?.major_gcs)
+        .map((s) => s.heap_after_major_gc_bytes!),
+    );
   return {
     early_peak_rss: peakOf(samples.slice(0, half), (s) => s.rss_bytes),
     late_peak_rss: peakOf(samples.slice(half), (s) => s.rss_bytes),
-    early_floor_heap: lowest(samples.slice(0, quarter)),
-    late_floor_heap: lowest(samples.slice(samples.length - quarter)),
+    early_live_heap: liveHeap(samples.slice(0, quarter)),
+    late_live_heap: liveHeap(samples.slice(samples.length - quarter)),
+    major_gcs: last.major_gcs - first.major_gcs,
   };
 }
 
@@ -825,8 +842,8 @@ function expiryRows(expiry: ExpiryRun, sizing: string): Row[] {
             target: 'flat',
             meets:
               flat.late_peak_rss - flat.early_peak_rss < FLAT_MARGIN &&
-              flat.late_floor_heap - flat.early_floor_heap < FLAT_MARGIN,
-            note: `heap after collections (lowest heap used) ${mb(flat.early_floor_heap)} MB in the 1st quarter → ${mb(flat.late_floor_heap)} MB in the last; flat = both grow < ${mb(FLAT_MARGIN)} MB`,
+              !(flat.late_live_heap - flat.early_live_heap >= FLAT_MARGIN),
+            note: `live heap (after full GCs, median) ${mb(flat.early_live_heap)} MB in the 1st quarter → ${mb(flat.late_live_heap)} MB in the last (${flat.major_gcs} full GCs); flat = both grow < ${mb(FLAT_MARGIN)} MB`,
           },
         ]
       : []),

@@ -6,6 +6,8 @@
 // BENCH_POOL_SIZE.
 
 import type { AddressInfo } from 'node:net';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { createService } from '../src/service.ts';
 import { seedLots, type LotSeed } from './seed.ts';
 
@@ -19,6 +21,9 @@ export interface MemoryReport {
   /** C++ memory tied to JS objects (Buffers, strings of the pg protocol); includes array_buffers. */
   readonly external_bytes: number;
   readonly array_buffers_bytes: number;
+  /** Heap used just after the latest full (mark-compact) collection: the live heap; null before the first. */
+  readonly heap_after_major_gc_bytes: number | null;
+  readonly major_gcs: number;
   /** Peak resident set since the process started (getrusage ru_maxrss). */
   readonly max_rss_bytes: number;
 }
@@ -30,6 +35,19 @@ export type FromServer =
 
 const send = (m: FromServer) => process.send?.(m);
 
+// What survives a full collection is the live heap; between collections the heap also holds
+// garbage, as much as V8's heap limit lets it. Read right after each full GC (the observer runs
+// shortly after it, before much is allocated again).
+let heapAfterMajorGc: number | null = null;
+let majorGcs = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries())
+    if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      heapAfterMajorGc = getHeapStatistics().used_heap_size;
+      majorGcs++;
+    }
+}).observe({ entryTypes: ['gc'] });
+
 function memory(): MemoryReport {
   const m = process.memoryUsage();
   return {
@@ -38,6 +56,8 @@ function memory(): MemoryReport {
     heap_used_bytes: m.heapUsed,
     external_bytes: m.external,
     array_buffers_bytes: m.arrayBuffers,
+    heap_after_major_gc_bytes: heapAfterMajorGc,
+    major_gcs: majorGcs,
     max_rss_bytes: process.resourceUsage().maxRSS * 1024,
   };
 }
