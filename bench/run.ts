@@ -164,17 +164,22 @@ class ServerProcess {
     });
   }
 
-  async stop(): Promise<MemoryReport | null> {
-    if (this.child.exitCode !== null) return null;
+  /**
+   * Shuts the server down. Returns its last memory report and its high-water mark (VmHWM) read
+   * once it has closed, before it exits: the peak includes the shutdown.
+   */
+  async stop(): Promise<{ report: MemoryReport | null; hwm_bytes: number | null }> {
+    if (this.child.exitCode !== null) return { report: null, hwm_bytes: null };
     const exited = new Promise((r) => this.child.once('exit', r));
     const report = await Promise.race([
       this.rpc<MemoryReport>({ type: 'stop' }),
       new Promise<null>((r) => setTimeout(() => r(null), 20_000)),
     ]);
+    const hwm_bytes = procMemory(this.pid)?.hwm_bytes ?? null;
     const killer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(killer);
-    return report;
+    return { report, hwm_bytes };
   }
 
   kill(): void {
@@ -410,6 +415,8 @@ async function runStore(
         peak_heap_used_mb: number;
         peak_heap_total_mb: number;
         peak_external_mb: number;
+        /** The kernel's high-water mark (VmHWM) when the phase ended: catches peaks between samples. */
+        hwm_after_mb: number;
       }
     > = {};
     const rss = new RssSampler(srv.pid);
@@ -428,10 +435,11 @@ async function runStore(
         peak_heap_used_mb: mb(peakOf(samples, (m) => m.heap_used_bytes)),
         peak_heap_total_mb: mb(peakOf(samples, (m) => m.heap_total_bytes)),
         peak_external_mb: mb(peakOf(samples, (m) => m.external_bytes)),
+        hwm_after_mb: mb(procMemory(srv.pid)?.hwm_bytes ?? NaN),
       };
       const p = phases[what];
       log(
-        `[${store}] ${what}: ${p.wall_s} s, server CPU ${p.server_cpu_s} s, peak RSS ${p.peak_rss_mb} MB (heap used ${p.peak_heap_used_mb}, heap total ${p.peak_heap_total_mb}, external ${p.peak_external_mb})`,
+        `[${store}] ${what}: ${p.wall_s} s, server CPU ${p.server_cpu_s} s, peak RSS ${p.peak_rss_mb} MB (heap used ${p.peak_heap_used_mb}, heap total ${p.peak_heap_total_mb}, external ${p.peak_external_mb}; high-water mark so far ${p.hwm_after_mb})`,
       );
       return r;
     };
@@ -556,9 +564,12 @@ async function runStore(
         : calibration!;
     rss.stop();
     const finalProc = procMemory(srv.pid);
-    const exitReport = await srv.stop();
+    const exit = await srv.stop();
     server = null;
-    const peakRss = Math.max(finalProc?.hwm_bytes ?? 0, exitReport?.max_rss_bytes ?? 0);
+    // VmHWM only: getrusage's ru_maxrss would do, except that Linux carries it across fork and
+    // exec, so a server forked after the PGlite run reported the bench process's own peak
+    // (measured: a child forked from a 443 MB parent reports ru_maxrss 404 MB, VmHWM 43 MB).
+    const peakRss = Math.max(finalProc?.hwm_bytes ?? 0, exit.hwm_bytes ?? 0);
 
     const rows: Row[] = [
       {
@@ -739,7 +750,8 @@ async function runStore(
         idle: idleMemory,
         after_http_runs: httpMemory,
         final: finalProc,
-        at_exit: exitReport,
+        at_exit: exit.report,
+        hwm_at_exit_bytes: exit.hwm_bytes,
         peak_rss_bytes: peakRss,
       },
       rows,

@@ -24,7 +24,8 @@ export interface MemoryReport {
   /** Heap used just after the latest full (mark-compact) collection: the live heap; null before the first. */
   readonly heap_after_major_gc_bytes: number | null;
   readonly major_gcs: number;
-  /** Peak resident set since the process started (getrusage ru_maxrss). */
+  /** getrusage ru_maxrss: on Linux it includes the parent's peak before fork and exec, so it is
+   * not this process's peak (bench/run.ts reads VmHWM for that). Kept for the record. */
   readonly max_rss_bytes: number;
 }
 
