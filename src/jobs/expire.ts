@@ -18,9 +18,10 @@ export interface ExpireOptions {
 }
 
 /**
- * 500 due lots per page: on PostgreSQL (bench, 1,000,000 lots, docs/performance.md) pages of
- * 200–1,000 lots cost about the same per lot; smaller pages hold fewer member locks for less time
- * and keep less garbage per page, larger ones pay the page query's tie scan (below) more often.
+ * 500 due lots per page, so at most 500 members (measured on PostgreSQL, docs/performance.md):
+ * pages of 100–500 cost the same CPU per lot at 200,000 lots, pages of 200 ~4 µs more per lot at
+ * 1,000,000 (more pages, more commits); larger pages hold more member locks for longer and more
+ * memory.
  */
 const PAGE_LOTS = 500;
 /** Two pages in flight use both cores: the database works on one while the server builds the other. */
@@ -68,7 +69,7 @@ export async function expireWith(
  * expires a whole year at once), so the walk goes through one instant by member, on the
  * (member_id, expires_at) index, and only looks past it on the open-expiry index when that
  * instant is done. Ordering a shared instant by lot id instead would read all of its remaining
- * lots for every page (about 40 ms a page with 100,000 lots at one instant, 1 ms this way).
+ * lots for every page (30–40 ms a page with 100,000 lots at one instant, ~1 ms this way).
  */
 async function duePage(ctx: Ctx, as_of: Date, after: string | null, limit: number): Promise<MemberPage> {
   const due = sql`expires_at <= ${as_of} and remaining_pt4 > held_pt4 and remaining_pt4 > 0`;
