@@ -38,6 +38,8 @@ const EMPTY: QueryResult<unknown> = Object.freeze({ rows: [] });
 /** Limits what one connection may hold back (a runaway loop of deferred writes is a bug). */
 const MAX_PENDING_STATEMENTS = 10_000;
 const MAX_PENDING_CHARS = 32 * 1024 * 1024;
+/** Statements with more bound values than this are never quoted into text (see run()). */
+export const MAX_INLINE_PARAMETERS = 400;
 
 /**
  * The buffering half of a Kysely DatabaseConnection; the driver calls begin/commit/rollback and
@@ -85,6 +87,15 @@ export class WriteBehind {
 
   async run(query: CompiledQuery): Promise<QueryResult<unknown>> {
     const capture = deferred.get(query) ?? null;
+    if (query.parameters.length > MAX_INLINE_PARAMETERS) {
+      // A large statement (a job's page, a batch) costs more to quote into text than its round
+      // trip saves (measured on the expiry job: twice the server CPU per lot): what waits goes
+      // first, then the statement with bound parameters.
+      if (this.#pending.length > 0) await this.#flushWith(null);
+      const result = await this.backend.extended(query.sql, query.parameters);
+      capture?.(result);
+      return result;
+    }
     if (this.#inTransaction && deferred.has(query)) {
       const text = inlineParameters(query.sql, query.parameters);
       if (text !== null) {

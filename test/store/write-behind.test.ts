@@ -2,7 +2,14 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { sql, type Kysely } from 'kysely';
-import { deferWrite, inlineParameters, literal, prefetch, together } from '../../src/store/write-behind.ts';
+import {
+  deferWrite,
+  inlineParameters,
+  literal,
+  MAX_INLINE_PARAMETERS,
+  prefetch,
+  together,
+} from '../../src/store/write-behind.ts';
 import { withTestService } from '../helpers/store.ts';
 
 // The write-behind buffer sends deferred writes as SQL text with the next statement, so its
@@ -178,6 +185,31 @@ void describe('prefetch', () => {
       assert.deepEqual(count, [{ n: 1n }]);
       const outside = await prefetch(db, db.selectFrom('wb_test').select('id'));
       assert.deepEqual(await outside.rows(), [{ id: 1n }]);
+    });
+  });
+});
+
+void describe('large statements', () => {
+  void it('go with bound parameters after what waits, in order, deferred or not', async () => {
+    await withTestService(async ({ ctx }) => {
+      const db = ctx.db as AnyDb;
+      await scratchTable(db);
+      const rows = Array.from({ length: MAX_INLINE_PARAMETERS }, (_, i) => ({
+        id: BigInt(i + 2),
+        s: `r${i}`,
+      }));
+      const count = await db.transaction().execute(async (trx) => {
+        await deferWrite(trx, trx.insertInto('wb_test').values({ id: 1n, s: 'first' }));
+        await deferWrite(trx, trx.insertInto('wb_test').values(rows)); // 2 × 400 values: not inlined
+        await deferWrite(trx, trx.updateTable('wb_test').set({ s: 'last' }).where('id', '=', 2n));
+        return trx
+          .selectFrom('wb_test')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirst();
+      });
+      assert.equal(Number(count?.n), MAX_INLINE_PARAMETERS + 1);
+      const last = await db.selectFrom('wb_test').select('s').where('id', '=', 2n).executeTakeFirst();
+      assert.equal(last?.s, 'last');
     });
   });
 });
