@@ -77,8 +77,12 @@ export async function sameMember(ctx: Ctx, member_id: string, job: SameMemberJob
   try {
     return await job.alone();
   } finally {
-    // The queue that formed meanwhile runs after this one, in no request's audit scope.
-    void outsideAuditScope(() => drain(ctx, byMember, member_id));
+    // The queue that formed meanwhile runs after this one, in no request's audit scope. runShared
+    // settles every request it takes; should drain itself fail, no queued request may hang.
+    void outsideAuditScope(() => drain(ctx, byMember, member_id)).catch((e: unknown) => {
+      for (const w of byMember.get(member_id) ?? []) w.reject(e);
+      byMember.delete(member_id);
+    });
   }
 }
 
