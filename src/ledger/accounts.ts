@@ -32,12 +32,6 @@ export const isMemberKind = (k: string): k is MemberAccountKind => k.startsWith(
 
 export const accountKey = (a: AccountRef): string => `${a.program_id}\u0000${a.kind}\u0000${a.owner_id}`;
 
-/** The account an accountKey names. */
-export function parseAccountKey(key: string): AccountRef {
-  const [program_id, kind, owner_id] = key.split('\u0000');
-  return { program_id: program_id!, kind: kind as AccountRef['kind'], owner_id: owner_id! };
-}
-
 export const memberAccount = (
   program_id: string,
   member_id: string,

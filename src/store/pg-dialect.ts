@@ -11,18 +11,13 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import type pg from 'pg';
-import { WriteBehind } from './write-behind.ts';
+import { affectedRows, WriteBehind } from './write-behind.ts';
 
 // Kysely's PostgresDriver, with the write-behind buffer (write-behind.ts) between Kysely and each
 // pooled client: deferred writes and BEGIN travel with the transaction's next statement.
 
-const AFFECTING = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
-
 function toResult(res: pg.QueryResult): QueryResult<unknown> {
-  return {
-    rows: res.rows ?? [],
-    numAffectedRows: AFFECTING.has(res.command) && res.rowCount !== null ? BigInt(res.rowCount) : undefined,
-  };
+  return { rows: res.rows ?? [], numAffectedRows: affectedRows(res.command, res.rowCount) };
 }
 
 class PgConnection implements DatabaseConnection {

@@ -12,7 +12,7 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import { beginStatement } from './pg-dialect.ts';
-import { WriteBehind } from './write-behind.ts';
+import { affectedRows, WriteBehind } from './write-behind.ts';
 
 // PGlite is one in-process connection. kysely-pglite hands that one connection to every caller
 // at once, so two concurrent Kysely transactions would interleave their statements inside one
@@ -31,20 +31,13 @@ class Mutex {
   }
 }
 
-const AFFECTING = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
-
 type PGliteResult = Awaited<ReturnType<PGlite['query']>>;
 
 function toResult(res: PGliteResult): QueryResult<unknown> {
   // A multi-statement exec reports affectedRows summed over all its statements; rowCount is
   // the last statement's own.
-  const count = res.rowCount ?? res.affectedRows;
   const command = (res as { command?: string }).command;
-  return {
-    rows: res.rows,
-    numAffectedRows:
-      count === undefined || (command !== undefined && !AFFECTING.has(command)) ? undefined : BigInt(count),
-  };
+  return { rows: res.rows, numAffectedRows: affectedRows(command, res.rowCount ?? res.affectedRows) };
 }
 
 class PGliteConnection implements DatabaseConnection {

@@ -35,6 +35,17 @@ export interface Backend {
 }
 
 const EMPTY: QueryResult<unknown> = Object.freeze({ rows: [] });
+
+const AFFECTING = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+
+/** QueryResult.numAffectedRows from a driver's command tag and row count (both drivers). */
+export function affectedRows(
+  command: string | undefined,
+  count: number | null | undefined,
+): bigint | undefined {
+  if (count === null || count === undefined) return undefined;
+  return command !== undefined && !AFFECTING.has(command) ? undefined : BigInt(count);
+}
 /** Limits what one connection may hold back (a runaway loop of deferred writes is a bug). */
 const MAX_PENDING_STATEMENTS = 10_000;
 const MAX_PENDING_CHARS = 32 * 1024 * 1024;

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { ManualClock } from '../../src/clock.ts';
-import { intArray, textArray, timestampArray } from '../../src/services/events/pg-arrays.ts';
+import { intArray, textArray, timestampArray } from '../../src/store/pg-arrays.ts';
 import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 
 // The batch path's bulk transaction (src/services/events/batch.ts): that plain purchases really

@@ -1,9 +1,9 @@
 import { sql, type CompiledQuery } from 'kysely';
 import type { Trx } from '../../ledger/post.ts';
-import { intArray, textArray, timestampArray } from './pg-arrays.ts';
+import { intArray, textArray, timestampArray } from '../../store/pg-arrays.ts';
 
 // The batch path's set-based statements (services/events/batch.ts): one statement per table for
-// a whole round of purchases, each column one array parameter (pg-arrays.ts) or, for rows that
+// a whole round of purchases, each column one array parameter (store/pg-arrays.ts) or, for rows that
 // carry JSON documents, one JSON parameter (jsonb_to_recordset). All parameters are strings, so
 // every statement here may be sent with others in one round trip or deferred to the commit
 // (store/write-behind.ts). Keys are claimed, members created and locked and enrollments written in

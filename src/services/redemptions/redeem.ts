@@ -74,112 +74,110 @@ async function redeemIn(
   req: RedeemRequest,
   actor: Actor,
 ): Promise<Outcome> {
-  {
-    const now = ctx.clock.now();
-    // Claim, member lock and what the plan and the answer read, in one round trip: each read
-    // takes its snapshot after the lock is granted.
-    const ids = await reserveIds(trx, 1, 0);
-    const [claimed, locked, lots, accounts] = await together(trx, [
-      claimQuery(trx, 'redemption', req.idempotency_key, hash, now),
-      lockQuery(trx, [req.member_id]),
-      openLotsQuery(trx, req.member_id, spendPrograms(group, scope)),
-      spendableBalancesQuery(trx, req.member_id),
-    ]);
-    const prior = await priorUnlessClaimed(trx, 'redemption', req.idempotency_key, hash, claimed);
-    if (prior) return { http_status: 200, body: { ...prior, replayed: true } };
-    if (locked.length === 0)
-      throw new AppError('MEMBER_NOT_FOUND', `No member ${req.member_id}`, { member_id: req.member_id });
-    const reward = req.reward_id
-      ? await takeRewardStock(
-          trx,
-          req.reward_id,
-          req.quantity ?? 1,
-          req.brand_id,
-          scope.program_id,
-          scope.group_redemption,
-          now,
-        )
-      : null;
-    const points = reward ? reward.points_pt4 : (req.points_pt4 ?? 0n);
-    if (reward && req.points_pt4 !== undefined && req.points_pt4 !== reward.points_pt4) {
-      throw new AppError('INVALID_AMOUNT', `The reward costs ${pt4ToJson(reward.points_pt4)} points`, {
-        field: 'points',
-      });
-    }
-    checkPrecision(group, scope.program_id, points);
-    const spend = planFromLots(group, lots, scope, points, now);
-    const tooSmall = tooSmallToPay(spend, points);
-    if (tooSmall) throw tooSmall;
-    if (spend.plan.allocations.length === 0 && points > 0n) {
-      throw new AppError(
-        'INSUFFICIENT_POINTS',
-        `Not enough points: ${pt4ToJson(spend.plan.available_default_pt4)} available`,
-        {
-          available: pt4ToJson(spend.plan.available_default_pt4),
-          requested: pt4ToJson(points),
-          program_id: scope.program_id,
-          group_redemption: scope.group_redemption,
-        },
-      );
-    }
-    const capture = req.capture ?? true;
-    const id = `rdm_${randomBytes(10).toString('hex')}`;
-    const hold_minutes = group.programs.get(scope.program_id)?.hold_timeout_minutes ?? 30;
-    const {
-      entry_id: entry,
-      moves,
-      postings,
-    } = await postSpend(trx, spend, idsOf(await ids.rows()), {
-      id,
-      member_id: req.member_id,
-      brand_id: req.brand_id,
-      capture,
-      now,
-      actor,
+  const now = ctx.clock.now();
+  // Claim, member lock and what the plan and the answer read, in one round trip: each read
+  // takes its snapshot after the lock is granted.
+  const ids = await reserveIds(trx, 1, 0);
+  const [claimed, locked, lots, accounts] = await together(trx, [
+    claimQuery(trx, 'redemption', req.idempotency_key, hash, now),
+    lockQuery(trx, [req.member_id]),
+    openLotsQuery(trx, req.member_id, spendPrograms(group, scope)),
+    spendableBalancesQuery(trx, req.member_id),
+  ]);
+  const prior = await priorUnlessClaimed(trx, 'redemption', req.idempotency_key, hash, claimed);
+  if (prior) return { http_status: 200, body: { ...prior, replayed: true } };
+  if (locked.length === 0)
+    throw new AppError('MEMBER_NOT_FOUND', `No member ${req.member_id}`, { member_id: req.member_id });
+  const reward = req.reward_id
+    ? await takeRewardStock(
+        trx,
+        req.reward_id,
+        req.quantity ?? 1,
+        req.brand_id,
+        scope.program_id,
+        scope.group_redemption,
+        now,
+      )
+    : null;
+  const points = reward ? reward.points_pt4 : (req.points_pt4 ?? 0n);
+  if (reward && req.points_pt4 !== undefined && req.points_pt4 !== reward.points_pt4) {
+    throw new AppError('INVALID_AMOUNT', `The reward costs ${pt4ToJson(reward.points_pt4)} points`, {
+      field: 'points',
     });
-    const view = redemptionView(group, spend, {
-      id,
-      status: capture ? 'captured' : 'held',
-      group_redemption: scope.group_redemption,
-      points_pt4: points,
-      now,
-      reward,
-    });
-    const insert = trx.insertInto('redemptions').values({
-      id,
-      member_id: req.member_id,
-      brand_id: req.brand_id,
-      group_redemption: scope.group_redemption,
-      program_id: scope.program_id,
-      status: capture ? 'captured' : 'held',
-      points_pt4: points,
-      order_id: req.order_id ?? null,
-      reward_id: req.reward_id ?? null,
-      quantity: reward ? (req.quantity ?? 1) : null,
-      created_at: now,
-      hold_expires_at: capture ? null : new Date(now.getTime() + hold_minutes * 60_000),
-      resolved_at: capture ? now : null,
-      entry_id: entry,
-      detail: JSON.stringify({
-        idempotency_key: req.idempotency_key,
-        absorbed_value: ratioToJson(spend.plan.absorbed_value),
-        absorbing_program_id: spend.plan.absorbing_program_id,
-      }) as never,
-    });
-    await deferWrite(trx, insert);
-    if (capture) await recordSettlement(trx, group, id, req.brand_id, entry, now, moves);
-    for (const p of spend.plan.by_program) {
-      const program = group.programs.get(p.program_id);
-      if (program) await extendInactivityExpiry(trx, req.member_id, program, now);
-    }
-    const body = {
-      ...view,
-      ...(capture ? {} : { hold_expires_at: new Date(now.getTime() + hold_minutes * 60_000).toISOString() }),
-      balances: balancesAfter(req.member_id, accounts, postings),
-    };
-    await storeOutcome(trx, 'redemption', req.idempotency_key, 201, body);
-    return { http_status: 201, body };
   }
+  checkPrecision(group, scope.program_id, points);
+  const spend = planFromLots(group, lots, scope, points, now);
+  const tooSmall = tooSmallToPay(spend, points);
+  if (tooSmall) throw tooSmall;
+  if (spend.plan.allocations.length === 0 && points > 0n) {
+    throw new AppError(
+      'INSUFFICIENT_POINTS',
+      `Not enough points: ${pt4ToJson(spend.plan.available_default_pt4)} available`,
+      {
+        available: pt4ToJson(spend.plan.available_default_pt4),
+        requested: pt4ToJson(points),
+        program_id: scope.program_id,
+        group_redemption: scope.group_redemption,
+      },
+    );
+  }
+  const capture = req.capture ?? true;
+  const id = `rdm_${randomBytes(10).toString('hex')}`;
+  const hold_minutes = group.programs.get(scope.program_id)?.hold_timeout_minutes ?? 30;
+  const {
+    entry_id: entry,
+    moves,
+    postings,
+  } = await postSpend(trx, spend, idsOf(await ids.rows()), {
+    id,
+    member_id: req.member_id,
+    brand_id: req.brand_id,
+    capture,
+    now,
+    actor,
+  });
+  const view = redemptionView(group, spend, {
+    id,
+    status: capture ? 'captured' : 'held',
+    group_redemption: scope.group_redemption,
+    points_pt4: points,
+    now,
+    reward,
+  });
+  const insert = trx.insertInto('redemptions').values({
+    id,
+    member_id: req.member_id,
+    brand_id: req.brand_id,
+    group_redemption: scope.group_redemption,
+    program_id: scope.program_id,
+    status: capture ? 'captured' : 'held',
+    points_pt4: points,
+    order_id: req.order_id ?? null,
+    reward_id: req.reward_id ?? null,
+    quantity: reward ? (req.quantity ?? 1) : null,
+    created_at: now,
+    hold_expires_at: capture ? null : new Date(now.getTime() + hold_minutes * 60_000),
+    resolved_at: capture ? now : null,
+    entry_id: entry,
+    detail: JSON.stringify({
+      idempotency_key: req.idempotency_key,
+      absorbed_value: ratioToJson(spend.plan.absorbed_value),
+      absorbing_program_id: spend.plan.absorbing_program_id,
+    }) as never,
+  });
+  await deferWrite(trx, insert);
+  if (capture) await recordSettlement(trx, group, id, req.brand_id, entry, now, moves);
+  for (const p of spend.plan.by_program) {
+    const program = group.programs.get(p.program_id);
+    if (program) await extendInactivityExpiry(trx, req.member_id, program, now);
+  }
+  const body = {
+    ...view,
+    ...(capture ? {} : { hold_expires_at: new Date(now.getTime() + hold_minutes * 60_000).toISOString() }),
+    balances: balancesAfter(req.member_id, accounts, postings),
+  };
+  await storeOutcome(trx, 'redemption', req.idempotency_key, 201, body);
+  return { http_status: 201, body };
 }
 
 /** Whole-point programs take whole points; accumulate programs up to 4 decimals. */

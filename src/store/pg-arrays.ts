@@ -3,7 +3,7 @@
 // handful of parameters instead of one per value: far less to build here (no query-builder node
 // per value) and to parse in the server (no 1,000-row VALUES list). Every parameter stays a plain
 // string, so such a statement can still travel as a deferred write (store/write-behind.ts inlines
-// strings, not arrays).
+// strings, not arrays). Lives in the store layer: any set-based statement may use it.
 
 const SPECIAL = /["\\]/;
 const SPECIALS = /["\\]/g;
