@@ -172,3 +172,14 @@ export async function callOk<T = Record<string, unknown>>(
 export function closeAgent(): void {
   agent.destroy();
 }
+
+/** The server's Prometheus gauges and counters without labels, by name (GET /metrics). */
+export async function serverGauges(t: Target): Promise<Map<string, number>> {
+  const text = await (await fetch(`${t.base}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+) (\S+)$/.exec(line);
+    if (m) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}

@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { baselinePglite, baselinePostgres, type BaselineResult } from './baseline.ts';
 import { BRAND_PROGRAMS, benchConfigDoc, DEFAULT_PROGRAM } from './config.ts';
-import { callOk, closeAgent, type Target } from './load.ts';
+import { callOk, closeAgent, serverGauges, type Target } from './load.ts';
 import { mb, procCpuSeconds, procMemory, RssSampler, type PhaseMemory } from './proc.ts';
 import { ratio, renderTable, type Row } from './report.ts';
 import {
@@ -452,9 +452,11 @@ async function runStore(
     const note = (name: string, p: string[] | undefined) =>
       problems.push(...(p ?? []).map((x) => `${name}: ${x}`));
 
+    const sharedBefore = await serverGauges(t);
     const single = await maybe('single', 'single-event accrual', () =>
       singleAccrual(t, tag, scale.single, CONCURRENCY, scale.single.members),
     );
+    const sharing = sharedEvents(sharedBefore, await serverGauges(t));
     note('single-event accrual', single?.problems);
     const batch = await maybe('batch', 'batch accrual', () =>
       batchAccrual(t, tag, scale.batch.members, scale.batch.concurrency, scale.batch.max_seconds),
@@ -602,7 +604,7 @@ async function runStore(
               target: '≥ 0.5× baseline',
               meets: single.result.per_second >= 0.5 * base,
               cpu_ms: cpuPerOp('single-event accrual', single.result.completed),
-              note: `${CONCURRENCY} clients, ${single.result.completed} events`,
+              note: `${CONCURRENCY} clients, ${single.result.completed} events; ${sharing}`,
             },
             {
               metric: 'single-event accrual p50 / p99',
@@ -979,3 +981,12 @@ main().then(
     process.exit(1);
   },
 );
+
+/** How many single events shared a transaction (src/services/events/shared-accrual.ts) between two reads of /metrics. */
+function sharedEvents(before: Map<string, number>, after: Map<string, number>): string {
+  const d = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+  const events = d('pointpool_events_shared');
+  const transactions = d('pointpool_event_shared_transactions');
+  const per = transactions > 0 ? Math.round((events / transactions) * 10) / 10 : 0;
+  return `${events} answered in ${transactions} shared transactions (${per} per transaction), ${d('pointpool_event_shared_fallbacks')} fell back`;
+}

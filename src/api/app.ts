@@ -19,6 +19,7 @@ import { installErrorHandling } from './error-handler.ts';
 import { installJsonBody } from './json-body.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { statsOf } from '../services/redemptions/same-member.ts';
+import { sharedEventStats } from '../services/events/shared-accrual.ts';
 import adminRoutes from './routes/admin.ts';
 import configRoutes from './routes/config.ts';
 import eventRoutes from './routes/events.ts';
@@ -90,7 +91,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   app.decorate('ctx', opts.ctx);
   app.decorate(
     'metrics',
-    createMetrics(() => statsOf(opts.ctx)),
+    createMetrics(
+      () => statsOf(opts.ctx),
+      () => sharedEventStats(opts.ctx),
+    ),
   );
   app.decorateRequest('apiKey', null);
   app.addSchema(ErrorBody);

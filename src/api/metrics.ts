@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SharedEventStats } from '../services/events/shared-accrual.ts';
 import type { SharedStats } from '../services/redemptions/same-member.ts';
 
 export interface Metrics {
@@ -8,31 +9,46 @@ export interface Metrics {
 }
 
 /** One registry per app instance, so tests that build several apps never share counters. */
-export function createMetrics(shared: () => SharedStats): Metrics {
+export function createMetrics(shared: () => SharedStats, sharedEvents: () => SharedEventStats): Metrics {
   const registry = new Registry();
-  const gauge = (name: string, help: string, read: (s: SharedStats) => number) =>
+  const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
       name,
       help,
       registers: [registry],
       collect() {
-        this.set(read(shared()));
+        this.set(read());
       },
     });
   gauge(
     'pointpool_redemption_shared_transactions',
     'Transactions that carried several concurrent redemptions of one member (since start)',
-    (s) => s.transactions,
+    () => shared().transactions,
   );
   gauge(
     'pointpool_redemptions_shared',
     'Redemptions that ran in a transaction shared with others of the same member (since start)',
-    (s) => s.redemptions,
+    () => shared().redemptions,
   );
   gauge(
     'pointpool_redemption_shared_fallbacks',
     'Redemptions run again alone after their shared transaction failed (since start)',
-    (s) => s.fallbacks,
+    () => shared().fallbacks,
+  );
+  gauge(
+    'pointpool_event_shared_transactions',
+    'Transactions that carried several concurrent single events of POST /v1/events (since start)',
+    () => sharedEvents().transactions,
+  );
+  gauge(
+    'pointpool_events_shared',
+    'Single events answered in a transaction shared with others (since start)',
+    () => sharedEvents().events,
+  );
+  gauge(
+    'pointpool_event_shared_fallbacks',
+    'Single events run again alone after their shared transaction failed (since start)',
+    () => sharedEvents().fallbacks,
   );
   collectDefaultMetrics({ register: registry, prefix: 'pointpool_' });
   return {

@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { submitBatch } from '../../services/events/batch.ts';
-import { submitEvent } from '../../services/events/intake.ts';
 import { listRejections } from '../../services/events/rejections.ts';
 import { listReviews } from '../../services/events/reviews.ts';
 import { requireGroup } from '../../services/config.ts';
 import { simulateEvent } from '../../services/events/simulate.ts';
+import { submitSharedEvent } from '../../services/events/shared-accrual.ts';
 import { DEFAULT_PAGE_SIZE } from '../../services/paging.ts';
 import { actorOf, assertBrand } from '../auth.ts';
 import type { App } from '../app.ts';
@@ -45,7 +45,7 @@ export default async function eventRoutes(app: App): Promise<void> {
       },
     },
     async (req, reply) => {
-      const out = await submitEvent(app.ctx, req.body, actorOf(req), guardFor(req));
+      const out = await submitSharedEvent(app.ctx, req.body, actorOf(req), guardFor(req));
       return reply.status(out.http_status).send(out.body);
     },
   );

@@ -57,12 +57,14 @@ import { checkTime, sameEventBody, submitEvent, type BrandGuard, type EventOutco
 // parameter per value, and reads probe their indexes once per key, so a batch costs the same
 // however large the tables grow.
 
-interface Candidate {
+/** A purchase the bulk transaction can take; `index` is its place in what the caller sent. */
+export interface Candidate {
   readonly index: number;
   readonly ev: CanonicalEvent;
   readonly store: StoreConfig;
   readonly programs: readonly CompiledProgram[];
   readonly hash: string;
+  readonly actor: Actor;
 }
 
 export async function submitBatch(
@@ -75,10 +77,10 @@ export async function submitBatch(
   const results: (EventOutcome | null)[] = raws.map(() => null);
   // Round r holds each member's r-th purchase: rounds run in order, so each member's events keep
   // their order, and within a round every member appears once.
-  for (const round of bulkRounds(group, raws, ctx.clock.now(), guard)) {
+  for (const round of bulkRounds(group, raws, ctx.clock.now(), guard, actor)) {
     if (round.length < 2) break;
     try {
-      const done = await inTransaction(ctx.db, (trx) => accrueBulk(trx, ctx, group, round, actor));
+      const done = await inTransaction(ctx.db, (trx) => accrueBulk(trx, ctx, group, round));
       for (const [index, outcome] of done) results[index] = outcome;
     } catch {
       // Rolled back whole (a concurrent twin, a referred member …): this round and the later
@@ -102,11 +104,17 @@ export async function submitBatch(
 }
 
 /**
- * Purchases that can be accrued in bulk (valid, on time, convertible, allowed, key unique in the
- * batch), grouped into rounds. Once a member has an event that must take the single-event path
- * (a reversal, a referral, a rejection …), that member's later events take it too, after it.
+ * Purchases that can be accrued in bulk (see bulkPrograms, and key unique in the batch), grouped
+ * into rounds. Once a member has an event that must take the single-event path (a reversal, a
+ * referral, a rejection …), that member's later events take it too, after it.
  */
-function bulkRounds(group: Group, raws: readonly unknown[], now: Date, guard: BrandGuard): Candidate[][] {
+function bulkRounds(
+  group: Group,
+  raws: readonly unknown[],
+  now: Date,
+  guard: BrandGuard,
+  actor: Actor,
+): Candidate[][] {
   const parsed = raws.map((raw, index) => ({ index, raw, p: parseEvent(raw) }));
   const perKey = new Map<string, number>();
   for (const { p } of parsed)
@@ -119,24 +127,16 @@ function bulkRounds(group: Group, raws: readonly unknown[], now: Date, guard: Br
     if (!p.ok) continue;
     const ev = p.event;
     const store = group.stores.get(ev.store_id);
-    let programs: CompiledProgram[] | undefined;
-    let bulk =
-      ev.event_type === 'purchase_completed' &&
-      store !== undefined &&
-      perKey.get(ev.idempotency_key) === 1 &&
-      !broken.has(ev.member_id);
-    if (bulk && store) {
+    let programs: CompiledProgram[] | null = null;
+    if (store && perKey.get(ev.idempotency_key) === 1 && !broken.has(ev.member_id)) {
       try {
         guard(store.brand);
-        checkTime(group, ev, store, now);
-        programs = programsOf.get(store);
-        if (!programs) programsOf.set(store, (programs = programsForStore(group, store)));
-        for (const program of programs) fxFactor(ev.currency, program.currency, group, ev.transaction_ms);
+        programs = bulkPrograms(group, ev, store, now, programsOf);
       } catch {
-        bulk = false; // the single-event path rejects it, with its code and field
+        programs = null; // the single-event path answers FORBIDDEN
       }
     }
-    if (!bulk || !store || !programs) {
+    if (!store || !programs) {
       for (const m of [ev.member_id, ev.referrer_member_id]) if (m) broken.add(m);
       continue;
     }
@@ -148,19 +148,49 @@ function bulkRounds(group: Group, raws: readonly unknown[], now: Date, guard: Br
       store,
       programs,
       hash: createHash('sha256').update(canonicalJson(raw)).digest('hex'),
+      actor,
     });
   }
   return rounds;
 }
 
+/**
+ * The programs a purchase accrues in, when the bulk transaction can take it: a plain purchase,
+ * on time, in a convertible currency. Null otherwise: the single-event path takes it and answers
+ * any rejection with its code and field. `memo` keeps each store's programs across calls.
+ */
+export function bulkPrograms(
+  group: Group,
+  ev: CanonicalEvent,
+  store: StoreConfig,
+  now: Date,
+  memo?: Map<StoreConfig, CompiledProgram[]>,
+): CompiledProgram[] | null {
+  if (ev.event_type !== 'purchase_completed' || ev.referrer_member_id) return null;
+  try {
+    checkTime(group, ev, store, now);
+    const programs = memo?.get(store) ?? programsForStore(group, store);
+    memo?.set(store, programs);
+    for (const program of programs) fxFactor(ev.currency, program.currency, group, ev.transaction_ms);
+    return programs;
+  } catch {
+    return null;
+  }
+}
+
 const pairKey = (a: string, b: string) => `${a}\u0000${b}`;
 
-async function accrueBulk(
+/**
+ * Accrues the candidates (distinct members, distinct keys) in the caller's transaction and
+ * answers each by its index: accepted, or duplicate of an event already in the ledger. A
+ * candidate whose key was claimed before is left unanswered for the single-event path, which
+ * replays the stored outcome or refuses the reused key.
+ */
+export async function accrueBulk(
   trx: Trx,
   ctx: Ctx,
   group: Group,
   all: readonly Candidate[],
-  actor: Actor,
 ): Promise<Map<number, EventOutcome>> {
   const now = ctx.clock.now();
   // Round trip 1: claim the keys, and look for twins of the events (by event_id, by order).
@@ -215,7 +245,7 @@ async function accrueBulk(
 
   const accepted: AcceptedEvent[] = [];
   if (fresh.length > 0) {
-    const { plans, enrollments, upgrades, ids } = await planAll(trx, group, fresh, now, actor);
+    const { plans, enrollments, upgrades, ids } = await planAll(trx, group, fresh, now);
     const entries = plans.map((p) => p.plan.entry).filter((e): e is EntryInput => e !== null);
     const posted = await postEntries(trx, entries, ids);
     const entryIds = new Map(entries.map((e, i) => [e.event_id!, posted[i]!.entry_id]));
@@ -289,7 +319,6 @@ async function planAll(
   group: Group,
   fresh: readonly Candidate[],
   now: Date,
-  actor: Actor,
 ): Promise<{ plans: Planned[]; enrollments: Enrollment[]; upgrades: TierChange[]; ids: EntryIds }> {
   const members = fresh.map((c) => c.ev.member_id);
   const tiered = fresh.flatMap((c) =>
@@ -342,7 +371,7 @@ async function planAll(
       Promise.resolve(tierThen.get(pairKey(m, pid)) ?? null),
     );
     const debt = (pid: string) => debts.get(pairKey(m, pid)) ?? 0n;
-    plans.push({ c, earns, plan: buildAccrual(c.ev, c.store, now, earns, debt, actor) });
+    plans.push({ c, earns, plan: buildAccrual(c.ev, c.store, now, earns, debt, c.actor) });
   }
   // As upgradeIfQualified: the metric recorded so far plus this purchase's own activity (it lies
   // inside the window, which ends at its time), against the tier held now.

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Group } from '../../domain/config/group.ts';
+import type { StoreConfig } from '../../domain/config/schema.ts';
 import {
   canonicalJson,
   parseEvent,
@@ -42,6 +43,32 @@ export async function submitEvent(
   actor: Actor,
   guard: BrandGuard,
 ): Promise<EventOutcome> {
+  const admitted = await admitEvent(ctx, raw, actor, guard);
+  return isAdmitted(admitted) ? processAdmitted(ctx, admitted, actor) : admitted;
+}
+
+/** An event that parsed, names a known store and may be posted by the caller. */
+export interface Admitted {
+  readonly group: Group;
+  readonly raw: unknown;
+  readonly ev: CanonicalEvent;
+  readonly store: StoreConfig;
+  /** sha256 of the canonical body: the idempotency key's fingerprint. */
+  readonly hash: string;
+}
+
+export const isAdmitted = (a: Admitted | EventOutcome): a is Admitted => 'ev' in a;
+
+/**
+ * Parses the event and checks the caller may post for its store's brand (FORBIDDEN is thrown).
+ * An event that does not parse, or names an unknown store, is rejected here: kept and answered.
+ */
+export async function admitEvent(
+  ctx: Ctx,
+  raw: unknown,
+  actor: Actor,
+  guard: BrandGuard,
+): Promise<Admitted | EventOutcome> {
   const group = await requireGroup(ctx);
   const parsed = parseEvent(raw);
   if (!parsed.ok) return reject(ctx, raw, parsed.problem, null, actor);
@@ -60,7 +87,12 @@ export async function submitEvent(
       actor,
     );
   guard(store.brand);
-  const hash = createHash('sha256').update(canonicalJson(raw)).digest('hex');
+  return { group, raw, ev, store, hash: createHash('sha256').update(canonicalJson(raw)).digest('hex') };
+}
+
+/** The event in a transaction of its own (retried when a concurrent twin committed first). */
+export async function processAdmitted(ctx: Ctx, a: Admitted, actor: Actor): Promise<EventOutcome> {
+  const { group, raw, ev, store, hash } = a;
   for (let attempt = 1; ; attempt++) {
     try {
       return await inTransaction(ctx.db, (trx) => process(trx, ctx, group, ev, hash, actor));

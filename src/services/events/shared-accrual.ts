@@ -1,0 +1,197 @@
+import type { AuditScope } from '../audit-scope.ts';
+import { committedAuditRow, currentAuditScope, outsideAuditScope, runInAuditScope } from '../audit-scope.ts';
+import type { Actor, Ctx } from '../context.ts';
+import { deferWrite } from '../../store/write-behind.ts';
+import { inTransaction } from '../transaction.ts';
+import { accrueBulk, bulkPrograms, type Candidate } from './batch.ts';
+import {
+  admitEvent,
+  isAdmitted,
+  processAdmitted,
+  type Admitted,
+  type BrandGuard,
+  type EventOutcome,
+} from './intake.ts';
+
+// POST /v1/events under load. Each event in a transaction of its own pays its own round trips
+// and its own commit (an fsync); tills send many small events at once. So a few single-event
+// transactions run at a time, and the purchases that arrive meanwhile queue here; when a
+// transaction ends, the queue runs as one bulk transaction (the batch endpoint's, batch.ts),
+// which has exactly the effect of its events sent one by one. Every event keeps its own answer,
+// its own idempotency key and its own audit row, written in the shared transaction. Anything the
+// bulk transaction cannot answer (a replayed key) or a failure of the shared transaction as a
+// whole (a concurrent twin, a referred member, a database error) sends each event down the
+// single-event path on its own, as if it had arrived alone: nothing of the failed attempt was
+// committed. Reversals, referrals and events that will be rejected never queue.
+
+/** Transactions of this path in flight at once; the rest of the purchases wait for one to end. */
+export const MAX_IN_FLIGHT = 2;
+/** A transaction starts beside one in flight only once this many events wait (else they wait for it). */
+export const MIN_TO_OVERLAP = 8;
+/** At most this many events share a transaction (the rest wait for the next). */
+export const MAX_SHARED_EVENTS = 500;
+
+interface Waiting {
+  readonly admitted: Admitted;
+  readonly actor: Actor;
+  readonly audit: AuditScope | undefined;
+  readonly resolve: (o: EventOutcome) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+interface Lane {
+  running: number;
+  readonly queue: Waiting[];
+}
+
+/** Counts since start, per service (exposed in /metrics). */
+export interface SharedEventStats {
+  /** Shared transactions committed, and the events they answered. */
+  transactions: number;
+  events: number;
+  /** Events run again on their own after their shared transaction failed. */
+  fallbacks: number;
+}
+
+const lanes = new WeakMap<Ctx, Lane>();
+const stats = new WeakMap<Ctx, SharedEventStats>();
+
+export function sharedEventStats(ctx: Ctx): SharedEventStats {
+  let s = stats.get(ctx);
+  if (!s) stats.set(ctx, (s = { transactions: 0, events: 0, fallbacks: 0 }));
+  return s;
+}
+
+/** One event of POST /v1/events, exactly once, sharing a transaction with others when they queue. */
+export async function submitSharedEvent(
+  ctx: Ctx,
+  raw: unknown,
+  actor: Actor,
+  guard: BrandGuard,
+): Promise<EventOutcome> {
+  const admitted = await admitEvent(ctx, raw, actor, guard);
+  if (!isAdmitted(admitted)) return admitted;
+  const { group, ev, store } = admitted;
+  if (!bulkPrograms(group, ev, store, ctx.clock.now())) return processAdmitted(ctx, admitted, actor);
+  let lane = lanes.get(ctx);
+  if (!lane) lanes.set(ctx, (lane = { running: 0, queue: [] }));
+  if (lane.running === 0 && lane.queue.length === 0) {
+    lane.running += 1;
+    try {
+      return await processAdmitted(ctx, admitted, actor);
+    } finally {
+      lane.running -= 1;
+      drain(ctx, lane);
+    }
+  }
+  const queued = new Promise<EventOutcome>((resolve, reject) =>
+    lane.queue.push({ admitted, actor, audit: currentAuditScope(), resolve, reject }),
+  );
+  drain(ctx, lane);
+  return queued;
+}
+
+/** Starts shared transactions while a slot is free and events wait. */
+function drain(ctx: Ctx, lane: Lane): void {
+  while (
+    lane.queue.length > 0 &&
+    (lane.running === 0 || (lane.running < MAX_IN_FLIGHT && lane.queue.length >= MIN_TO_OVERLAP))
+  ) {
+    const batch = take(lane.queue);
+    lane.running += 1;
+    // In no request's audit scope: each event's own row is written by runShared.
+    void outsideAuditScope(() => runShared(ctx, batch))
+      .catch((e: unknown) => {
+        for (const w of batch) w.reject(e); // a settled promise ignores this
+      })
+      .finally(() => {
+        lane.running -= 1;
+        drain(ctx, lane);
+      });
+  }
+}
+
+/**
+ * The first waiting events with distinct members, keys and event ids (the bulk transaction's
+ * terms), in arrival order; the others stay queued, in order, for the next transaction.
+ */
+function take(queue: Waiting[]): Waiting[] {
+  const members = new Set<string>();
+  const keys = new Set<string>();
+  const ids = new Set<string>();
+  const batch: Waiting[] = [];
+  const rest: Waiting[] = [];
+  for (const w of queue) {
+    const { ev } = w.admitted;
+    if (
+      batch.length >= MAX_SHARED_EVENTS ||
+      members.has(ev.member_id) ||
+      keys.has(ev.idempotency_key) ||
+      ids.has(ev.event_id)
+    ) {
+      rest.push(w);
+      continue;
+    }
+    members.add(ev.member_id);
+    keys.add(ev.idempotency_key);
+    ids.add(ev.event_id);
+    batch.push(w);
+  }
+  queue.splice(0, queue.length, ...rest);
+  return batch;
+}
+
+/** Settles every waiting event; never throws. */
+async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
+  // Checked again at the transaction's time: the late-event window may have closed meanwhile.
+  const now = ctx.clock.now();
+  const candidates: Candidate[] = [];
+  const sharing: Waiting[] = [];
+  const alone: Waiting[] = [];
+  for (const w of batch) {
+    const { group, ev, store, hash } = w.admitted;
+    const programs = bulkPrograms(group, ev, store, now);
+    if (!programs) {
+      alone.push(w);
+      continue;
+    }
+    candidates.push({ index: sharing.length, ev, store, programs, hash, actor: w.actor });
+    sharing.push(w);
+  }
+  let answers = new Map<number, EventOutcome>();
+  if (sharing.length > 1) {
+    try {
+      answers = await inTransaction(ctx.db, async (trx) => {
+        const out = await accrueBulk(trx, ctx, sharing[0]!.admitted.group, candidates);
+        const rows = sharing.flatMap((w, i) => {
+          const o = out.get(i);
+          return o && w.audit && !w.audit.committed ? [committedAuditRow(w.audit, o.http_status)] : [];
+        });
+        if (rows.length > 0) await deferWrite(trx, trx.insertInto('audit_log').values(rows));
+        return out;
+      });
+      sharedEventStats(ctx).transactions += 1;
+      sharedEventStats(ctx).events += answers.size;
+    } catch {
+      sharedEventStats(ctx).fallbacks += sharing.length;
+    }
+  }
+  sharing.forEach((w, i) => {
+    const o = answers.get(i);
+    if (!o) {
+      alone.push(w);
+      return;
+    }
+    if (w.audit) {
+      w.audit.committed = true;
+      w.audit.status_code = o.http_status;
+    }
+    w.resolve(o);
+  });
+  await Promise.all(alone.map((w) => runAlone(ctx, w)));
+}
+
+async function runAlone(ctx: Ctx, w: Waiting): Promise<void> {
+  const run = () => processAdmitted(ctx, w.admitted, w.actor);
+  await (w.audit ? runInAuditScope(w.audit, run) : run()).then(w.resolve, w.reject);
+}
