@@ -490,9 +490,11 @@ async function runStore(
       groupRedemptions(t, tag, scale.group, CONCURRENCY, scale.group.members),
     );
     note('group redemption', group?.problems);
+    const readsBefore = await serverGauges(t);
     const reads = await maybe('reads', 'balance reads', () =>
       balanceReads(t, tag, scale.reads, CONCURRENCY, pool),
     );
+    const readSharing = sharedReads(readsBefore, await serverGauges(t));
     note('balance reads', reads?.problems);
     const verified = await maybe('verify', 'verify', () => verify(t));
     if (verified && !verified.ok) note('verify after the HTTP runs', verified.failed);
@@ -695,7 +697,7 @@ async function runStore(
               target: '≥ 5,000/s',
               meets: reads.result.per_second >= 5_000,
               cpu_ms: cpuPerOp('balance reads', reads.result.completed),
-              note: `${CONCURRENCY} clients; p50 ${reads.result.p50_ms} ms`,
+              note: `${CONCURRENCY} clients; p50 ${reads.result.p50_ms} ms; ${readSharing}`,
             },
             { metric: 'balance reads p99', value: reads.result.p99_ms, unit: 'ms' },
           ]
@@ -981,6 +983,15 @@ main().then(
     process.exit(1);
   },
 );
+
+/** How many balance reads shared a statement (src/services/balances-current.ts) between two reads of /metrics. */
+function sharedReads(before: Map<string, number>, after: Map<string, number>): string {
+  const d = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+  const reads = d('pointpool_balance_reads_shared');
+  const statements = d('pointpool_balance_read_shared_statements');
+  const per = statements > 0 ? Math.round((reads / statements) * 10) / 10 : 0;
+  return `${reads} answered by ${statements} shared statements (${per} per statement)`;
+}
 
 /** How many single events shared a transaction (src/services/events/shared-accrual.ts) between two reads of /metrics. */
 function sharedEvents(before: Map<string, number>, after: Map<string, number>): string {

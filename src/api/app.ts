@@ -20,6 +20,7 @@ import { installJsonBody } from './json-body.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { statsOf } from '../services/redemptions/same-member.ts';
 import { sharedEventStats } from '../services/events/shared-accrual.ts';
+import { sharedReadStats } from '../services/balances-current.ts';
 import adminRoutes from './routes/admin.ts';
 import configRoutes from './routes/config.ts';
 import eventRoutes from './routes/events.ts';
@@ -94,6 +95,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     createMetrics(
       () => statsOf(opts.ctx),
       () => sharedEventStats(opts.ctx),
+      () => sharedReadStats(opts.ctx),
     ),
   );
   app.decorateRequest('apiKey', null);

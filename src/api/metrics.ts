@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SharedReadStats } from '../services/balances-current.ts';
 import type { SharedEventStats } from '../services/events/shared-accrual.ts';
 import type { SharedStats } from '../services/redemptions/same-member.ts';
 
@@ -9,7 +10,11 @@ export interface Metrics {
 }
 
 /** One registry per app instance, so tests that build several apps never share counters. */
-export function createMetrics(shared: () => SharedStats, sharedEvents: () => SharedEventStats): Metrics {
+export function createMetrics(
+  shared: () => SharedStats,
+  sharedEvents: () => SharedEventStats,
+  sharedReads: () => SharedReadStats,
+): Metrics {
   const registry = new Registry();
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
@@ -49,6 +54,16 @@ export function createMetrics(shared: () => SharedStats, sharedEvents: () => Sha
     'pointpool_event_shared_fallbacks',
     'Single events run again alone after their shared transaction failed (since start)',
     () => sharedEvents().fallbacks,
+  );
+  gauge(
+    'pointpool_balance_read_shared_statements',
+    'Statements that answered several concurrent balance reads (since start)',
+    () => sharedReads().statements,
+  );
+  gauge(
+    'pointpool_balance_reads_shared',
+    'Balance reads answered by a statement shared with others (since start)',
+    () => sharedReads().reads,
   );
   collectDefaultMetrics({ register: registry, prefix: 'pointpool_' });
   return {

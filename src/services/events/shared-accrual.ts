@@ -3,6 +3,7 @@ import { committedAuditRow, currentAuditScope, outsideAuditScope, runInAuditScop
 import type { Actor, Ctx } from '../context.ts';
 import { deferWrite } from '../../store/write-behind.ts';
 import { inTransaction } from '../transaction.ts';
+import { Lane } from '../lane.ts';
 import { accrueBulk, bulkPrograms, type Candidate } from './batch.ts';
 import {
   admitEvent,
@@ -39,11 +40,6 @@ interface Waiting {
   readonly reject: (e: unknown) => void;
 }
 
-interface Lane {
-  running: number;
-  readonly queue: Waiting[];
-}
-
 /** Counts since start, per service (exposed in /metrics). */
 export interface SharedEventStats {
   /** Shared transactions committed, and the events they answered. */
@@ -53,7 +49,7 @@ export interface SharedEventStats {
   fallbacks: number;
 }
 
-const lanes = new WeakMap<Ctx, Lane>();
+const lanes = new WeakMap<Ctx, Lane<Waiting>>();
 const stats = new WeakMap<Ctx, SharedEventStats>();
 
 export function sharedEventStats(ctx: Ctx): SharedEventStats {
@@ -73,42 +69,36 @@ export async function submitSharedEvent(
   if (!isAdmitted(admitted)) return admitted;
   const { group, ev, store } = admitted;
   if (!bulkPrograms(group, ev, store, ctx.clock.now())) return processAdmitted(ctx, admitted, actor);
-  let lane = lanes.get(ctx);
-  if (!lane) lanes.set(ctx, (lane = { running: 0, queue: [] }));
-  if (lane.running === 0 && lane.queue.length === 0) {
-    lane.running += 1;
+  const lane = laneOf(ctx);
+  if (lane.tryAlone()) {
     try {
       return await processAdmitted(ctx, admitted, actor);
     } finally {
-      lane.running -= 1;
-      drain(ctx, lane);
+      lane.done();
     }
   }
-  const queued = new Promise<EventOutcome>((resolve, reject) =>
-    lane.queue.push({ admitted, actor, audit: currentAuditScope(), resolve, reject }),
+  return new Promise<EventOutcome>((resolve, reject) =>
+    lane.enqueue({ admitted, actor, audit: currentAuditScope(), resolve, reject }),
   );
-  drain(ctx, lane);
-  return queued;
 }
 
-/** Starts shared transactions while a slot is free and events wait. */
-function drain(ctx: Ctx, lane: Lane): void {
-  while (
-    lane.queue.length > 0 &&
-    (lane.running === 0 || (lane.running < MAX_IN_FLIGHT && lane.queue.length >= MIN_TO_OVERLAP))
-  ) {
-    const batch = take(lane.queue);
-    lane.running += 1;
-    // In no request's audit scope: each event's own row is written by runShared.
-    void outsideAuditScope(() => runShared(ctx, batch))
-      .catch((e: unknown) => {
-        for (const w of batch) w.reject(e); // a settled promise ignores this
-      })
-      .finally(() => {
-        lane.running -= 1;
-        drain(ctx, lane);
-      });
-  }
+function laneOf(ctx: Ctx): Lane<Waiting> {
+  let lane = lanes.get(ctx);
+  if (!lane)
+    lanes.set(
+      ctx,
+      (lane = new Lane<Waiting>({
+        maxInFlight: MAX_IN_FLIGHT,
+        minToOverlap: MIN_TO_OVERLAP,
+        take,
+        // In no request's audit scope: each event's own row is written by runShared.
+        run: (batch) => outsideAuditScope(() => runShared(ctx, batch)),
+        fail: (batch, e) => {
+          for (const w of batch) w.reject(e);
+        },
+      })),
+    );
+  return lane;
 }
 
 /**
