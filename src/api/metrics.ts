@@ -41,6 +41,11 @@ export function createMetrics(
     () => shared().fallbacks,
   );
   gauge(
+    'pointpool_redemptions_read_together',
+    'Redemptions planned against one read of their member\'s lots shared with others (since start)',
+    () => shared().read_together,
+  );
+  gauge(
     'pointpool_event_shared_transactions',
     'Transactions that carried several concurrent single events of POST /v1/events (since start)',
     () => sharedEvents().transactions,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { newId } from './ids.ts';
 import type { CompiledProgram, Group } from '../domain/config/group.ts';
 import { computeExpiresAt } from '../domain/expiry.ts';
 import { allocateFefo } from '../domain/lots/fefo.ts';
@@ -67,7 +67,7 @@ export async function createAdjustment(
     const replay = await claimIdempotencyKey(trx, 'adjustment', req.idempotency_key, hash, now);
     if (replay) return replay;
     await lockExistingMembers(trx, [req.member_id]);
-    const id = `adj_${randomBytes(10).toString('hex')}`;
+    const id = newId('adj');
     const base: Omit<EntryInput, 'postings'> = {
       kind: 'adjustment',
       member_id: req.member_id,

@@ -41,18 +41,40 @@ export function claimQuery(
   now: Date,
   initial: Record<string, unknown> = {},
 ) {
-  return trx
-    .insertInto('idempotency_keys')
-    .values({
-      scope,
-      key,
-      request_hash: hash,
-      status_code: 0,
-      response: JSON.stringify(initial) as never,
-      created_at: now,
-    })
+  return claimFreeKeyQuery(trx, scope, key, hash, now, initial)
     .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
     .returning('key');
+}
+
+/**
+ * The claim of a key read as free in the same transaction (priorsQuery), as a plain insert: a
+ * concurrent claim of the key makes it fail with a unique violation rather than pass silently.
+ */
+export function claimFreeKeyQuery(
+  trx: Trx,
+  scope: string,
+  key: string,
+  hash: string,
+  now: Date,
+  initial: Record<string, unknown> = {},
+) {
+  return trx.insertInto('idempotency_keys').values({
+    scope,
+    key,
+    request_hash: hash,
+    status_code: 0,
+    response: JSON.stringify(initial) as never,
+    created_at: now,
+  });
+}
+
+/** The keys of a scope already used, with their request hash and stored answer. */
+export function priorsQuery(trx: Trx, scope: string, keys: readonly string[]) {
+  return trx
+    .selectFrom('idempotency_keys')
+    .select(['key', 'request_hash', 'response'])
+    .where('scope', '=', scope)
+    .where('key', 'in', keys);
 }
 
 /** After claimQuery: null when it claimed the key, else as claimOrPrior. */
@@ -70,6 +92,15 @@ export async function priorUnlessClaimed(
     .where('scope', '=', scope)
     .where('key', '=', key)
     .executeTakeFirstOrThrow();
+  return priorAnswer(prior, key, hash);
+}
+
+/** The answer stored under a used key, to replay: only to the same request (else 409). */
+export function priorAnswer(
+  prior: { request_hash: string; response: Record<string, unknown> },
+  key: string,
+  hash: string,
+): Record<string, unknown> {
   if (prior.request_hash !== hash) {
     throw new AppError('IDEMPOTENCY_KEY_REUSED', `idempotency_key ${key} was used with a different request`, {
       field: 'idempotency_key',

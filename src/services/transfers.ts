@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { newId } from './ids.ts';
 import { sql } from 'kysely';
 import type { Group } from '../domain/config/group.ts';
 import { ratioToJson } from '../domain/earn/codec.ts';
@@ -98,7 +98,7 @@ export async function transfer(
         { available: pt4ToJson(spend.plan.available_default_pt4), requested: pt4ToJson(req.points_pt4) },
       );
     }
-    const id = `trf_${randomBytes(10).toString('hex')}`;
+    const id = newId('trf');
     await enroll(trx, req.to_member_id, [program_id], now);
     const { postings, moves, lots } = buildTransfer(
       group,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { newId } from '../ids.ts';
 import type { Group } from '../../domain/config/group.ts';
 import { ratioToJson } from '../../domain/earn/codec.ts';
 import { isWholePt4, pt4ToJson, type Pt4 } from '../../domain/points.ts';
@@ -7,16 +7,24 @@ import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
 import type { LotMove, PostingInput } from '../../ledger/entry.ts';
 import { idsOf, postEntry, reserveIds, type EntryIds, type Trx } from '../../ledger/post.ts';
 import { deferWrite, together } from '../../store/write-behind.ts';
-import { openLotsQuery } from '../../ledger/read.ts';
+import { openLotsQuery, type OpenLot } from '../../ledger/read.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { extendInactivityExpiry } from '../events/inactivity.ts';
-import { claimQuery, priorUnlessClaimed, requestHash, storeOutcome } from '../idempotency.ts';
+import {
+  claimFreeKeyQuery,
+  claimQuery,
+  priorAnswer,
+  priorsQuery,
+  priorUnlessClaimed,
+  requestHash,
+  storeOutcome,
+} from '../idempotency.ts';
 import { lockQuery } from '../members.ts';
 import { inTransaction } from '../transaction.ts';
 import { takeRewardStock } from './rewards.ts';
 import { recordSettlement } from './settlement.ts';
-import { sameMember, type Outcome } from './same-member.ts';
+import { sameMember, statsOf, type Outcome, type SameMemberJob } from './same-member.ts';
 import {
   planFromLots,
   resolveScope,
@@ -57,11 +65,23 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
   void points_pt4;
   const hash = requestHash(hashed);
   const run = (trx: Trx) => redeemIn(trx, ctx, group, scope, hash, req, actor);
-  // Redemptions of one member that arrive together share one transaction (same-member.ts).
-  return sameMember(ctx, req.member_id, {
+  // Redemptions of one member that arrive together share one transaction (same-member.ts), and
+  // when they are alike, one read of the member's lots (readTogether).
+  const job: RedemptionJob = {
+    req,
+    scope,
     alone: () => inTransaction(ctx.db, run),
-    inBatch: run,
-  });
+    // Only redemptions queue behind a member (same-member.ts serves nothing else).
+    prepare: (trx, batch) => readTogether(trx, ctx, group, batch as readonly RedemptionJob[]),
+    inBatch: (trx, shared) =>
+      shared ? redeemPlanned(trx, ctx, group, scope, hash, req, actor, shared) : run(trx),
+  };
+  return sameMember(ctx, req.member_id, job);
+}
+
+interface RedemptionJob extends SameMemberJob<SharedRead | null> {
+  readonly req: RedeemRequest;
+  readonly scope: SpendScope;
 }
 
 /** The redemption's transaction body: everything after the request was validated. */
@@ -88,6 +108,115 @@ async function redeemIn(
   if (prior) return { http_status: 200, body: { ...prior, replayed: true } };
   if (locked.length === 0)
     throw new AppError('MEMBER_NOT_FOUND', `No member ${req.member_id}`, { member_id: req.member_id });
+  const done = await spendFrom(trx, ctx, group, scope, req, actor, {
+    lots,
+    accounts,
+    now,
+    ids: idsOf(await ids.rows()),
+  });
+  return done.outcome;
+}
+
+/**
+ * What several alike redemptions of one member (plain points, one scope, distinct keys) read
+ * together, under the member's lock; each then plans against the lots as the ones before it
+ * left them, with no round trip of its own. Null when the batch is not alike: each redemption
+ * then reads for itself.
+ */
+interface SharedRead {
+  /** The member's open lots in the scope's programs and its spendable accounts, kept current. */
+  lots: OpenLot[];
+  accounts: BalanceRow[];
+  /** Keys of the batch already used, with what they answered. */
+  readonly priors: ReadonlyMap<string, { request_hash: string; response: Record<string, unknown> }>;
+  /** Entry ids reserved for the batch, one per redemption, taken in turn. */
+  readonly ids: EntryIds;
+  taken: number;
+}
+
+async function readTogether(
+  trx: Trx,
+  ctx: Ctx,
+  group: Group,
+  batch: readonly RedemptionJob[],
+): Promise<SharedRead | null> {
+  const first = batch[0]!;
+  const keys = new Set(batch.map((j) => j.req.idempotency_key));
+  const programs = spendPrograms(group, first.scope);
+  const alike =
+    keys.size === batch.length &&
+    batch.every(
+      (j) =>
+        j.req.reward_id === undefined &&
+        j.scope.program_id === first.scope.program_id &&
+        j.scope.group_redemption === first.scope.group_redemption,
+    ) &&
+    // A spend in an inactivity-expiry program moves its lots' expiry (extendInactivityExpiry),
+    // which the next plan would have to see.
+    programs.every((p) => group.programs.get(p)?.expiry.kind !== 'inactivity');
+  if (!alike) return null;
+  const member_id = first.req.member_id;
+  const ids = await reserveIds(trx, batch.length, 0);
+  const [locked, lots, accounts, priors] = await together(trx, [
+    lockQuery(trx, [member_id]),
+    openLotsQuery(trx, member_id, programs),
+    spendableBalancesQuery(trx, member_id),
+    priorsQuery(trx, 'redemption', [...keys]),
+  ]);
+  if (locked.length === 0) return null;
+  statsOf(ctx).read_together += batch.length;
+  return {
+    lots,
+    accounts,
+    priors: new Map(priors.map((p) => [p.key, p])),
+    ids: idsOf(await ids.rows()),
+    taken: 0,
+  };
+}
+
+/** redeemIn against a SharedRead: the key's prior answer, or a spend from the lots as they stand. */
+async function redeemPlanned(
+  trx: Trx,
+  ctx: Ctx,
+  group: Group,
+  scope: SpendScope,
+  hash: string,
+  req: RedeemRequest,
+  actor: Actor,
+  shared: SharedRead,
+): Promise<Outcome> {
+  const now = ctx.clock.now();
+  const prior = shared.priors.get(req.idempotency_key);
+  if (prior)
+    return { http_status: 200, body: { ...priorAnswer(prior, req.idempotency_key, hash), replayed: true } };
+  const ids: EntryIds = { entries: shared.ids.entries.slice(shared.taken, shared.taken + 1), lots: [] };
+  // The key was free when read under the lock; a concurrent claim makes this insert fail, and the
+  // shared transaction with it (each redemption then runs alone and answers as it should).
+  await deferWrite(trx, claimFreeKeyQuery(trx, 'redemption', req.idempotency_key, hash, now));
+  const done = await spendFrom(trx, ctx, group, scope, req, actor, {
+    lots: shared.lots,
+    accounts: shared.accounts,
+    now,
+    ids,
+  });
+  // Only a redemption that went through moves what the next one sees (a refused one threw).
+  shared.taken += 1;
+  shared.lots = lotsAfter(shared.lots, done.moves);
+  shared.accounts = accountsAfter(req.member_id, shared.accounts, done.postings);
+  return done.outcome;
+}
+
+/** The spend itself, from the lots and accounts read under the member's lock. */
+async function spendFrom(
+  trx: Trx,
+  ctx: Ctx,
+  group: Group,
+  scope: SpendScope,
+  req: RedeemRequest,
+  actor: Actor,
+  read: { lots: readonly OpenLot[]; accounts: readonly BalanceRow[]; now: Date; ids: EntryIds },
+): Promise<{ outcome: Outcome; moves: LotMove[]; postings: PostingInput[] }> {
+  const { lots, accounts, now } = read;
   const reward = req.reward_id
     ? await takeRewardStock(
         trx,
@@ -122,13 +251,13 @@ async function redeemIn(
     );
   }
   const capture = req.capture ?? true;
-  const id = `rdm_${randomBytes(10).toString('hex')}`;
+  const id = newId('rdm');
   const hold_minutes = group.programs.get(scope.program_id)?.hold_timeout_minutes ?? 30;
   const {
     entry_id: entry,
     moves,
     postings,
-  } = await postSpend(trx, spend, idsOf(await ids.rows()), {
+  } = await postSpend(trx, spend, read.ids, {
     id,
     member_id: req.member_id,
     brand_id: req.brand_id,
@@ -177,7 +306,7 @@ async function redeemIn(
     balances: balancesAfter(req.member_id, accounts, postings),
   };
   await storeOutcome(trx, 'redemption', req.idempotency_key, 201, body);
-  return { http_status: 201, body };
+  return { outcome: { http_status: 201, body }, moves, postings };
 }
 
 /** Whole-point programs take whole points; accumulate programs up to 4 decimals. */
@@ -275,7 +404,15 @@ export async function remainingBalances(
  * remainingBalances without reading them again: the accounts as read under the member's lock,
  * moved by the entry's postings (the lock is held until commit, so nothing else moves them).
  */
-function balancesAfter(member_id: string, before: readonly BalanceRow[], postings: readonly PostingInput[]) {
+const balancesAfter = (member_id: string, before: readonly BalanceRow[], postings: readonly PostingInput[]) =>
+  balancesView(accountsAfter(member_id, before, postings));
+
+/** The member's spendable account rows moved by postings, by program. */
+function accountsAfter(
+  member_id: string,
+  before: readonly BalanceRow[],
+  postings: readonly PostingInput[],
+): BalanceRow[] {
   const rows = new Map(before.map((r) => [`${r.program_id}|${r.kind}`, { ...r }]));
   for (const { account, amount_pt4 } of postings) {
     if (account.owner_id !== member_id) continue;
@@ -284,11 +421,24 @@ function balancesAfter(member_id: string, before: readonly BalanceRow[], posting
     const row = rows.get(key) ?? { program_id: account.program_id, kind: account.kind, balance_pt4: 0n };
     rows.set(key, { ...row, balance_pt4: row.balance_pt4 + amount_pt4 });
   }
-  return balancesView(
-    [...rows.values()].sort((a, b) =>
-      a.program_id < b.program_id ? -1 : a.program_id > b.program_id ? 1 : 0,
-    ),
+  return [...rows.values()].sort((a, b) =>
+    a.program_id < b.program_id ? -1 : a.program_id > b.program_id ? 1 : 0,
   );
+}
+
+/** The lots as a spend's moves leave them (remaining spent, points held). */
+function lotsAfter(lots: readonly OpenLot[], moves: readonly LotMove[]): OpenLot[] {
+  const delta = new Map(moves.map((m) => [m.lot_id, m]));
+  return lots.map((l) => {
+    const m = delta.get(l.id);
+    return m
+      ? {
+          ...l,
+          remaining_pt4: l.remaining_pt4 + m.remaining_delta_pt4,
+          held_pt4: l.held_pt4 + m.held_delta_pt4,
+        }
+      : l;
+  });
 }
 
 function balancesView(

@@ -28,11 +28,17 @@ export interface Outcome {
   readonly body: Record<string, unknown>;
 }
 
-export interface SameMemberJob {
+export interface SameMemberJob<S = unknown> {
   /** The redemption in a transaction of its own. */
   alone(): Promise<Outcome>;
-  /** The redemption's body inside a transaction shared with others. */
-  inBatch(trx: Trx): Promise<Outcome>;
+  /**
+   * What the redemptions of one shared transaction read together, before any of them runs: it
+   * lies outside their savepoints, so a refused redemption cannot undo it (nor the lock it takes).
+   * Called on the first of them, with all of them in order.
+   */
+  prepare(trx: Trx, batch: readonly SameMemberJob<S>[]): Promise<S>;
+  /** The redemption's body inside a transaction shared with others, given what they read together. */
+  inBatch(trx: Trx, shared: S): Promise<Outcome>;
 }
 
 interface Waiting {
@@ -54,13 +60,15 @@ export interface SharedStats {
   redemptions: number;
   /** Redemptions run again on their own after their shared transaction failed. */
   fallbacks: number;
+  /** Redemptions planned against their batch's one read of the member's lots (redeem.ts). */
+  read_together: number;
 }
 
 const stats = new WeakMap<Ctx, SharedStats>();
 
 export function statsOf(ctx: Ctx): SharedStats {
   let s = stats.get(ctx);
-  if (!s) stats.set(ctx, (s = { transactions: 0, redemptions: 0, fallbacks: 0 }));
+  if (!s) stats.set(ctx, (s = { transactions: 0, redemptions: 0, fallbacks: 0, read_together: 0 }));
   return s;
 }
 
@@ -104,7 +112,11 @@ async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
   try {
     await inTransaction(ctx.db, async (trx) => {
       results = [];
-      for (const [i, w] of batch.entries()) results.push(await inSavepoint(trx, `r${i}`, w));
+      const shared = await batch[0]!.job.prepare(
+        trx,
+        batch.map((w) => w.job),
+      );
+      for (const [i, w] of batch.entries()) results.push(await inSavepoint(trx, `r${i}`, w, shared));
     });
   } catch {
     statsOf(ctx).fallbacks += batch.length;
@@ -124,11 +136,11 @@ async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
   });
 }
 
-async function inSavepoint(trx: Trx, name: string, w: Waiting): Promise<Outcome | AppError> {
+async function inSavepoint(trx: Trx, name: string, w: Waiting, shared: unknown): Promise<Outcome | AppError> {
   // The savepoint and its release travel with the redemption's own statements (write-behind).
   await deferWrite(trx, sql`savepoint ${sql.id(name)}`.compile(trx));
   try {
-    const out = await w.job.inBatch(trx);
+    const out = await w.job.inBatch(trx, shared);
     if (w.audit)
       await deferWrite(trx, trx.insertInto('audit_log').values(committedAuditRow(w.audit, out.http_status)));
     await deferWrite(trx, sql`release savepoint ${sql.id(name)}`.compile(trx));
