@@ -42,7 +42,7 @@ export function createMetrics(
   );
   gauge(
     'pointpool_redemptions_read_together',
-    'Redemptions planned against one read of their member\'s lots shared with others (since start)',
+    "Redemptions planned against one read of their member's lots shared with others (since start)",
     () => shared().read_together,
   );
   gauge(
