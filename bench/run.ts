@@ -452,24 +452,34 @@ async function runStore(
     const note = (name: string, p: string[] | undefined) =>
       problems.push(...(p ?? []).map((x) => `${name}: ${x}`));
 
-    const sharedBefore = await serverGauges(t);
+    let gauges = await serverGauges(t);
+    /** What the server answered together since the last call (sharedNote). */
+    const sharedSince = async (kind: keyof typeof SHARING) => {
+      const now = await serverGauges(t);
+      const note = sharedNote(kind, gauges, now);
+      gauges = now;
+      return note;
+    };
     const single = await maybe('single', 'single-event accrual', () =>
       singleAccrual(t, tag, scale.single, CONCURRENCY, scale.single.members),
     );
-    const sharing = sharedEvents(sharedBefore, await serverGauges(t));
+    const sharing = await sharedSince('events');
     note('single-event accrual', single?.problems);
     const batch = await maybe('batch', 'batch accrual', () =>
       batchAccrual(t, tag, scale.batch.members, scale.batch.concurrency, scale.batch.max_seconds),
     );
     note('batch accrual', batch?.problems);
     const pool = batch?.result.events ?? 0; // members with points: those the batch run reached
+    await sharedSince('redemptions');
     const redeem = await maybe('redemption', 'redemption', () =>
       redemptions(t, tag, scale.redeem, CONCURRENCY, pool),
     );
+    const redeemSharing = await sharedSince('redemptions');
     note('redemption', redeem?.problems);
     const hot = await maybe('hot', 'hot member', () =>
       hotMember(t, tag, scale.hot.successes, scale.hot.max_seconds, HOT_CONCURRENCY),
     );
+    const hotSharing = await sharedSince('redemptions');
     note('hot member', hot?.problems);
     const groupSeed = await maybe('group', 'group seed (SQL)', () =>
       srv.rpc<SeedResult>({
@@ -490,11 +500,11 @@ async function runStore(
       groupRedemptions(t, tag, scale.group, CONCURRENCY, scale.group.members),
     );
     note('group redemption', group?.problems);
-    const readsBefore = await serverGauges(t);
+    await sharedSince('reads');
     const reads = await maybe('reads', 'balance reads', () =>
       balanceReads(t, tag, scale.reads, CONCURRENCY, pool),
     );
-    const readSharing = sharedReads(readsBefore, await serverGauges(t));
+    const readSharing = await sharedSince('reads');
     note('balance reads', reads?.problems);
     const verified = await maybe('verify', 'verify', () => verify(t));
     if (verified && !verified.ok) note('verify after the HTTP runs', verified.failed);
@@ -637,7 +647,7 @@ async function runStore(
               unit: 'redemptions/s',
               ratio: ratio(redeem.result.per_second, base),
               cpu_ms: cpuPerOp('redemption', redeem.result.completed),
-              note: `${CONCURRENCY} clients over ${pool} members`,
+              note: `${CONCURRENCY} clients over ${pool} members; ${redeemSharing}`,
             },
             {
               metric: 'redemption p50 / p99',
@@ -658,7 +668,7 @@ async function runStore(
               target: '≥ 1,000/s',
               meets: hot.result.successes_per_second >= 1_000,
               cpu_ms: cpuPerOp('hot member', hot.result.completed),
-              note: `${HOT_CONCURRENCY} concurrent; p50 ${hot.result.p50_ms} ms, p99 ${hot.result.p99_ms} ms`,
+              note: `${HOT_CONCURRENCY} concurrent; p50 ${hot.result.p50_ms} ms, p99 ${hot.result.p99_ms} ms; ${hotSharing}`,
             },
             {
               metric: 'hot member anomalies',
@@ -984,20 +994,39 @@ main().then(
   },
 );
 
-/** How many balance reads shared a statement (src/services/balances-current.ts) between two reads of /metrics. */
-function sharedReads(before: Map<string, number>, after: Map<string, number>): string {
-  const d = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
-  const reads = d('pointpool_balance_reads_shared');
-  const statements = d('pointpool_balance_read_shared_statements');
-  const per = statements > 0 ? Math.round((reads / statements) * 10) / 10 : 0;
-  return `${reads} answered by ${statements} shared statements (${per} per statement)`;
-}
+/** The server's counters of requests answered together (services/lane.ts users), by phase. */
+const SHARING = {
+  events: {
+    answered: 'pointpool_events_shared',
+    by: 'pointpool_event_shared_transactions',
+    fallbacks: 'pointpool_event_shared_fallbacks',
+    what: 'shared transactions',
+  },
+  redemptions: {
+    answered: 'pointpool_redemptions_shared',
+    by: 'pointpool_redemption_shared_transactions',
+    fallbacks: 'pointpool_redemption_shared_fallbacks',
+    what: 'shared transactions',
+  },
+  reads: {
+    answered: 'pointpool_balance_reads_shared',
+    by: 'pointpool_balance_read_shared_statements',
+    fallbacks: null,
+    what: 'shared statements',
+  },
+} as const;
 
-/** How many single events shared a transaction (src/services/events/shared-accrual.ts) between two reads of /metrics. */
-function sharedEvents(before: Map<string, number>, after: Map<string, number>): string {
+/** How many requests of a phase were answered together, between two reads of /metrics. */
+function sharedNote(
+  kind: keyof typeof SHARING,
+  before: Map<string, number>,
+  after: Map<string, number>,
+): string {
+  const c = SHARING[kind];
   const d = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
-  const events = d('pointpool_events_shared');
-  const transactions = d('pointpool_event_shared_transactions');
-  const per = transactions > 0 ? Math.round((events / transactions) * 10) / 10 : 0;
-  return `${events} answered in ${transactions} shared transactions (${per} per transaction), ${d('pointpool_event_shared_fallbacks')} fell back`;
+  const answered = d(c.answered);
+  const by = d(c.by);
+  const per = by > 0 ? Math.round((answered / by) * 10) / 10 : 0;
+  const fell = c.fallbacks ? `, ${d(c.fallbacks)} fell back` : '';
+  return `${answered} answered in ${by} ${c.what} (${per} each)${fell}`;
 }

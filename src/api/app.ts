@@ -18,7 +18,7 @@ import { authHook } from './auth.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { installJsonBody } from './json-body.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { statsOf } from '../services/redemptions/same-member.ts';
+import { statsOf } from '../services/redemptions/shared.ts';
 import { sharedEventStats } from '../services/events/shared-accrual.ts';
 import { sharedReadStats } from '../services/balances-current.ts';
 import adminRoutes from './routes/admin.ts';

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SharedReadStats } from '../services/balances-current.ts';
 import type { SharedEventStats } from '../services/events/shared-accrual.ts';
-import type { SharedStats } from '../services/redemptions/same-member.ts';
+import type { SharedStats } from '../services/redemptions/shared.ts';
 
 export interface Metrics {
   readonly registry: Registry;

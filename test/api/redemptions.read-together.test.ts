@@ -1,6 +1,6 @@
-// Alike redemptions of one member that share a transaction (same-member.ts) are planned against
-// one read of the member's lots, each seeing the lots as the ones before it left them
-// (readTogether in src/services/redemptions/redeem.ts). Property: whatever mix of sizes, holds
+// Redemptions of one member that share a transaction (src/services/redemptions/shared.ts) are
+// planned against one read of the member's lots, each seeing the lots as the ones before it left
+// them (readTogether in src/services/redemptions/redeem.ts). Property: whatever mix of sizes, holds
 // and captures, replays and reused keys arrives at once, the answers are those of some one-by-one
 // order: each success's balances line is the balance after the successes before it, the refused
 // ones change nothing, a replay answers its original, and the ledger verifies. On PostgreSQL the
@@ -10,7 +10,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ManualClock } from '../../src/clock.ts';
-import { statsOf } from '../../src/services/redemptions/same-member.ts';
+import { statsOf } from '../../src/services/redemptions/shared.ts';
 import { applyDemoConfig, createTestService, isPostgres, type TestService } from '../helpers/store.ts';
 
 const clock = new ManualClock('2026-06-10T00:00:00.000Z');
@@ -168,5 +168,102 @@ void describe('alike redemptions of one member planned against one read', () => 
     assert.equal(stats.fallbacks, 0, JSON.stringify(stats));
     // PGlite rarely lets requests overlap (a transaction runs without yielding to the next one).
     if (isPostgres()) assert.ok(stats.read_together > 0, JSON.stringify(stats));
+  });
+
+  void it('several members in one transaction: each member as one by one, an unknown member refused', async () => {
+    let run = 0;
+    const before = statsOf(t.ctx).read_together;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.array(fc.record({ points: fc.integer({ min: 1, max: 80 }), group: fc.boolean() }), {
+            minLength: 1,
+            maxLength: 8,
+          }),
+          {
+            minLength: 2,
+            maxLength: 6,
+          },
+        ),
+        async (perMember) => {
+          const members = perMember.map((_, m) => `rt_x${run}_${m}`);
+          run++;
+          for (const m of members) for (let n = 0; n < 2; n++) await earn(m, n); // 100 northwind-stars each
+          const starts = new Map<string, { available: number; held: number }>();
+          for (const m of members) starts.set(m, await stars(m));
+          const bodies = perMember.flatMap((asks, m) =>
+            asks.map((a, i) => ({
+              member_id: members[m]!,
+              brand_id: 'northwind',
+              points: a.points,
+              ...(a.group ? { group_redemption: true } : {}),
+              idempotency_key: `rt_x_${members[m]}_${i}`,
+            })),
+          );
+          const nobody = {
+            member_id: `rt_nobody_${run}`,
+            brand_id: 'northwind',
+            points: 1,
+            idempotency_key: `rt_nb_${run}`,
+          };
+          // Interleaved, so one transaction carries several members.
+          const order = [...bodies.keys()].sort((a, b) => (a % 3) - (b % 3) || a - b);
+          const answers = new Map<number, { status: number; json: Json }>();
+          await Promise.all([
+            ...order.map(async (i) => {
+              const res = await t.app.inject({
+                method: 'POST',
+                url: '/v1/redemptions',
+                headers: t.adminHeaders,
+                payload: bodies[i]!,
+              });
+              answers.set(i, { status: res.statusCode, json: res.json<Json>() });
+            }),
+            (async () => {
+              const res = await t.app.inject({
+                method: 'POST',
+                url: '/v1/redemptions',
+                headers: t.adminHeaders,
+                payload: nobody,
+              });
+              assert.equal(res.statusCode, 404, res.body);
+              assert.equal(res.json<Json>().error.code, 'MEMBER_NOT_FOUND');
+            })(),
+          ]);
+          for (const [m, member] of members.entries()) {
+            const mine = bodies
+              .map((b, i) => ({ b, a: answers.get(i)! }))
+              .filter((x) => x.b.member_id === member);
+            for (const { a } of mine)
+              assert.ok(
+                a.status === 201 || (a.status === 409 && a.json.error.code === 'INSUFFICIENT_POINTS'),
+                JSON.stringify(a.json),
+              );
+            // Group redemptions may pay from any program the member holds; plain ones only from
+            // northwind-stars: the northwind-stars line of each success, in order, is the
+            // balance after it when the member made no group redemption.
+            if (perMember[m]!.some((a) => a.group)) continue;
+            const ok = mine
+              .filter((x) => x.a.status === 201)
+              .map((x) => ({
+                points: x.b.points,
+                line: (x.a.json.balances as Json[]).find((l) => l.program_id === 'northwind-stars')!,
+              }))
+              .sort((x, y) => (y.line.available as number) - (x.line.available as number));
+            let available = starts.get(member)!.available;
+            for (const x of ok) {
+              available -= x.points;
+              assert.equal(x.line.available, available);
+            }
+            assert.equal((await stars(member)).available, available);
+          }
+        },
+      ),
+      { numRuns: 10 },
+    );
+    const verify = await t.app.inject({ method: 'GET', url: '/v1/ledger/verify', headers: t.adminHeaders });
+    assert.equal(verify.json<Json>().ok, true, verify.body);
+    assert.equal(statsOf(t.ctx).fallbacks, 0);
+    if (isPostgres()) assert.ok(statsOf(t.ctx).read_together > before, JSON.stringify(statsOf(t.ctx)));
   });
 });

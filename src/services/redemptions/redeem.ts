@@ -24,7 +24,7 @@ import { lockQuery } from '../members.ts';
 import { inTransaction } from '../transaction.ts';
 import { takeRewardStock } from './rewards.ts';
 import { recordSettlement } from './settlement.ts';
-import { sameMember, statsOf, type Outcome, type SameMemberJob } from './same-member.ts';
+import { shareTransaction, statsOf, type Outcome, type SharedJob } from './shared.ts';
 import {
   planFromLots,
   resolveScope,
@@ -65,23 +65,40 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
   void points_pt4;
   const hash = requestHash(hashed);
   const run = (trx: Trx) => redeemIn(trx, ctx, group, scope, hash, req, actor);
-  // Redemptions of one member that arrive together share one transaction (same-member.ts), and
-  // when they are alike, one read of the member's lots (readTogether).
+  const alone = () => inTransaction(ctx.db, run);
+  if (!plannable(group, scope, req)) return alone();
+  // Redemptions that arrive together share one transaction and one read (shared.ts).
   const job: RedemptionJob = {
+    key: req.idempotency_key,
     req,
     scope,
-    alone: () => inTransaction(ctx.db, run),
-    // Only redemptions queue behind a member (same-member.ts serves nothing else).
+    alone,
+    // Only redemptions share these transactions (shared.ts serves nothing else).
     prepare: (trx, batch) => readTogether(trx, ctx, group, batch as readonly RedemptionJob[]),
-    inBatch: (trx, shared) =>
-      shared ? redeemPlanned(trx, ctx, group, scope, hash, req, actor, shared) : run(trx),
+    inBatch: (trx, shared) => {
+      const member = shared.members.get(req.member_id);
+      // A member that does not exist is answered as alone (MEMBER_NOT_FOUND).
+      return member ? redeemPlanned(trx, ctx, group, scope, hash, req, actor, shared, member) : run(trx);
+    },
   };
-  return sameMember(ctx, req.member_id, job);
+  return shareTransaction(ctx, job);
 }
 
-interface RedemptionJob extends SameMemberJob<SharedRead | null> {
+interface RedemptionJob extends SharedJob<SharedRead> {
   readonly req: RedeemRequest;
   readonly scope: SpendScope;
+}
+
+/**
+ * Whether the redemption can be planned against a read shared with others. A reward takes its
+ * stock with a round trip of its own, and a spend in an inactivity-expiry program moves its lots'
+ * expiry (extendInactivityExpiry), which the next plan would have to see: those run alone.
+ */
+function plannable(group: Group, scope: SpendScope, req: RedeemRequest): boolean {
+  return (
+    req.reward_id === undefined &&
+    spendPrograms(group, scope).every((p) => group.programs.get(p)?.expiry.kind !== 'inactivity')
+  );
 }
 
 /** The redemption's transaction body: everything after the request was validated. */
@@ -118,15 +135,12 @@ async function redeemIn(
 }
 
 /**
- * What several alike redemptions of one member (plain points, one scope, distinct keys) read
- * together, under the member's lock; each then plans against the lots as the ones before it
- * left them, with no round trip of its own. Null when the batch is not alike: each redemption
- * then reads for itself.
+ * What the redemptions of one shared transaction read together, under their members' locks, in
+ * one round trip; each then plans against its member's lots as the ones before it left them.
  */
 interface SharedRead {
-  /** The member's open lots in the scope's programs and its spendable accounts, kept current. */
-  lots: OpenLot[];
-  accounts: BalanceRow[];
+  /** The members that exist, with their open lots in the batch's programs and spendable accounts. */
+  readonly members: ReadonlyMap<string, MemberRead>;
   /** Keys of the batch already used, with what they answered. */
   readonly priors: ReadonlyMap<string, { request_hash: string; response: Record<string, unknown> }>;
   /** Entry ids reserved for the batch, one per redemption, taken in turn. */
@@ -134,40 +148,37 @@ interface SharedRead {
   taken: number;
 }
 
+/** One member's lots and accounts as the redemptions planned so far left them. */
+interface MemberRead {
+  lots: OpenLot[];
+  accounts: BalanceRow[];
+}
+
 async function readTogether(
   trx: Trx,
   ctx: Ctx,
   group: Group,
   batch: readonly RedemptionJob[],
-): Promise<SharedRead | null> {
-  const first = batch[0]!;
-  const keys = new Set(batch.map((j) => j.req.idempotency_key));
-  const programs = spendPrograms(group, first.scope);
-  const alike =
-    keys.size === batch.length &&
-    batch.every(
-      (j) =>
-        j.req.reward_id === undefined &&
-        j.scope.program_id === first.scope.program_id &&
-        j.scope.group_redemption === first.scope.group_redemption,
-    ) &&
-    // A spend in an inactivity-expiry program moves its lots' expiry (extendInactivityExpiry),
-    // which the next plan would have to see.
-    programs.every((p) => group.programs.get(p)?.expiry.kind !== 'inactivity');
-  if (!alike) return null;
-  const member_id = first.req.member_id;
+): Promise<SharedRead> {
+  const members = [...new Set(batch.map((j) => j.req.member_id))];
+  const programs = [...new Set(batch.flatMap((j) => spendPrograms(group, j.scope)))];
   const ids = await reserveIds(trx, batch.length, 0);
   const [locked, lots, accounts, priors] = await together(trx, [
-    lockQuery(trx, [member_id]),
-    openLotsQuery(trx, member_id, programs),
-    spendableBalancesQuery(trx, member_id),
-    priorsQuery(trx, 'redemption', [...keys]),
+    lockQuery(trx, members),
+    openLotsQuery(trx, members, programs),
+    spendableBalancesQuery(trx, members),
+    priorsQuery(
+      trx,
+      'redemption',
+      batch.map((j) => j.key),
+    ),
   ]);
-  if (locked.length === 0) return null;
+  const byMember = new Map<string, MemberRead>(locked.map((m) => [m.id, { lots: [], accounts: [] }]));
+  for (const l of lots) byMember.get(l.member_id)?.lots.push(l);
+  for (const a of accounts) byMember.get(a.owner_id)?.accounts.push(a);
   statsOf(ctx).read_together += batch.length;
   return {
-    lots,
-    accounts,
+    members: byMember,
     priors: new Map(priors.map((p) => [p.key, p])),
     ids: idsOf(await ids.rows()),
     taken: 0,
@@ -184,6 +195,7 @@ async function redeemPlanned(
   req: RedeemRequest,
   actor: Actor,
   shared: SharedRead,
+  member: MemberRead,
 ): Promise<Outcome> {
   const now = ctx.clock.now();
   const prior = shared.priors.get(req.idempotency_key);
@@ -193,16 +205,17 @@ async function redeemPlanned(
   // The key was free when read under the lock; a concurrent claim makes this insert fail, and the
   // shared transaction with it (each redemption then runs alone and answers as it should).
   await deferWrite(trx, claimFreeKeyQuery(trx, 'redemption', req.idempotency_key, hash, now));
+  const programs = new Set(spendPrograms(group, scope));
   const done = await spendFrom(trx, ctx, group, scope, req, actor, {
-    lots: shared.lots,
-    accounts: shared.accounts,
+    lots: member.lots.filter((l) => programs.has(l.program_id)),
+    accounts: member.accounts,
     now,
     ids,
   });
   // Only a redemption that went through moves what the next one sees (a refused one threw).
   shared.taken += 1;
-  shared.lots = lotsAfter(shared.lots, done.moves);
-  shared.accounts = accountsAfter(req.member_id, shared.accounts, done.postings);
+  member.lots = lotsAfter(member.lots, done.moves);
+  member.accounts = accountsAfter(req.member_id, member.accounts, done.postings);
   return done.outcome;
 }
 
@@ -384,13 +397,14 @@ async function postSpend(
 
 type BalanceRow = { program_id: string; kind: string; balance_pt4: bigint };
 
-/** The member's available and held accounts, as remainingBalances reports them. */
-export const spendableBalancesQuery = (trx: Trx, member_id: string) =>
+/** The members' available and held accounts, as remainingBalances reports them. */
+export const spendableBalancesQuery = (trx: Trx, member_ids: string | readonly string[]) =>
   trx
     .selectFrom('accounts')
-    .select(['program_id', 'kind', 'balance_pt4'])
-    .where('owner_id', '=', member_id)
+    .select(['owner_id', 'program_id', 'kind', 'balance_pt4'])
+    .where('owner_id', 'in', typeof member_ids === 'string' ? [member_ids] : member_ids)
     .where('kind', 'in', ['member_available', 'member_held'])
+    .orderBy('owner_id')
     .orderBy('program_id');
 
 export async function remainingBalances(

@@ -10,25 +10,30 @@ import {
   type AuditScope,
 } from '../audit-scope.ts';
 import type { Ctx } from '../context.ts';
+import { Lane } from '../lane.ts';
 import { inTransaction } from '../transaction.ts';
 
-// Redemptions of one member run one at a time whatever we do: each takes the member's row lock
-// first and holds it until its commit, and a commit waits for the disk (fsync). When several
-// arrive together (a checkout retried, a family sharing one account, a load test), each would
-// hold the lock for its own round trips and its own fsync. Instead, while one is in flight the
-// others queue here, and the queue then runs as one transaction: each redemption in a savepoint
-// of its own (a refused one rolls back alone and answers its own 4xx), one lock, one commit.
-// Every redemption keeps its own idempotency key, its own audit row (written in the same
-// transaction) and its own answer. If the shared transaction fails as a whole (a database error,
-// a ledger check that only the commit sees), each queued redemption runs again on its own, as if
-// it had arrived alone: nothing of the failed attempt was committed.
+// Redemptions that arrive while others are in flight share one transaction (services/lane.ts):
+// each in a savepoint of its own (a refused one rolls back alone and answers its own 4xx), one
+// commit. What they read — the members' locks, lots, balances and keys — is read once for all
+// of them before the first savepoint (prepare), and each then plans against it as the ones
+// before it left it, so a redemption in a shared transaction costs no round trip of its own.
+// This matters most for one member's redemptions arriving together (a checkout retried, a family
+// sharing one account): they run one at a time whatever we do, each holding the member's row
+// lock until its commit. Every redemption keeps its own idempotency key, its own audit row
+// (written in the same transaction) and its own answer. If the shared transaction fails as a
+// whole (a database error, a concurrent claim of a key, a ledger check that only the commit
+// sees), each redemption runs again on its own, as if it had arrived alone: nothing of the
+// failed attempt was committed.
 
 export interface Outcome {
   readonly http_status: number;
   readonly body: Record<string, unknown>;
 }
 
-export interface SameMemberJob<S = unknown> {
+export interface SharedJob<S = unknown> {
+  /** Its idempotency key: a transaction carries each key once. */
+  readonly key: string;
   /** The redemption in a transaction of its own. */
   alone(): Promise<Outcome>;
   /**
@@ -36,13 +41,13 @@ export interface SameMemberJob<S = unknown> {
    * lies outside their savepoints, so a refused redemption cannot undo it (nor the lock it takes).
    * Called on the first of them, with all of them in order.
    */
-  prepare(trx: Trx, batch: readonly SameMemberJob<S>[]): Promise<S>;
+  prepare(trx: Trx, batch: readonly SharedJob<S>[]): Promise<S>;
   /** The redemption's body inside a transaction shared with others, given what they read together. */
   inBatch(trx: Trx, shared: S): Promise<Outcome>;
 }
 
 interface Waiting {
-  readonly job: SameMemberJob;
+  readonly job: SharedJob;
   readonly audit: AuditScope | undefined;
   readonly resolve: (o: Outcome) => void;
   readonly reject: (e: unknown) => void;
@@ -50,8 +55,11 @@ interface Waiting {
 
 /** At most this many redemptions share a transaction (the rest wait for the next). */
 export const MAX_SHARED = 64;
+/** Transactions of this path in flight at once; a second starts only once this many wait. */
+const MAX_IN_FLIGHT = 2;
+const MIN_TO_OVERLAP = 8;
 
-const queues = new WeakMap<Ctx, Map<string, Waiting[]>>();
+const lanes = new WeakMap<Ctx, Lane<Waiting>>();
 
 /** Counts since start, per service (exposed in /metrics). */
 export interface SharedStats {
@@ -72,37 +80,55 @@ export function statsOf(ctx: Ctx): SharedStats {
   return s;
 }
 
-export async function sameMember(ctx: Ctx, member_id: string, job: SameMemberJob): Promise<Outcome> {
-  let byMember = queues.get(ctx);
-  if (!byMember) queues.set(ctx, (byMember = new Map()));
-  const queue = byMember.get(member_id);
-  if (queue) {
-    return new Promise<Outcome>((resolve, reject) =>
-      queue.push({ job, audit: currentAuditScope(), resolve, reject }),
-    );
+/** The redemption alone when nothing else is in flight, else in a transaction shared with others. */
+export async function shareTransaction(ctx: Ctx, job: SharedJob): Promise<Outcome> {
+  const lane = laneOf(ctx);
+  if (lane.tryAlone()) {
+    try {
+      return await job.alone();
+    } finally {
+      lane.done();
+    }
   }
-  byMember.set(member_id, []);
-  try {
-    return await job.alone();
-  } finally {
-    // The queue that formed meanwhile runs after this one, in no request's audit scope. runShared
-    // settles every request it takes; should drain itself fail, no queued request may hang.
-    void outsideAuditScope(() => drain(ctx, byMember, member_id)).catch((e: unknown) => {
-      for (const w of byMember.get(member_id) ?? []) w.reject(e);
-      byMember.delete(member_id);
-    });
-  }
+  return new Promise<Outcome>((resolve, reject) =>
+    lane.enqueue({ job, audit: currentAuditScope(), resolve, reject }),
+  );
 }
 
-async function drain(ctx: Ctx, byMember: Map<string, Waiting[]>, member_id: string): Promise<void> {
-  for (;;) {
-    const queue = byMember.get(member_id)!;
-    if (queue.length === 0) {
-      byMember.delete(member_id);
-      return;
+function laneOf(ctx: Ctx): Lane<Waiting> {
+  let lane = lanes.get(ctx);
+  if (!lane)
+    lanes.set(
+      ctx,
+      (lane = new Lane<Waiting>({
+        maxInFlight: MAX_IN_FLIGHT,
+        minToOverlap: MIN_TO_OVERLAP,
+        take,
+        // In no request's audit scope: each redemption's own row is written by inSavepoint.
+        run: (batch) => outsideAuditScope(() => runShared(ctx, batch)),
+        fail: (batch, e) => {
+          for (const w of batch) w.reject(e);
+        },
+      })),
+    );
+  return lane;
+}
+
+/** The first waiting redemptions with distinct keys, in arrival order; the rest stay queued. */
+function take(queue: Waiting[]): Waiting[] {
+  const keys = new Set<string>();
+  const batch: Waiting[] = [];
+  const rest: Waiting[] = [];
+  for (const w of queue) {
+    if (batch.length >= MAX_SHARED || keys.has(w.job.key)) {
+      rest.push(w);
+      continue;
     }
-    await runShared(ctx, queue.splice(0, MAX_SHARED));
+    keys.add(w.job.key);
+    batch.push(w);
   }
+  queue.splice(0, queue.length, ...rest);
+  return batch;
 }
 
 /** Settles every waiting redemption; never throws. */
@@ -120,7 +146,7 @@ async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
     });
   } catch {
     statsOf(ctx).fallbacks += batch.length;
-    for (const w of batch) await runAlone(w);
+    await Promise.all(batch.map(runAlone));
     return;
   }
   statsOf(ctx).transactions += 1;
