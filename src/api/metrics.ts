@@ -27,12 +27,12 @@ export function createMetrics(
     });
   gauge(
     'pointpool_redemption_shared_transactions',
-    'Transactions that carried several concurrent redemptions of one member (since start)',
+    'Transactions that carried several concurrent redemptions (since start)',
     () => shared().transactions,
   );
   gauge(
     'pointpool_redemptions_shared',
-    'Redemptions that ran in a transaction shared with others of the same member (since start)',
+    'Redemptions that ran in a transaction shared with others (since start)',
     () => shared().redemptions,
   );
   gauge(
