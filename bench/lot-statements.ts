@@ -1,7 +1,8 @@
 // What the two per-lot statements of posting an expiry cost (docs/performance.md, Expiry): the
-// lot update and the allocation insert for 2,000 lots, built as the ledger builds them (VALUES,
-// one parameter per column per row) and with one array parameter per column (unnest). Each run
-// is rolled back, so every repetition works on the same lots.
+// lot update and the allocation insert for 2,000 lots, built as the ledger built them before
+// (VALUES, one parameter per column per row, sent with bound parameters) and as it builds them
+// now (src/ledger/lot-moves.ts: one array parameter per column, unnest, sent as deferred writes
+// with the next statement). Each run is rolled back, so every repetition works on the same lots.
 //
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test node --import tsx bench/lot-statements.ts
 //
@@ -12,8 +13,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import pg from 'pg';
+import type { LotMove } from '../src/ledger/entry.ts';
+import { allocationsStatement, lotMoveUpdates } from '../src/ledger/lot-moves.ts';
 import { createService } from '../src/service.ts';
 import type { DB } from '../src/store/schema.ts';
+import { deferWrite } from '../src/store/write-behind.ts';
 import { benchConfigDoc, DEFAULT_PROGRAM } from './config.ts';
 import { seedLots } from './seed.ts';
 
@@ -30,7 +34,7 @@ interface Lot {
 }
 type Trx = Transaction<DB>;
 
-/** As src/ledger builds them: a VALUES row per lot, a parameter per column. */
+/** As src/ledger built them before: a VALUES row per lot, a parameter per column. */
 async function asValues(trx: Trx, lots: readonly Lot[], entry: bigint): Promise<void> {
   const values = sql.join(
     lots.map(
@@ -62,25 +66,33 @@ async function asValues(trx: Trx, lots: readonly Lot[], entry: bigint): Promise<
     .execute();
 }
 
-/** The same two statements with one array parameter per column. */
-async function asArrays(trx: Trx, lots: readonly Lot[], entry: bigint): Promise<void> {
-  const col = <T>(f: (l: Lot) => T): T[] => lots.map(f);
-  const ids = col((l) => String(l.id));
-  const r = await sql`update lots l set remaining_pt4 = l.remaining_pt4 + v.rd, held_pt4 = l.held_pt4 + v.hd,
-      state = coalesce(v.st, l.state)
-    from unnest(${ids}::int8[], ${col((l) => String(-l.remaining_pt4))}::int8[], ${col(() => '0')}::int8[],
-      ${col(() => null)}::text[], ${col((l) => l.member_id)}::text[], ${col((l) => l.program_id)}::text[],
-      ${col((l) => l.issuing_brand_id)}::text[], ${col(() => 'available')}::text[])
-      as v(id, rd, hd, st, member_id, program_id, issuing_brand_id, state_from)
-    where l.id = v.id and l.member_id = v.member_id and l.program_id = v.program_id
-      and l.issuing_brand_id = v.issuing_brand_id and l.state = v.state_from
-      and l.remaining_pt4 + v.rd >= 0 and l.held_pt4 + v.hd >= 0 and l.held_pt4 + v.hd <= l.remaining_pt4 + v.rd
-    returning l.id`.execute(trx);
-  if (r.rows.length !== lots.length) throw new Error('lot update missed rows');
-  await sql`insert into lot_allocations (entry_id, lot_id, program_id, issuing_brand_id, kind, points_pt4, value_common)
-    select ${String(entry)}::int8, * from unnest(${ids}::int8[], ${col((l) => l.program_id)}::text[],
-      ${col((l) => l.issuing_brand_id)}::text[], ${col(() => 'expire')}::text[],
-      ${col((l) => String(l.remaining_pt4))}::int8[], ${col(() => null)}::numeric[])`.execute(trx);
+/** As src/ledger builds them now, sent as postEntries sends them (deferred, then carried). */
+async function asLedger(trx: Trx, lots: readonly Lot[], entry: bigint): Promise<void> {
+  const moves = lots.map((l) => ({ move: expireMove(l) }));
+  const { statements, allocations } = lotMoveUpdates(trx, moves);
+  for (const statement of statements) await deferWrite(trx, statement);
+  await deferWrite(
+    trx,
+    allocationsStatement(
+      trx,
+      allocations.map((a) => ({ ...a, entry_id: entry })),
+    ),
+  );
+  await sql`select 1`.execute(trx);
+}
+
+function expireMove(l: Lot): LotMove {
+  return {
+    lot_id: l.id,
+    program_id: l.program_id,
+    member_id: l.member_id,
+    issuing_brand_id: l.issuing_brand_id,
+    kind: 'expire',
+    points_pt4: l.remaining_pt4,
+    remaining_delta_pt4: -l.remaining_pt4,
+    held_delta_pt4: 0n,
+    state_from: 'available',
+  };
 }
 
 /** CPU milliseconds a process has used (utime + stime, /proc/<pid>/stat). */
@@ -148,8 +160,8 @@ async function main(): Promise<void> {
     ).rows;
     const entry = (await sql<{ id: bigint }>`select id from entries limit 1`.execute(db)).rows[0]!.id;
     const variants: [string, (trx: Trx) => Promise<void>][] = [
-      ['VALUES (as src/ledger)', (trx) => asValues(trx, lots, entry)],
-      ['unnest (array per column)', (trx) => asArrays(trx, lots, entry)],
+      ['VALUES (before)', (trx) => asValues(trx, lots, entry)],
+      ['unnest (src/ledger now)', (trx) => asLedger(trx, lots, entry)],
     ];
     for (let round = 1; round <= 2; round++)
       for (const [label, run] of variants) {

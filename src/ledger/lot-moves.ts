@@ -1,5 +1,6 @@
 import { sql, type CompiledQuery } from 'kysely';
 import { AppError } from '../errors.ts';
+import { intArray, textArray } from '../store/pg-arrays.ts';
 import type { LotMove } from './entry.ts';
 import type { Trx } from './post.ts';
 
@@ -13,14 +14,17 @@ export interface LotMoveUpdates {
    * count check fails and the entry is refused. */
   readonly statements: CompiledQuery[];
   /** The allocation rows recording each movement, in the order of the moves (without entry_id). */
-  readonly allocations: {
-    lot_id: bigint;
-    program_id: string;
-    issuing_brand_id: string;
-    kind: string;
-    points_pt4: bigint;
-    value_common: string | null;
-  }[];
+  readonly allocations: Omit<Allocation, 'entry_id'>[];
+}
+
+export interface Allocation {
+  readonly entry_id: bigint;
+  readonly lot_id: bigint;
+  readonly program_id: string;
+  readonly issuing_brand_id: string;
+  readonly kind: string;
+  readonly points_pt4: bigint;
+  readonly value_common: string | null;
 }
 
 interface PerLot {
@@ -77,12 +81,8 @@ function mergePerLot(moves: readonly { move: LotMove }[]): Map<bigint, PerLot> {
 }
 
 function updateStatement(trx: Trx, part: readonly [bigint, PerLot][]): CompiledQuery {
-  const values = sql.join(
-    part.map(
-      ([id, d]) =>
-        sql`(${id}::int8, ${d.remaining}::int8, ${d.held}::int8, ${d.state}::text, ${d.first.member_id}::text, ${d.first.program_id}::text, ${d.first.issuing_brand_id}::text, ${d.first.state_from}::text)`,
-    ),
-  );
+  const text = (f: (d: PerLot) => string | null) => textArray(part.map(([, d]) => f(d)));
+  const int = (f: (d: PerLot) => bigint) => intArray(part.map(([, d]) => f(d)));
   const detail = {
     message: `a lot cannot move as the entry asks (changed under it, or overdrawn): one of ${part.length} from lot ${part[0]![0]}`,
     details: { lot_id: String(part[0]![0]) },
@@ -90,13 +90,29 @@ function updateStatement(trx: Trx, part: readonly [bigint, PerLot][]): CompiledQ
   return sql`
     with moved as (
       update lots l set remaining_pt4 = l.remaining_pt4 + v.rd, held_pt4 = l.held_pt4 + v.hd, state = coalesce(v.st, l.state)
-      from (values ${values}) as v(id, rd, hd, st, member_id, program_id, issuing_brand_id, state_from)
+      from unnest(${intArray(part.map(([id]) => id))}::int8[], ${int((d) => d.remaining)}::int8[], ${int((d) => d.held)}::int8[],
+                  ${text((d) => d.state)}::text[], ${text((d) => d.first.member_id)}::text[], ${text((d) => d.first.program_id)}::text[],
+                  ${text((d) => d.first.issuing_brand_id)}::text[], ${text((d) => d.first.state_from)}::text[])
+        as v(id, rd, hd, st, member_id, program_id, issuing_brand_id, state_from)
       where l.id = v.id and l.member_id = v.member_id and l.program_id = v.program_id
         and l.issuing_brand_id = v.issuing_brand_id and l.state = v.state_from
         and l.remaining_pt4 + v.rd >= 0 and l.held_pt4 + v.hd >= 0
         and l.held_pt4 + v.hd <= l.remaining_pt4 + v.rd
       returning l.id)
     select pp_expect((select count(*) from moved) = ${part.length}::int8, 'PP002', ${JSON.stringify(detail)})`.compile(
+    trx,
+  );
+}
+
+/** Allocation rows, in the order given (their ids follow it). */
+export function allocationsStatement(trx: Trx, rows: readonly Allocation[]): CompiledQuery {
+  const text = (f: (a: Allocation) => string | null) => textArray(rows.map(f));
+  const int = (f: (a: Allocation) => bigint) => intArray(rows.map(f));
+  return sql`
+    insert into lot_allocations (entry_id, lot_id, program_id, issuing_brand_id, kind, points_pt4, value_common)
+    select * from unnest(${int((a) => a.entry_id)}::int8[], ${int((a) => a.lot_id)}::int8[], ${text((a) => a.program_id)}::text[],
+                         ${text((a) => a.issuing_brand_id)}::text[], ${text((a) => a.kind)}::text[],
+                         ${int((a) => a.points_pt4)}::int8[], ${text((a) => a.value_common)}::text[])`.compile(
     trx,
   );
 }

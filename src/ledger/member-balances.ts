@@ -1,4 +1,5 @@
 import { sql, type CompiledQuery } from 'kysely';
+import { intArray, textArray } from '../store/pg-arrays.ts';
 import { accountKey, type AccountRef } from './accounts.ts';
 import type { EntryInput } from './entry.ts';
 import type { Trx } from './post.ts';
@@ -60,22 +61,19 @@ function runsOf(sorted: readonly Move[]): Move[][] {
 }
 
 function moveStatement(trx: Trx, part: readonly Move[]): CompiledQuery {
-  const values = sql.join(
-    part.map(
-      (r) =>
-        sql`(${r.account.program_id}, ${r.account.kind}, ${r.account.owner_id}, ${r.amount}::int8, ${r.floor}::int8)`,
-    ),
-  );
+  const text = (f: (a: AccountRef) => string) => textArray(part.map((r) => f(r.account)));
+  const rows = sql`unnest(${text((a) => a.program_id)}::text[], ${text((a) => a.kind)}::text[], ${text((a) => a.owner_id)}::text[],
+                          ${intArray(part.map((r) => r.amount))}::int8[], ${intArray(part.map((r) => r.floor))}::int8[])`;
   const move = !insertable(part[0]!)
     ? sql`
         update accounts a set balance_pt4 = a.balance_pt4 + v.amount, floor_pt4 = a.floor_pt4 + v.floor
-        from (values ${values}) as v(program_id, kind, owner_id, amount, floor)
+        from ${rows} as v(program_id, kind, owner_id, amount, floor)
         where a.program_id = v.program_id and a.kind = v.kind and a.owner_id = v.owner_id
           and a.balance_pt4 + v.amount >= a.floor_pt4 + v.floor and a.floor_pt4 + v.floor <= 0
         returning a.id`
     : sql`
         insert into accounts (program_id, kind, owner_id, balance_pt4, floor_pt4)
-        values ${values}
+        select * from ${rows}
         on conflict (program_id, kind, owner_id) do update
           set balance_pt4 = accounts.balance_pt4 + excluded.balance_pt4,
               floor_pt4 = accounts.floor_pt4 + excluded.floor_pt4

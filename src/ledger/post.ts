@@ -1,8 +1,9 @@
 import { sql, type CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import { AppError } from '../errors.ts';
+import { intArray, jsonArray, textArray, timestampArray } from '../store/pg-arrays.ts';
 import type { DB } from '../store/schema.ts';
 import { deferWrite, prefetch, type Prefetched } from '../store/write-behind.ts';
-import { lotMoveUpdates } from './lot-moves.ts';
+import { allocationsStatement, lotMoveUpdates, type Allocation } from './lot-moves.ts';
 import { memberBalanceMoves, type MergedPosting } from './member-balances.ts';
 import { accountKey, isMemberKind, type AccountRef } from './accounts.ts';
 import { assertEntryInput, type EntryInput, type NewLot } from './entry.ts';
@@ -33,6 +34,9 @@ export interface EntryIds {
  * next statement or its commit; the conditional ones assert their own row counts in SQL
  * (pp_expect, migration 007), which services/transaction.ts maps back to INSUFFICIENT_POINTS or
  * CONCURRENT_UPDATE. With `ids` reserved beforehand (reserveIds) posting costs no round trip.
+ * Each statement takes a column as one array parameter (store/pg-arrays.ts, unnest): built with
+ * a parameter per value, a batch's or an expiry page's statements cost this process more CPU
+ * than the database spent running them.
  */
 export async function postEntry(trx: Trx, input: EntryInput, ids?: EntryIds): Promise<PostedEntry> {
   const [posted] = await postEntries(trx, [input], ids);
@@ -63,12 +67,11 @@ export async function postEntries(
   const perEntry = inputs.map(mergePostings);
   // System accounts must exist before the postings that name them (cached: no round trip).
   await ensureSystemAccounts(trx, dedupe(perEntry.flatMap((m) => m.system.map((p) => p.account))));
-  for (const rows of chunks(
-    inputs.map((input, i) => entryRow(entryIds[i]!, input)),
+  for (const part of chunks(
+    inputs.map((input, i) => ({ id: entryIds[i]!, input })),
     2_000,
-  )) {
-    await deferWrite(trx, trx.insertInto('entries').values(rows));
-  }
+  ))
+    await deferWrite(trx, entriesStatement(trx, part));
   for (const statement of memberBalanceMoves(trx, inputs, perEntry)) await deferWrite(trx, statement);
   const moved = inputs.flatMap((input, i) => (input.lot_moves ?? []).map((move) => ({ index: i, move })));
   const lotMoves = lotMoveUpdates(trx, moved);
@@ -81,8 +84,7 @@ export async function postEntries(
 
   const lotIds = await insertLots(trx, entryIds, ids.lots, inputs);
   const allocations = lotMoves.allocations.map((a, k) => ({ ...a, entry_id: entryIds[moved[k]!.index]! }));
-  for (const part of chunks(allocations, 2_000))
-    await deferWrite(trx, trx.insertInto('lot_allocations').values(part));
+  for (const part of chunks(allocations, 2_000)) await deferWrite(trx, allocationsStatement(trx, part));
   return inputs.map((_input, i) => ({ entry_id: entryIds[i]!, lot_ids: lotIds[i]! }));
 }
 
@@ -104,17 +106,16 @@ function postingsStatement(
   trx: Trx,
   rows: readonly { entry_id: bigint; posting: MergedPosting; at: Date }[],
 ): CompiledQuery {
-  const values = sql.join(
-    rows.map(
-      (r, n) =>
-        sql`(${n}::int4, ${r.entry_id}::int8, ${r.posting.account.program_id}::text, ${r.posting.account.kind}::text, ${r.posting.account.owner_id}::text, ${r.posting.amount_pt4}::int8, ${r.at}::timestamptz)`,
-    ),
-  );
+  const account = (f: (a: AccountRef) => string) => textArray(rows.map((r) => f(r.posting.account)));
   return sql`
     with p as (
       insert into postings (entry_id, account_id, program_id, amount_pt4, at)
       select v.entry_id, a.id, v.program_id, v.amount, v.at
-      from (values ${values}) as v(n, entry_id, program_id, kind, owner_id, amount, at)
+      from unnest(${intArray(rows.map((r) => r.entry_id))}::int8[], ${account((a) => a.program_id)}::text[],
+                  ${account((a) => a.kind)}::text[], ${account((a) => a.owner_id)}::text[],
+                  ${intArray(rows.map((r) => r.posting.amount_pt4))}::int8[],
+                  ${timestampArray(rows.map((r) => r.at.getTime()))}::timestamptz[])
+        with ordinality as v(entry_id, program_id, kind, owner_id, amount, at, n)
       join accounts a on a.program_id = v.program_id and a.kind = v.kind and a.owner_id = v.owner_id
       order by v.n
       returning 1)
@@ -122,20 +123,17 @@ function postingsStatement(
       ${JSON.stringify({ message: 'a posting found no account' })})`.compile(trx);
 }
 
-function entryRow(id: bigint, input: EntryInput) {
-  return {
-    id,
-    kind: input.kind,
-    member_id: input.member_id ?? null,
-    at: input.at,
-    event_id: input.event_id ?? null,
-    request_id: input.request_id ?? null,
-    key_id: input.key_id ?? null,
-    corrects_entry_id: input.corrects_entry_id ?? null,
-    ref_type: input.ref_type ?? null,
-    ref_id: input.ref_id ?? null,
-    detail: JSON.stringify(input.detail ?? {}) as unknown as Record<string, unknown>,
-  };
+function entriesStatement(trx: Trx, rows: readonly { id: bigint; input: EntryInput }[]): CompiledQuery {
+  const text = (f: (e: EntryInput) => string | null | undefined) =>
+    textArray(rows.map((r) => f(r.input) ?? null));
+  return sql`
+    insert into entries (id, kind, member_id, at, event_id, request_id, key_id, corrects_entry_id, ref_type, ref_id, detail)
+    select * from unnest(${intArray(rows.map((r) => r.id))}::int8[], ${text((e) => e.kind)}::text[],
+                         ${text((e) => e.member_id)}::text[], ${timestampArray(rows.map((r) => r.input.at.getTime()))}::timestamptz[],
+                         ${text((e) => e.event_id)}::text[], ${text((e) => e.request_id)}::text[], ${text((e) => e.key_id)}::text[],
+                         ${intArray(rows.map((r) => r.input.corrects_entry_id ?? null))}::int8[],
+                         ${text((e) => e.ref_type)}::text[], ${text((e) => e.ref_id)}::text[],
+                         ${jsonArray(rows.map((r) => r.input.detail ?? {}))}::jsonb[])`.compile(trx);
 }
 
 export interface IdRow {
@@ -253,25 +251,15 @@ async function insertLots(
   );
   const out: bigint[][] = inputs.map(() => []);
   if (all.length === 0) return out;
-  const rows = all.map(({ entry_id, lot: l }, k) => ({
-    id: ids[k]!,
-    program_id: l.program_id,
-    member_id: l.member_id,
-    issuing_brand_id: l.issuing_brand_id,
-    points_pt4: l.points_pt4,
-    remaining_pt4: l.remaining_pt4,
-    state: l.state,
-    awarded_at: l.awarded_at,
-    available_at: l.available_at,
-    expires_at: l.expires_at,
-    source_entry_id: entry_id,
-    source_event_id: l.source_event_id ?? null,
-  }));
-  for (const part of chunks(rows, 2_000)) await deferWrite(trx, trx.insertInto('lots').values(part));
+  for (const part of chunks(
+    all.map((a, k) => ({ id: ids[k]!, entry_id: a.entry_id, lot: a.lot })),
+    2_000,
+  ))
+    await deferWrite(trx, lotsStatement(trx, part));
   all.forEach((a, k) => out[a.index]!.push(ids[k]!));
   // A lot born while the member owes a recorded shortfall pays it down at once; the allocation
   // records that, so a lot's remaining is always its award minus its allocations.
-  const paydowns = all.flatMap(({ entry_id, lot: l }, k) =>
+  const paydowns = all.flatMap(({ entry_id, lot: l }, k): Allocation[] =>
     l.remaining_pt4 < l.points_pt4
       ? [
           {
@@ -286,9 +274,29 @@ async function insertLots(
         ]
       : [],
   );
-  for (const part of chunks(paydowns, 2_000))
-    await deferWrite(trx, trx.insertInto('lot_allocations').values(part));
+  for (const part of chunks(paydowns, 2_000)) await deferWrite(trx, allocationsStatement(trx, part));
   return out;
+}
+
+function lotsStatement(
+  trx: Trx,
+  rows: readonly { id: bigint; entry_id: bigint; lot: NewLot }[],
+): CompiledQuery {
+  const text = (f: (l: NewLot) => string | null | undefined) => textArray(rows.map((r) => f(r.lot) ?? null));
+  const int = (f: (l: NewLot) => bigint) => intArray(rows.map((r) => f(r.lot)));
+  const instant = (f: (l: NewLot) => Date | null) =>
+    timestampArray(rows.map((r) => f(r.lot)?.getTime() ?? null));
+  return sql`
+    insert into lots (id, program_id, member_id, issuing_brand_id, points_pt4, remaining_pt4, state,
+                      awarded_at, available_at, expires_at, source_entry_id, source_event_id)
+    select * from unnest(${intArray(rows.map((r) => r.id))}::int8[], ${text((l) => l.program_id)}::text[],
+                         ${text((l) => l.member_id)}::text[], ${text((l) => l.issuing_brand_id)}::text[],
+                         ${int((l) => l.points_pt4)}::int8[], ${int((l) => l.remaining_pt4)}::int8[],
+                         ${text((l) => l.state)}::text[], ${instant((l) => l.awarded_at)}::timestamptz[],
+                         ${instant((l) => l.available_at)}::timestamptz[], ${instant((l) => l.expires_at)}::timestamptz[],
+                         ${intArray(rows.map((r) => r.entry_id))}::int8[], ${text((l) => l.source_event_id)}::text[])`.compile(
+    trx,
+  );
 }
 
 export function pgCode(e: unknown): string | undefined {
