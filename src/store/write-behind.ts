@@ -51,6 +51,8 @@ const MAX_PENDING_STATEMENTS = 10_000;
 const MAX_PENDING_CHARS = 32 * 1024 * 1024;
 /** Statements with more bound values than this are never quoted into text (see run()). */
 export const MAX_INLINE_PARAMETERS = 400;
+/** Nor statements whose text values are longer than this in all (array literals of a big page). */
+export const MAX_INLINE_CHARS = 32 * 1024;
 
 /**
  * The buffering half of a Kysely DatabaseConnection; the driver calls begin/commit/rollback and
@@ -59,6 +61,14 @@ export const MAX_INLINE_PARAMETERS = 400;
 interface Held {
   readonly text: string;
   readonly capture: Capture | null;
+}
+
+function tooLargeToInline(parameters: readonly unknown[]): boolean {
+  if (parameters.length > MAX_INLINE_PARAMETERS) return true;
+  let chars = 0;
+  for (const p of parameters)
+    if (typeof p === 'string' && (chars += p.length) > MAX_INLINE_CHARS) return true;
+  return false;
 }
 
 export class WriteBehind {
@@ -98,10 +108,11 @@ export class WriteBehind {
 
   async run(query: CompiledQuery): Promise<QueryResult<unknown>> {
     const capture = deferred.get(query) ?? null;
-    if (query.parameters.length > MAX_INLINE_PARAMETERS) {
-      // A large statement (a job's page, a batch) costs more to quote into text than its round
-      // trip saves (measured on the expiry job: twice the server CPU per lot): what waits goes
-      // first, then the statement with bound parameters.
+    if (tooLargeToInline(query.parameters)) {
+      // A large statement (a job's page, a batch: many values, or a few long array literals)
+      // costs more to quote into text than its round trip saves (measured on the expiry job:
+      // twice the server CPU per lot): what waits goes first, then the statement with bound
+      // parameters.
       if (this.#pending.length > 0) await this.#flushWith(null);
       const result = await this.backend.extended(query.sql, query.parameters);
       capture?.(result);

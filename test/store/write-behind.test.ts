@@ -6,6 +6,7 @@ import {
   deferWrite,
   inlineParameters,
   literal,
+  MAX_INLINE_CHARS,
   MAX_INLINE_PARAMETERS,
   prefetch,
   together,
@@ -210,6 +211,24 @@ void describe('large statements', () => {
       assert.equal(Number(count?.n), MAX_INLINE_PARAMETERS + 1);
       const last = await db.selectFrom('wb_test').select('s').where('id', '=', 2n).executeTakeFirst();
       assert.equal(last?.s, 'last');
+    });
+  });
+
+  void it('so do statements with long text values, in order', async () => {
+    await withTestService(async ({ ctx }) => {
+      const db = ctx.db as AnyDb;
+      await scratchTable(db);
+      const long = `it's ${'x'.repeat(MAX_INLINE_CHARS)}`;
+      const got = await db.transaction().execute(async (trx) => {
+        await deferWrite(trx, trx.insertInto('wb_test').values({ id: 1n, s: 'first' }));
+        await deferWrite(trx, trx.updateTable('wb_test').set({ s: long }).where('id', '=', 1n)); // not inlined
+        await deferWrite(trx, trx.insertInto('wb_test').values({ id: 2n, s: 'last' }));
+        return trx.selectFrom('wb_test').select(['id', 's']).orderBy('id').execute();
+      });
+      assert.deepEqual(got, [
+        { id: 1n, s: long },
+        { id: 2n, s: 'last' },
+      ]);
     });
   });
 });
