@@ -2,7 +2,7 @@ import { CompiledQuery } from 'kysely';
 import type { Group } from '../domain/config/group.ts';
 import { textArray } from '../store/pg-arrays.ts';
 import type { Ctx } from './context.ts';
-import { Lane } from './lane.ts';
+import { lanesByService, rejectAll } from './lane.ts';
 
 // The current balances read (no as_of, or as_of not in the past) in one statement. It is the
 // hottest read of the API and each round trip costs ~0.4 ms of CPU on each side
@@ -44,9 +44,10 @@ export function readCurrent(
   member_id: string,
   at_iso: string,
 ): Promise<CurrentRead | null> {
-  const lane = laneOf(ctx);
-  if (lane.tryAlone()) return readOne(ctx, group, member_id, at_iso).finally(() => lane.done());
-  return new Promise((resolve, reject) => lane.enqueue({ group, member_id, at_iso, resolve, reject }));
+  return laneOf(ctx).submit(
+    () => readOne(ctx, group, member_id, at_iso),
+    (resolve, reject) => ({ group, member_id, at_iso, resolve, reject }),
+  );
 }
 
 async function readOne(
@@ -89,8 +90,6 @@ interface WaitingRead {
   readonly reject: (e: unknown) => void;
 }
 
-const lanes = new WeakMap<Ctx, Lane<WaitingRead>>();
-
 /** Counts since start, per service (exposed in /metrics): statements that answered several reads. */
 export interface SharedReadStats {
   statements: number;
@@ -105,23 +104,13 @@ export function sharedReadStats(ctx: Ctx): SharedReadStats {
   return s;
 }
 
-function laneOf(ctx: Ctx): Lane<WaitingRead> {
-  let lane = lanes.get(ctx);
-  if (!lane)
-    lanes.set(
-      ctx,
-      (lane = new Lane<WaitingRead>({
-        maxInFlight: MAX_READS_IN_FLIGHT,
-        minToOverlap: MIN_READS_TO_OVERLAP,
-        take: takeReads,
-        run: (batch) => readMany(ctx, batch),
-        fail: (batch, e) => {
-          for (const w of batch) w.reject(e);
-        },
-      })),
-    );
-  return lane;
-}
+const laneOf = lanesByService<WaitingRead>((ctx) => ({
+  maxInFlight: MAX_READS_IN_FLIGHT,
+  minToOverlap: MIN_READS_TO_OVERLAP,
+  take: takeReads,
+  run: (batch) => readMany(ctx, batch),
+  fail: rejectAll,
+}));
 
 /** The first waiting reads under the same configuration (one $3), in arrival order. */
 function takeReads(queue: WaitingRead[]): WaitingRead[] {

@@ -1,3 +1,5 @@
+import type { Ctx } from './context.ts';
+
 // A lane for work that is cheaper together than one by one (statements and commits carry a fixed
 // cost each; see docs/performance.md). When the lane is idle, a caller runs its item alone at
 // once, so a quiet service adds no delay. While something is in flight, items queue; when it
@@ -17,6 +19,42 @@ export interface LaneOptions<W> {
   readonly fail: (batch: W[], e: unknown) => void;
 }
 
+/** One lane per service (tests build several in one process), made on first use. */
+export function lanesByService<W>(options: (ctx: Ctx) => LaneOptions<W>): (ctx: Ctx) => Lane<W> {
+  const lanes = new WeakMap<Ctx, Lane<W>>();
+  return (ctx) => {
+    let lane = lanes.get(ctx);
+    if (!lane) lanes.set(ctx, (lane = new Lane(options(ctx))));
+    return lane;
+  };
+}
+
+/**
+ * Removes from the queue, in order and up to `max`, the items none of whose identities (`ids`:
+ * key, member …) an item taken before them has; the others stay queued, in order.
+ */
+export function takeDistinct<W>(queue: W[], max: number, ids: (w: W) => readonly string[]): W[] {
+  const seen = new Set<string>();
+  const batch: W[] = [];
+  const rest: W[] = [];
+  for (const w of queue) {
+    const mine = ids(w);
+    if (batch.length >= max || mine.some((id) => seen.has(id))) {
+      rest.push(w);
+      continue;
+    }
+    for (const id of mine) seen.add(id);
+    batch.push(w);
+  }
+  queue.splice(0, queue.length, ...rest);
+  return batch;
+}
+
+/** Settles every item of a batch with the error its run threw (settled ones ignore it). */
+export const rejectAll = (batch: readonly { reject: (e: unknown) => void }[], e: unknown): void => {
+  for (const w of batch) w.reject(e);
+};
+
 export class Lane<W> {
   #running = 0;
   readonly #queue: W[] = [];
@@ -24,22 +62,29 @@ export class Lane<W> {
   constructor(private readonly opts: LaneOptions<W>) {}
 
   /**
-   * Whether the caller may run its item alone now; if so it must call `done()` when it ends.
-   * Otherwise it should `enqueue` the item.
+   * `alone()` at once when the lane is idle; else the item `toItem` makes, queued, settled by the
+   * batch that takes it.
    */
-  tryAlone(): boolean {
-    if (this.#running > 0 || this.#queue.length > 0) return false;
-    this.#running += 1;
-    return true;
+  async submit<T>(
+    alone: () => Promise<T>,
+    toItem: (resolve: (value: T) => void, reject: (e: unknown) => void) => W,
+  ): Promise<T> {
+    if (this.#running === 0 && this.#queue.length === 0) {
+      this.#running += 1;
+      try {
+        return await alone();
+      } finally {
+        this.#done();
+      }
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push(toItem(resolve, reject));
+      this.#drain();
+    });
   }
 
-  done(): void {
+  #done(): void {
     this.#running -= 1;
-    this.#drain();
-  }
-
-  enqueue(item: W): void {
-    this.#queue.push(item);
     this.#drain();
   }
 
@@ -55,7 +100,7 @@ export class Lane<W> {
       void this.opts
         .run(batch)
         .catch((e: unknown) => this.opts.fail(batch, e))
-        .finally(() => this.done());
+        .finally(() => this.#done());
     }
   }
 }

@@ -3,7 +3,7 @@ import { committedAuditRow, currentAuditScope, outsideAuditScope, runInAuditScop
 import type { Actor, Ctx } from '../context.ts';
 import { deferWrite } from '../../store/write-behind.ts';
 import { inTransaction } from '../transaction.ts';
-import { Lane } from '../lane.ts';
+import { lanesByService, rejectAll, takeDistinct } from '../lane.ts';
 import { accrueBulk, bulkPrograms, type Candidate } from './batch.ts';
 import {
   admitEvent,
@@ -49,7 +49,6 @@ export interface SharedEventStats {
   fallbacks: number;
 }
 
-const lanes = new WeakMap<Ctx, Lane<Waiting>>();
 const stats = new WeakMap<Ctx, SharedEventStats>();
 
 export function sharedEventStats(ctx: Ctx): SharedEventStats {
@@ -69,67 +68,26 @@ export async function submitSharedEvent(
   if (!isAdmitted(admitted)) return admitted;
   const { group, ev, store } = admitted;
   if (!bulkPrograms(group, ev, store, ctx.clock.now())) return processAdmitted(ctx, admitted, actor);
-  const lane = laneOf(ctx);
-  if (lane.tryAlone()) {
-    try {
-      return await processAdmitted(ctx, admitted, actor);
-    } finally {
-      lane.done();
-    }
-  }
-  return new Promise<EventOutcome>((resolve, reject) =>
-    lane.enqueue({ admitted, actor, audit: currentAuditScope(), resolve, reject }),
+  return laneOf(ctx).submit(
+    () => processAdmitted(ctx, admitted, actor),
+    (resolve, reject) => ({ admitted, actor, audit: currentAuditScope(), resolve, reject }),
   );
 }
 
-function laneOf(ctx: Ctx): Lane<Waiting> {
-  let lane = lanes.get(ctx);
-  if (!lane)
-    lanes.set(
-      ctx,
-      (lane = new Lane<Waiting>({
-        maxInFlight: MAX_IN_FLIGHT,
-        minToOverlap: MIN_TO_OVERLAP,
-        take,
-        // In no request's audit scope: each event's own row is written by runShared.
-        run: (batch) => outsideAuditScope(() => runShared(ctx, batch)),
-        fail: (batch, e) => {
-          for (const w of batch) w.reject(e);
-        },
-      })),
-    );
-  return lane;
-}
-
-/**
- * The first waiting events with distinct members, keys and event ids (the bulk transaction's
- * terms), in arrival order; the others stay queued, in order, for the next transaction.
- */
-function take(queue: Waiting[]): Waiting[] {
-  const members = new Set<string>();
-  const keys = new Set<string>();
-  const ids = new Set<string>();
-  const batch: Waiting[] = [];
-  const rest: Waiting[] = [];
-  for (const w of queue) {
-    const { ev } = w.admitted;
-    if (
-      batch.length >= MAX_SHARED_EVENTS ||
-      members.has(ev.member_id) ||
-      keys.has(ev.idempotency_key) ||
-      ids.has(ev.event_id)
-    ) {
-      rest.push(w);
-      continue;
-    }
-    members.add(ev.member_id);
-    keys.add(ev.idempotency_key);
-    ids.add(ev.event_id);
-    batch.push(w);
-  }
-  queue.splice(0, queue.length, ...rest);
-  return batch;
-}
+const laneOf = lanesByService<Waiting>((ctx) => ({
+  maxInFlight: MAX_IN_FLIGHT,
+  minToOverlap: MIN_TO_OVERLAP,
+  // The bulk transaction's terms: distinct members, keys and event ids.
+  take: (queue) =>
+    takeDistinct(queue, MAX_SHARED_EVENTS, ({ admitted: { ev } }) => [
+      `m:${ev.member_id}`,
+      `k:${ev.idempotency_key}`,
+      `e:${ev.event_id}`,
+    ]),
+  // In no request's audit scope: each event's own row is written by runShared.
+  run: (batch) => outsideAuditScope(() => runShared(ctx, batch)),
+  fail: rejectAll,
+}));
 
 /** Settles every waiting event; never throws. */
 async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {

@@ -64,7 +64,8 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
   const { points_pt4, ...hashed } = req;
   void points_pt4;
   const hash = requestHash(hashed);
-  const run = (trx: Trx) => redeemIn(trx, ctx, group, scope, hash, req, actor);
+  const call: Call = { ctx, group, scope, hash, req, actor };
+  const run = (trx: Trx) => redeemIn(trx, call);
   const alone = () => inTransaction(ctx.db, run);
   if (!plannable(group, scope, req)) return alone();
   // Redemptions that arrive together share one transaction and one read (shared.ts).
@@ -78,7 +79,7 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     inBatch: (trx, shared) => {
       const member = shared.members.get(req.member_id);
       // A member that does not exist is answered as alone (MEMBER_NOT_FOUND).
-      return member ? redeemPlanned(trx, ctx, group, scope, hash, req, actor, shared, member) : run(trx);
+      return member ? redeemPlanned(trx, call, shared, member) : run(trx);
     },
   };
   return shareTransaction(ctx, job);
@@ -101,16 +102,20 @@ function plannable(group: Group, scope: SpendScope, req: RedeemRequest): boolean
   );
 }
 
+/** A validated redemption request with what it runs against. */
+interface Call {
+  readonly ctx: Ctx;
+  readonly group: Group;
+  readonly scope: SpendScope;
+  /** The request's fingerprint under its idempotency key. */
+  readonly hash: string;
+  readonly req: RedeemRequest;
+  readonly actor: Actor;
+}
+
 /** The redemption's transaction body: everything after the request was validated. */
-async function redeemIn(
-  trx: Trx,
-  ctx: Ctx,
-  group: Group,
-  scope: SpendScope,
-  hash: string,
-  req: RedeemRequest,
-  actor: Actor,
-): Promise<Outcome> {
+async function redeemIn(trx: Trx, call: Call): Promise<Outcome> {
+  const { ctx, group, scope, hash, req } = call;
   const now = ctx.clock.now();
   // Claim, member lock and what the plan and the answer read, in one round trip: each read
   // takes its snapshot after the lock is granted.
@@ -125,7 +130,7 @@ async function redeemIn(
   if (prior) return { http_status: 200, body: { ...prior, replayed: true } };
   if (locked.length === 0)
     throw new AppError('MEMBER_NOT_FOUND', `No member ${req.member_id}`, { member_id: req.member_id });
-  const done = await spendFrom(trx, ctx, group, scope, req, actor, {
+  const done = await spendFrom(trx, call, {
     lots,
     accounts,
     now,
@@ -186,17 +191,8 @@ async function readTogether(
 }
 
 /** redeemIn against a SharedRead: the key's prior answer, or a spend from the lots as they stand. */
-async function redeemPlanned(
-  trx: Trx,
-  ctx: Ctx,
-  group: Group,
-  scope: SpendScope,
-  hash: string,
-  req: RedeemRequest,
-  actor: Actor,
-  shared: SharedRead,
-  member: MemberRead,
-): Promise<Outcome> {
+async function redeemPlanned(trx: Trx, call: Call, shared: SharedRead, member: MemberRead): Promise<Outcome> {
+  const { ctx, group, scope, hash, req } = call;
   const now = ctx.clock.now();
   const prior = shared.priors.get(req.idempotency_key);
   if (prior)
@@ -206,7 +202,7 @@ async function redeemPlanned(
   // shared transaction with it (each redemption then runs alone and answers as it should).
   await deferWrite(trx, claimFreeKeyQuery(trx, 'redemption', req.idempotency_key, hash, now));
   const programs = new Set(spendPrograms(group, scope));
-  const done = await spendFrom(trx, ctx, group, scope, req, actor, {
+  const done = await spendFrom(trx, call, {
     lots: member.lots.filter((l) => programs.has(l.program_id)),
     accounts: member.accounts,
     now,
@@ -222,13 +218,10 @@ async function redeemPlanned(
 /** The spend itself, from the lots and accounts read under the member's lock. */
 async function spendFrom(
   trx: Trx,
-  ctx: Ctx,
-  group: Group,
-  scope: SpendScope,
-  req: RedeemRequest,
-  actor: Actor,
+  call: Call,
   read: { lots: readonly OpenLot[]; accounts: readonly BalanceRow[]; now: Date; ids: EntryIds },
 ): Promise<{ outcome: Outcome; moves: LotMove[]; postings: PostingInput[] }> {
+  const { group, scope, req, actor } = call;
   const { lots, accounts, now } = read;
   const reward = req.reward_id
     ? await takeRewardStock(

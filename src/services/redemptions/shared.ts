@@ -10,7 +10,7 @@ import {
   type AuditScope,
 } from '../audit-scope.ts';
 import type { Ctx } from '../context.ts';
-import { Lane } from '../lane.ts';
+import { lanesByService, rejectAll, takeDistinct } from '../lane.ts';
 import { inTransaction } from '../transaction.ts';
 
 // Redemptions that arrive while others are in flight share one transaction (services/lane.ts):
@@ -59,8 +59,6 @@ export const MAX_SHARED = 64;
 const MAX_IN_FLIGHT = 2;
 const MIN_TO_OVERLAP = 8;
 
-const lanes = new WeakMap<Ctx, Lane<Waiting>>();
-
 /** Counts since start, per service (exposed in /metrics). */
 export interface SharedStats {
   /** Shared transactions committed, and the redemptions they carried (refused ones included). */
@@ -81,55 +79,21 @@ export function statsOf(ctx: Ctx): SharedStats {
 }
 
 /** The redemption alone when nothing else is in flight, else in a transaction shared with others. */
-export async function shareTransaction(ctx: Ctx, job: SharedJob): Promise<Outcome> {
-  const lane = laneOf(ctx);
-  if (lane.tryAlone()) {
-    try {
-      return await job.alone();
-    } finally {
-      lane.done();
-    }
-  }
-  return new Promise<Outcome>((resolve, reject) =>
-    lane.enqueue({ job, audit: currentAuditScope(), resolve, reject }),
+export function shareTransaction(ctx: Ctx, job: SharedJob): Promise<Outcome> {
+  return laneOf(ctx).submit(
+    () => job.alone(),
+    (resolve, reject) => ({ job, audit: currentAuditScope(), resolve, reject }),
   );
 }
 
-function laneOf(ctx: Ctx): Lane<Waiting> {
-  let lane = lanes.get(ctx);
-  if (!lane)
-    lanes.set(
-      ctx,
-      (lane = new Lane<Waiting>({
-        maxInFlight: MAX_IN_FLIGHT,
-        minToOverlap: MIN_TO_OVERLAP,
-        take,
-        // In no request's audit scope: each redemption's own row is written by inSavepoint.
-        run: (batch) => outsideAuditScope(() => runShared(ctx, batch)),
-        fail: (batch, e) => {
-          for (const w of batch) w.reject(e);
-        },
-      })),
-    );
-  return lane;
-}
-
-/** The first waiting redemptions with distinct keys, in arrival order; the rest stay queued. */
-function take(queue: Waiting[]): Waiting[] {
-  const keys = new Set<string>();
-  const batch: Waiting[] = [];
-  const rest: Waiting[] = [];
-  for (const w of queue) {
-    if (batch.length >= MAX_SHARED || keys.has(w.job.key)) {
-      rest.push(w);
-      continue;
-    }
-    keys.add(w.job.key);
-    batch.push(w);
-  }
-  queue.splice(0, queue.length, ...rest);
-  return batch;
-}
+const laneOf = lanesByService<Waiting>((ctx) => ({
+  maxInFlight: MAX_IN_FLIGHT,
+  minToOverlap: MIN_TO_OVERLAP,
+  take: (queue) => takeDistinct(queue, MAX_SHARED, (w) => [w.job.key]),
+  // In no request's audit scope: each redemption's own row is written by inSavepoint.
+  run: (batch) => outsideAuditScope(() => runShared(ctx, batch)),
+  fail: rejectAll,
+}));
 
 /** Settles every waiting redemption; never throws. */
 async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
