@@ -3,21 +3,15 @@ import { ratioFromJson } from '../../domain/earn/codec.ts';
 import { div, mul, ZERO, add, type Ratio } from '../../domain/decimal.ts';
 import { conversionLine, valueMinor } from '../../domain/lots/conversion.ts';
 import { pt4ToJson, pt4ToRatio, type Pt4 } from '../../domain/points.ts';
+import type { Allocation } from '../../ledger/lot-moves.ts';
 
 // What a redemption took from each program and issuing brand, and the conversion it applied,
 // read back from its lot allocations. Each spent allocation stores its exact common-currency
 // value (value_common, "num/den" in major units), so the unit value the member was given is
 // value ÷ points of that allocation: the rate at the time of the redemption, not today's.
 
-export interface AllocationRow {
-  readonly entry_id: bigint;
-  readonly lot_id: bigint;
-  readonly program_id: string;
-  readonly issuing_brand_id: string;
-  readonly kind: string;
-  readonly points_pt4: bigint;
-  readonly value_common: string | null;
-}
+/** A lot_allocations row, as the ledger writes it. */
+export type AllocationRow = Allocation;
 
 export interface Conversion {
   readonly program_id: string;
