@@ -96,9 +96,12 @@ async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
   const candidates: Candidate[] = [];
   const sharing: Waiting[] = [];
   const alone: Waiting[] = [];
+  // One configuration per transaction: an event admitted under another (a new version applied
+  // meanwhile) runs alone, under the one it was admitted with, as it would have.
+  const config = batch[0]!.admitted.group;
   for (const w of batch) {
     const { group, ev, store, hash } = w.admitted;
-    const programs = bulkPrograms(group, ev, store, now);
+    const programs = group === config ? bulkPrograms(group, ev, store, now) : null;
     if (!programs) {
       alone.push(w);
       continue;
@@ -110,7 +113,7 @@ async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
   if (sharing.length > 1) {
     try {
       answers = await inTransaction(ctx.db, async (trx) => {
-        const out = await accrueBulk(trx, ctx, sharing[0]!.admitted.group, candidates);
+        const out = await accrueBulk(trx, ctx, config, candidates);
         const rows = sharing.flatMap((w, i) => {
           const o = out.get(i);
           return o && w.audit && !w.audit.committed ? [committedAuditRow(w.audit, o.http_status)] : [];

@@ -77,8 +77,11 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
     // Only redemptions share these transactions (shared.ts serves nothing else).
     prepare: (trx, batch) => readTogether(trx, ctx, group, batch as readonly RedemptionJob[]),
     inBatch: (trx, shared) => {
-      const member = shared.members.get(req.member_id);
-      // A member that does not exist is answered as alone (MEMBER_NOT_FOUND).
+      // A member that does not exist is answered as alone (MEMBER_NOT_FOUND), and so is a
+      // redemption validated under another configuration than the read's (a new version applied
+      // meanwhile): should its writes make the plans after it stale, the ledger's checks fail the
+      // shared transaction and each redemption runs alone.
+      const member = shared.group === group ? shared.members.get(req.member_id) : undefined;
       return member ? redeemPlanned(trx, call, shared, member) : run(trx);
     },
   };
@@ -144,6 +147,8 @@ async function redeemIn(trx: Trx, call: Call): Promise<Outcome> {
  * one round trip; each then plans against its member's lots as the ones before it left them.
  */
 interface SharedRead {
+  /** The configuration the read was made under. */
+  readonly group: Group;
   /** The members that exist, with their open lots in the batch's programs and spendable accounts. */
   readonly members: ReadonlyMap<string, MemberRead>;
   /** Keys of the batch already used, with what they answered. */
@@ -183,6 +188,7 @@ async function readTogether(
   for (const a of accounts) byMember.get(a.owner_id)?.accounts.push(a);
   statsOf(ctx).read_together += batch.length;
   return {
+    group,
     members: byMember,
     priors: new Map(priors.map((p) => [p.key, p])),
     ids: idsOf(await ids.rows()),
