@@ -2,7 +2,8 @@ import { CompiledQuery } from 'kysely';
 import type { Group } from '../domain/config/group.ts';
 import { textArray } from '../store/pg-arrays.ts';
 import type { Ctx } from './context.ts';
-import { lanesByService, rejectAll } from './lane.ts';
+import { Lane, rejectAll } from './lane.ts';
+import { perService } from './per-service.ts';
 
 // The current balances read (no as_of, or as_of not in the past) in one statement. It is the
 // hottest read of the API and each round trip costs ~0.4 ms of CPU on each side
@@ -77,9 +78,6 @@ const MANY_READ = `select r.i::int4 as i, b.accounts, b.enrollments, b.expiring,
   from unnest($1::text[], $2::timestamptz[]) with ordinality as r(member_id, at, i)
   cross join lateral pointpool_current_balances(r.member_id, r.at, $3) as b`;
 
-/** Reads in flight at once; a second starts only once this many wait. */
-const MAX_READS_IN_FLIGHT = 2;
-const MIN_READS_TO_OVERLAP = 8;
 const MAX_READS_TOGETHER = 256;
 
 interface WaitingRead {
@@ -96,21 +94,11 @@ export interface SharedReadStats {
   reads: number;
 }
 
-const stats = new WeakMap<Ctx, SharedReadStats>();
+export const sharedReadStats = perService((): SharedReadStats => ({ statements: 0, reads: 0 }));
 
-export function sharedReadStats(ctx: Ctx): SharedReadStats {
-  let s = stats.get(ctx);
-  if (!s) stats.set(ctx, (s = { statements: 0, reads: 0 }));
-  return s;
-}
-
-const laneOf = lanesByService<WaitingRead>((ctx) => ({
-  maxInFlight: MAX_READS_IN_FLIGHT,
-  minToOverlap: MIN_READS_TO_OVERLAP,
-  take: takeReads,
-  run: (batch) => readMany(ctx, batch),
-  fail: rejectAll,
-}));
+const laneOf = perService(
+  (ctx) => new Lane<WaitingRead>({ take: takeReads, run: (batch) => readMany(ctx, batch), fail: rejectAll }),
+);
 
 /** The first waiting reads under the same configuration (one $3), in arrival order. */
 function takeReads(queue: WaitingRead[]): WaitingRead[] {

@@ -3,7 +3,8 @@ import { committedAuditRow, currentAuditScope, outsideAuditScope, runInAuditScop
 import type { Actor, Ctx } from '../context.ts';
 import { deferWrite } from '../../store/write-behind.ts';
 import { inTransaction } from '../transaction.ts';
-import { lanesByService, rejectAll, takeDistinct } from '../lane.ts';
+import { Lane, rejectAll, takeDistinct } from '../lane.ts';
+import { perService } from '../per-service.ts';
 import { accrueBulk, bulkPrograms, type Candidate } from './batch.ts';
 import {
   admitEvent,
@@ -25,12 +26,8 @@ import {
 // single-event path on its own, as if it had arrived alone: nothing of the failed attempt was
 // committed. Reversals, referrals and events that will be rejected never queue.
 
-/** Transactions of this path in flight at once; the rest of the purchases wait for one to end. */
-export const MAX_IN_FLIGHT = 2;
-/** A transaction starts beside one in flight only once this many events wait (else they wait for it). */
-export const MIN_TO_OVERLAP = 8;
 /** At most this many events share a transaction (the rest wait for the next). */
-export const MAX_SHARED_EVENTS = 500;
+const MAX_SHARED_EVENTS = 500;
 
 interface Waiting {
   readonly admitted: Admitted;
@@ -49,13 +46,11 @@ export interface SharedEventStats {
   fallbacks: number;
 }
 
-const stats = new WeakMap<Ctx, SharedEventStats>();
-
-export function sharedEventStats(ctx: Ctx): SharedEventStats {
-  let s = stats.get(ctx);
-  if (!s) stats.set(ctx, (s = { transactions: 0, events: 0, fallbacks: 0 }));
-  return s;
-}
+export const sharedEventStats = perService((): SharedEventStats => ({
+  transactions: 0,
+  events: 0,
+  fallbacks: 0,
+}));
 
 /** One event of POST /v1/events, exactly once, sharing a transaction with others when they queue. */
 export async function submitSharedEvent(
@@ -74,20 +69,21 @@ export async function submitSharedEvent(
   );
 }
 
-const laneOf = lanesByService<Waiting>((ctx) => ({
-  maxInFlight: MAX_IN_FLIGHT,
-  minToOverlap: MIN_TO_OVERLAP,
-  // The bulk transaction's terms: distinct members, keys and event ids.
-  take: (queue) =>
-    takeDistinct(queue, MAX_SHARED_EVENTS, ({ admitted: { ev } }) => [
-      `m:${ev.member_id}`,
-      `k:${ev.idempotency_key}`,
-      `e:${ev.event_id}`,
-    ]),
-  // In no request's audit scope: each event's own row is written by runShared.
-  run: (batch) => outsideAuditScope(() => runShared(ctx, batch)),
-  fail: rejectAll,
-}));
+const laneOf = perService(
+  (ctx) =>
+    new Lane<Waiting>({
+      // The bulk transaction's terms: distinct members, keys and event ids.
+      take: (queue) =>
+        takeDistinct(queue, MAX_SHARED_EVENTS, ({ admitted: { ev } }) => [
+          `m:${ev.member_id}`,
+          `k:${ev.idempotency_key}`,
+          `e:${ev.event_id}`,
+        ]),
+      // In no request's audit scope: each event's own row is written by runShared.
+      run: (batch) => outsideAuditScope(() => runShared(ctx, batch)),
+      fail: rejectAll,
+    }),
+);
 
 /** Settles every waiting event; never throws. */
 async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {

@@ -10,7 +10,8 @@ import {
   type AuditScope,
 } from '../audit-scope.ts';
 import type { Ctx } from '../context.ts';
-import { lanesByService, rejectAll, takeDistinct } from '../lane.ts';
+import { Lane, rejectAll, takeDistinct } from '../lane.ts';
+import { perService } from '../per-service.ts';
 import { inTransaction } from '../transaction.ts';
 
 // Redemptions that arrive while others are in flight share one transaction (services/lane.ts):
@@ -54,10 +55,7 @@ interface Waiting {
 }
 
 /** At most this many redemptions share a transaction (the rest wait for the next). */
-export const MAX_SHARED = 64;
-/** Transactions of this path in flight at once; a second starts only once this many wait. */
-const MAX_IN_FLIGHT = 2;
-const MIN_TO_OVERLAP = 8;
+const MAX_SHARED = 64;
 
 /** Counts since start, per service (exposed in /metrics). */
 export interface SharedStats {
@@ -70,13 +68,12 @@ export interface SharedStats {
   read_together: number;
 }
 
-const stats = new WeakMap<Ctx, SharedStats>();
-
-export function statsOf(ctx: Ctx): SharedStats {
-  let s = stats.get(ctx);
-  if (!s) stats.set(ctx, (s = { transactions: 0, redemptions: 0, fallbacks: 0, read_together: 0 }));
-  return s;
-}
+export const statsOf = perService((): SharedStats => ({
+  transactions: 0,
+  redemptions: 0,
+  fallbacks: 0,
+  read_together: 0,
+}));
 
 /** The redemption alone when nothing else is in flight, else in a transaction shared with others. */
 export function shareTransaction(ctx: Ctx, job: SharedJob): Promise<Outcome> {
@@ -86,14 +83,15 @@ export function shareTransaction(ctx: Ctx, job: SharedJob): Promise<Outcome> {
   );
 }
 
-const laneOf = lanesByService<Waiting>((ctx) => ({
-  maxInFlight: MAX_IN_FLIGHT,
-  minToOverlap: MIN_TO_OVERLAP,
-  take: (queue) => takeDistinct(queue, MAX_SHARED, (w) => [w.job.key]),
-  // In no request's audit scope: each redemption's own row is written by inSavepoint.
-  run: (batch) => outsideAuditScope(() => runShared(ctx, batch)),
-  fail: rejectAll,
-}));
+const laneOf = perService(
+  (ctx) =>
+    new Lane<Waiting>({
+      take: (queue) => takeDistinct(queue, MAX_SHARED, (w) => [w.job.key]),
+      // In no request's audit scope: each redemption's own row is written by inSavepoint.
+      run: (batch) => outsideAuditScope(() => runShared(ctx, batch)),
+      fail: rejectAll,
+    }),
+);
 
 /** Settles every waiting redemption; never throws. */
 async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
