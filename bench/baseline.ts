@@ -21,6 +21,8 @@ export interface BaselineResult {
 
 interface Limits {
   readonly concurrency: number;
+  /** The same transactions run this long first, unmeasured (as the HTTP phases' warm-up). */
+  readonly warmup_seconds: number;
   readonly max_transactions: number;
   readonly max_seconds: number;
 }
@@ -34,6 +36,12 @@ async function drive(
   limits: Limits,
   tx: (client: number) => Promise<void>,
 ): Promise<Omit<BaselineResult, 'driver'>> {
+  const warmUntil = performance.now() + limits.warmup_seconds * 1000;
+  await Promise.all(
+    Array.from({ length: limits.concurrency }, async (_, client) => {
+      while (performance.now() < warmUntil) await tx(client);
+    }),
+  );
   const latencies: number[] = [];
   const deadline = performance.now() + limits.max_seconds * 1000;
   let started = 0;

@@ -46,6 +46,11 @@ type StoreKind = 'pglite' | 'postgres';
 
 interface Scale {
   readonly name: 'full' | 'quick';
+  /**
+   * Before each HTTP phase (and the baseline) the same load runs this long unmeasured: the
+   * server's JIT, PostgreSQL's plan caches and the pools reach the state a running service is in.
+   */
+  readonly warmup_seconds: number;
   readonly baseline: { max_transactions: number; max_seconds: number };
   readonly single: { count: number; max_seconds: number; members: number };
   readonly batch: { members: number; concurrency: number; max_seconds: number };
@@ -64,6 +69,7 @@ interface Scale {
 const SCALES: Record<Scale['name'], Scale> = {
   full: {
     name: 'full',
+    warmup_seconds: 3,
     baseline: { max_transactions: 200_000, max_seconds: 5 },
     single: { count: 5_000, max_seconds: 12, members: 5_000 },
     batch: { members: 10_000, concurrency: 2, max_seconds: 15 },
@@ -78,6 +84,7 @@ const SCALES: Record<Scale['name'], Scale> = {
   },
   quick: {
     name: 'quick',
+    warmup_seconds: 1,
     baseline: { max_transactions: 20_000, max_seconds: 2 },
     single: { count: 500, max_seconds: 5, members: 500 },
     batch: { members: 2_000, concurrency: 2, max_seconds: 10 },
@@ -326,6 +333,8 @@ async function freshDatabase(
     url: u.toString(),
     name,
     drop: async () => {
+      // BENCH_KEEP_DB=1 leaves the database behind, to look at its rows and plans afterwards.
+      if (process.env.BENCH_KEEP_DB === '1') return console.log(`kept database ${name}`);
       const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
       try {
@@ -381,7 +390,7 @@ async function runStore(
     const env: Record<string, string> = { BENCH_ADMIN_KEY: ADMIN_KEY, BENCH_POOL_SIZE: String(CONCURRENCY) };
     let baseline: BaselineResult | null = null;
     let storeInfo: Record<string, string>;
-    const limits = { concurrency: CONCURRENCY, ...scale.baseline };
+    const limits = { concurrency: CONCURRENCY, warmup_seconds: scale.warmup_seconds, ...scale.baseline };
     if (store === 'postgres') {
       db = await freshDatabase(databaseUrl!);
       storeInfo = { database: db.name, ...(await postgresInfo(db.url)) };
@@ -460,22 +469,37 @@ async function runStore(
       gauges = now;
       return note;
     };
+    /** The same load as a phase, `warmup_seconds` long and unmeasured; its problems still count. */
+    const warm = { count: 1_000_000, max_seconds: scale.warmup_seconds };
+    const warmUp = async (p: Phase, what: string, fn: () => Promise<{ problems: string[] }>) => {
+      note(`${what} (warm-up)`, (await maybe(p, `${what} warm-up`, fn))?.problems);
+      gauges = await serverGauges(t); // what the warm-up answered together is not the phase's
+    };
+    await warmUp('single', 'single-event accrual', () =>
+      singleAccrual(t, `${tag}w`, warm, CONCURRENCY, scale.single.members),
+    );
     const single = await maybe('single', 'single-event accrual', () =>
       singleAccrual(t, tag, scale.single, CONCURRENCY, scale.single.members),
     );
     const sharing = await sharedSince('events');
     note('single-event accrual', single?.problems);
+    await warmUp('batch', 'batch accrual', () =>
+      batchAccrual(t, `${tag}w`, 2_000, scale.batch.concurrency, scale.warmup_seconds),
+    );
     const batch = await maybe('batch', 'batch accrual', () =>
       batchAccrual(t, tag, scale.batch.members, scale.batch.concurrency, scale.batch.max_seconds),
     );
     note('batch accrual', batch?.problems);
     const pool = batch?.result.events ?? 0; // members with points: those the batch run reached
-    await sharedSince('redemptions');
+    await warmUp('redemption', 'redemption', () => redemptions(t, tag, warm, CONCURRENCY, pool, 'w'));
     const redeem = await maybe('redemption', 'redemption', () =>
       redemptions(t, tag, scale.redeem, CONCURRENCY, pool),
     );
     const redeemSharing = await sharedSince('redemptions');
     note('redemption', redeem?.problems);
+    await warmUp('hot', 'hot member', () =>
+      hotMember(t, `${tag}w`, scale.hot.successes, scale.warmup_seconds, HOT_CONCURRENCY),
+    );
     const hot = await maybe('hot', 'hot member', () =>
       hotMember(t, tag, scale.hot.successes, scale.hot.max_seconds, HOT_CONCURRENCY),
     );
@@ -496,11 +520,14 @@ async function runStore(
         },
       }),
     );
+    await warmUp('group', 'group redemption', () =>
+      groupRedemptions(t, tag, warm, CONCURRENCY, scale.group.members, 'w'),
+    );
     const group = await maybe('group', 'group redemption', () =>
       groupRedemptions(t, tag, scale.group, CONCURRENCY, scale.group.members),
     );
     note('group redemption', group?.problems);
-    await sharedSince('reads');
+    await warmUp('reads', 'balance reads', () => balanceReads(t, tag, warm, CONCURRENCY, pool));
     const reads = await maybe('reads', 'balance reads', () =>
       balanceReads(t, tag, scale.reads, CONCURRENCY, pool),
     );

@@ -163,13 +163,17 @@ export async function batchAccrual(
   };
 }
 
-/** 10-point northwind-stars redemptions, each on a different member of the batch-seeded pool. */
+/**
+ * 10-point northwind-stars redemptions, each on a different member of the batch-seeded pool
+ * (`mr<tag>…`); `run` tells the keys of a warm-up from those of the measured run.
+ */
 export async function redemptions(
   t: Target,
   tag: string,
   b: Bounds,
   connections: number,
   members: number,
+  run = '',
 ): Promise<Checked<LoadResult>> {
   const o = new Outcomes();
   const stride = 7919; // prime: i → i × stride mod members visits every member once per `members` requests
@@ -184,7 +188,7 @@ export async function redemptions(
         member_id: `mr${tag}${pad((i * stride) % members)}`,
         brand_id: 'northwind',
         points: 10,
-        idempotency_key: `rd_${tag}_${i}`,
+        idempotency_key: `rd_${tag}${run}_${i}`,
       }),
     }),
     onResponse: o.add,
@@ -267,13 +271,17 @@ export async function hotMember(
   };
 }
 
-/** Group redemptions of 50 default-program points by members holding 200 lots in each of 5 brand programs. */
+/**
+ * Group redemptions of 50 default-program points by members holding 200 lots in each of 5 brand
+ * programs (`bg<tag>…`); `run` tells the keys of a warm-up from those of the measured run.
+ */
 export async function groupRedemptions(
   t: Target,
   tag: string,
   b: Bounds,
   connections: number,
   members: number,
+  run = '',
 ): Promise<Checked<LoadResult & { programs_per_redemption: number }>> {
   const o = new Outcomes();
   let spans = 0;
@@ -290,7 +298,7 @@ export async function groupRedemptions(
         brand_id: 'northwind',
         group_redemption: true,
         points: 50,
-        idempotency_key: `grp_${tag}_${i}`,
+        idempotency_key: `grp_${tag}${run}_${i}`,
       }),
     }),
     onResponse: (status, body) => {
