@@ -13,7 +13,7 @@ import type { Actor, Ctx } from './context.ts';
 import { resolvePaidDebts } from './events/accrue.ts';
 import { claimIdempotencyKey, requestHash, storeOutcome } from './idempotency.ts';
 import { lockExistingMembers } from './members.ts';
-import { remainingBalances } from './redemptions/redeem.ts';
+import { remainingBalances } from './redemptions/spendable.ts';
 import { spendable } from './redemptions/spend-plan.ts';
 import { tierAt } from './tiers.ts';
 import { inTransaction } from './transaction.ts';

@@ -68,6 +68,28 @@ export function claimFreeKeyQuery(
   });
 }
 
+/**
+ * Claims keys read as free in the same transaction (priorsQuery) together with the answers stored
+ * under them, in one statement: a plain insert, so a concurrent claim of any of them fails it
+ * with a unique violation rather than passing silently.
+ */
+export function claimAnsweredQuery(
+  trx: Trx,
+  scope: string,
+  rows: readonly { key: string; hash: string; status: number; response: unknown; at: Date }[],
+) {
+  return trx.insertInto('idempotency_keys').values(
+    rows.map((r) => ({
+      scope,
+      key: r.key,
+      request_hash: r.hash,
+      status_code: r.status,
+      response: JSON.stringify(r.response) as never,
+      created_at: r.at,
+    })),
+  );
+}
+
 /** The keys of a scope already used, with their request hash and stored answer. */
 export function priorsQuery(trx: Trx, scope: string, keys: readonly string[]) {
   return trx

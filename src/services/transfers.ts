@@ -15,7 +15,7 @@ import { requireGroup } from './config.ts';
 import type { Actor, Ctx } from './context.ts';
 import { claimIdempotencyKey, requestHash, storeOutcome } from './idempotency.ts';
 import { enroll, lockExistingMembers } from './members.ts';
-import { remainingBalances } from './redemptions/redeem.ts';
+import { remainingBalances } from './redemptions/spendable.ts';
 import { planSpend, tooSmallToPay } from './redemptions/spend-plan.ts';
 import { inTransaction } from './transaction.ts';
 

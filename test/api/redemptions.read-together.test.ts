@@ -170,16 +170,24 @@ void describe('alike redemptions of one member planned against one read', () => 
     if (isPostgres()) assert.ok(stats.read_together > 0, JSON.stringify(stats));
   });
 
-  void it('several members in one transaction: each member as one by one, an unknown member refused', async () => {
+  void it('several members in one transaction: each member as one by one, an unknown member refused, cross-brand spends settled', async () => {
     let run = 0;
     const before = statsOf(t.ctx).read_together;
     await fc.assert(
       fc.asyncProperty(
         fc.array(
-          fc.array(fc.record({ points: fc.integer({ min: 1, max: 80 }), group: fc.boolean() }), {
-            minLength: 1,
-            maxLength: 8,
-          }),
+          fc.array(
+            fc.record({
+              points: fc.integer({ min: 1, max: 80 }),
+              // northwind-stars at northwind; the whole pool (alone: a program has inactivity
+              // expiry); acme-points at harbor, from lots northwind issued (settlement flows).
+              kind: fc.constantFrom('stars', 'stars', 'group', 'acme_at_harbor'),
+            }),
+            {
+              minLength: 1,
+              maxLength: 8,
+            },
+          ),
           {
             minLength: 2,
             maxLength: 6,
@@ -194,9 +202,10 @@ void describe('alike redemptions of one member planned against one read', () => 
           const bodies = perMember.flatMap((asks, m) =>
             asks.map((a, i) => ({
               member_id: members[m]!,
-              brand_id: 'northwind',
-              points: a.points,
-              ...(a.group ? { group_redemption: true } : {}),
+              brand_id: a.kind === 'acme_at_harbor' ? 'harbor' : 'northwind',
+              points: a.kind === 'acme_at_harbor' ? Math.ceil(a.points / 5) : a.points,
+              ...(a.kind === 'group' ? { group_redemption: true } : {}),
+              ...(a.kind === 'acme_at_harbor' ? { program_id: 'acme-points' } : {}),
               idempotency_key: `rt_x_${members[m]}_${i}`,
             })),
           );
@@ -240,9 +249,9 @@ void describe('alike redemptions of one member planned against one read', () => 
                 JSON.stringify(a.json),
               );
             // Group redemptions may pay from any program the member holds; plain ones only from
-            // northwind-stars: the northwind-stars line of each success, in order, is the
-            // balance after it when the member made no group redemption.
-            if (perMember[m]!.some((a) => a.group)) continue;
+            // their program: the northwind-stars line of each success, in order, is the balance
+            // after it when the member spent nothing else.
+            if (perMember[m]!.some((a) => a.kind !== 'stars')) continue;
             const ok = mine
               .filter((x) => x.a.status === 201)
               .map((x) => ({

@@ -11,7 +11,7 @@ import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { inTransaction } from '../transaction.ts';
 import { lockRedemption } from './lock.ts';
-import { remainingBalances } from './redeem.ts';
+import { remainingBalances } from './spendable.ts';
 import { returnRewardStock } from './rewards.ts';
 import { recordSettlement } from './settlement.ts';
 

@@ -6,7 +6,7 @@ import { postEntry } from '../../ledger/post.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { inTransaction } from '../transaction.ts';
 import { lockRedemption } from './lock.ts';
-import { remainingBalances } from './redeem.ts';
+import { remainingBalances } from './spendable.ts';
 import { returnRewardStock } from './rewards.ts';
 import { reverseSettlement } from './settlement.ts';
 

@@ -3,7 +3,9 @@ import type { Group } from '../../domain/config/group.ts';
 import { ratioFromJson, ratioToJson } from '../../domain/earn/codec.ts';
 import { ONE } from '../../domain/decimal.ts';
 import { settlementAmounts } from '../../domain/settlement/settle.ts';
+import type { Insertable } from 'kysely';
 import type { Trx } from '../../ledger/post.ts';
+import type { SettlementFlowsTable } from '../../store/schema.ts';
 import { deferWrite } from '../../store/write-behind.ts';
 
 // The settlement trail: every spent allocation of a lot issued by brand A at brand B (A ≠ B)
@@ -44,8 +46,21 @@ export async function recordSettlement(
       .where('kind', 'in', ['spend', 'capture'])
       .orderBy('id')
       .execute());
+  const rows = settlementRows(group, redemption_id, redeemer_brand_id, entry_id, now, allocations);
+  if (rows.length > 0) await deferWrite(trx, trx.insertInto('settlement_flows').values(rows));
+}
+
+/** The flow rows of the allocations an entry spent, in their order (none within one brand). */
+export function settlementRows(
+  group: Group,
+  redemption_id: string,
+  redeemer_brand_id: string,
+  entry_id: bigint,
+  now: Date,
+  allocations: readonly SpentAllocation[],
+): Insertable<SettlementFlowsTable>[] {
   const cross = allocations.filter((a) => a.issuing_brand_id !== redeemer_brand_id && a.value_common != null);
-  if (cross.length === 0) return;
+  if (cross.length === 0) return [];
   const flows = settlementAmounts(
     cross.map((a) => ({
       issuer_brand_id: a.issuing_brand_id,
@@ -57,24 +72,21 @@ export async function recordSettlement(
     })),
     currencyExponent(group.common_currency),
   );
-  const insert = trx.insertInto('settlement_flows').values(
-    flows.map((f) => {
-      const a = cross[f.allocation_index]!;
-      return {
-        entry_id,
-        redemption_id,
-        issuer_brand_id: f.issuer_brand_id,
-        redeemer_brand_id: f.redeemer_brand_id,
-        program_id: a.program_id,
-        points_pt4: f.points_pt4,
-        value_common: ratioToJson(f.exact_minor),
-        amount_minor: f.amount_minor,
-        at: now,
-        period_id: null,
-      };
-    }),
-  );
-  await deferWrite(trx, insert);
+  return flows.map((f) => {
+    const a = cross[f.allocation_index]!;
+    return {
+      entry_id,
+      redemption_id,
+      issuer_brand_id: f.issuer_brand_id,
+      redeemer_brand_id: f.redeemer_brand_id,
+      program_id: a.program_id,
+      points_pt4: f.points_pt4,
+      value_common: ratioToJson(f.exact_minor),
+      amount_minor: f.amount_minor,
+      at: now,
+      period_id: null,
+    };
+  });
 }
 
 /** Records the negation of a redemption's flows (its reversal). */

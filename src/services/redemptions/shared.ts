@@ -14,18 +14,20 @@ import { Lane, rejectAll, takeDistinct } from '../lane.ts';
 import { perService } from '../per-service.ts';
 import { inTransaction } from '../transaction.ts';
 
-// Redemptions that arrive while others are in flight share one transaction (services/lane.ts):
-// each in a savepoint of its own (a refused one rolls back alone and answers its own 4xx), one
-// commit. What they read — the members' locks, lots, balances and keys — is read once for all
-// of them before the first savepoint (prepare), and each then plans against it as the ones
-// before it left it, so a redemption in a shared transaction costs no round trip of its own.
-// This matters most for one member's redemptions arriving together (a checkout retried, a family
-// sharing one account): they run one at a time whatever we do, each holding the member's row
-// lock until its commit. Every redemption keeps its own idempotency key, its own audit row
-// (written in the same transaction) and its own answer. If the shared transaction fails as a
-// whole (a database error, a concurrent claim of a key, a ledger check that only the commit
-// sees), each redemption runs again on its own, as if it had arrived alone: nothing of the
-// failed attempt was committed.
+// Redemptions that arrive while others are in flight share one transaction (services/lane.ts)
+// and one commit. What they read — the members' locks, lots, balances and keys — is read once for
+// all of them before any of them runs (prepare). Each is then planned in memory against it as the
+// ones before it left it (plan): a refusal (not enough points …) throws before it changes
+// anything, and the accepted ones' writes wait to be written together, one statement per table
+// for all of them (flush). A redemption that cannot be planned (its member was not read, or it
+// was validated under another configuration) runs with its own statements in a savepoint, after
+// the writes planned before it. This matters most for one member's redemptions arriving together
+// (a checkout retried, a family sharing one account): they run one at a time whatever we do,
+// each holding the member's row lock until its commit. Every redemption keeps its own
+// idempotency key, its own audit row (written in the same transaction) and its own answer. If the
+// shared transaction fails as a whole (a database error, a concurrent claim of a key, a ledger
+// check that only the commit sees), each redemption runs again on its own, as if it had arrived
+// alone: nothing of the failed attempt was committed.
 
 export interface Outcome {
   readonly http_status: number;
@@ -38,13 +40,19 @@ export interface SharedJob<S = unknown> {
   /** The redemption in a transaction of its own. */
   alone(): Promise<Outcome>;
   /**
-   * What the redemptions of one shared transaction read together, before any of them runs: it
-   * lies outside their savepoints, so a refused redemption cannot undo it (nor the lock it takes).
+   * What the redemptions of one shared transaction read together, before any of them runs.
    * Called on the first of them, with all of them in order.
    */
   prepare(trx: Trx, batch: readonly SharedJob<S>[]): Promise<S>;
-  /** The redemption's body inside a transaction shared with others, given what they read together. */
+  /**
+   * The redemption planned against what was read, its writes kept in `shared` until flush; a
+   * refusal throws an AppError before it changes anything. Null when it cannot be planned.
+   */
+  plan(shared: S): Outcome | null;
+  /** A redemption that could not be planned, with its own statements (in a savepoint). */
   inBatch(trx: Trx, shared: S): Promise<Outcome>;
+  /** Writes what the planned redemptions kept, in their order. Called on the first of them. */
+  flush(trx: Trx, shared: S): Promise<void>;
 }
 
 interface Waiting {
@@ -100,11 +108,29 @@ async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
   try {
     await inTransaction(ctx.db, async (trx) => {
       results = [];
-      const shared = await batch[0]!.job.prepare(
+      const first = batch[0]!.job;
+      const shared = await first.prepare(
         trx,
         batch.map((w) => w.job),
       );
-      for (const [i, w] of batch.entries()) results.push(await inSavepoint(trx, `r${i}`, w, shared));
+      let audits: ReturnType<typeof committedAuditRow>[] = [];
+      const flush = async () => {
+        await first.flush(trx, shared);
+        if (audits.length > 0) await deferWrite(trx, trx.insertInto('audit_log').values(audits));
+        audits = [];
+      };
+      for (const [i, w] of batch.entries()) {
+        const planned = planOrRefuse(w, shared);
+        if (planned === null) {
+          await flush(); // what it reads must see the redemptions planned before it
+          results.push(await inSavepoint(trx, `r${i}`, w, shared));
+          continue;
+        }
+        if (w.audit && !(planned instanceof AppError))
+          audits.push(committedAuditRow(w.audit, planned.http_status));
+        results.push(planned);
+      }
+      await flush();
     });
   } catch {
     statsOf(ctx).fallbacks += batch.length;
@@ -122,6 +148,17 @@ async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
     }
     w.resolve(r);
   });
+}
+
+/** The planned answer, the refusal, or null when the redemption cannot be planned. */
+function planOrRefuse(w: Waiting, shared: unknown): Outcome | AppError | null {
+  try {
+    return w.job.plan(shared);
+  } catch (e) {
+    // A refusal answers this redemption only; anything else fails the shared transaction.
+    if (e instanceof AppError) return e;
+    throw e;
+  }
 }
 
 async function inSavepoint(trx: Trx, name: string, w: Waiting, shared: unknown): Promise<Outcome | AppError> {
