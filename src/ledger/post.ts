@@ -1,6 +1,6 @@
 import { sql, type CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import { AppError } from '../errors.ts';
-import { intArray, jsonArray, textArray, timestampArray } from '../store/pg-arrays.ts';
+import { intArray, textArray, timestampArray } from '../store/pg-arrays.ts';
 import type { DB } from '../store/schema.ts';
 import { deferWrite, prefetch, type Prefetched } from '../store/write-behind.ts';
 import { allocationsStatement, lotMoveUpdates, type Allocation } from './lot-moves.ts';
@@ -123,17 +123,24 @@ function postingsStatement(
       ${JSON.stringify({ message: 'a posting found no account' })})`.compile(trx);
 }
 
+// The details go as one JSON document joined back by position, not as a jsonb[] literal: each
+// detail is stringified once, without the array literal's escaping of every quote on top (and
+// the text quoting's doubling of those backslashes). Measured on 1,000 accrual details: 18.4 →
+// 2.3 ms to build here, 12–13 ms → 10–13 ms in PostgreSQL.
 function entriesStatement(trx: Trx, rows: readonly { id: bigint; input: EntryInput }[]): CompiledQuery {
   const text = (f: (e: EntryInput) => string | null | undefined) =>
     textArray(rows.map((r) => f(r.input) ?? null));
   return sql`
     insert into entries (id, kind, member_id, at, event_id, request_id, key_id, corrects_entry_id, ref_type, ref_id, detail)
-    select * from unnest(${intArray(rows.map((r) => r.id))}::int8[], ${text((e) => e.kind)}::text[],
-                         ${text((e) => e.member_id)}::text[], ${timestampArray(rows.map((r) => r.input.at.getTime()))}::timestamptz[],
-                         ${text((e) => e.event_id)}::text[], ${text((e) => e.request_id)}::text[], ${text((e) => e.key_id)}::text[],
-                         ${intArray(rows.map((r) => r.input.corrects_entry_id ?? null))}::int8[],
-                         ${text((e) => e.ref_type)}::text[], ${text((e) => e.ref_id)}::text[],
-                         ${jsonArray(rows.map((r) => r.input.detail ?? {}))}::jsonb[])`.compile(trx);
+    select u.id, u.kind, u.member_id, u.at, u.event_id, u.request_id, u.key_id, u.corrects, u.ref_type, u.ref_id, d.detail
+    from unnest(${intArray(rows.map((r) => r.id))}::int8[], ${text((e) => e.kind)}::text[],
+                ${text((e) => e.member_id)}::text[], ${timestampArray(rows.map((r) => r.input.at.getTime()))}::timestamptz[],
+                ${text((e) => e.event_id)}::text[], ${text((e) => e.request_id)}::text[], ${text((e) => e.key_id)}::text[],
+                ${intArray(rows.map((r) => r.input.corrects_entry_id ?? null))}::int8[],
+                ${text((e) => e.ref_type)}::text[], ${text((e) => e.ref_id)}::text[])
+      with ordinality as u(id, kind, member_id, at, event_id, request_id, key_id, corrects, ref_type, ref_id, n)
+    join jsonb_array_elements(${JSON.stringify(rows.map((r) => r.input.detail ?? {}))}::jsonb)
+      with ordinality as d(detail, n) on d.n = u.n`.compile(trx);
 }
 
 export interface IdRow {

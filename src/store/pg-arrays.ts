@@ -54,8 +54,3 @@ export function timestampArray(values: readonly (number | null)[]): string {
   }
   return `{${parts.join(',')}}`;
 }
-
-/** jsonb[] from JSON documents: each one's JSON text as an element; undefined is NULL. */
-export function jsonArray(values: readonly unknown[]): string {
-  return textArray(values.map((v) => (v === undefined ? null : JSON.stringify(v))));
-}
