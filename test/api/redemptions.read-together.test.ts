@@ -4,11 +4,13 @@
 // and captures, replays and reused keys arrives at once, the answers are those of some one-by-one
 // order: each success's balances line is the balance after the successes before it, the refused
 // ones change nothing, a replay answers its original, and the ledger verifies. On PostgreSQL the
-// test also checks the shared read was used at all.
+// test also checks the shared read was used at all. And when a shared transaction fails as a
+// whole, each of its redemptions runs again alone and nothing of the failed attempt is kept.
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { sql } from 'kysely';
 import { ManualClock } from '../../src/clock.ts';
 import { statsOf } from '../../src/services/redemptions/shared.ts';
 import { applyDemoConfig, createTestService, isPostgres, type TestService } from '../helpers/store.ts';
@@ -274,5 +276,78 @@ void describe('alike redemptions of one member planned against one read', () => 
     assert.equal(verify.json<Json>().ok, true, verify.body);
     assert.equal(statsOf(t.ctx).fallbacks, 0);
     if (isPostgres()) assert.ok(statsOf(t.ctx).read_together > before, JSON.stringify(statsOf(t.ctx)));
+  });
+  void it('a shared transaction that fails as a whole: each redemption runs again alone, nothing of it kept', async () => {
+    // A statement-level trigger refuses any insert of several redemption rows at once: the
+    // planned writes of a shared transaction fail (as a concurrent key claim or a stale plan
+    // would make them), the one-row inserts of redemptions alone pass.
+    await sql
+      .raw(
+        `create function test_refuse_shared() returns trigger language plpgsql as $$
+         begin
+           if (select count(*) from new_rows) > 1 then raise exception 'test: several redemptions at once'; end if;
+           return null;
+         end $$`,
+      )
+      .execute(t.ctx.db);
+    await sql
+      .raw(
+        `create trigger test_refuse_shared after insert on redemptions referencing new table as new_rows
+           for each statement execute function test_refuse_shared()`,
+      )
+      .execute(t.ctx.db);
+    try {
+      const member = 'rt_fallback';
+      for (let n = 0; n < 2; n++) await earn(member, n); // 100 northwind-stars
+      const before = { ...statsOf(t.ctx) };
+      const bodies = Array.from({ length: 12 }, (_, i) => ({
+        member_id: member,
+        brand_id: 'northwind',
+        points: 10,
+        idempotency_key: `rt_fb_${i}`,
+      }));
+      const answers = await Promise.all(
+        bodies.map((payload) =>
+          t.app.inject({
+            method: 'POST',
+            url: '/v1/redemptions',
+            headers: { ...t.adminHeaders, 'x-request-id': `req_${payload.idempotency_key}` },
+            payload,
+          }),
+        ),
+      );
+      const statuses = answers.map((a) => a.statusCode).sort();
+      assert.deepEqual(statuses, [...Array(10).fill(201), 409, 409], answers.map((a) => a.body).join('\n'));
+      for (const a of answers.filter((x) => x.statusCode === 409))
+        assert.equal(a.json<Json>().error.code, 'INSUFFICIENT_POINTS');
+      assert.equal((await stars(member)).available, 0);
+      // Exactly the successes are recorded: one redemption row and one answered key each.
+      const rows = await sql<{ n: string }>`
+        select count(*)::text as n from redemptions where member_id = ${member}`.execute(t.ctx.db);
+      assert.equal(rows.rows[0]!.n, '10');
+      const keys = await sql<{ status_code: number }>`
+        select status_code from idempotency_keys where scope = 'redemption' and key like 'rt_fb_%'`.execute(
+        t.ctx.db,
+      );
+      assert.deepEqual(
+        keys.rows.map((k) => k.status_code),
+        Array(10).fill(201),
+      );
+      // One audit row per request, with its own status.
+      const audit = await sql<{ request_id: string; status_code: number | null }>`
+        select request_id, status_code from audit_log where request_id like 'req_rt_fb_%'`.execute(t.ctx.db);
+      assert.equal(audit.rows.length, bodies.length);
+      for (const [i, a] of answers.entries())
+        assert.equal(audit.rows.find((r) => r.request_id === `req_rt_fb_${i}`)?.status_code, a.statusCode);
+      // On PostgreSQL the eleven that arrive while the first is in flight share a transaction,
+      // which fails; PGlite runs each alone (see above).
+      if (isPostgres())
+        assert.ok(statsOf(t.ctx).fallbacks > before.fallbacks, JSON.stringify(statsOf(t.ctx)));
+      const verify = await t.app.inject({ method: 'GET', url: '/v1/ledger/verify', headers: t.adminHeaders });
+      assert.equal(verify.json<Json>().ok, true, verify.body);
+    } finally {
+      await sql.raw('drop trigger test_refuse_shared on redemptions').execute(t.ctx.db);
+      await sql.raw('drop function test_refuse_shared()').execute(t.ctx.db);
+    }
   });
 });
