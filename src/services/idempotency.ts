@@ -41,39 +41,17 @@ export function claimQuery(
   now: Date,
   initial: Record<string, unknown> = {},
 ) {
-  return claimFreeKeyQuery(trx, scope, key, hash, now, initial)
+  return claimKeysQuery(trx, scope, [{ key, hash, status: 0, response: initial, at: now }])
     .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
     .returning('key');
 }
 
 /**
- * The claim of a key read as free in the same transaction (priorsQuery), as a plain insert: a
- * concurrent claim of the key makes it fail with a unique violation rather than pass silently.
+ * Claims keys with the responses stored under them (status 0: provisional). As it is, a plain
+ * insert: for keys read as free in the same transaction (priorsQuery), a concurrent claim of any
+ * of them fails it with a unique violation rather than passing silently.
  */
-export function claimFreeKeyQuery(
-  trx: Trx,
-  scope: string,
-  key: string,
-  hash: string,
-  now: Date,
-  initial: Record<string, unknown> = {},
-) {
-  return trx.insertInto('idempotency_keys').values({
-    scope,
-    key,
-    request_hash: hash,
-    status_code: 0,
-    response: JSON.stringify(initial) as never,
-    created_at: now,
-  });
-}
-
-/**
- * Claims keys read as free in the same transaction (priorsQuery) together with the answers stored
- * under them, in one statement: a plain insert, so a concurrent claim of any of them fails it
- * with a unique violation rather than passing silently.
- */
-export function claimAnsweredQuery(
+export function claimKeysQuery(
   trx: Trx,
   scope: string,
   rows: readonly { key: string; hash: string; status: number; response: unknown; at: Date }[],

@@ -8,7 +8,7 @@ import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { extendInactivityExpiry } from '../events/inactivity.ts';
 import {
-  claimAnsweredQuery,
+  claimKeysQuery,
   claimQuery,
   priorAnswer,
   priorsQuery,
@@ -158,7 +158,7 @@ interface SharedRead {
   readonly ids: EntryIds;
   taken: number;
   /** Planned spends not written yet, with the keys they claim (flushPlanned). */
-  readonly pending: { spend: Spend; key: string; hash: string; at: Date }[];
+  readonly pending: { spend: Spend; key: string; hash: string }[];
 }
 
 /** One member's lots and accounts as the redemptions planned so far left them. */
@@ -225,7 +225,7 @@ function planInBatch(call: Call, shared: SharedRead, member: MemberRead): Outcom
   shared.taken += 1;
   member.lots = lotsAfter(member.lots, spend.moves);
   member.accounts = accountsAfter(req.member_id, member.accounts, spend.postings);
-  shared.pending.push({ spend, key: req.idempotency_key, hash, at: now });
+  shared.pending.push({ spend, key: req.idempotency_key, hash });
   return { http_status: 201, body: spend.body };
 }
 
@@ -240,10 +240,16 @@ async function flushPlanned(trx: Trx, shared: SharedRead): Promise<void> {
   if (pending.length === 0) return;
   await deferWrite(
     trx,
-    claimAnsweredQuery(
+    claimKeysQuery(
       trx,
       'redemption',
-      pending.map((p) => ({ key: p.key, hash: p.hash, status: 201, response: p.spend.body, at: p.at })),
+      pending.map((p) => ({
+        key: p.key,
+        hash: p.hash,
+        status: 201,
+        response: p.spend.body,
+        at: p.spend.entry.at,
+      })),
     ),
   );
   await writeSpends(

@@ -95,7 +95,8 @@ const laneOf = perService(
   (ctx) =>
     new Lane<Waiting>({
       take: (queue) => takeDistinct(queue, MAX_SHARED, (w) => [w.job.key]),
-      // In no request's audit scope: each redemption's own row is written by inSavepoint.
+      // In no request's audit scope: each redemption's own row is written by runShared (planned)
+      // or inSavepoint.
       run: (batch) => outsideAuditScope(() => runShared(ctx, batch)),
       fail: rejectAll,
     }),
