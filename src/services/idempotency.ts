@@ -41,7 +41,7 @@ export function claimQuery(
   now: Date,
   initial: Record<string, unknown> = {},
 ) {
-  return claimKeysQuery(trx, scope, [{ key, hash, status: 0, response: initial, at: now }])
+  return claimWithAnswersQuery(trx, scope, [{ key, hash, status: 0, response: initial, at: now }])
     .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
     .returning('key');
 }
@@ -51,7 +51,7 @@ export function claimQuery(
  * insert: for keys read as free in the same transaction (priorsQuery), a concurrent claim of any
  * of them fails it with a unique violation rather than passing silently.
  */
-export function claimKeysQuery(
+export function claimWithAnswersQuery(
   trx: Trx,
   scope: string,
   rows: readonly { key: string; hash: string; status: number; response: unknown; at: Date }[],

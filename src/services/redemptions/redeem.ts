@@ -8,7 +8,7 @@ import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { extendInactivityExpiry } from '../events/inactivity.ts';
 import {
-  claimKeysQuery,
+  claimWithAnswersQuery,
   claimQuery,
   priorAnswer,
   priorsQuery,
@@ -240,7 +240,7 @@ async function flushPlanned(trx: Trx, shared: SharedRead): Promise<void> {
   if (pending.length === 0) return;
   await deferWrite(
     trx,
-    claimKeysQuery(
+    claimWithAnswersQuery(
       trx,
       'redemption',
       pending.map((p) => ({
