@@ -2,7 +2,7 @@
 // since start, utime + stime. A sampler polls VmRSS while a phase runs, to show whether memory
 // stays flat during it. CPU time per operation is the figure that survives a busy machine best.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcMemory {
   readonly rss_bytes: number;
@@ -28,6 +28,33 @@ export function procCpuSeconds(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * CPU seconds (user + system) used so far by the processes named postgres on this machine (the
+ * PostgreSQL server's backends and helpers), or NaN when there are none (PGlite runs in the
+ * server's own process). A backend that has exited counts too: the postmaster reaps it, and the
+ * kernel adds its seconds to the postmaster's children's (cutime, cstime).
+ */
+export function postgresCpuSeconds(): number {
+  let total = 0;
+  let found = false;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const open = stat.indexOf('(');
+    const close = stat.lastIndexOf(')');
+    if (stat.slice(open + 1, close) !== 'postgres') continue;
+    const fields = stat.slice(close + 2).split(' ');
+    total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
+    found = true;
+  }
+  return found ? total : NaN;
 }
 
 export interface PhaseMemory {

@@ -13,6 +13,8 @@ export interface Row {
   readonly meets?: boolean;
   /** Server process CPU milliseconds per operation. */
   readonly cpu_ms?: number;
+  /** PostgreSQL's CPU milliseconds per operation (all its processes on this machine). */
+  readonly db_cpu_ms?: number;
   readonly note?: string;
 }
 
@@ -30,7 +32,17 @@ function cell(v: number | string | undefined): string {
 }
 
 export function renderTable(title: string, rows: readonly Row[]): string {
-  const header = ['metric', 'value', 'unit', '× baseline', 'target', 'meets', 'server CPU ms/op', 'note'];
+  const header = [
+    'metric',
+    'value',
+    'unit',
+    '× baseline',
+    'target',
+    'meets',
+    'server CPU ms/op',
+    'db CPU ms/op',
+    'note',
+  ];
   const body = rows.map((r) => [
     r.metric,
     cell(r.value),
@@ -39,9 +51,10 @@ export function renderTable(title: string, rows: readonly Row[]): string {
     r.target ?? '',
     r.meets === undefined ? '' : r.meets ? 'yes' : 'NO',
     r.cpu_ms === undefined ? '' : cell(r.cpu_ms),
+    r.db_cpu_ms === undefined ? '' : cell(r.db_cpu_ms),
     r.note ?? '',
   ]);
-  const right = new Set([1, 3, 6]);
+  const right = new Set([1, 3, 6, 7]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cols: string[]) =>
     `| ${cols.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;

@@ -26,7 +26,7 @@ import pg from 'pg';
 import { baselinePglite, baselinePostgres, type BaselineResult } from './baseline.ts';
 import { BRAND_PROGRAMS, benchConfigDoc, DEFAULT_PROGRAM } from './config.ts';
 import { callOk, closeAgent, serverGauges, type Target } from './load.ts';
-import { mb, procCpuSeconds, procMemory, RssSampler, type PhaseMemory } from './proc.ts';
+import { mb, postgresCpuSeconds, procCpuSeconds, procMemory, RssSampler, type PhaseMemory } from './proc.ts';
 import { ratio, renderTable, type Row } from './report.ts';
 import {
   balanceReads,
@@ -419,6 +419,8 @@ async function runStore(
       {
         wall_s: number;
         server_cpu_s: number;
+        /** PostgreSQL's CPU seconds in the phase (NaN on PGlite, whose CPU is the server's). */
+        db_cpu_s: number;
         peak_rss_mb: number;
         /** Peaks of the server's process.memoryUsage() during the phase, in MB. */
         peak_heap_used_mb: number;
@@ -432,6 +434,7 @@ async function runStore(
     const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
       const s = performance.now();
       const c0 = procCpuSeconds(srv.pid);
+      const d0 = postgresCpuSeconds();
       rss.takePeak();
       log(`[${store}] ${what} …`);
       const heap = new HeapSampler(srv);
@@ -440,6 +443,7 @@ async function runStore(
       phases[what] = {
         wall_s: secs(s),
         server_cpu_s: Math.round((procCpuSeconds(srv.pid) - c0) * 100) / 100,
+        db_cpu_s: Math.round((postgresCpuSeconds() - d0) * 100) / 100,
         peak_rss_mb: mb(rss.takePeak()),
         peak_heap_used_mb: mb(peakOf(samples, (m) => m.heap_used_bytes)),
         peak_heap_total_mb: mb(peakOf(samples, (m) => m.heap_total_bytes)),
@@ -448,16 +452,21 @@ async function runStore(
       };
       const p = phases[what];
       log(
-        `[${store}] ${what}: ${p.wall_s} s, server CPU ${p.server_cpu_s} s, peak RSS ${p.peak_rss_mb} MB (heap used ${p.peak_heap_used_mb}, heap total ${p.peak_heap_total_mb}, external ${p.peak_external_mb}; high-water mark so far ${p.hwm_after_mb})`,
+        `[${store}] ${what}: ${p.wall_s} s, server CPU ${p.server_cpu_s} s${Number.isFinite(p.db_cpu_s) ? `, PostgreSQL CPU ${p.db_cpu_s} s` : ''}, peak RSS ${p.peak_rss_mb} MB (heap used ${p.peak_heap_used_mb}, heap total ${p.peak_heap_total_mb}, external ${p.peak_external_mb}; high-water mark so far ${p.hwm_after_mb})`,
       );
       return r;
     };
     /** Runs a phase when it was picked (`--only`), else null. */
     const maybe = <T>(p: Phase, what: string, fn: () => Promise<T>): Promise<T | null> =>
       want(p) ? step(what, fn) : Promise.resolve(null);
-    /** Server CPU milliseconds per operation in a phase: what one operation costs the server process. */
-    const cpuPerOp = (what: string, ops: number) =>
-      Math.round(((phases[what]?.server_cpu_s ?? NaN) * 1000 * 100) / Math.max(1, ops)) / 100;
+    /** CPU milliseconds per operation in a phase: what one operation costs the server process, and
+     * PostgreSQL (on PGlite the server's figure holds both). */
+    const perOp = (seconds: number | undefined, ops: number) =>
+      Math.round(((seconds ?? NaN) * 1000 * 100) / Math.max(1, ops)) / 100;
+    const costs = (what: string, ops: number) => ({
+      cpu_ms: perOp(phases[what]?.server_cpu_s, ops),
+      ...(store === 'postgres' ? { db_cpu_ms: perOp(phases[what]?.db_cpu_s, ops) } : {}),
+    });
     const note = (name: string, p: string[] | undefined) =>
       problems.push(...(p ?? []).map((x) => `${name}: ${x}`));
 
@@ -642,7 +651,7 @@ async function runStore(
               ratio: ratio(single.result.per_second, base),
               target: '≥ 0.5× baseline',
               meets: single.result.per_second >= 0.5 * base,
-              cpu_ms: cpuPerOp('single-event accrual', single.result.completed),
+              ...costs('single-event accrual', single.result.completed),
               note: `${CONCURRENCY} clients, ${single.result.completed} events; ${sharing}`,
             },
             {
@@ -661,7 +670,7 @@ async function runStore(
               ratio: ratio(batch.result.events_per_second, base),
               target: '≥ 10,000/s',
               meets: batch.result.events_per_second >= 10_000,
-              cpu_ms: cpuPerOp('batch accrual', batch.result.events),
+              ...costs('batch accrual', batch.result.events),
               note: `${batch.result.calls} calls, ${batch.result.concurrency} in flight, ${batch.result.p50_call_ms} ms per call (p50)`,
             },
           ]
@@ -673,7 +682,7 @@ async function runStore(
               value: redeem.result.per_second,
               unit: 'redemptions/s',
               ratio: ratio(redeem.result.per_second, base),
-              cpu_ms: cpuPerOp('redemption', redeem.result.completed),
+              ...costs('redemption', redeem.result.completed),
               note: `${CONCURRENCY} clients over ${pool} members; ${redeemSharing}`,
             },
             {
@@ -694,7 +703,7 @@ async function runStore(
               ratio: ratio(hot.result.successes_per_second, base),
               target: '≥ 1,000/s',
               meets: hot.result.successes_per_second >= 1_000,
-              cpu_ms: cpuPerOp('hot member', hot.result.completed),
+              ...costs('hot member', hot.result.completed),
               note: `${HOT_CONCURRENCY} concurrent; p50 ${hot.result.p50_ms} ms, p99 ${hot.result.p99_ms} ms; ${hotSharing}`,
             },
             {
@@ -714,7 +723,7 @@ async function runStore(
               value: group.result.per_second,
               unit: 'redemptions/s',
               ratio: ratio(group.result.per_second, base),
-              cpu_ms: cpuPerOp('group redemption', group.result.completed),
+              ...costs('group redemption', group.result.completed),
               note: `${CONCURRENCY} clients over ${scale.group.members} members, ${group.result.programs_per_redemption} programs per redemption`,
             },
             {
@@ -733,7 +742,7 @@ async function runStore(
               ratio: ratio(reads.result.per_second, base),
               target: '≥ 5,000/s',
               meets: reads.result.per_second >= 5_000,
-              cpu_ms: cpuPerOp('balance reads', reads.result.completed),
+              ...costs('balance reads', reads.result.completed),
               note: `${CONCURRENCY} clients; p50 ${reads.result.p50_ms} ms; ${readSharing}`,
             },
             { metric: 'balance reads p99', value: reads.result.p99_ms, unit: 'ms' },
