@@ -39,6 +39,14 @@ function qualifyingIndex(tiers: readonly TierConfig[], metric_value: bigint): nu
 }
 
 /**
+ * The tier every enrolled member holds at least: the highest one a metric of zero qualifies for
+ * (a base tier has no qualify rule), or null when the program has none.
+ */
+export function baseTier(tiers: readonly TierConfig[]): string | null {
+  return evaluateTier(tiers, 0n, null, 'upgrade_only');
+}
+
+/**
  * upgrade_only (event time: "upgrade at once") never lowers; full (the tiers job) may lower, but
  * by at most `max_steps_down` tiers per evaluation, so a member slides down gradually. A current
  * tier no longer in the configuration counts as no tier.

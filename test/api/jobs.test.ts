@@ -123,7 +123,7 @@ void describe('expire: policies at their boundaries', () => {
     await expiresExactlyAt(m, 'summit-miles', afterSpend, 100);
   });
 
-  void it('per-tier expiry_days replaces the program policy for what a tier member earns', async () => {
+  void it('per-tier expiry_days replaces the program policy for what a tier member earns, from the first purchase', async () => {
     clock.set(NOW);
     await variant((doc) => {
       program(doc, 'northwind-stars').tiers = [
@@ -136,21 +136,34 @@ void describe('expire: policies at their boundaries', () => {
       ];
     });
     const m = uid('mbr_tierexp');
-    const p1 = (await api.purchase(m, 'store_atl_012', [shirt(2000)])).accruals.find(
-      (a: Json) => a.program_id === 'northwind-stars',
-    );
-    assert.equal(p1.expires_at, ms(NOW, 365 * DAY_MS - 60_000), 'no tier yet: the program policy');
+    const stars = async () =>
+      (await api.purchase(m, 'store_atl_012', [shirt(2000)])).accruals.find(
+        (a: Json) => a.program_id === 'northwind-stars',
+      );
+    // The first purchase enrolls the member in the base tier, and earns as a silver member.
+    const p1 = await stars();
+    assert.equal(p1.tier, 'silver');
+    assert.equal(p1.expires_at, ms(NOW, 10 * DAY_MS - 60_000), 'silver: 10 days');
     clock.set(ms(NOW, DAY_MS));
-    const p2 = (await api.purchase(m, 'store_atl_012', [shirt(2000)])).accruals.find(
-      (a: Json) => a.program_id === 'northwind-stars',
-    );
+    const p2 = await stars();
     assert.equal(p2.tier, 'silver');
     assert.equal(p2.expires_at, ms(NOW, 11 * DAY_MS - 60_000), 'silver: 10 days');
+    // A purchase big enough for gold earns at the tier held at its time (silver), and the next at gold.
+    const p3 = (await api.purchase(m, 'store_atl_012', [shirt(50000)])).accruals.find(
+      (a: Json) => a.program_id === 'northwind-stars',
+    );
+    assert.equal(p3.expires_at, ms(NOW, 11 * DAY_MS - 60_000), 'earned at silver');
+    const p4 = await stars();
+    assert.equal(p4.tier, 'gold');
+    assert.equal(p4.expires_at, ms(NOW, 401 * DAY_MS - 60_000), 'gold: 400 days');
     clock.set(NOW);
-    await api.runJob('expire', ms(p2.expires_at, -1));
-    assert.equal(await available(m, 'northwind-stars'), 20);
+    await api.runJob('expire', ms(p1.expires_at, -1));
+    // 10 + 10 + 250 at silver, 12 at gold (its 1.2× rule).
+    assert.equal(await available(m, 'northwind-stars'), 10 + 10 + 250 + 12);
+    await api.runJob('expire', p1.expires_at);
+    assert.equal(await available(m, 'northwind-stars'), 10 + 250 + 12, 'the first silver lot expired');
     await api.runJob('expire', p2.expires_at);
-    assert.equal(await available(m, 'northwind-stars'), 10, 'only the silver lot expired');
+    assert.equal(await available(m, 'northwind-stars'), 12, 'the silver lots expired, the gold one is left');
   });
 
   void it('never: nothing expires', async () => {

@@ -12,7 +12,7 @@ import { memberStateOf, memberStateQuery } from '../../ledger/read.ts';
 import { deferWrite, prefetch } from '../../store/write-behind.ts';
 import type { Actor } from '../context.ts';
 import { prefetchUpgrade, tiersAtQuery, upgradeIfQualified, type UpgradeReads } from '../tiers.ts';
-import { tierMetric } from '../../domain/tiers.ts';
+import { baseTier, tierMetric } from '../../domain/tiers.ts';
 import { buildAccrual } from './accrual-entry.ts';
 import { EventRejected } from './rejected.ts';
 import { extendInactivityExpiry } from './inactivity.ts';
@@ -66,8 +66,11 @@ export async function computeEarn(
         `No exchange rate from ${ev.currency} to ${program.currency} at ${ev.transaction_ts}`,
       );
     }
-    // A program without tiers has no tier to look up (the default program never has one).
-    const tier = program.tiers.length > 0 ? await tierOf(program.id) : null;
+    // A program without tiers has no tier to look up (the default program never has one). With
+    // no tier recorded at the event's time, the member still holds the base tier: this purchase
+    // enrolls them if nothing did before, and a later-dated purchase that arrived first started
+    // the tier's history after this one. So a base tier's rules do not depend on arrival order.
+    const tier = program.tiers.length > 0 ? ((await tierOf(program.id)) ?? baseTier(program.tiers)) : null;
     const earn = calculateEarn({
       program,
       event: {

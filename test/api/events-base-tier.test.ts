@@ -1,0 +1,132 @@
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { ManualClock } from '../../src/clock.ts';
+import { demoConfigDoc } from '../fixtures/config.ts';
+import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
+
+// A base tier (the lowest tier, with no qualify rule) is held by every enrolled member, and a
+// purchase enrolls its member: so every purchase earns with at least the base tier, whether it is
+// the member's first or arrives after a later-dated one (the base tier's history then starts
+// after it). The northwind-stars program here has a rule on its base tier (silver); the points a
+// purchase earns must not depend on the order purchases arrive in, as long as no purchase moves
+// the member above the base tier (gold needs 50,000 cents).
+
+const NOW = '2026-11-20T12:00:00.000Z';
+const SILVER_BONUS = 7;
+
+function configWithBaseTierRule() {
+  const doc = demoConfigDoc();
+  const program = doc.programs.find((p) => p.id === 'northwind-stars')!;
+  program.rules = [
+    ...(program.rules ?? []),
+    { id: 'silver-bonus', when: "member.tier == 'silver'", bonus_points: String(SILVER_BONUS) },
+  ];
+  return doc;
+}
+
+function purchase(member: string, key: string, minute: number, cents: number) {
+  return {
+    event_id: `ev_${key}`,
+    event_type: 'purchase_completed',
+    member_id: member,
+    channel: 'in_store',
+    store_id: 'store_atl_012',
+    transaction_id: `tx_${key}`,
+    transaction_ts: new Date(Date.parse(NOW) - 3 * 3_600_000 + minute * 60_000).toISOString(),
+    order_id: `ord_${key}`,
+    currency: 'USD',
+    line_items: [{ sku: 'A', unit_price_cents: cents, quantity: 1, eligible_for_points: true }],
+    subtotal_cents: cents,
+    eligible_subtotal_cents: cents,
+    idempotency_key: `idem_${key}`,
+  };
+}
+
+interface Accrual {
+  program_id: string;
+  points: number;
+  tier: string | null;
+  rules_applied: string[];
+}
+
+const stars = (body: { accruals: Accrual[] }) =>
+  body.accruals.find((a) => a.program_id === 'northwind-stars')!;
+
+void describe('a base tier applies to every purchase of an enrolled member', () => {
+  let t: TestService;
+  before(async () => {
+    t = await createTestService({ clock: new ManualClock(NOW) });
+    await applyDemoConfig(t.app, configWithBaseTierRule());
+  });
+  after(async () => t?.close());
+
+  const send = async (event: object) => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: t.adminHeaders,
+      payload: event,
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    return res.json<{ accruals: Accrual[] }>();
+  };
+
+  void it("a member's first purchase earns with the base tier it enrolls the member in", async () => {
+    const first = stars(await send(purchase('bt_first', 'bt_first_1', 0, 2000)));
+    assert.equal(first.tier, 'silver');
+    assert.deepEqual(first.rules_applied, ['silver-bonus']);
+    assert.equal(first.points, 10 + SILVER_BONUS); // 5 per $10, plus the base tier's bonus
+  });
+
+  void it('points do not depend on the order purchases arrive in, one by one or in a batch (property)', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ cents: fc.integer({ min: 100, max: 9_000 }), order: fc.nat() }), {
+          minLength: 2,
+          maxLength: 5,
+        }),
+        fc.constantFrom('single', 'batch'),
+        async (specs, path) => {
+          const tag = `bt${run++}`;
+          const events = (member: string) =>
+            specs.map((s, i) => purchase(`${tag}_${member}`, `${tag}_${member}_${i}`, i * 5, s.cents));
+          // In time order, one by one: the reference.
+          const inOrder = [];
+          for (const e of events('a')) inOrder.push(stars(await send(e)));
+          // Another member, the same purchases in another order.
+          const arrival = specs.map((s, i) => ({ i, k: s.order })).sort((x, y) => x.k - y.k || y.i - x.i);
+          const shuffled = events('b');
+          const got: Accrual[] = [];
+          if (path === 'single') {
+            for (const { i } of arrival) got[i] = stars(await send(shuffled[i]!));
+          } else {
+            const res = await t.app.inject({
+              method: 'POST',
+              url: '/v1/events/batch',
+              headers: t.adminHeaders,
+              payload: { events: arrival.map(({ i }) => shuffled[i]) },
+            });
+            assert.equal(res.statusCode, 200, res.body);
+            const results = res.json<{ results: { http_status: number; accruals: Accrual[] }[] }>().results;
+            arrival.forEach(({ i }, n) => {
+              assert.equal(results[n]!.http_status, 201);
+              got[i] = stars(results[n]!);
+            });
+          }
+          for (const [i, want] of inOrder.entries()) {
+            assert.deepEqual(got[i], want, `purchase ${i}`);
+            assert.ok(
+              want.rules_applied.includes('silver-bonus'),
+              `purchase ${i} earns the base tier's rule`,
+            );
+          }
+        },
+      ),
+      { numRuns: 12 },
+    );
+    const v = await t.app.inject({ method: 'GET', url: '/v1/ledger/verify', headers: t.adminHeaders });
+    assert.equal(v.json<{ ok: boolean }>().ok, true, v.body);
+  });
+});
