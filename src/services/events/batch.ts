@@ -38,6 +38,7 @@ import {
   type TierChange,
 } from './batch-statements.ts';
 import { checkTime, sameEventBody, submitEvent, type BrandGuard, type EventOutcome } from './intake.ts';
+import { storedEarn } from './reverse.ts';
 
 // POST /v1/events/batch in few round trips. Plain purchases of members that appear once in the
 // batch (the bulk of any real feed) are accrued together in one transaction with one statement
@@ -275,7 +276,7 @@ export async function accrueBulk(
         request_hash: c.hash,
         payload: c.ev.raw,
         outcome: body,
-        earn: { entry_id: entry_id?.toString() ?? null, programs: plan.explanations },
+        earn: storedEarn(entry_id ?? null, plan.explanations),
       });
     }
   }

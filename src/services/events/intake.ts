@@ -19,7 +19,7 @@ import { accruePurchase, programsForStore } from './accrue.ts';
 import { linkReferral, maybeReferralBonus, referrerQuery } from './referral.ts';
 import { EventRejected } from './rejected.ts';
 import { recordRejection } from './rejections.ts';
-import { loadPurchase, reversePurchase } from './reverse.ts';
+import { loadPurchase, reversePurchase, storedEarn } from './reverse.ts';
 
 // One event in, exactly once. Inside one transaction: claim the idempotency key, recognise a
 // duplicate (same key, same event_id, or a second purchase of an already accrued order), lock the
@@ -200,7 +200,7 @@ async function process(
       const referral = linked
         ? await maybeReferralBonus(trx, group, ev, store, r.spend_minor, now, actor, linked)
         : null;
-      earn = { entry_id: r.entry_id?.toString() ?? null, programs: r.earns };
+      earn = { ...storedEarn(r.entry_id, r.earns) };
       body = {
         status: 'accepted',
         event_id: ev.event_id,

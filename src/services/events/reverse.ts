@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Group } from '../../domain/config/group.ts';
 import {
   add,
@@ -41,12 +42,33 @@ export interface ReversalState {
   voided: boolean;
 }
 
+/**
+ * A purchase's events.earn as stored. The earn explanations per program are kept once: in the
+ * accrual entry's detail when the purchase posted one (storedEarn), here only when it did not
+ * (nothing earned). Rows written before that rule carry them here as well.
+ */
+export interface StoredEarn {
+  entry_id: string | null;
+  programs?: Record<string, EarnExplanation>;
+  reversal?: ReversalState;
+}
+
+/** What a purchase's events.earn holds: the entry's id, and the explanations when no entry does. */
+export function storedEarn(
+  entry_id: bigint | null,
+  explanations: Record<string, EarnExplanation>,
+): StoredEarn {
+  return entry_id === null ? { entry_id: null, programs: explanations } : { entry_id: entry_id.toString() };
+}
+
 export interface StoredPurchase {
   event_id: string;
   member_id: string;
   brand_id: string;
   transaction_ts: Date;
-  earn: { entry_id: string | null; programs: Record<string, EarnExplanation>; reversal?: ReversalState };
+  earn: StoredEarn;
+  /** The earn explanation per program, from events.earn or the accrual entry's detail. */
+  programs: Record<string, EarnExplanation>;
 }
 
 export interface ReversedView {
@@ -65,9 +87,18 @@ export async function loadPurchase(
   now: Date,
 ): Promise<StoredPurchase> {
   const target = await trx
-    .selectFrom('events')
-    .select(['event_id', 'member_id', 'brand_id', 'event_type', 'transaction_ts', 'earn'])
-    .where('event_id', '=', ev.reversal_of!)
+    .selectFrom('events as e')
+    .leftJoin('entries as en', (join) => join.on(sql<boolean>`en.id = (e.earn->>'entry_id')::int8`))
+    .select([
+      'e.event_id',
+      'e.member_id',
+      'e.brand_id',
+      'e.event_type',
+      'e.transaction_ts',
+      'e.earn',
+      sql<unknown>`en.detail->'earn'`.as('entry_earn'),
+    ])
+    .where('e.event_id', '=', ev.reversal_of!)
     .executeTakeFirst();
   if (!target || target.event_type !== 'purchase_completed' || !target.earn) {
     throw new EventRejected(
@@ -102,7 +133,18 @@ export async function loadPurchase(
       `Purchase ${target.event_id} is older than the ${lookback}-day reversal lookback`,
     );
   }
-  return { ...target, earn: target.earn as unknown as StoredPurchase['earn'] };
+  const earn = target.earn as unknown as StoredEarn;
+  const programs = earn.programs ?? (target.entry_earn as StoredPurchase['programs'] | null);
+  // A purchase's explanations are in one of the two places; neither is a broken ledger row.
+  if (!programs) throw new Error(`events.earn of ${target.event_id}: no explanations in it or its entry`);
+  return {
+    event_id: target.event_id,
+    member_id: target.member_id,
+    brand_id: target.brand_id,
+    transaction_ts: target.transaction_ts,
+    earn,
+    programs,
+  };
 }
 
 export async function reversePurchase(
@@ -119,7 +161,7 @@ export async function reversePurchase(
   const takeBack = new Map<string, Pt4>();
   let returnedAfter = state.returned;
   const spendShare = new Map<string, Ratio>();
-  for (const [program_id, stored] of Object.entries(purchase.earn.programs)) {
+  for (const [program_id, stored] of Object.entries(purchase.programs)) {
     const explanation = forRefund(stored);
     if (ev.event_type === 'purchase_voided') {
       takeBack.set(program_id, calculateVoid(explanation, state.returned).points_pt4);
@@ -144,7 +186,7 @@ export async function reversePurchase(
   // Judged by quantities, not points: a purchase that earned nothing (ineligible lines only) can
   // still be voided after a partial refund; only one whose every line is back cannot.
   if (ev.event_type === 'purchase_voided' && Object.keys(state.returned).length > 0) {
-    const fullyRefunded = Object.values(purchase.earn.programs).every((e) => allReturned(e, state.returned));
+    const fullyRefunded = Object.values(purchase.programs).every((e) => allReturned(e, state.returned));
     if (fullyRefunded)
       throw new EventRejected(
         'OVER_REFUND',
