@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { ManualClock } from '../../src/clock.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
 import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
+import { Api, shirt } from './lifecycle-helpers.ts';
 
 // A base tier (the lowest tier, with no qualify rule) is held by every enrolled member, and a
 // purchase enrolls its member: so every purchase earns with at least the base tier, whether it is
@@ -25,24 +26,6 @@ function configWithBaseTierRule() {
   return doc;
 }
 
-function purchase(member: string, key: string, minute: number, cents: number) {
-  return {
-    event_id: `ev_${key}`,
-    event_type: 'purchase_completed',
-    member_id: member,
-    channel: 'in_store',
-    store_id: 'store_atl_012',
-    transaction_id: `tx_${key}`,
-    transaction_ts: new Date(Date.parse(NOW) - 3 * 3_600_000 + minute * 60_000).toISOString(),
-    order_id: `ord_${key}`,
-    currency: 'USD',
-    line_items: [{ sku: 'A', unit_price_cents: cents, quantity: 1, eligible_for_points: true }],
-    subtotal_cents: cents,
-    eligible_subtotal_cents: cents,
-    idempotency_key: `idem_${key}`,
-  };
-}
-
 interface Accrual {
   program_id: string;
   points: number;
@@ -55,25 +38,23 @@ const stars = (body: { accruals: Accrual[] }) =>
 
 void describe('a base tier applies to every purchase of an enrolled member', () => {
   let t: TestService;
+  let api: Api;
   before(async () => {
     t = await createTestService({ clock: new ManualClock(NOW) });
+    api = new Api(t, t.ctx.clock as ManualClock);
     await applyDemoConfig(t.app, configWithBaseTierRule());
   });
   after(async () => t?.close());
 
-  const send = async (event: object) => {
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v1/events',
-      headers: t.adminHeaders,
-      payload: event,
-    });
-    assert.equal(res.statusCode, 201, res.body);
-    return res.json<{ accruals: Accrual[] }>();
-  };
+  /** A $`cents` purchase `minute` minutes after three hours before now. */
+  const purchase = (member: string, minute: number, cents: number) => ({
+    ...api.purchaseEvent(member, 'store_atl_012', [shirt(cents)]),
+    transaction_ts: new Date(Date.parse(NOW) - 3 * 3_600_000 + minute * 60_000).toISOString(),
+  });
+  const send = async (event: object) => (await api.post('/v1/events', event)) as { accruals: Accrual[] };
 
   void it("a member's first purchase earns with the base tier it enrolls the member in", async () => {
-    const first = stars(await send(purchase('bt_first', 'bt_first_1', 0, 2000)));
+    const first = stars(await send(purchase('bt_first', 0, 2000)));
     assert.equal(first.tier, 'silver');
     assert.deepEqual(first.rules_applied, ['silver-bonus']);
     assert.equal(first.points, 10 + SILVER_BONUS); // 5 per $10, plus the base tier's bonus
@@ -91,7 +72,7 @@ void describe('a base tier applies to every purchase of an enrolled member', () 
         async (specs, path) => {
           const tag = `bt${run++}`;
           const events = (member: string) =>
-            specs.map((s, i) => purchase(`${tag}_${member}`, `${tag}_${member}_${i}`, i * 5, s.cents));
+            specs.map((s, i) => purchase(`${tag}_${member}`, i * 5, s.cents));
           // In time order, one by one: the reference.
           const inOrder = [];
           for (const e of events('a')) inOrder.push(stars(await send(e)));
@@ -102,14 +83,11 @@ void describe('a base tier applies to every purchase of an enrolled member', () 
           if (path === 'single') {
             for (const { i } of arrival) got[i] = stars(await send(shuffled[i]!));
           } else {
-            const res = await t.app.inject({
-              method: 'POST',
-              url: '/v1/events/batch',
-              headers: t.adminHeaders,
-              payload: { events: arrival.map(({ i }) => shuffled[i]) },
-            });
-            assert.equal(res.statusCode, 200, res.body);
-            const results = res.json<{ results: { http_status: number; accruals: Accrual[] }[] }>().results;
+            const { results } = (await api.post(
+              '/v1/events/batch',
+              { events: arrival.map(({ i }) => shuffled[i]) },
+              200,
+            )) as { results: { http_status: number; accruals: Accrual[] }[] };
             arrival.forEach(({ i }, n) => {
               assert.equal(results[n]!.http_status, 201);
               got[i] = stars(results[n]!);

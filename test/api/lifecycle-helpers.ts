@@ -36,6 +36,8 @@ export interface Line {
   category?: string;
   unit_price_cents: number;
   quantity: number;
+  /** true unless said otherwise */
+  eligible_for_points?: boolean;
 }
 
 export const shirt = (cents: number, quantity = 1): Line => ({
@@ -86,6 +88,9 @@ export class Api {
   ): Json {
     const event_id = o.event_id ?? uid('evt');
     const total = lines.reduce((s, l) => s + l.unit_price_cents * l.quantity, 0);
+    const eligible = lines
+      .filter((l) => l.eligible_for_points !== false)
+      .reduce((s, l) => s + l.unit_price_cents * l.quantity, 0);
     return {
       event_id,
       event_type: 'purchase_completed',
@@ -98,7 +103,7 @@ export class Api {
       currency: CURRENCY[BRAND[store_id] ?? 'northwind'],
       line_items: lines.map((l) => ({ eligible_for_points: true, ...l })),
       subtotal_cents: total,
-      eligible_subtotal_cents: total,
+      eligible_subtotal_cents: eligible,
       idempotency_key: `key_${event_id}`,
     };
   }
@@ -115,12 +120,21 @@ export class Api {
     return { ...body, event: ev };
   }
 
-  async refund(purchase: Json, lines: Line[]): Promise<Json> {
+  refund(purchase: Json, lines: Line[]): Promise<Json> {
+    return this.reverse(purchase, 'purchase_refunded', lines);
+  }
+
+  /** A refund of these lines, or a void of what is left (no lines), 30 s before the clock's now. */
+  async reverse(
+    purchase: Json,
+    event_type: 'purchase_refunded' | 'purchase_voided',
+    lines?: Line[],
+  ): Promise<Json> {
     const p = purchase.event as Json;
-    const event_id = uid('rfd');
+    const event_id = uid(event_type === 'purchase_refunded' ? 'rfd' : 'void');
     return this.post('/v1/events', {
       event_id,
-      event_type: 'purchase_refunded',
+      event_type,
       member_id: p.member_id,
       channel: p.channel,
       store_id: p.store_id,
@@ -128,7 +142,7 @@ export class Api {
       transaction_ts: new Date(this.clock.now().getTime() - 30_000).toISOString(),
       currency: p.currency,
       reversal_of: p.event_id,
-      line_items: lines.map((l) => ({ eligible_for_points: true, ...l })),
+      ...(lines ? { line_items: lines.map((l) => ({ eligible_for_points: true, ...l })) } : {}),
       idempotency_key: `key_${event_id}`,
     });
   }
