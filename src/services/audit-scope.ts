@@ -1,4 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Trx } from '../ledger/post.ts';
+import { deferWrite } from '../store/write-behind.ts';
 import type { AuditRecord } from './audit.ts';
 
 // The audit row of a write belongs in the write's own transaction: then a committed command is
@@ -34,3 +36,11 @@ export const committedAuditRow = (scope: AuditScope, status_code: number | null)
   status_code,
   detail: JSON.stringify({ ...scope.record.detail, outcome: 'committed' }) as never,
 });
+
+/** Writes the rows (committedAuditRow) with the transaction's next statement or its commit. */
+export async function deferAuditRows(
+  trx: Trx,
+  rows: readonly ReturnType<typeof committedAuditRow>[],
+): Promise<void> {
+  if (rows.length > 0) await deferWrite(trx, trx.insertInto('audit_log').values([...rows]));
+}

@@ -189,7 +189,7 @@ async function process(
   );
 
   let body: Record<string, unknown>;
-  let earn: Record<string, unknown> | null = null;
+  let earn: object | null = null;
   switch (ev.event_type) {
     case 'purchase_completed': {
       // Read again under the lock: a concurrent purchase may have paid the bonus meanwhile, or
@@ -200,7 +200,7 @@ async function process(
       const referral = linked
         ? await maybeReferralBonus(trx, group, ev, store, r.spend_minor, now, actor, linked)
         : null;
-      earn = { ...storedEarn(r.entry_id, r.earns) };
+      earn = storedEarn(r.entry_id, r.earns);
       body = {
         status: 'accepted',
         event_id: ev.event_id,

@@ -1,7 +1,12 @@
 import type { AuditScope } from '../audit-scope.ts';
-import { committedAuditRow, currentAuditScope, outsideAuditScope, runInAuditScope } from '../audit-scope.ts';
+import {
+  committedAuditRow,
+  currentAuditScope,
+  deferAuditRows,
+  outsideAuditScope,
+  runInAuditScope,
+} from '../audit-scope.ts';
 import type { Actor, Ctx } from '../context.ts';
-import { deferWrite } from '../../store/write-behind.ts';
 import { inTransaction } from '../transaction.ts';
 import { Lane, rejectAll, takeDistinct } from '../lane.ts';
 import { perService } from '../per-service.ts';
@@ -114,7 +119,7 @@ async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
           const o = out.get(i);
           return o && w.audit && !w.audit.committed ? [committedAuditRow(w.audit, o.http_status)] : [];
         });
-        if (rows.length > 0) await deferWrite(trx, trx.insertInto('audit_log').values(rows));
+        await deferAuditRows(trx, rows);
         return out;
       });
       sharedEventStats(ctx).transactions += 1;

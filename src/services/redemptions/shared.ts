@@ -5,6 +5,7 @@ import { deferWrite } from '../../store/write-behind.ts';
 import {
   committedAuditRow,
   currentAuditScope,
+  deferAuditRows,
   outsideAuditScope,
   runInAuditScope,
   type AuditScope,
@@ -117,7 +118,7 @@ async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
       let audits: ReturnType<typeof committedAuditRow>[] = [];
       const flush = async () => {
         await first.flush(trx, shared);
-        if (audits.length > 0) await deferWrite(trx, trx.insertInto('audit_log').values(audits));
+        await deferAuditRows(trx, audits);
         audits = [];
       };
       for (const [i, w] of batch.entries()) {
@@ -167,8 +168,7 @@ async function inSavepoint(trx: Trx, name: string, w: Waiting, shared: unknown):
   await deferWrite(trx, sql`savepoint ${sql.id(name)}`.compile(trx));
   try {
     const out = await w.job.inBatch(trx, shared);
-    if (w.audit)
-      await deferWrite(trx, trx.insertInto('audit_log').values(committedAuditRow(w.audit, out.http_status)));
+    if (w.audit) await deferAuditRows(trx, [committedAuditRow(w.audit, out.http_status)]);
     await deferWrite(trx, sql`release savepoint ${sql.id(name)}`.compile(trx));
     return out;
   } catch (e) {
