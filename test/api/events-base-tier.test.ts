@@ -1,10 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ManualClock } from '../../src/clock.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
-import { Api, shirt } from './lifecycle-helpers.ts';
+import type { TestService } from '../helpers/store.ts';
+import { serviceWithApi, shirt, type Api } from './lifecycle-helpers.ts';
 
 // A base tier (the lowest tier, with no qualify rule) is held by every enrolled member, and a
 // purchase enrolls its member: so every purchase earns with at least the base tier, whether it is
@@ -40,9 +39,7 @@ void describe('a base tier applies to every purchase of an enrolled member', () 
   let t: TestService;
   let api: Api;
   before(async () => {
-    t = await createTestService({ clock: new ManualClock(NOW) });
-    api = new Api(t, t.ctx.clock as ManualClock);
-    await applyDemoConfig(t.app, configWithBaseTierRule());
+    ({ t, api } = await serviceWithApi(NOW, configWithBaseTierRule()));
   });
   after(async () => t?.close());
 

@@ -1,9 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { sql, type Kysely } from 'kysely';
-import { ManualClock } from '../../src/clock.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
-import { Api, uid, type Json, type Line } from './lifecycle-helpers.ts';
+import { sql } from 'kysely';
+import type { TestService } from '../helpers/store.ts';
+import { serviceWithApi, type AnyDb, type Api, uid, type Json, type Line } from './lifecycle-helpers.ts';
 
 // A purchase's earn explanation (per program, per line: what a refund or void takes back) is
 // stored once: in its accrual entry's detail, with events.earn holding the entry's id; only a
@@ -20,15 +19,8 @@ const line = (sku: string, cents: number, quantity: number, eligible = true): Li
 });
 
 void describe("a purchase's earn explanation is stored once", () => {
-  let t: TestService;
-  let api: Api;
-  let db: Kysely<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  before(async () => {
-    t = await createTestService({ clock: new ManualClock(NOW) });
-    api = new Api(t, t.ctx.clock as ManualClock);
-    await applyDemoConfig(t.app);
-    db = t.ctx.db as Kysely<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  });
+  let t: TestService, api: Api, db: AnyDb;
+  before(async () => ({ t, api, db } = await serviceWithApi(NOW)));
   after(async () => t?.close());
 
   const storedEarn = async (event_id: string) =>

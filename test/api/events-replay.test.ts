@@ -1,9 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { sql, type Kysely } from 'kysely';
-import { ManualClock } from '../../src/clock.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
-import { Api, shirt, uid, type Json } from './lifecycle-helpers.ts';
+import { sql } from 'kysely';
+import type { TestService } from '../helpers/store.ts';
+import { serviceWithApi, type AnyDb, type Api, shirt, uid, type Json } from './lifecycle-helpers.ts';
 
 // An event sent again under its idempotency key answers 200 `duplicate`, `replayed: true`, with
 // the first answer as `original`, whichever path answered it first (one by one, a batch's bulk
@@ -12,15 +11,8 @@ import { Api, shirt, uid, type Json } from './lifecycle-helpers.ts';
 const NOW = '2026-11-20T12:00:00.000Z';
 
 void describe('replaying an event by its idempotency key', () => {
-  let t: TestService;
-  let api: Api;
-  let db: Kysely<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  before(async () => {
-    t = await createTestService({ clock: new ManualClock(NOW) });
-    api = new Api(t, t.ctx.clock as ManualClock);
-    await applyDemoConfig(t.app);
-    db = t.ctx.db as Kysely<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  });
+  let t: TestService, api: Api, db: AnyDb;
+  before(async () => ({ t, api, db } = await serviceWithApi(NOW)));
   after(async () => t?.close());
 
   const key = async (k: string) =>

@@ -1,9 +1,11 @@
-// Shared by the lifecycle, statement and jobs API tests: events and calls over app.inject().
+// Shared by the API tests of the lifecycle, statements, jobs and events: a service with the demo
+// configuration, events built from lines, and calls over app.inject().
 
 import { strict as assert } from 'node:assert';
 import type { LightMyRequestResponse } from 'fastify';
-import type { ManualClock } from '../../src/clock.ts';
-import type { TestService } from '../helpers/store.ts';
+import type { Kysely } from 'kysely';
+import { ManualClock } from '../../src/clock.ts';
+import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -173,6 +175,23 @@ export class Api {
   async verify(): Promise<Json> {
     return this.get('/v1/ledger/verify');
   }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyDb = Kysely<any>;
+
+/**
+ * A fresh test service whose clock stands at `now`, with the demo configuration (or `doc`); its
+ * Api, and its database for what a test reads directly.
+ */
+export async function serviceWithApi(
+  now: string,
+  doc?: unknown,
+): Promise<{ t: TestService; api: Api; db: AnyDb }> {
+  const clock = new ManualClock(now);
+  const t = await createTestService({ clock });
+  await applyDemoConfig(t.app, ...(doc === undefined ? [] : [doc]));
+  return { t, api: new Api(t, clock), db: t.ctx.db as AnyDb };
 }
 
 /** Exact sum of JSON points (up to 4 decimals) as pt4 bigint. */
