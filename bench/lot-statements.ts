@@ -10,7 +10,6 @@
 // Reports wall time, this process's CPU and the PostgreSQL backend's CPU (/proc, Linux).
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { LotMove } from '../src/ledger/entry.ts';
@@ -19,6 +18,7 @@ import { createService } from '../src/service.ts';
 import type { DB } from '../src/store/schema.ts';
 import { deferWrite } from '../src/store/write-behind.ts';
 import { benchConfigDoc, DEFAULT_PROGRAM } from './config.ts';
+import { procCpuSeconds } from './proc.ts';
 import { seedLots } from './seed.ts';
 
 const LOTS = 2_000;
@@ -95,11 +95,8 @@ function expireMove(l: Lot): LotMove {
   };
 }
 
-/** CPU milliseconds a process has used (utime + stime, /proc/<pid>/stat). */
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
+/** CPU milliseconds a process has used (utime + stime). */
+const cpuMs = (pid: number): number => procCpuSeconds(pid) * 1000;
 
 class Rollback extends Error {}
 

@@ -20,14 +20,25 @@ export function procMemory(pid: number): ProcMemory | null {
   }
 }
 
+/** A process's name and the fields of /proc/<pid>/stat after it, or null when it is gone. */
+function readStat(pid: number | string): { comm: string; fields: string[] } | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null; // not Linux, or the process has exited
+  }
+  const close = stat.lastIndexOf(')'); // the name may itself hold ") "
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), fields: stat.slice(close + 2).split(' ') };
+}
+
+/** Clock ticks (USER_HZ = 100) to seconds, summing the given fields of a stat line. */
+const ticks = (fields: string[], ...at: number[]) => at.reduce((n, i) => n + Number(fields[i]), 0) / 100;
+
 /** CPU seconds (user + system) the process has used so far, or NaN. */
 export function procCpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return NaN;
-  }
+  const stat = readStat(pid);
+  return stat ? ticks(stat.fields, 11, 12) : NaN; // utime, stime
 }
 
 /**
@@ -41,17 +52,9 @@ export function postgresCpuSeconds(): number {
   let found = false;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    const open = stat.indexOf('(');
-    const close = stat.lastIndexOf(')');
-    if (stat.slice(open + 1, close) !== 'postgres') continue;
-    const fields = stat.slice(close + 2).split(' ');
-    total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
+    const stat = readStat(entry);
+    if (stat?.comm !== 'postgres') continue;
+    total += ticks(stat.fields, 11, 12, 13, 14); // utime, stime, cutime, cstime
     found = true;
   }
   return found ? total : NaN;

@@ -135,7 +135,7 @@ export async function loadPurchase(
   }
   const earn = target.earn as unknown as StoredEarn;
   const programs = earn.programs ?? (target.entry_earn as StoredPurchase['programs'] | null);
-  // Every purchase keeps them in one of the two places: neither is a broken row, not a caller's error.
+  // Every purchase keeps them in one of the two places; finding neither means a broken row.
   if (!programs) throw new Error(`events.earn of ${target.event_id}: no explanations in it or its entry`);
   return {
     event_id: target.event_id,
