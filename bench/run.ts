@@ -39,6 +39,7 @@ import {
 } from './scenarios.ts';
 import type { VerifyResult } from './scenarios.ts';
 import type { SeedResult } from './seed.ts';
+import { settle, type Warmup } from './warmup.ts';
 import type { FromServer, MemoryReport, ToServer, ToServerBody } from './server.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -50,7 +51,10 @@ interface Scale {
    * Before each HTTP phase (and the baseline) the same load runs this long unmeasured: the
    * server's JIT, PostgreSQL's plan caches and the pools reach the state a running service is in.
    */
+  /** Each HTTP phase's warm-up lasts at least this long, and the baseline's exactly this long. */
   readonly warmup_seconds: number;
+  /** …and at most this long: it ends sooner once the CPU per operation has settled (settle()). */
+  readonly max_warmup_seconds: number;
   readonly baseline: { max_transactions: number; max_seconds: number };
   readonly single: { count: number; max_seconds: number; members: number };
   readonly batch: { members: number; concurrency: number; max_seconds: number };
@@ -69,7 +73,8 @@ interface Scale {
 const SCALES: Record<Scale['name'], Scale> = {
   full: {
     name: 'full',
-    warmup_seconds: 3,
+    warmup_seconds: 6,
+    max_warmup_seconds: 24,
     baseline: { max_transactions: 200_000, max_seconds: 5 },
     single: { count: 5_000, max_seconds: 12, members: 5_000 },
     batch: { members: 10_000, concurrency: 2, max_seconds: 15 },
@@ -85,6 +90,7 @@ const SCALES: Record<Scale['name'], Scale> = {
   quick: {
     name: 'quick',
     warmup_seconds: 1,
+    max_warmup_seconds: 1,
     baseline: { max_transactions: 20_000, max_seconds: 2 },
     single: { count: 500, max_seconds: 5, members: 500 },
     batch: { members: 2_000, concurrency: 2, max_seconds: 10 },
@@ -430,6 +436,8 @@ async function runStore(
         hwm_after_mb: number;
       }
     > = {};
+    /** Each HTTP phase's warm-up (warmup.ts), by phase. */
+    const warmups: Record<string, Warmup> = {};
     const rss = new RssSampler(srv.pid);
     const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
       const s = performance.now();
@@ -478,37 +486,73 @@ async function runStore(
       gauges = now;
       return note;
     };
-    /** The same load as a phase, `warmup_seconds` long and unmeasured; its problems still count. */
-    const warm = { count: 1_000_000, max_seconds: scale.warmup_seconds };
-    const warmUp = async (p: Phase, what: string, fn: () => Promise<{ problems: string[] }>) => {
-      note(`${what} (warm-up)`, (await maybe(p, `${what} warm-up`, fn))?.problems);
+    /**
+     * The phase's load, unmeasured, in rounds (settle()); its problems count like the phase's.
+     * `round(r, seconds)` runs round r (its own keys and members) and answers the operations done.
+     */
+    const warmUp = async (
+      p: Phase,
+      what: string,
+      round: (r: number, seconds: number) => Promise<{ problems: string[]; ops: number }>,
+    ) => {
+      if (!want(p)) return;
+      log(`[${store}] ${what} warm-up …`);
+      warmups[what] = await settle(scale, store, srv.pid, async (r, seconds) => {
+        const done = await round(r, seconds);
+        note(`${what} (warm-up)`, done.problems);
+        return done.ops;
+      });
+      const w = warmups[what];
+      log(
+        `[${store}] ${what} warm-up: ${w.seconds} s in ${w.rounds.length} round${w.rounds.length === 1 ? '' : 's'}, CPU ms/op ${w.rounds.map((x) => x.cpu_ms_per_op).join(' → ')}${w.settled ? ' (settled)' : ' (time limit)'}`,
+      );
       gauges = await serverGauges(t); // what the warm-up answered together is not the phase's
     };
-    await warmUp('single', 'single-event accrual', () =>
-      singleAccrual(t, `${tag}w`, warm, CONCURRENCY, scale.single.members),
-    );
+    const warm = (seconds: number) => ({ count: 1_000_000, max_seconds: seconds });
+    await warmUp('single', 'single-event accrual', async (r, seconds) => {
+      const w = await singleAccrual(t, `${tag}w${r}`, warm(seconds), CONCURRENCY, scale.single.members);
+      return { problems: w.problems, ops: w.result.completed };
+    });
     const single = await maybe('single', 'single-event accrual', () =>
       singleAccrual(t, tag, scale.single, CONCURRENCY, scale.single.members),
     );
     const sharing = await sharedSince('events');
     note('single-event accrual', single?.problems);
-    await warmUp('batch', 'batch accrual', () =>
-      batchAccrual(t, `${tag}w`, 2_000, scale.batch.concurrency, scale.warmup_seconds),
-    );
+    await warmUp('batch', 'batch accrual', async (r, seconds) => {
+      const w = await batchAccrual(t, `${tag}w${r}`, 2_000, scale.batch.concurrency, seconds);
+      return { problems: w.problems, ops: w.result.events };
+    });
     const batch = await maybe('batch', 'batch accrual', () =>
       batchAccrual(t, tag, scale.batch.members, scale.batch.concurrency, scale.batch.max_seconds),
     );
     note('batch accrual', batch?.problems);
     const pool = batch?.result.events ?? 0; // members with points: those the batch run reached
-    await warmUp('redemption', 'redemption', () => redemptions(t, tag, warm, CONCURRENCY, pool, 'w'));
+    // Each pool member has points for 5 redemptions: the warm-up takes at most 2 per member, and
+    // the measured run continues the walk over the pool where the warm-up stopped.
+    let redeemed = 0;
+    await warmUp('redemption', 'redemption', async (r, seconds) => {
+      const room = Math.max(0, 2 * pool - redeemed);
+      const w = await redemptions(
+        t,
+        tag,
+        { count: room, max_seconds: room > 0 ? seconds : 0 },
+        CONCURRENCY,
+        pool,
+        `w${r}`,
+        redeemed,
+      );
+      redeemed += w.result.completed;
+      return { problems: w.problems, ops: w.result.completed };
+    });
     const redeem = await maybe('redemption', 'redemption', () =>
-      redemptions(t, tag, scale.redeem, CONCURRENCY, pool),
+      redemptions(t, tag, scale.redeem, CONCURRENCY, pool, '', redeemed),
     );
     const redeemSharing = await sharedSince('redemptions');
     note('redemption', redeem?.problems);
-    await warmUp('hot', 'hot member', () =>
-      hotMember(t, `${tag}w`, scale.hot.successes, scale.warmup_seconds, HOT_CONCURRENCY),
-    );
+    await warmUp('hot', 'hot member', async (r, seconds) => {
+      const w = await hotMember(t, `${tag}w${r}`, scale.hot.successes, seconds, HOT_CONCURRENCY);
+      return { problems: w.problems, ops: w.result.completed };
+    });
     const hot = await maybe('hot', 'hot member', () =>
       hotMember(t, tag, scale.hot.successes, scale.hot.max_seconds, HOT_CONCURRENCY),
     );
@@ -529,14 +573,18 @@ async function runStore(
         },
       }),
     );
-    await warmUp('group', 'group redemption', () =>
-      groupRedemptions(t, tag, warm, CONCURRENCY, scale.group.members, 'w'),
-    );
+    await warmUp('group', 'group redemption', async (r, seconds) => {
+      const w = await groupRedemptions(t, tag, warm(seconds), CONCURRENCY, scale.group.members, `w${r}`);
+      return { problems: w.problems, ops: w.result.completed };
+    });
     const group = await maybe('group', 'group redemption', () =>
       groupRedemptions(t, tag, scale.group, CONCURRENCY, scale.group.members),
     );
     note('group redemption', group?.problems);
-    await warmUp('reads', 'balance reads', () => balanceReads(t, tag, warm, CONCURRENCY, pool));
+    await warmUp('reads', 'balance reads', async (_r, seconds) => {
+      const w = await balanceReads(t, tag, warm(seconds), CONCURRENCY, pool);
+      return { problems: w.problems, ops: w.result.completed };
+    });
     const reads = await maybe('reads', 'balance reads', () =>
       balanceReads(t, tag, scale.reads, CONCURRENCY, pool),
     );
@@ -795,6 +843,7 @@ async function runStore(
       verify: verified,
       expiry: { ...expiry, sizing, calibration },
       phases,
+      warmups,
       load_average: { start: loadStart, end: os.loadavg() },
       server_memory: {
         idle: idleMemory,

@@ -165,7 +165,8 @@ export async function batchAccrual(
 
 /**
  * 10-point northwind-stars redemptions, each on a different member of the batch-seeded pool
- * (`mr<tag>…`); `run` tells the keys of a warm-up from those of the measured run.
+ * (`mr<tag>…`); `run` tells the keys of a warm-up from those of the measured run, and `first`
+ * continues the walk over the pool where the runs before it stopped (each member has 5 to give).
  */
 export async function redemptions(
   t: Target,
@@ -174,6 +175,7 @@ export async function redemptions(
   connections: number,
   members: number,
   run = '',
+  first = 0,
 ): Promise<Checked<LoadResult>> {
   const o = new Outcomes();
   const stride = 7919; // prime: i → i × stride mod members visits every member once per `members` requests
@@ -185,7 +187,7 @@ export async function redemptions(
     request: (i) => ({
       path: '/v1/redemptions',
       body: JSON.stringify({
-        member_id: `mr${tag}${pad((i * stride) % members)}`,
+        member_id: `mr${tag}${pad(((first + i) * stride) % members)}`,
         brand_id: 'northwind',
         points: 10,
         idempotency_key: `rd_${tag}${run}_${i}`,
