@@ -64,15 +64,6 @@ export async function openLots(
   program_ids?: readonly string[],
 ): Promise<OpenLot[]> {
   if (program_ids?.length === 0) return [];
-  return openLotsQuery(trx, member_id, program_ids).execute();
-}
-
-/** The query behind openLots (program_ids, when given, not empty), to send with others; also for several members. */
-export function openLotsQuery(
-  trx: Trx,
-  member_id: string | readonly string[],
-  program_ids?: readonly string[],
-) {
   let q = trx
     .selectFrom('lots')
     .select([
@@ -89,8 +80,8 @@ export function openLotsQuery(
       'expires_at',
       'source_event_id',
     ])
-    .where('member_id', 'in', typeof member_id === 'string' ? [member_id] : member_id)
+    .where('member_id', '=', member_id)
     .where('remaining_pt4', '>', 0n);
-  if (program_ids) q = q.where('program_id', 'in', program_ids.length > 0 ? program_ids : ['']);
-  return q.orderBy('id');
+  if (program_ids) q = q.where('program_id', 'in', program_ids);
+  return q.orderBy('id').execute();
 }

@@ -4,8 +4,10 @@ import fc from 'fast-check';
 import { add, cmp, mul, parseDecimal, ratio, sub, ZERO, type Ratio } from '../../src/domain/decimal.ts';
 import { wholePoints } from '../../src/domain/points.ts';
 import type { SpendableLot } from '../../src/domain/lots/fefo.ts';
+import { orderLotsForSpend } from '../../src/domain/lots/fefo.ts';
 import {
   planGroupSpend,
+  planGroupSpendFromPrefix,
   poolInDefaultPoints,
   stepValue,
   type PointPrecision,
@@ -186,26 +188,34 @@ const scenarioArb = fc
     }),
   );
 
+type Scenario = typeof scenarioArb extends fc.Arbitrary<infer S> ? S : never;
+
+/** The scenario's programs p0…p2, its lots and the request in pt4. */
+function scenario(units: Scenario['units'], raw: Scenario['lots'], request: bigint) {
+  const ids = ['p0', 'p1', 'p2'];
+  const progs = new Map(units.map((u, i) => [ids[i] ?? '', u]));
+  const lots: SpendableLot[] = raw.map((l) => {
+    const precision = units[l.p]?.precision;
+    return {
+      id: l.id,
+      program_id: ids[l.p] ?? '',
+      issuing_brand_id: `b${l.p}`,
+      spendable_pt4: l.whole * 10_000n + (precision === 'pt4' ? l.frac : 0n),
+      expires_at_ms: l.expires_at_ms,
+      awarded_at_ms: l.awarded_at_ms,
+    };
+  });
+  const def = progs.get('p0');
+  assert.ok(def);
+  const points_pt4 = def.precision === 'whole' ? request * 10_000n : request * 1_000n + 7n;
+  return { progs, lots, points_pt4 };
+}
+
 void describe('group plan properties', () => {
   void it('never charges more than the exact equivalent, never over-allocates, shortfall is all or nothing', () => {
     fc.assert(
       fc.property(scenarioArb, ({ units, lots: raw, request }) => {
-        const ids = ['p0', 'p1', 'p2'];
-        const progs = new Map(units.map((u, i) => [ids[i] ?? '', u]));
-        const ls: SpendableLot[] = raw.map((l) => {
-          const precision = units[l.p]?.precision;
-          return {
-            id: l.id,
-            program_id: ids[l.p] ?? '',
-            issuing_brand_id: `b${l.p}`,
-            spendable_pt4: l.whole * 10_000n + (precision === 'pt4' ? l.frac : 0n),
-            expires_at_ms: l.expires_at_ms,
-            awarded_at_ms: l.awarded_at_ms,
-          };
-        });
-        const def = progs.get('p0');
-        assert.ok(def);
-        const points_pt4 = def.precision === 'whole' ? request * 10_000n : request * 1_000n + 7n;
+        const { progs, lots: ls, points_pt4 } = scenario(units, raw, request);
         const p = planGroupSpend({ lots: ls, programs: progs, default_program_id: 'p0', points_pt4 });
         const byId = new Map(ls.map((l) => [l.id, l]));
         const spent = p.allocations.reduce<Ratio>((s, a) => add(s, a.value), ZERO);
@@ -239,6 +249,36 @@ void describe('group plan properties', () => {
         );
       }),
       { numRuns: 300 },
+    );
+  });
+
+  void it('a plan over the first lots in spend order and the totals is the plan over all, or null when it needs more', () => {
+    fc.assert(
+      fc.property(scenarioArb, fc.nat({ max: 12 }), ({ units, lots: raw, request }, k) => {
+        const { progs, lots, points_pt4 } = scenario(units, raw, request);
+        const full = planGroupSpend({ lots, programs: progs, default_program_id: 'p0', points_pt4 });
+        const ordered = orderLotsForSpend(lots.filter((l) => l.spendable_pt4 > 0n));
+        const totals = new Map<string, bigint>();
+        for (const l of ordered) totals.set(l.program_id, (totals.get(l.program_id) ?? 0n) + l.spendable_pt4);
+        const prefix = ordered.slice(0, k);
+        const complete = k >= ordered.length;
+        const plan = planGroupSpendFromPrefix({
+          lots: [...prefix].reverse(), // the order it is given in does not matter
+          totals,
+          complete,
+          programs: progs,
+          default_program_id: 'p0',
+          points_pt4,
+        });
+        if (plan) return assert.deepEqual(plan, full);
+        assert.ok(!complete, 'the whole pool always plans');
+        // Null only when the plan over all takes every lot of the prefix whole and goes on: it
+        // takes a later lot, or stops at one (too little left to take a point of it).
+        const taken = new Map(full.allocations.map((a) => [a.lot_id, a.points_pt4]));
+        for (const l of prefix) assert.equal(taken.get(l.id), l.spendable_pt4);
+        assert.ok(full.allocations.length > prefix.length || full.absorbing_program_id !== null);
+      }),
+      { numRuns: 500 },
     );
   });
 });

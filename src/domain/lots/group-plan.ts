@@ -87,14 +87,42 @@ function unitOf(programs: ReadonlyMap<string, ProgramUnit>, program_id: string):
 }
 
 export function planGroupSpend(input: GroupSpendInput): GroupSpendPlan {
+  const ordered = orderLotsForSpend(input.lots.filter((l) => l.spendable_pt4 > 0n));
+  const totals = new Map<string, Pt4>();
+  for (const l of ordered) totals.set(l.program_id, (totals.get(l.program_id) ?? 0n) + l.spendable_pt4);
+  return planOver(input, ordered, totals, true)!;
+}
+
+/**
+ * planGroupSpend when `lots` are only the first spendable lots in spend order (a FEFO prefix)
+ * and `totals` each program's spendable points over all of them: the pool is valued from the
+ * totals and the walk runs over the prefix, so a member with a thousand lots need not have them
+ * all read to spend from the first few. The plan is planGroupSpend's over all the lots, or null
+ * when the walk would go past the prefix (`complete` false: there are lots after it).
+ */
+export function planGroupSpendFromPrefix(
+  input: GroupSpendInput & { readonly totals: ReadonlyMap<string, Pt4>; readonly complete: boolean },
+): GroupSpendPlan | null {
+  const ordered = orderLotsForSpend(input.lots.filter((l) => l.spendable_pt4 > 0n));
+  return planOver(input, ordered, input.totals, input.complete);
+}
+
+/**
+ * The pool is valued per program: Σ over lots of points × unit value equals, exactly, the
+ * program's total points × unit value (and costs one product per program, not one per lot).
+ */
+function planOver(
+  input: GroupSpendInput,
+  ordered: readonly SpendableLot[],
+  totals: ReadonlyMap<string, Pt4>,
+  complete: boolean,
+): GroupSpendPlan | null {
   if (input.points_pt4 < 0n) throw new RangeError('planGroupSpend: negative request');
   const def = unitOf(input.programs, input.default_program_id);
   const target = valueOfPt4(input.points_pt4, def.unit_value);
-  const ordered = orderLotsForSpend(input.lots.filter((l) => l.spendable_pt4 > 0n));
-  const available = ordered.reduce(
-    (acc, l) => add(acc, valueOfPt4(l.spendable_pt4, unitOf(input.programs, l.program_id).unit_value)),
-    ZERO,
-  );
+  let available = ZERO;
+  for (const [program_id, pt4] of totals)
+    if (pt4 > 0n) available = add(available, valueOfPt4(pt4, unitOf(input.programs, program_id).unit_value));
   const available_default_pt4 = floorToPrecision(div(available, def.unit_value), def.precision);
   const base = { target_value: target, available_value: available, available_default_pt4 };
 
@@ -111,6 +139,9 @@ export function planGroupSpend(input: GroupSpendInput): GroupSpendPlan {
   }
 
   const { allocations, remaining, stopped_at } = walk(ordered, input.programs, target);
+  // Every lot of the prefix taken whole and the request not yet covered: the rest of the walk
+  // is in lots not read. (Over all the lots this cannot happen: they cover the request.)
+  if (remaining.num !== 0n && stopped_at === null && !complete) return null;
   return {
     ...base,
     allocations,

@@ -2,7 +2,6 @@ import type { Group } from '../../domain/config/group.ts';
 import type { Pt4 } from '../../domain/points.ts';
 import { AppError } from '../../errors.ts';
 import { idsOf, reserveIds, type EntryIds, type Trx } from '../../ledger/post.ts';
-import { openLotsQuery, type OpenLot } from '../../ledger/read.ts';
 import { deferWrite, together } from '../../store/write-behind.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
@@ -20,8 +19,17 @@ import { lockQuery } from '../members.ts';
 import { inTransaction } from '../transaction.ts';
 import { takeRewardStock } from './rewards.ts';
 import { shareTransaction, statsOf, type Outcome, type SharedJob } from './shared.ts';
-import { buildSpend, lotsAfter, writeSpends, type Spend, type SpendCall } from './spend.ts';
+import { buildSpend, poolAfter, writeSpends, type Spend, type SpendCall } from './spend.ts';
 import { resolveScope, spendPrograms, type SpendScope } from './spend-plan.ts';
+import {
+  EMPTY_POOL,
+  poolsOf,
+  PREFIX_LOTS,
+  spendLotsQuery,
+  spendTotalsQuery,
+  wholePool,
+  type SpendPool,
+} from './spend-read.ts';
 import { accountsAfter, spendableBalancesQuery, type BalanceRow } from './spendable.ts';
 import type { RedemptionView } from './view.ts';
 
@@ -111,10 +119,12 @@ async function redeemIn(trx: Trx, call: Call): Promise<Outcome> {
   // Claim, member lock and what the plan and the answer read, in one round trip: each read
   // takes its snapshot after the lock is granted.
   const ids = await reserveIds(trx, 1, 0);
-  const [claimed, locked, lots, accounts] = await together(trx, [
+  const programs = spendPrograms(group, scope);
+  const [claimed, locked, lots, totals, accounts] = await together(trx, [
     claimQuery(trx, 'redemption', req.idempotency_key, hash, now),
     lockQuery(trx, [req.member_id]),
-    openLotsQuery(trx, req.member_id, spendPrograms(group, scope)),
+    spendLotsQuery(trx, [req.member_id], programs, now, PREFIX_LOTS),
+    spendTotalsQuery(trx, [req.member_id], programs, now),
     spendableBalancesQuery(trx, req.member_id),
   ]);
   const prior = await priorUnlessClaimed(trx, 'redemption', req.idempotency_key, hash, claimed);
@@ -133,7 +143,10 @@ async function redeemIn(trx: Trx, call: Call): Promise<Outcome> {
         now,
       )
     : null;
-  const spend = buildSpend(call, { lots, accounts, now, entry_id: entry_id! }, reward);
+  const read = { accounts, now, entry_id: entry_id! };
+  const spend =
+    buildSpend(call, { ...read, pool: poolsOf(lots, totals).get(req.member_id) ?? EMPTY_POOL }, reward) ??
+    buildSpend(call, { ...read, pool: await wholePool(trx, req.member_id, programs, now) }, reward)!;
   await writeSpends(trx, [spend]);
   for (const program_id of spend.programs) {
     const program = group.programs.get(program_id);
@@ -150,8 +163,13 @@ async function redeemIn(trx: Trx, call: Call): Promise<Outcome> {
 interface SharedRead {
   /** The configuration the read was made under. */
   readonly group: Group;
-  /** The members that exist, with their open lots in the batch's programs and spendable accounts. */
-  readonly members: ReadonlyMap<string, MemberRead>;
+  /** The instant the pools were read at: every redemption of the batch is planned at it. */
+  readonly now: Date;
+  /**
+   * The members that exist, with their spend pools in the batch's programs and spendable
+   * accounts; a member whose redemption ran as redeemIn is removed (its pool is stale).
+   */
+  readonly members: Map<string, MemberRead>;
   /** Keys of the batch already used, with what they answered. */
   readonly priors: ReadonlyMap<string, { request_hash: string; response: Record<string, unknown> }>;
   /** Entry ids reserved for the batch, one per redemption, taken in turn. */
@@ -161,9 +179,9 @@ interface SharedRead {
   readonly pending: { spend: Spend; key: string; hash: string }[];
 }
 
-/** One member's lots and accounts as the redemptions planned so far left them. */
+/** One member's spend pool and accounts as the redemptions planned so far left them. */
 interface MemberRead {
-  lots: OpenLot[];
+  pool: SpendPool;
   accounts: BalanceRow[];
 }
 
@@ -175,10 +193,12 @@ async function readTogether(
 ): Promise<SharedRead> {
   const members = [...new Set(batch.map((j) => j.req.member_id))];
   const programs = [...new Set(batch.flatMap((j) => spendPrograms(group, j.scope)))];
+  const now = ctx.clock.now();
   const ids = await reserveIds(trx, batch.length, 0);
-  const [locked, lots, accounts, priors] = await together(trx, [
+  const [locked, lots, totals, accounts, priors] = await together(trx, [
     lockQuery(trx, members),
-    openLotsQuery(trx, members, programs),
+    spendLotsQuery(trx, members, programs, now, PREFIX_LOTS),
+    spendTotalsQuery(trx, members, programs, now),
     spendableBalancesQuery(trx, members),
     priorsQuery(
       trx,
@@ -186,12 +206,15 @@ async function readTogether(
       batch.map((j) => j.key),
     ),
   ]);
-  const byMember = new Map<string, MemberRead>(locked.map((m) => [m.id, { lots: [], accounts: [] }]));
-  for (const l of lots) byMember.get(l.member_id)?.lots.push(l);
+  const pools = poolsOf(lots, totals);
+  const byMember = new Map<string, MemberRead>(
+    locked.map((m) => [m.id, { pool: pools.get(m.id) ?? EMPTY_POOL, accounts: [] }]),
+  );
   for (const a of accounts) byMember.get(a.owner_id)?.accounts.push(a);
   statsOf(ctx).read_together += batch.length;
   return {
     group,
+    now,
     members: byMember,
     priors: new Map(priors.map((p) => [p.key, p])),
     ids: idsOf(await ids.rows()),
@@ -201,29 +224,33 @@ async function readTogether(
 }
 
 /**
- * redeemIn against a SharedRead, without I/O: the key's prior answer, or a spend from the lots as
- * the redemptions before it left them, kept for flushPlanned. A refusal throws before it changes
- * anything.
+ * redeemIn against a SharedRead, without I/O: the key's prior answer, or a spend from the pool as
+ * the redemptions before it left it, kept for flushPlanned. A refusal throws before it changes
+ * anything. Null when the spend needs lots the pool did not read: it then runs as redeemIn.
  */
-function planInBatch(call: Call, shared: SharedRead, member: MemberRead): Outcome {
-  const { ctx, group, scope, hash, req } = call;
-  const now = ctx.clock.now();
+function planInBatch(call: Call, shared: SharedRead, member: MemberRead): Outcome | null {
+  const { req, hash } = call;
   const prior = shared.priors.get(req.idempotency_key);
   if (prior)
     return { http_status: 200, body: { ...priorAnswer(prior, req.idempotency_key, hash), replayed: true } };
-  const programs = new Set(spendPrograms(group, scope));
   const spend = buildSpend(
     call,
     {
-      lots: member.lots.filter((l) => programs.has(l.program_id)),
+      pool: member.pool,
       accounts: member.accounts,
-      now,
+      now: shared.now,
       entry_id: shared.ids.entries[shared.taken]!,
     },
     null,
   );
+  if (!spend) {
+    // It runs as redeemIn, whose spend this pool will not show: the member's later redemptions
+    // in the batch run that way too.
+    shared.members.delete(req.member_id);
+    return null;
+  }
   shared.taken += 1;
-  member.lots = lotsAfter(member.lots, spend.moves);
+  member.pool = poolAfter(member.pool, spend.moves);
   member.accounts = accountsAfter(req.member_id, member.accounts, spend.postings);
   shared.pending.push({ spend, key: req.idempotency_key, hash });
   return { http_status: 201, body: spend.body };

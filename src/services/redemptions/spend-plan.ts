@@ -1,11 +1,21 @@
 import type { Group } from '../../domain/config/group.ts';
-import { planGroupSpend, type GroupSpendPlan } from '../../domain/lots/group-plan.ts';
+import { planGroupSpendFromPrefix, type GroupSpendPlan } from '../../domain/lots/group-plan.ts';
 import type { SpendableLot } from '../../domain/lots/fefo.ts';
 import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
 import { programUnits } from '../../domain/valuation.ts';
 import { AppError } from '../../errors.ts';
-import { openLots, type OpenLot } from '../../ledger/read.ts';
+import type { OpenLot } from '../../ledger/read.ts';
 import type { Trx } from '../../ledger/post.ts';
+import { together } from '../../store/write-behind.ts';
+import {
+  EMPTY_POOL,
+  poolsOf,
+  PREFIX_LOTS,
+  spendLotsQuery,
+  spendTotalsQuery,
+  wholePool,
+  type SpendPool,
+} from './spend-read.ts';
 
 // What a member can spend and how a request would be paid, shared by redemption, the redeemable
 // check and transfers. A single-program spend is the group plan over one program whose "default"
@@ -63,6 +73,7 @@ export function spendable(lots: readonly OpenLot[], now: Date): SpendableLot[] {
     }));
 }
 
+/** The member's spend pool (spend-read.ts) and the plan over it, reading every lot only if need be. */
 export async function planSpend(
   trx: Trx,
   group: Group,
@@ -71,30 +82,46 @@ export async function planSpend(
   points_pt4: Pt4,
   now: Date,
 ): Promise<SpendPlan> {
-  const lots = await openLots(trx, member_id, spendPrograms(group, scope));
-  return planFromLots(group, lots, scope, points_pt4, now);
+  const programs = spendPrograms(group, scope);
+  const [lots, totals] = await together(trx, [
+    spendLotsQuery(trx, [member_id], programs, now, PREFIX_LOTS),
+    spendTotalsQuery(trx, [member_id], programs, now),
+  ]);
+  const pool = poolsOf(lots, totals).get(member_id) ?? EMPTY_POOL;
+  return (
+    planFromPool(group, pool, scope, points_pt4, now) ??
+    planFromPool(group, await wholePool(trx, member_id, programs, now), scope, points_pt4, now)!
+  );
 }
 
 /** The programs a spend in this scope may take lots from. */
 export const spendPrograms = (group: Group, scope: SpendScope): string[] =>
   scope.group_redemption ? [...group.programs.keys()] : [scope.program_id];
 
-/** planSpend over lots already read (the member's open lots in spendPrograms). */
-export function planFromLots(
+/**
+ * The plan over a pool read at `now` (its lots and totals in other programs are ignored); null
+ * when the walk needs lots past those read (then plan over wholePool).
+ */
+export function planFromPool(
   group: Group,
-  lots: readonly OpenLot[],
+  pool: SpendPool,
   scope: SpendScope,
   points_pt4: Pt4,
   now: Date,
-): SpendPlan {
-  const units = programUnits(group, now.getTime());
-  const plan = planGroupSpend({
+): SpendPlan | null {
+  const programs = new Set(spendPrograms(group, scope));
+  const lots = pool.lots.filter((l) => programs.has(l.program_id));
+  const plan = planGroupSpendFromPrefix({
     lots: spendable(lots, now),
-    programs: units,
+    totals: new Map([...pool.totals].filter(([program_id]) => programs.has(program_id))),
+    complete: pool.complete,
+    programs: programUnits(group, now.getTime()),
     default_program_id: scope.program_id,
     points_pt4,
   });
-  return { plan, lots: new Map(lots.map((l) => [String(l.id), l])), unit_program_id: scope.program_id };
+  return (
+    plan && { plan, lots: new Map(lots.map((l) => [String(l.id), l])), unit_program_id: scope.program_id }
+  );
 }
 
 /**

@@ -15,7 +15,8 @@ import type { RedeemRequest } from './redeem.ts';
 import type { takeRewardStock } from './rewards.ts';
 import { settlementRows } from './settlement.ts';
 import { balancesAfter, type BalanceRow } from './spendable.ts';
-import { planFromLots, tooSmallToPay, type SpendPlan, type SpendScope } from './spend-plan.ts';
+import { planFromPool, tooSmallToPay, type SpendPlan, type SpendScope } from './spend-plan.ts';
+import type { SpendPool } from './spend-read.ts';
 import { redemptionView } from './view.ts';
 
 // One redemption's spend in two steps: planned without I/O against the lots and accounts read
@@ -24,9 +25,10 @@ import { redemptionView } from './view.ts';
 // are written together: one statement per table for all of them instead of about ten each, every
 // one of which PostgreSQL would parse and plan on its own (docs/performance.md).
 
-/** What a redemption is spent from: the member's lots and accounts under its lock. */
+/** What a redemption is spent from: the member's spend pool and accounts under its lock. */
 export interface SpendRead {
-  readonly lots: readonly OpenLot[];
+  /** Read at `now` (spend-read.ts). */
+  readonly pool: SpendPool;
   readonly accounts: readonly BalanceRow[];
   readonly now: Date;
   /** The id reserved for the spend's entry (reserveIds). */
@@ -56,10 +58,13 @@ export interface Spend {
   readonly programs: readonly string[];
 }
 
-/** Plans the spend, or throws the refusal (not enough points, a bad amount …) before any write. */
-export function buildSpend(call: SpendCall, read: SpendRead, reward: Reward | null): Spend {
+/**
+ * Plans the spend, or throws the refusal (not enough points, a bad amount …) before any write.
+ * Null when the plan needs lots past those the pool holds: build it again over wholePool.
+ */
+export function buildSpend(call: SpendCall, read: SpendRead, reward: Reward | null): Spend | null {
   const { group, scope, req, actor } = call;
-  const { lots, accounts, now, entry_id } = read;
+  const { pool, accounts, now, entry_id } = read;
   const points = reward ? reward.points_pt4 : (req.points_pt4 ?? 0n);
   if (reward && req.points_pt4 !== undefined && req.points_pt4 !== reward.points_pt4) {
     throw new AppError('INVALID_AMOUNT', `The reward costs ${pt4ToJson(reward.points_pt4)} points`, {
@@ -67,7 +72,8 @@ export function buildSpend(call: SpendCall, read: SpendRead, reward: Reward | nu
     });
   }
   checkPrecision(group, scope.program_id, points);
-  const spend = planFromLots(group, lots, scope, points, now);
+  const spend = planFromPool(group, pool, scope, points, now);
+  if (!spend) return null;
   const tooSmall = tooSmallToPay(spend, points);
   if (tooSmall) throw tooSmall;
   if (spend.plan.allocations.length === 0 && points > 0n) {
@@ -207,10 +213,13 @@ function spendEntry(
   return { entry, moves, postings };
 }
 
-/** The lots as a spend's moves leave them (remaining spent, points held). */
-export function lotsAfter(lots: readonly OpenLot[], moves: readonly LotMove[]): OpenLot[] {
+/** The pool as a spend's moves leave it (remaining spent, points held). */
+export function poolAfter(pool: SpendPool, moves: readonly LotMove[]): SpendPool {
   const delta = new Map(moves.map((m) => [m.lot_id, m]));
-  return lots.map((l) => {
+  const totals = new Map(pool.totals);
+  for (const m of moves)
+    totals.set(m.program_id, (totals.get(m.program_id) ?? 0n) + m.remaining_delta_pt4 - m.held_delta_pt4);
+  const lots = pool.lots.map((l): OpenLot => {
     const m = delta.get(l.id);
     return m
       ? {
@@ -220,4 +229,5 @@ export function lotsAfter(lots: readonly OpenLot[], moves: readonly LotMove[]): 
         }
       : l;
   });
+  return { lots, totals, complete: pool.complete };
 }
