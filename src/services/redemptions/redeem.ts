@@ -21,15 +21,7 @@ import { takeRewardStock } from './rewards.ts';
 import { shareTransaction, statsOf, type Outcome, type SharedJob } from './shared.ts';
 import { buildSpend, poolAfter, writeSpends, type Spend, type SpendCall } from './spend.ts';
 import { resolveScope, spendPrograms, type SpendScope } from './spend-plan.ts';
-import {
-  EMPTY_POOL,
-  poolsOf,
-  PREFIX_LOTS,
-  spendLotsQuery,
-  spendTotalsQuery,
-  wholePool,
-  type SpendPool,
-} from './spend-read.ts';
+import { poolOf, poolReads, poolsOf, wholePool, type SpendPool } from './spend-read.ts';
 import { accountsAfter, spendableBalancesQuery, type BalanceRow } from './spendable.ts';
 import type { RedemptionView } from './view.ts';
 
@@ -123,8 +115,7 @@ async function redeemIn(trx: Trx, call: Call): Promise<Outcome> {
   const [claimed, locked, lots, totals, accounts] = await together(trx, [
     claimQuery(trx, 'redemption', req.idempotency_key, hash, now),
     lockQuery(trx, [req.member_id]),
-    spendLotsQuery(trx, [req.member_id], programs, now, PREFIX_LOTS),
-    spendTotalsQuery(trx, [req.member_id], programs, now),
+    ...poolReads(trx, [req.member_id], programs, now),
     spendableBalancesQuery(trx, req.member_id),
   ]);
   const prior = await priorUnlessClaimed(trx, 'redemption', req.idempotency_key, hash, claimed);
@@ -145,7 +136,7 @@ async function redeemIn(trx: Trx, call: Call): Promise<Outcome> {
     : null;
   const read = { accounts, now, entry_id: entry_id! };
   const spend =
-    buildSpend(call, { ...read, pool: poolsOf(lots, totals).get(req.member_id) ?? EMPTY_POOL }, reward) ??
+    buildSpend(call, { ...read, pool: poolOf(poolsOf(lots, totals), req.member_id) }, reward) ??
     buildSpend(call, { ...read, pool: await wholePool(trx, req.member_id, programs, now) }, reward)!;
   await writeSpends(trx, [spend]);
   for (const program_id of spend.programs) {
@@ -197,8 +188,7 @@ async function readTogether(
   const ids = await reserveIds(trx, batch.length, 0);
   const [locked, lots, totals, accounts, priors] = await together(trx, [
     lockQuery(trx, members),
-    spendLotsQuery(trx, members, programs, now, PREFIX_LOTS),
-    spendTotalsQuery(trx, members, programs, now),
+    ...poolReads(trx, members, programs, now),
     spendableBalancesQuery(trx, members),
     priorsQuery(
       trx,
@@ -208,7 +198,7 @@ async function readTogether(
   ]);
   const pools = poolsOf(lots, totals);
   const byMember = new Map<string, MemberRead>(
-    locked.map((m) => [m.id, { pool: pools.get(m.id) ?? EMPTY_POOL, accounts: [] }]),
+    locked.map((m) => [m.id, { pool: poolOf(pools, m.id), accounts: [] }]),
   );
   for (const a of accounts) byMember.get(a.owner_id)?.accounts.push(a);
   statsOf(ctx).read_together += batch.length;

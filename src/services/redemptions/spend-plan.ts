@@ -7,15 +7,7 @@ import { AppError } from '../../errors.ts';
 import type { OpenLot } from '../../ledger/read.ts';
 import type { Trx } from '../../ledger/post.ts';
 import { together } from '../../store/write-behind.ts';
-import {
-  EMPTY_POOL,
-  poolsOf,
-  PREFIX_LOTS,
-  spendLotsQuery,
-  spendTotalsQuery,
-  wholePool,
-  type SpendPool,
-} from './spend-read.ts';
+import { poolOf, poolReads, poolsOf, wholePool, type SpendPool } from './spend-read.ts';
 
 // What a member can spend and how a request would be paid, shared by redemption, the redeemable
 // check and transfers. A single-program spend is the group plan over one program whose "default"
@@ -83,11 +75,8 @@ export async function planSpend(
   now: Date,
 ): Promise<SpendPlan> {
   const programs = spendPrograms(group, scope);
-  const [lots, totals] = await together(trx, [
-    spendLotsQuery(trx, [member_id], programs, now, PREFIX_LOTS),
-    spendTotalsQuery(trx, [member_id], programs, now),
-  ]);
-  const pool = poolsOf(lots, totals).get(member_id) ?? EMPTY_POOL;
+  const [lots, totals] = await together(trx, poolReads(trx, [member_id], programs, now));
+  const pool = poolOf(poolsOf(lots, totals), member_id);
   return (
     planFromPool(group, pool, scope, points_pt4, now) ??
     planFromPool(group, await wholePool(trx, member_id, programs, now), scope, points_pt4, now)!

@@ -33,7 +33,7 @@ const spendableAt = (now: Date) => sql`l.remaining_pt4 > 0 and l.remaining_pt4 >
   and (l.expires_at is null or date_trunc('milliseconds', l.expires_at) > ${now.toISOString()}::timestamptz)`;
 
 /** Each (member, program)'s spendable points at `now`. */
-export function spendTotalsQuery(
+function spendTotalsQuery(
   trx: Trx,
   member_ids: readonly string[],
   program_ids: readonly string[],
@@ -48,7 +48,7 @@ export function spendTotalsQuery(
 }
 
 /** Each member's first `limit` spendable lots in spend order (all of them when `limit` is null). */
-export function spendLotsQuery(
+function spendLotsQuery(
   trx: Trx,
   member_ids: readonly string[],
   program_ids: readonly string[],
@@ -66,7 +66,19 @@ export function spendLotsQuery(
       ${limit === null ? sql`` : sql`limit ${limit}`}) l`.compile(trx);
 }
 
-/** Pools per member from what spendLotsQuery (with PREFIX_LOTS) and spendTotalsQuery answered. */
+/** The reads of the members' pools, to send with others (write-behind `together`): poolsOf. */
+export const poolReads = (
+  trx: Trx,
+  member_ids: readonly string[],
+  program_ids: readonly string[],
+  now: Date,
+) =>
+  [
+    spendLotsQuery(trx, member_ids, program_ids, now, PREFIX_LOTS),
+    spendTotalsQuery(trx, member_ids, program_ids, now),
+  ] as const;
+
+/** Pools per member from what poolReads answered; members with nothing spendable have none. */
 export function poolsOf(
   lots: readonly OpenLot[],
   totals: readonly { member_id: string; program_id: string; spendable_pt4: bigint }[],
@@ -83,7 +95,11 @@ export function poolsOf(
   return out;
 }
 
-export const EMPTY_POOL: SpendPool = { lots: [], totals: new Map(), complete: true };
+const EMPTY_POOL: SpendPool = { lots: [], totals: new Map(), complete: true };
+
+/** A member's pool in poolsOf's answer. */
+export const poolOf = (pools: ReadonlyMap<string, SpendPool>, member_id: string): SpendPool =>
+  pools.get(member_id) ?? EMPTY_POOL;
 
 /** Every spendable lot of the member in the programs, with the totals they make. */
 export async function wholePool(
