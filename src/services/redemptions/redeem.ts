@@ -70,7 +70,8 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
       // A member that does not exist is answered as alone (MEMBER_NOT_FOUND), and so is a
       // redemption validated under another configuration than the read's (a new version applied
       // meanwhile): should its writes make the plans after it stale, the ledger's checks fail the
-      // shared transaction and each redemption runs alone.
+      // shared transaction and each redemption runs alone. A member one of whose redemptions
+      // needed more lots than the read holds (planInBatch) is no longer in it: answered as alone.
       const member = shared.group === group ? shared.members.get(req.member_id) : undefined;
       return member ? planInBatch(call, shared, member) : null;
     },
