@@ -48,10 +48,10 @@ type StoreKind = 'pglite' | 'postgres';
 interface Scale {
   readonly name: 'full' | 'quick';
   /**
-   * Before each HTTP phase (and the baseline) the same load runs this long unmeasured: the
-   * server's JIT, PostgreSQL's plan caches and the pools reach the state a running service is in.
+   * Before each HTTP phase (and the baseline) the same load runs unmeasured, so that the server's
+   * JIT, PostgreSQL's plan caches and the pools reach the state a running service is in: each
+   * HTTP phase's warm-up lasts at least this long (warmup.ts), the baseline's exactly this long.
    */
-  /** Each HTTP phase's warm-up lasts at least this long, and the baseline's exactly this long. */
   readonly warmup_seconds: number;
   /** …and at most this long: it ends sooner once the CPU per operation has settled (settle()). */
   readonly max_warmup_seconds: number;
