@@ -77,14 +77,21 @@ function taken(before: readonly OpenLot[], after: readonly OpenLot[]): Map<strin
   return out;
 }
 
-/** What a plan over every lot takes from each, for a group redemption of `points`. */
-async function expectedTake(lots: readonly OpenLot[], points: number): Promise<Map<string, bigint>> {
+/**
+ * What a plan over every lot takes from each: a group redemption of `points`, or a spend of
+ * `points` from `program_id` alone.
+ */
+async function expectedTake(
+  lots: readonly OpenLot[],
+  points: number,
+  program_id?: string,
+): Promise<Map<string, bigint>> {
   const group = await requireGroup(t.ctx);
   const now = api.clock.now();
   const plan = planGroupSpend({
-    lots: spendable(lots, now),
+    lots: spendable(program_id ? lots.filter((l) => l.program_id === program_id) : lots, now),
     programs: programUnits(group, now.getTime()),
-    default_program_id: group.default_program_id,
+    default_program_id: program_id ?? group.default_program_id,
     points_pt4: pt4(points),
   });
   return new Map(plan.allocations.map((a) => [a.lot_id, a.points_pt4]));
@@ -108,38 +115,33 @@ void describe('redemptions of members with many lots', () => {
     assert.equal((await api.verify()).ok, true);
   });
 
-  void it('a single-program spend past the first read, and a transfer, take what a plan over all takes', async () => {
-    const member_id = await memberWithLots(240);
+  void it('a transfer and a single-program redemption past the first read take what a plan over all takes', async () => {
+    const member_id = await memberWithLots(240, ['store_atl_012', 'web_northwind']);
     const northwind = (await lotsOf(member_id)).filter((l) => l.program_id === 'northwind-stars');
-    assert.ok(northwind.length > PREFIX_LOTS);
-    const available = (await api.balances(member_id))['northwind-stars']!.available as number;
-    const before = await lotsOf(member_id);
-    const points = Math.floor(available * 0.9);
-    const res = await api.redeem({ member_id, brand_id: 'northwind', points });
-    assert.equal(res.status, 'captured');
-    const got = taken(before, await lotsOf(member_id));
-    // FEFO over the program's lots: every lot before the last one touched is emptied.
-    const order = orderLotsForSpend(spendable(northwind, api.clock.now()));
-    let sum = 0n;
-    for (const l of order) {
-      const x = got.get(l.id) ?? 0n;
-      sum += x;
-      if (sum < pt4(points)) assert.equal(x, l.spendable_pt4, `lot ${l.id} emptied before later ones`);
-    }
-    assert.equal(sum, pt4(points));
-    assert.ok(got.size > PREFIX_LOTS);
-
+    assert.ok(northwind.length > 2 * PREFIX_LOTS, `${northwind.length} lots`);
     const to = uid('to');
     await api.purchase(to, 'store_atl_012', [shirt(1_000)]);
-    const rest = (await api.balances(member_id))['northwind-stars']!.available as number;
-    const move = await api.post('/v1/transfers', {
-      from_member_id: member_id,
-      to_member_id: to,
-      program_id: 'northwind-stars',
-      points: Math.min(rest, 5),
-      idempotency_key: uid('trf'),
-    });
-    assert.ok(move);
+    // Half the program by transfer, then most of the rest by redemption: each far past 64 lots.
+    const spends = [
+      (points: number) =>
+        api.post('/v1/transfers', {
+          from_member_id: member_id,
+          to_member_id: to,
+          program_id: 'northwind-stars',
+          points,
+          idempotency_key: uid('trf'),
+        }),
+      (points: number) => api.redeem({ member_id, brand_id: 'northwind', points }),
+    ];
+    for (const [i, spend] of spends.entries()) {
+      const available = (await api.balances(member_id))['northwind-stars']!.available as number;
+      const points = Math.floor(available * (i === 0 ? 0.5 : 0.8));
+      const before = await lotsOf(member_id);
+      const want = await expectedTake(before, points, 'northwind-stars');
+      await spend(points);
+      assert.deepEqual(taken(before, await lotsOf(member_id)), want);
+      assert.ok(want.size > PREFIX_LOTS, `${want.size} lots taken`);
+    }
     assert.equal((await api.verify()).ok, true);
   });
 
