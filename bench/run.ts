@@ -535,7 +535,7 @@ async function runStore(
       const w = await redemptions(
         t,
         tag,
-        { count: room, max_seconds: room > 0 ? seconds : 0 },
+        { count: room, max_seconds: seconds },
         CONCURRENCY,
         pool,
         `w${r}`,
