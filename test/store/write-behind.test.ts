@@ -28,6 +28,27 @@ void describe('inlineParameters', () => {
     assert.equal(text, `select 'v1', 'v10', '$2' as "$3" -- $4\n, 'v5' /* $6 */`);
   });
 
+  void it('gives the same text the values of each call (the text is scanned once and kept)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.string(), fc.string()), { minLength: 1, maxLength: 20 }),
+        fc.integer({ min: 0, max: 700 }),
+        (calls, shape) => {
+          // Shapes past the cache's size make it start over midway through.
+          const statement = `select $2 as "a$1", $1, '$1' -- ${shape}`;
+          for (const [a, b] of calls)
+            assert.equal(
+              inlineParameters(statement, [a, b]),
+              `select ${literal(b)} as "a$1", ${literal(a)}, '$1' -- ${shape}`,
+            );
+        },
+      ),
+      { numRuns: 1500 },
+    );
+    assert.equal(inlineParameters('select $$x$$', []), null);
+    assert.equal(inlineParameters('select $$x$$', []), null);
+  });
+
   void it('quotes values as the drivers would send them', () => {
     assert.equal(literal(null), 'NULL');
     assert.equal(literal(undefined), 'NULL');
