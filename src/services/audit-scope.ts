@@ -8,8 +8,9 @@ import type { AuditRecord } from './audit.ts';
 // per audited request; inTransaction writes the row inside the first transaction of that scope
 // that commits, and the API's onSend hook writes it (with the status) only for requests that
 // committed nothing — rejections, errors, writes outside a transaction. A command that answers
-// its own HTTP status ({http_status, body}: events, redemptions, transfers) has it written with
-// the row; for the others the hook fills it in afterwards.
+// its own HTTP status ({http_status, body}: events, redemptions, transfers, batches) has it
+// written with the row; for the others the hook fills it in afterwards, and it corrects a written
+// status that the reply did not end with.
 
 export interface AuditScope {
   readonly record: Omit<AuditRecord, 'status_code'>;

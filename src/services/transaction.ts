@@ -4,7 +4,7 @@ import { ledgerExpectation } from '../ledger/expectations.ts';
 import { pgCode } from '../ledger/post.ts';
 import { committedAuditRow, currentAuditScope } from './audit-scope.ts';
 import type { DB } from '../store/schema.ts';
-import { deferWrite, markDeferred } from '../store/write-behind.ts';
+import { markDeferred } from '../store/write-behind.ts';
 
 const RETRYABLE = new Set(['40001', '40P01']); // serialization failure, deadlock detected
 const MAX_ATTEMPTS = 5;
@@ -24,16 +24,20 @@ export async function inTransaction<T>(db: Kysely<DB>, fn: (trx: Transaction<DB>
         // The request's audit row commits with its first committed transaction (audit-scope.ts).
         if (audit) {
           // Commands that answer their own HTTP status ({http_status, body}) give it here; for the
-          // others the API fills it in by id afterwards. Either way the row travels with the
-          // commit, and the id comes back with the commit's results.
+          // others the API fills it in afterwards, by the row's id, as it does for a command whose
+          // reply ends with another status than it answered. The row travels with the commit, and
+          // its id comes back with the commit's results.
           const status_code = httpStatusOf(out);
-          const insert = trx.insertInto('audit_log').values(committedAuditRow(audit, status_code));
-          if (status_code === null) {
-            const withId = markDeferred(insert.returning('id').compile(), (r) => {
+          const insert = trx
+            .insertInto('audit_log')
+            .values(committedAuditRow(audit, status_code))
+            .returning('id')
+            .compile();
+          await trx.executeQuery(
+            markDeferred(insert, (r) => {
               audit.audit_id = (r.rows[0] as { id: bigint }).id;
-            });
-            await trx.executeQuery(withId);
-          } else await deferWrite(trx, insert);
+            }),
+          );
           audit.status_code = status_code;
         }
         return out;

@@ -191,4 +191,54 @@ void describe('POST /v1/events/batch equals the same events one by one', () => {
     const replays = again.json<{ results: { status: string }[] }>().results;
     assert.ok(replays.every((r) => r.status === 'duplicate'));
   });
+
+  void it('audits each call once, with the 200 it answered, whether its events went in bulk or one by one', async () => {
+    const purchase = (i: number) => ({
+      event_id: `audit_e${i}`,
+      event_type: 'purchase_completed',
+      member_id: `audit_m${i}`,
+      channel: 'online',
+      store_id: 'web_northwind',
+      transaction_id: `at${i}`,
+      transaction_ts: new Date(Date.parse(NOW) - 60_000).toISOString(),
+      order_id: `audit_o${i}`,
+      currency: 'USD',
+      line_items: [{ sku: 'A', unit_price_cents: 1000, quantity: 1, eligible_for_points: true }],
+      subtotal_cents: 1000,
+      eligible_subtotal_cents: 1000,
+      idempotency_key: `audit_k${i}`,
+    });
+    // Two purchases take the bulk path; one alone takes the single-event path, whose own answer
+    // (201 accepted) is not the batch's.
+    const calls = { 'req-batch-bulk': [purchase(0), purchase(1)], 'req-batch-one': [purchase(2)] };
+    for (const [request_id, events] of Object.entries(calls)) {
+      const res = await bulk.app.inject({
+        method: 'POST',
+        url: '/v1/events/batch',
+        headers: { ...bulk.adminHeaders, 'x-request-id': request_id },
+        payload: { events },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+    }
+    const audited = async () => {
+      const res = await bulk.app.inject({
+        method: 'GET',
+        url: '/v1/audit?limit=50',
+        headers: bulk.adminHeaders,
+      });
+      return res
+        .json<{ data: { request_id: string; action: string; status_code: number | null }[] }>()
+        .data.filter((r) => r.request_id in calls);
+    };
+    // The status of a row written before the reply was known is filled in after it.
+    let rows = await audited();
+    for (let i = 0; i < 40 && !rows.every((r) => r.status_code === 200); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      rows = await audited();
+    }
+    assert.deepEqual(rows.map((r) => [r.request_id, r.action, r.status_code]).sort(), [
+      ['req-batch-bulk', 'event.batch', 200],
+      ['req-batch-one', 'event.batch', 200],
+    ]);
+  });
 });

@@ -81,8 +81,13 @@ export async function submitBatch(
   for (const round of bulkRounds(group, raws, ctx.clock.now(), guard, actor)) {
     if (round.length < 2) break;
     try {
-      const done = await inTransaction(ctx.db, (trx) => accrueBulk(trx, ctx, group, round));
-      for (const [index, outcome] of done) results[index] = outcome;
+      // The batch answers 200 whatever its events' outcomes: said here, the request's audit row
+      // commits with its status (services/transaction.ts) instead of being updated afterwards.
+      const done = await inTransaction(ctx.db, async (trx) => ({
+        http_status: 200,
+        body: await accrueBulk(trx, ctx, group, round),
+      }));
+      for (const [index, outcome] of done.body) results[index] = outcome;
     } catch {
       // Rolled back whole (a concurrent twin, a referred member …): this round and the later
       // ones go through the single-event path below, which answers each event exactly.
