@@ -32,6 +32,23 @@ const spec = fc.record({
   ref: fc.nat(),
 }) as fc.Arbitrary<Spec>;
 
+/** A $10 online purchase by a member of its own: the bulk path's plain case. */
+const webPurchase = (tag: string, i: number) => ({
+  event_id: `${tag}_e${i}`,
+  event_type: 'purchase_completed',
+  member_id: `${tag}_m${i}`,
+  channel: 'online',
+  store_id: 'web_northwind',
+  transaction_id: `${tag}_t${i}`,
+  transaction_ts: new Date(Date.parse(NOW) - 60_000).toISOString(),
+  order_id: `${tag}_o${i}`,
+  currency: 'USD',
+  line_items: [{ sku: 'A', unit_price_cents: 1000, quantity: 1, eligible_for_points: true }],
+  subtotal_cents: 1000,
+  eligible_subtotal_cents: 1000,
+  idempotency_key: `${tag}_k${i}`,
+});
+
 /** Turns specs into canonical events; duplicates and refunds point at earlier purchases. */
 function toEvents(specs: readonly Spec[], tag: string): unknown[] {
   const purchases: Record<string, unknown>[] = [];
@@ -152,21 +169,7 @@ void describe('POST /v1/events/batch equals the same events one by one', () => {
   });
 
   void it('takes the bulk path for plain purchases (one entry per event, all accepted)', async () => {
-    const events = Array.from({ length: 50 }, (_, i) => ({
-      event_id: `bulk_e${i}`,
-      event_type: 'purchase_completed',
-      member_id: `bulk_m${i}`,
-      channel: 'online',
-      store_id: 'web_northwind',
-      transaction_id: `bt${i}`,
-      transaction_ts: new Date(Date.parse(NOW) - 60_000).toISOString(),
-      order_id: `bulk_o${i}`,
-      currency: 'USD',
-      line_items: [{ sku: 'A', unit_price_cents: 1000, quantity: 1, eligible_for_points: true }],
-      subtotal_cents: 1000,
-      eligible_subtotal_cents: 1000,
-      idempotency_key: `bulk_k${i}`,
-    }));
+    const events = Array.from({ length: 50 }, (_, i) => webPurchase('bulk', i));
     const res = await bulk.app.inject({
       method: 'POST',
       url: '/v1/events/batch',
@@ -193,24 +196,12 @@ void describe('POST /v1/events/batch equals the same events one by one', () => {
   });
 
   void it('audits each call once, with the 200 it answered, whether its events went in bulk or one by one', async () => {
-    const purchase = (i: number) => ({
-      event_id: `audit_e${i}`,
-      event_type: 'purchase_completed',
-      member_id: `audit_m${i}`,
-      channel: 'online',
-      store_id: 'web_northwind',
-      transaction_id: `at${i}`,
-      transaction_ts: new Date(Date.parse(NOW) - 60_000).toISOString(),
-      order_id: `audit_o${i}`,
-      currency: 'USD',
-      line_items: [{ sku: 'A', unit_price_cents: 1000, quantity: 1, eligible_for_points: true }],
-      subtotal_cents: 1000,
-      eligible_subtotal_cents: 1000,
-      idempotency_key: `audit_k${i}`,
-    });
     // Two purchases take the bulk path; one alone takes the single-event path, whose own answer
     // (201 accepted) is not the batch's.
-    const calls = { 'req-batch-bulk': [purchase(0), purchase(1)], 'req-batch-one': [purchase(2)] };
+    const calls = {
+      'req-batch-bulk': [webPurchase('audit', 0), webPurchase('audit', 1)],
+      'req-batch-one': [webPurchase('audit', 2)],
+    };
     for (const [request_id, events] of Object.entries(calls)) {
       const res = await bulk.app.inject({
         method: 'POST',
