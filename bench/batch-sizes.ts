@@ -24,6 +24,13 @@ if (!adminUrl)
 const SIZES = (process.env.SIZES ?? '1,8,64,1000').split(',').map(Number);
 const EVENTS = Number(process.env.EVENTS ?? 8000);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
+for (const [name, n] of [
+  ...SIZES.map((s) => ['SIZES', s] as const),
+  ['EVENTS', EVENTS] as const,
+  ['ROUNDS', ROUNDS] as const,
+])
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`${name} must be whole numbers from 1 (SIZES a comma-separated list, e.g. 1,8,64)`);
 const KEY = `pp_sizes_${'k'.repeat(24)}`;
 
 async function admin(statement: string): Promise<void> {
