@@ -7,14 +7,14 @@
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test node --import tsx bench/batch-sizes.ts
 //   SIZES=1,8,64,1000 EVENTS=8000 ROUNDS=2 …   (the defaults)
 //
-// Creates pp_sizes_<random> through DATABASE_URL (an admin connection) and drops it at the end.
+// Creates pp_sizes_<random> through DATABASE_URL (an admin connection) and drops it at the end
+// (BENCH_KEEP_DB=1 keeps it).
 // PostgreSQL's CPU is every postgres process's on the machine (/proc, Linux): run it on a quiet
 // machine. Each size first runs unmeasured (half the events) so the code and caches are warm.
 
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { createService } from '../src/service.ts';
 import { benchConfigDoc } from './config.ts';
+import { freshDatabase } from './fresh-database.ts';
 import { postgresCpuSeconds, procCpuSeconds } from './proc.ts';
 import { purchase } from './scenarios.ts';
 
@@ -33,21 +33,8 @@ for (const [name, n] of [
     throw new Error(`${name} must be whole numbers from 1 (SIZES a comma-separated list, e.g. 1,8,64)`);
 const KEY = `pp_sizes_${'k'.repeat(24)}`;
 
-async function admin(statement: string): Promise<void> {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(statement);
-  } finally {
-    await c.end();
-  }
-}
-
-const dbName = `pp_sizes_${randomBytes(4).toString('hex')}`;
-await admin(`create database ${dbName}`);
-const url = new URL(adminUrl);
-url.pathname = `/${dbName}`;
-const svc = await createService({ databaseUrl: url.toString(), adminKey: KEY, logger: false });
+const scratch = await freshDatabase(adminUrl, 'pp_sizes');
+const svc = await createService({ databaseUrl: scratch.url, adminKey: KEY, logger: false });
 try {
   const inject = (method: 'POST' | 'PUT', path: string, payload: object) =>
     svc.app.inject({ method, url: path, headers: { authorization: `Bearer ${KEY}` }, payload });
@@ -79,5 +66,5 @@ try {
     }
 } finally {
   await svc.close();
-  await admin(`drop database if exists ${dbName} with (force)`);
+  await scratch.drop();
 }

@@ -9,15 +9,14 @@
 // Creates pp_lots_<random> through DATABASE_URL (an admin connection) and drops it at the end.
 // Reports wall time, this process's CPU and the PostgreSQL backend's CPU (/proc, Linux).
 
-import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import pg from 'pg';
 import type { LotMove } from '../src/ledger/entry.ts';
 import { allocationsStatement, lotMoveUpdates } from '../src/ledger/lot-moves.ts';
 import { createService } from '../src/service.ts';
 import type { DB } from '../src/store/schema.ts';
 import { deferWrite } from '../src/store/write-behind.ts';
 import { benchConfigDoc, DEFAULT_PROGRAM } from './config.ts';
+import { freshDatabase } from './fresh-database.ts';
 import { procCpuSeconds } from './proc.ts';
 import { seedLots } from './seed.ts';
 
@@ -130,13 +129,8 @@ async function measure(
 async function main(): Promise<void> {
   const adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) throw new Error('set DATABASE_URL (PostgreSQL): this measures PostgreSQL statements');
-  const name = `pp_lots_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const svc = await createService({ databaseUrl: url.toString(), adminKey: KEY, logger: false });
+  const scratch = await freshDatabase(adminUrl, 'pp_lots');
+  const svc = await createService({ databaseUrl: scratch.url, adminKey: KEY, logger: false });
   try {
     const headers = { authorization: `Bearer ${KEY}` };
     await svc.app.inject({ method: 'PUT', url: '/v1/config', headers, payload: benchConfigDoc() as object });
@@ -170,8 +164,7 @@ async function main(): Promise<void> {
   } finally {
     await svc.close();
     await new Promise((r) => setTimeout(r, 200)); // let the pool's sockets close before the drop
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
+    await scratch.drop();
   }
 }
 

@@ -24,6 +24,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { baselinePglite, baselinePostgres, type BaselineResult } from './baseline.ts';
+import { freshDatabase } from './fresh-database.ts';
 import { BRAND_PROGRAMS, benchConfigDoc, DEFAULT_PROGRAM } from './config.ts';
 import { callOk, closeAgent, serverGauges, type Target } from './load.ts';
 import { mb, postgresCpuSeconds, procCpuSeconds, procMemory, RssSampler, type PhaseMemory } from './proc.ts';
@@ -319,37 +320,6 @@ async function postgresInfo(url: string): Promise<Record<string, string>> {
   } finally {
     await c.end();
   }
-}
-
-/** Creates pp_bench_<random> through the admin URL; returns its URL and a drop function. */
-async function freshDatabase(
-  adminUrl: string,
-): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
-  const name = `pp_bench_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    name,
-    drop: async () => {
-      // BENCH_KEEP_DB=1 leaves the database behind, to look at its rows and plans afterwards.
-      if (process.env.BENCH_KEEP_DB === '1') return console.log(`kept database ${name}`);
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      try {
-        await c.query(`drop database if exists ${name} with (force)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,10 +6,10 @@
 // redemption, one balance read and one batch of BATCH_EVENTS (default 10) events. The count is the number of database
 // round trips, the first thing that bounds latency and lock hold times (docs/performance.md).
 
-import { randomBytes } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { createService } from '../src/service.ts';
+import { freshDatabase } from './fresh-database.ts';
 import { benchConfigDoc } from './config.ts';
 import { purchase } from './scenarios.ts';
 
@@ -70,19 +70,14 @@ pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
 } as typeof pgQuery;
 
 const adminUrl = process.env.DATABASE_URL || undefined;
-let databaseUrl: string | undefined;
-const dbName = `pp_stmt_${randomBytes(4).toString('hex')}`;
-if (adminUrl) {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  await c.query(`create database ${dbName}`);
-  await c.end();
-  const u = new URL(adminUrl);
-  u.pathname = `/${dbName}`;
-  databaseUrl = u.toString();
-}
+const scratch = adminUrl ? await freshDatabase(adminUrl, 'pp_stmt') : null;
 const key = `pp_stmt_${'x'.repeat(24)}`;
-const svc = await createService({ databaseUrl, dataDir: 'memory://', adminKey: key, logger: false });
+const svc = await createService({
+  databaseUrl: scratch?.url,
+  dataDir: 'memory://',
+  adminKey: key,
+  logger: false,
+});
 process.stdout.write(`store: ${svc.store.describe}\n`);
 const headers = { authorization: `Bearer ${key}` };
 const inject = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) =>
@@ -165,9 +160,4 @@ await trace(`batch of ${batch} events (new members)`, () =>
   }),
 );
 await svc.close();
-if (adminUrl) {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  await c.query(`drop database if exists ${dbName} with (force)`);
-  await c.end();
-}
+await scratch?.drop();
