@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ManualClock } from '../../src/clock.ts';
+import { auditUntil } from '../helpers/audit.ts';
 import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 
 // The batch endpoint takes a bulk path for plain purchases and the single-event path for the
@@ -211,22 +212,12 @@ void describe('POST /v1/events/batch equals the same events one by one', () => {
       });
       assert.equal(res.statusCode, 200, res.body);
     }
-    const audited = async () => {
-      const res = await bulk.app.inject({
-        method: 'GET',
-        url: '/v1/audit?limit=50',
-        headers: bulk.adminHeaders,
-      });
-      return res
-        .json<{ data: { request_id: string; action: string; status_code: number | null }[] }>()
-        .data.filter((r) => r.request_id in calls);
-    };
     // The status of a row written before the reply was known is filled in after it.
-    let rows = await audited();
-    for (let i = 0; i < 40 && !rows.every((r) => r.status_code === 200); i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      rows = await audited();
-    }
+    const mine = (data: Record<string, unknown>[]) => data.filter((r) => String(r.request_id) in calls);
+    const page = await auditUntil(bulk.app, bulk.adminHeaders, '/v1/audit?limit=50', (data) =>
+      mine(data).every((r) => r.status_code === 200),
+    );
+    const rows = mine(page.data);
     assert.deepEqual(rows.map((r) => [r.request_id, r.action, r.status_code]).sort(), [
       ['req-batch-bulk', 'event.batch', 200],
       ['req-batch-one', 'event.batch', 200],

@@ -8,6 +8,7 @@ import * as fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import type { App } from '../../src/api/app.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
+import { auditUntil } from '../helpers/audit.ts';
 import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 
 type Headers = Record<string, string>;
@@ -44,22 +45,6 @@ async function createKey(
   const res = await app.inject({ method: 'POST', url: '/v1/api-keys', headers, payload: { name, scope } });
   assert.equal(res.statusCode, 201, res.body);
   return res.json();
-}
-
-/** The audit write happens in onResponse, after the reply: give it a moment to land. */
-async function auditUntil(
-  app: App,
-  headers: Headers,
-  url: string,
-  ready: (data: Record<string, unknown>[]) => boolean,
-) {
-  for (let i = 0; ; i++) {
-    const res = await app.inject({ method: 'GET', url, headers });
-    assert.equal(res.statusCode, 200, res.body);
-    const page = res.json<{ data: Record<string, unknown>[]; next_cursor: string | null }>();
-    if (ready(page.data) || i >= 40) return page;
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 void describe('API foundation', () => {
