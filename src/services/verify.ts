@@ -1,5 +1,6 @@
 import { TAKING_KINDS_SQL as TAKING } from '../ledger/read.ts';
 import { sql, type Kysely } from 'kysely';
+import { CHECKED_REFERENCES } from '../store/migrations/008_reference_checks.ts';
 import type { DB } from '../store/schema.ts';
 import { changedStatements, flowsNotMatchingAllocations, netsNotZero } from './settlement/integrity.ts';
 
@@ -38,6 +39,24 @@ export const CHECKS: readonly CheckDef[] = [
         db,
         sql`select entry_id, program_id, sum(amount_pt4) as off_by from postings
         group by entry_id, program_id having sum(amount_pt4) <> 0 limit ${EXAMPLES + 1}`,
+      ),
+  },
+  {
+    name: 'references_resolve',
+    what: `every reference checked by trigger rather than foreign key names an existing row (${CHECKED_REFERENCES.map(([t, c, r]) => `${t}.${c} → ${r}`).join(', ')})`,
+    offenders: (db) =>
+      rows(
+        db,
+        sql`${sql.join(
+          CHECKED_REFERENCES.map(
+            ([table, column, target]) =>
+              sql`(select ${sql.lit(`${table}.${column}`)} as reference, n.${sql.ref(column)}::text as missing
+              from ${sql.table(table)} n where n.${sql.ref(column)} is not null
+                and not exists (select from ${sql.table(target)} r where r.id = n.${sql.ref(column)})
+              limit ${EXAMPLES + 1})`,
+          ),
+          sql` union all `,
+        )} limit ${EXAMPLES + 1}`,
       ),
   },
   {
