@@ -1,6 +1,7 @@
 import { TAKING_KINDS_SQL as TAKING } from '../ledger/read.ts';
 import { sql, type Kysely } from 'kysely';
-import { CHECKED_REFERENCES } from '../store/migrations/008_reference_checks.ts';
+import { CHECKED_REFERENCES as CHECKED_008 } from '../store/migrations/008_reference_checks.ts';
+import { CHECKED_REFERENCES as CHECKED_009 } from '../store/migrations/009_more_reference_checks.ts';
 import type { DB } from '../store/schema.ts';
 import { changedStatements, flowsNotMatchingAllocations, netsNotZero } from './settlement/integrity.ts';
 
@@ -19,6 +20,9 @@ export interface VerifyReport {
 }
 
 const EXAMPLES = 5;
+
+/** References checked by trigger rather than by foreign key (migrations 008 and 009). */
+const CHECKED_REFERENCES = [...CHECKED_008, ...CHECKED_009];
 
 interface CheckDef {
   readonly name: string;

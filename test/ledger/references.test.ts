@@ -1,7 +1,8 @@
-// The ledger's busiest references are checked per statement by triggers (migration 008), not by
-// foreign keys: a reference to a missing row is refused whatever its place in a many-row
-// statement, referenced rows cannot be deleted, re-keyed or truncated, and referencing columns
-// cannot change. Each refusal is 23503, as a foreign key's, and changes nothing. Both stores.
+// The ledger's busiest references are checked per statement by triggers (migrations 008 and
+// 009), not by foreign keys: a reference to a missing row is refused whatever its place in a
+// many-row statement, referenced rows cannot be deleted, re-keyed or truncated, and referencing
+// columns cannot change. Each refusal is 23503, as a foreign key's, and changes nothing. Both
+// stores.
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
@@ -24,6 +25,9 @@ const TABLES = [
   'lots',
   'lot_allocations',
   'program_activity',
+  'redemptions',
+  'settlement_flows',
+  'transfers',
 ] as const;
 
 async function counts(db: Kysely<DB>): Promise<Record<string, string>> {
@@ -125,6 +129,25 @@ void describe('ledger references (checked per statement)', () => {
       (trx) =>
         sql`insert into enrollments (member_id, program_id, enrolled_at, last_activity_at)
         values ('ref_m', 'p_other', ${AT}, ${AT}), ('ref_nobody', 'p_ref', ${AT}, ${AT})`.execute(trx),
+    ],
+    [
+      'a redemption of a missing entry',
+      (trx) =>
+        sql`insert into redemptions (id, member_id, brand_id, group_redemption, status, points_pt4, created_at, entry_id)
+        values ('red_ref', 'ref_m', 'brand_ref', false, 'captured', 1, ${AT}, ${MISSING})`.execute(trx),
+    ],
+    [
+      'a settlement flow of a missing entry',
+      (trx) =>
+        sql`insert into settlement_flows (entry_id, redemption_id, issuer_brand_id, redeemer_brand_id, program_id,
+          points_pt4, value_common, amount_minor, at)
+        values (${MISSING}, 'red_ref', 'brand_ref', 'brand_other', 'p_ref', 1, '1', 1, ${AT})`.execute(trx),
+    ],
+    [
+      'a transfer of a missing entry',
+      (trx) =>
+        sql`insert into transfers (id, from_member_id, to_member_id, group_transfer, points_pt4, created_at, entry_id)
+        values ('tr_ref', 'ref_m', 'ref_y', false, 1, ${AT}, ${MISSING})`.execute(trx),
     ],
     ['deleting a member', (trx) => sql`delete from members where id = 'ref_m'`.execute(trx)],
     ['re-keying a member', (trx) => sql`update members set id = 'ref_x' where id = 'ref_m'`.execute(trx)],

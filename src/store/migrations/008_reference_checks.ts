@@ -55,30 +55,39 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     await sql`create trigger ${sql.id(`${table}_keep_referenced_truncate`)} before truncate on ${sql.id(table)}
       for each statement execute function pointpool_keep_referenced()`.execute(db);
   }
-  for (const [table, column, target] of CHECKED_REFERENCES) {
-    const fn = `pointpool_ref_${table}_${column}`;
-    const message = `pointpool: ${table}.${column} references a row of ${target} that does not exist`;
-    await sql`alter table ${sql.id(table)} drop constraint ${sql.id(`${table}_${column}_fkey`)}`.execute(db);
-    await sql`
-      create function ${sql.id(fn)}() returns trigger language plpgsql
-        set enable_hashjoin = off set enable_mergejoin = off set enable_seqscan = off as $$
-      declare
-        missing text;
-      begin
-        select n.${sql.id(column)}::text into missing from pp_new n
-          where n.${sql.id(column)} is not null
-            and not exists (select from ${sql.id(target)} r where r.id = n.${sql.id(column)})
-          limit 1;
-        if found then
-          raise exception using errcode = '23503', message = ${sql.lit(message)},
-            detail = format('Key (${sql.raw(column)})=(%s) is not present in table "${sql.raw(target)}".', missing);
-        end if;
-        return null;
-      end $$`.execute(db);
-    await sql`create trigger ${sql.id(`${table}_${column}_ref`)} after insert on ${sql.id(table)}
-      referencing new table as pp_new for each statement execute function ${sql.id(fn)}()`.execute(db);
-    await sql`create trigger ${sql.id(`${table}_${column}_fixed`)} before update of ${sql.id(column)} on ${sql.id(table)}
-      for each row when (new.${sql.id(column)} is distinct from old.${sql.id(column)})
-      execute function pointpool_fixed_reference(${sql.lit(column)})`.execute(db);
-  }
+  for (const reference of CHECKED_REFERENCES) await checkPerStatement(db, reference);
+}
+
+/**
+ * Replaces the foreign key `<table>_<column>_fkey` by a check per statement (see above); the
+ * referenced table must already refuse deletes, re-keying and truncation.
+ */
+export async function checkPerStatement(
+  db: Kysely<unknown>,
+  [table, column, target]: readonly [string, string, string],
+): Promise<void> {
+  const fn = `pointpool_ref_${table}_${column}`;
+  const message = `pointpool: ${table}.${column} references a row of ${target} that does not exist`;
+  await sql`alter table ${sql.id(table)} drop constraint ${sql.id(`${table}_${column}_fkey`)}`.execute(db);
+  await sql`
+    create function ${sql.id(fn)}() returns trigger language plpgsql
+      set enable_hashjoin = off set enable_mergejoin = off set enable_seqscan = off as $$
+    declare
+      missing text;
+    begin
+      select n.${sql.id(column)}::text into missing from pp_new n
+        where n.${sql.id(column)} is not null
+          and not exists (select from ${sql.id(target)} r where r.id = n.${sql.id(column)})
+        limit 1;
+      if found then
+        raise exception using errcode = '23503', message = ${sql.lit(message)},
+          detail = format('Key (${sql.raw(column)})=(%s) is not present in table "${sql.raw(target)}".', missing);
+      end if;
+      return null;
+    end $$`.execute(db);
+  await sql`create trigger ${sql.id(`${table}_${column}_ref`)} after insert on ${sql.id(table)}
+    referencing new table as pp_new for each statement execute function ${sql.id(fn)}()`.execute(db);
+  await sql`create trigger ${sql.id(`${table}_${column}_fixed`)} before update of ${sql.id(column)} on ${sql.id(table)}
+    for each row when (new.${sql.id(column)} is distinct from old.${sql.id(column)})
+    execute function pointpool_fixed_reference(${sql.lit(column)})`.execute(db);
 }
