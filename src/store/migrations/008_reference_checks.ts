@@ -4,9 +4,9 @@ import { sql, type Kysely } from 'kysely';
 //
 // A foreign key checks each inserted row with its own query, which also locks the referenced row
 // (FOR KEY SHARE, a WAL record) so that nobody deletes it before the commit. A purchase inserts 14
-// such rows (4 postings × 2 references, 2 lots, 2 activity rows, 2 enrollments) and a redemption
-// about as many; those checks were a quarter of PostgreSQL's CPU in batch accrual
-// (docs/performance.md). Here each of these references is checked by one trigger per statement,
+// such rows (4 postings × 2 references, 2 lots, 2 activity rows, 2 enrollments), a redemption ~9;
+// those checks were a quarter of PostgreSQL's CPU in batch accrual (docs/performance-history.md,
+// 2026-11-30 late evening). Here each of these references is checked by one trigger per statement,
 // an anti-join of the statement's new rows (a transition table) against the referenced key, which
 // gives the same guarantee because the referenced rows can never go away:
 // - referenced rows (members, accounts, entries, lots) cannot be deleted, re-keyed or truncated;
