@@ -72,7 +72,7 @@ export async function expireWith(
  * lots for every page (30–40 ms a page with 100,000 lots at one instant, ~1 ms this way).
  */
 async function duePage(ctx: Ctx, as_of: Date, after: string | null, limit: number): Promise<MemberPage> {
-  const due = sql`expires_at <= ${as_of} and remaining_pt4 > held_pt4 and remaining_pt4 > 0`;
+  const due = sql`expires_at <= ${as_of} and remaining_pt4 > held_pt4 and open`;
   const rows: DueAt[] = [];
   let t: string | null = null;
   if (after !== null) {

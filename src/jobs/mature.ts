@@ -19,7 +19,7 @@ export async function runMature(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
     ctx,
     async (after, limit) => {
       const rows = await sql<{ member_id: string }>`select distinct member_id from lots
-        where state = 'pending' and remaining_pt4 > 0 and available_at <= ${as_of}
+        where state = 'pending' and open and available_at <= ${as_of}
           ${after === null ? sql`` : sql`and member_id > ${after}`}
         order by member_id limit ${limit}`.execute(ctx.db);
       return byMemberId(
@@ -33,7 +33,7 @@ export async function runMature(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgr
         .select(['id', 'member_id', 'program_id', 'issuing_brand_id', 'remaining_pt4'])
         .where('member_id', 'in', member_ids)
         .where('state', '=', 'pending')
-        .where('remaining_pt4', '>', 0n)
+        .where('open', '=', true)
         .where('available_at', '<=', as_of)
         .orderBy('member_id')
         .orderBy('id')

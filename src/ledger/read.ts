@@ -81,7 +81,7 @@ export async function openLots(
       'source_event_id',
     ])
     .where('member_id', '=', member_id)
-    .where('remaining_pt4', '>', 0n);
+    .where('open', '=', true);
   if (program_ids) q = q.where('program_id', 'in', program_ids);
   return q.orderBy('id').execute();
 }

@@ -202,7 +202,7 @@ async function pendingAsOf(ctx: Ctx, member_id: string, at: Date) {
       select program_id, remaining_pt4 as points_pt4, available_at, id,
         row_number() over (partition by program_id order by available_at, id) as n
       from lots
-      where member_id = ${member_id} and state = 'pending' and remaining_pt4 > 0 and awarded_at <= ${at}) q
+      where member_id = ${member_id} and state = 'pending' and open and awarded_at <= ${at}) q
     where n <= 100
     order by program_id, available_at, id`.execute(ctx.db);
   const out: Record<string, { points: number; available_at: string }[]> = {};

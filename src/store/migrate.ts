@@ -8,6 +8,7 @@ import * as m006 from './migrations/006_balances_read.ts';
 import * as m007 from './migrations/007_ledger_expect.ts';
 import * as m008 from './migrations/008_reference_checks.ts';
 import * as m009 from './migrations/009_more_reference_checks.ts';
+import * as m010 from './migrations/010_lots_in_place.ts';
 
 // Migrations are compiled into the program (not discovered on disk) so the same set runs from
 // source, from a build, and from an installed package.
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '007_ledger_expect': m007,
   '008_reference_checks': m008,
   '009_more_reference_checks': m009,
+  '010_lots_in_place': m010,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { ColumnType, Generated, GeneratedAlways, JSONColumnType } from 'kysely';
 
 // Row types of the tables created in migrations/. Ids from bigserial come back as bigint
 // (int8 is parsed to BigInt, see connect.ts); timestamps as Date.
@@ -96,6 +96,8 @@ export interface LotsTable {
   expires_at: Timestamp | null;
   source_entry_id: bigint;
   source_event_id: string | null;
+  /** remaining_pt4 > 0, stored: the open-lot indexes name it so that lot updates stay in place. */
+  open: GeneratedAlways<boolean>;
 }
 
 export interface LotAllocationsTable {

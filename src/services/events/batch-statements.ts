@@ -225,7 +225,7 @@ export function extendInactivityQuery(
                 ${timestampArray(rows.map((r) => r.activity_ms))}::timestamptz[],
                 ${timestampArray(rows.map((r) => r.until_ms))}::timestamptz[]) as u(m, p, activity, until)
     where l.member_id = any(${textArray(rows.map((r) => r.member_id))}::text[])
-      and l.member_id = u.m and l.program_id = u.p and l.remaining_pt4 > 0
+      and l.member_id = u.m and l.program_id = u.p and l.open
       and (l.expires_at is null or (l.expires_at > u.activity and l.expires_at < u.until))`.compile(trx);
 }
 

@@ -21,7 +21,7 @@ export async function extendInactivityExpiry(
     .set({ expires_at: until })
     .where('member_id', '=', member_id)
     .where('program_id', '=', program.id)
-    .where('remaining_pt4', '>', 0n)
+    .where('open', '=', true)
     .where((eb) =>
       eb.or([
         eb('expires_at', 'is', null),

@@ -28,9 +28,9 @@ export interface SpendPool {
   readonly complete: boolean;
 }
 
-// `remaining_pt4 > 0` adds nothing to `> held_pt4` but lets PostgreSQL use the partial index
-// lots_member_open (member_id, program_id) WHERE remaining_pt4 > 0.
-const spendableAt = (now: Date) => sql`l.remaining_pt4 > 0 and l.remaining_pt4 > l.held_pt4
+// `open` (remaining_pt4 > 0) adds nothing to `remaining_pt4 > held_pt4` but lets PostgreSQL use
+// the partial index lots_member_open (member_id, program_id) WHERE open.
+const spendableAt = (now: Date) => sql`l.open and l.remaining_pt4 > l.held_pt4
   and l.state = 'available'
   and (l.expires_at is null or date_trunc('milliseconds', l.expires_at) > ${now.toISOString()}::timestamptz)`;
 
