@@ -11,6 +11,7 @@ import { postEntry, type Trx } from '../../src/ledger/post.ts';
 import { openLots } from '../../src/ledger/read.ts';
 import { verifyLedger } from '../../src/services/verify.ts';
 import type { DB } from '../../src/store/schema.ts';
+import { creditOneLot } from '../helpers/ledger.ts';
 import { createTestService, type TestService } from '../helpers/store.ts';
 
 const AT = new Date('2026-03-01T12:00:00Z');
@@ -53,28 +54,13 @@ void describe('lots are updated in place', () => {
     t = await createTestService();
     db = t.ctx.db;
     await db.transaction().execute(async (trx) => {
-      const posted = await postEntry(trx, {
-        kind: 'test',
-        member_id: M,
+      const posted = await creditOneLot(trx, {
+        member: M,
+        program: 'p_hot',
+        brand: 'brand_hot',
+        points: 100n,
         at: AT,
-        postings: [
-          { account: memberAccount('p_hot', M, 'member_available'), amount_pt4: 100n },
-          { account: systemAccount('p_hot', 'issuance', 'brand_hot'), amount_pt4: -100n },
-        ],
-        new_lots: [
-          {
-            program_id: 'p_hot',
-            member_id: M,
-            issuing_brand_id: 'brand_hot',
-            points_pt4: 100n,
-            remaining_pt4: 100n,
-            state: 'available',
-            awarded_at: AT,
-            available_at: AT,
-            expires_at: new Date('2027-03-01T12:00:00Z'),
-            source_event_id: null,
-          },
-        ],
+        expires_at: new Date('2027-03-01T12:00:00Z'),
       });
       lot = posted.lot_ids[0]!;
     });

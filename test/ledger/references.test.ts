@@ -7,10 +7,10 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { sql, type Kysely } from 'kysely';
-import { memberAccount, systemAccount } from '../../src/ledger/accounts.ts';
-import { pgCode, postEntry, type Trx } from '../../src/ledger/post.ts';
+import { pgCode, type Trx } from '../../src/ledger/post.ts';
 import { verifyLedger } from '../../src/services/verify.ts';
 import type { DB } from '../../src/store/schema.ts';
+import { creditOneLot } from '../helpers/ledger.ts';
 import { createTestService, type TestService } from '../helpers/store.ts';
 
 const AT = new Date('2026-03-01T12:00:00Z');
@@ -50,28 +50,13 @@ void describe('ledger references (checked per statement)', () => {
     db = t.ctx.db;
     await db.transaction().execute(async (trx) => {
       await sql`insert into members (id, created_at) values ('ref_m', ${AT})`.execute(trx);
-      const posted = await postEntry(trx, {
-        kind: 'test',
-        member_id: 'ref_m',
+      const posted = await creditOneLot(trx, {
+        member: 'ref_m',
+        program: 'p_ref',
+        brand: 'brand_ref',
+        points: 100n,
         at: AT,
-        postings: [
-          { account: memberAccount('p_ref', 'ref_m', 'member_available'), amount_pt4: 100n },
-          { account: systemAccount('p_ref', 'issuance', 'brand_ref'), amount_pt4: -100n },
-        ],
-        new_lots: [
-          {
-            program_id: 'p_ref',
-            member_id: 'ref_m',
-            issuing_brand_id: 'brand_ref',
-            points_pt4: 100n,
-            remaining_pt4: 100n,
-            state: 'available',
-            awarded_at: AT,
-            available_at: AT,
-            expires_at: null,
-            source_event_id: null,
-          },
-        ],
+        expires_at: null,
       });
       entry = posted.entry_id;
       lot = posted.lot_ids[0]!;
