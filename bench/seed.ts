@@ -65,30 +65,27 @@ export async function seedLots(db: Kysely<DB>, s: LotSeed): Promise<SeedResult> 
           select ${prog.program_id}, 'member_available', ${id('g')}, ${memberPt4}::int8, 0 from ${range} g`.execute(
           trx,
         );
-        await sql`insert into postings (entry_id, account_id, program_id, amount_pt4, at)
+        // The members' credits and the brand's debit in one statement: the database checks
+        // each postings statement's entries balance (migration 011).
+        const res = await sql`insert into postings (entry_id, account_id, program_id, amount_pt4, at)
           select ${eid}, a.id, a.program_id, a.balance_pt4, ${at} from accounts a
           where a.kind = 'member_available' and a.program_id = ${prog.program_id}
-            and a.owner_id between ${`${s.prefix}${String(lo).padStart(7, '0')}`} and ${`${s.prefix}${String(hi).padStart(7, '0')}`}`.execute(
+            and a.owner_id between ${`${s.prefix}${String(lo).padStart(7, '0')}`} and ${`${s.prefix}${String(hi).padStart(7, '0')}`}
+          union all
+          select ${eid}, id, program_id, ${-memberPt4 * BigInt(hi - lo + 1)}::int8, ${at} from accounts
+          where program_id = ${prog.program_id} and kind = 'issuance' and owner_id = ${prog.brand_id}`.execute(
           trx,
         );
+        if (res.numAffectedRows !== BigInt(hi - lo + 2))
+          throw new Error(
+            `seed: no issuance account for ${prog.program_id}/${prog.brand_id} (apply the config first)`,
+          );
         await sql`insert into lots (program_id, member_id, issuing_brand_id, points_pt4, remaining_pt4, held_pt4, state,
             awarded_at, available_at, expires_at, source_entry_id, source_event_id)
           select ${prog.program_id}, ${id('m')}, ${prog.brand_id}, ${lotPt4}::int8, ${lotPt4}::int8, 0, 'available',
             ${at}, ${at}, ${first}::timestamptz + ((k * ${nPrograms}::int + ${p}::int) * interval '1 minute'), ${eid}, null
           from ${range} m cross join generate_series(1, ${s.lots_per_program}::int) k`.execute(trx);
       }
-    }
-    for (const prog of s.programs) {
-      const total = memberPt4 * BigInt(s.members);
-      const res = await sql`insert into postings (entry_id, account_id, program_id, amount_pt4, at)
-        select ${eid}, id, program_id, ${-total}::int8, ${at} from accounts
-        where program_id = ${prog.program_id} and kind = 'issuance' and owner_id = ${prog.brand_id}`.execute(
-        trx,
-      );
-      if (res.numAffectedRows !== 1n)
-        throw new Error(
-          `seed: no issuance account for ${prog.program_id}/${prog.brand_id} (apply the config first)`,
-        );
     }
     return eid;
   });

@@ -1,6 +1,7 @@
 // Lists the SQL statements one request of each kind issues, with their time in the database:
 //   node --import tsx bench/statements.ts                    (PGlite, in memory)
 //   DATABASE_URL=postgres://… node --import tsx bench/statements.ts   (PostgreSQL)
+//   WIDTH=100000 …   prints each statement whole (default: its first 150 characters)
 // Runs the service in-process on an in-memory PGlite (same code path and statements as on
 // PostgreSQL), warms it with a few requests, then traces one accrual, one redemption, one group
 // redemption, one balance read and one batch of BATCH_EVENTS (default 10) events. The count is the number of database
@@ -117,7 +118,10 @@ async function trace(name: string, fn: () => Promise<{ statusCode: number }>): P
     `\n== ${name}: HTTP ${res.statusCode}; ${traced.length} round trips (${statements} statements), ${db.toFixed(1)} ms in the database of ${total.toFixed(1)} ms\n`,
   );
   if (traced.length <= 40) {
-    for (const t of traced) process.stdout.write(`${t.ms.toFixed(2).padStart(7)}  ${t.sql.slice(0, 150)}\n`);
+    for (const t of traced)
+      process.stdout.write(
+        `${t.ms.toFixed(2).padStart(7)}  ${t.sql.slice(0, Number(process.env.WIDTH ?? 150))}\n`,
+      );
     return;
   }
   // Many statements: group them by their first 70 characters.

@@ -3,7 +3,8 @@ import { isMemberKind, type AccountRef } from './accounts.ts';
 
 // The shape of one ledger entry as services build it, and the assertions that hold for every
 // entry before any SQL runs. The database enforces the same facts again (constraints and the
-// deferred balance trigger); asserting here names the bug in the service that built the entry.
+// balance check on each postings statement); asserting here names the bug in the service that
+// built the entry.
 
 export type EntryKind =
   | 'accrual'

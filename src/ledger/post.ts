@@ -29,7 +29,8 @@ export interface EntryIds {
  *
  * Invariants 1, 2 and 7 are asserted on the input (assertEntryInput) and enforced by SQL:
  * member balances move by a conditional upsert that refuses to pass the account's floor, lots by
- * guarded updates and CHECK constraints, the entry's balance by a deferred constraint trigger.
+ * guarded updates and CHECK constraints, the entry's balance by a check on each statement that
+ * inserts postings (migration 011: an entry's postings travel in one statement).
  * Every statement is a deferred write (store/write-behind.ts) that travels with the transaction's
  * next statement or its commit; the conditional ones assert their own row counts in SQL
  * (pp_expect, migration 007), which services/transaction.ts maps back to INSUFFICIENT_POINTS or
@@ -77,10 +78,12 @@ export async function postEntries(
   const lotMoves = lotMoveUpdates(trx, moved);
   for (const statement of lotMoves.statements) await deferWrite(trx, statement);
 
-  const postingRows = perEntry.flatMap((m, i) =>
+  const postingRows = perEntry.map((m, i) =>
     [...m.member, ...m.system].map((p) => ({ entry_id: entryIds[i]!, posting: p, at: inputs[i]!.at })),
   );
-  for (const rows of chunks(postingRows, 5_000)) await deferWrite(trx, postingsStatement(trx, rows));
+  // Each entry's postings go in one statement: the database checks their sum per statement
+  // (migration 011).
+  for (const rows of wholeGroups(postingRows, 5_000)) await deferWrite(trx, postingsStatement(trx, rows));
 
   const lotIds = await insertLots(trx, entryIds, ids.lots, inputs);
   const allocations = lotMoves.allocations.map((a, k) => ({ ...a, entry_id: entryIds[moved[k]!.index]! }));
@@ -170,6 +173,21 @@ function splitIds(rows: readonly unknown[]): { entries: bigint[]; lots: bigint[]
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** The groups' items in chunks of about `size`, never splitting a group. */
+function wholeGroups<T>(groups: readonly (readonly T[])[], size: number): T[][] {
+  const out: T[][] = [];
+  let current: T[] = [];
+  for (const group of groups) {
+    if (current.length > 0 && current.length + group.length > size) {
+      out.push(current);
+      current = [];
+    }
+    current.push(...group);
+  }
+  if (current.length > 0) out.push(current);
   return out;
 }
 

@@ -9,6 +9,7 @@ import * as m007 from './migrations/007_ledger_expect.ts';
 import * as m008 from './migrations/008_reference_checks.ts';
 import * as m009 from './migrations/009_more_reference_checks.ts';
 import * as m010 from './migrations/010_lots_in_place.ts';
+import * as m011 from './migrations/011_balance_per_statement.ts';
 
 // Migrations are compiled into the program (not discovered on disk) so the same set runs from
 // source, from a build, and from an installed package.
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '008_reference_checks': m008,
   '009_more_reference_checks': m009,
   '010_lots_in_place': m010,
+  '011_balance_per_statement': m011,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -915,9 +915,10 @@ void describe('ledger postEntry (property)', () => {
     assert.ok((await verifyLedger(db)).ok);
   });
 
-  void it('the deferred balance trigger rejects an unbalanced entry written with raw SQL', async () => {
+  void it('the balance check rejects an unbalanced entry written with raw SQL, at its statement', async () => {
     const [m] = freshMembers();
     const before = await snapshot(db);
+    let raisedBy = 'nothing';
     await assert.rejects(
       inTx(db, async (trx) => {
         const e = await sql<{
@@ -930,11 +931,13 @@ void describe('ledger postEntry (property)', () => {
         );
         const entryId = e.rows[0]!.id;
         const accountId = acc.rows[0]!.id;
-        // Balanced in p_alpha, unbalanced in p_beta: the trigger checks each program.
+        // Balanced in p_alpha, unbalanced in p_beta: the check sums each program.
+        raisedBy = 'the postings statement';
         await sql`insert into postings (entry_id, account_id, program_id, amount_pt4, at) values
           (${entryId}, ${accountId}, 'p_alpha', 10, ${AT}), (${entryId}, ${accountId}, 'p_alpha', -10, ${AT}),
           (${entryId}, ${accountId}, 'p_beta', 7, ${AT})`.execute(trx);
-        // Deferred: nothing is raised before commit.
+        // Checked per statement (migration 011): the commit is never reached.
+        raisedBy = 'the commit';
       }),
       (e: unknown) => {
         assert.equal(pgCode(e), 'P0002', String(e));
@@ -942,6 +945,7 @@ void describe('ledger postEntry (property)', () => {
         return true;
       },
     );
+    assert.equal(raisedBy, 'the postings statement');
     assert.deepEqual(await snapshot(db), before);
     // A balanced raw entry commits (the trigger is not simply rejecting everything).
     await inTx(db, async (trx) => {

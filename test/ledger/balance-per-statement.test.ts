@@ -1,0 +1,71 @@
+// Every entry's postings sum to zero per program, checked once per statement that inserts postings
+// (migration 011), so an entry's postings must travel in one statement. postEntries writes a large
+// call's postings in chunks of about 5,000 rows: a chunk ends between entries, never inside one.
+// Both stores.
+
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import { sql, type Kysely } from 'kysely';
+import { memberAccount, systemAccount } from '../../src/ledger/accounts.ts';
+import type { EntryInput } from '../../src/ledger/entry.ts';
+import { postEntries } from '../../src/ledger/post.ts';
+import { verifyLedger } from '../../src/services/verify.ts';
+import type { DB } from '../../src/store/schema.ts';
+import { createTestService, type TestService } from '../helpers/store.ts';
+
+const AT = new Date('2026-03-01T12:00:00Z');
+
+void describe('entry balance checked per postings statement', () => {
+  let t: TestService;
+  let db: Kysely<DB>;
+  before(async () => {
+    t = await createTestService();
+    db = t.ctx.db;
+    await sql`insert into members (id, created_at) values ('bal_m', ${AT})`.execute(db);
+  });
+  after(() => t.close());
+
+  void it('commits a call whose postings fill more than one chunk, no entry split between two', async () => {
+    // 1,667 entries of 3 postings: 5,001 rows, so a cut after exactly 5,000 rows would leave the
+    // last entry's third posting alone in a second statement, and both statements unbalanced.
+    const entry = (): EntryInput => ({
+      kind: 'test',
+      member_id: 'bal_m',
+      at: AT,
+      postings: [
+        { account: memberAccount('p_bal', 'bal_m', 'member_available'), amount_pt4: 20n },
+        { account: systemAccount('p_bal', 'issuance', 'brand_a'), amount_pt4: -10n },
+        { account: systemAccount('p_bal', 'issuance', 'brand_b'), amount_pt4: -10n },
+      ],
+      new_lots: [
+        {
+          program_id: 'p_bal',
+          member_id: 'bal_m',
+          issuing_brand_id: 'brand_a',
+          points_pt4: 20n,
+          remaining_pt4: 20n,
+          state: 'available',
+          awarded_at: AT,
+          available_at: AT,
+          expires_at: null,
+          source_event_id: null,
+        },
+      ],
+    });
+    const posted = await db
+      .transaction()
+      .execute((trx) => postEntries(trx, Array.from({ length: 1_667 }, entry)));
+    assert.equal(posted.length, 1_667);
+    const { n } = (
+      await sql<{ n: bigint }>`select count(*) as n from postings where program_id = 'p_bal'`.execute(db)
+    ).rows[0]!;
+    assert.equal(String(n), '5001');
+    const member = await db
+      .selectFrom('accounts')
+      .select('balance_pt4')
+      .where('owner_id', '=', 'bal_m')
+      .executeTakeFirstOrThrow();
+    assert.equal(String(member.balance_pt4), String(20n * 1_667n));
+    assert.ok((await verifyLedger(db)).ok);
+  });
+});
