@@ -68,11 +68,11 @@ export async function seedLots(db: Kysely<DB>, s: LotSeed): Promise<SeedResult> 
         // The members' credits and the brand's debit in one statement: the database checks
         // each postings statement's entries balance (migration 011).
         const res = await sql`insert into postings (entry_id, account_id, program_id, amount_pt4, at)
-          select ${eid}, a.id, a.program_id, a.balance_pt4, ${at} from accounts a
+          select ${eid}::int8, a.id, a.program_id, a.balance_pt4, ${at}::timestamptz from accounts a
           where a.kind = 'member_available' and a.program_id = ${prog.program_id}
             and a.owner_id between ${`${s.prefix}${String(lo).padStart(7, '0')}`} and ${`${s.prefix}${String(hi).padStart(7, '0')}`}
           union all
-          select ${eid}, id, program_id, ${-memberPt4 * BigInt(hi - lo + 1)}::int8, ${at} from accounts
+          select ${eid}::int8, id, program_id, ${-memberPt4 * BigInt(hi - lo + 1)}::int8, ${at}::timestamptz from accounts
           where program_id = ${prog.program_id} and kind = 'issuance' and owner_id = ${prog.brand_id}`.execute(
           trx,
         );
