@@ -16,6 +16,36 @@ import { createTestService, type TestService } from '../helpers/store.ts';
 
 const AT = new Date('2026-03-01T12:00:00Z');
 
+/** An entry crediting bal_m `points` in one lot, debited in equal parts from each brand's issuance. */
+function credit(points: bigint, brands: readonly string[]): EntryInput {
+  return {
+    kind: 'test',
+    member_id: 'bal_m',
+    at: AT,
+    postings: [
+      { account: memberAccount('p_bal', 'bal_m', 'member_available'), amount_pt4: points },
+      ...brands.map((b) => ({
+        account: systemAccount('p_bal', 'issuance', b),
+        amount_pt4: -points / BigInt(brands.length),
+      })),
+    ],
+    new_lots: [
+      {
+        program_id: 'p_bal',
+        member_id: 'bal_m',
+        issuing_brand_id: brands[0]!,
+        points_pt4: points,
+        remaining_pt4: points,
+        state: 'available',
+        awarded_at: AT,
+        available_at: AT,
+        expires_at: null,
+        source_event_id: null,
+      },
+    ],
+  };
+}
+
 void describe('entry balance checked per postings statement', () => {
   let t: TestService;
   let db: Kysely<DB>;
@@ -29,33 +59,12 @@ void describe('entry balance checked per postings statement', () => {
   void it('commits a call whose postings fill more than one chunk, no entry split between two', async () => {
     // 1,667 entries of 3 postings: 5,001 rows, so a cut after exactly 5,000 rows would leave the
     // last entry's third posting alone in a second statement, and both statements unbalanced.
-    const entry = (): EntryInput => ({
-      kind: 'test',
-      member_id: 'bal_m',
-      at: AT,
-      postings: [
-        { account: memberAccount('p_bal', 'bal_m', 'member_available'), amount_pt4: 20n },
-        { account: systemAccount('p_bal', 'issuance', 'brand_a'), amount_pt4: -10n },
-        { account: systemAccount('p_bal', 'issuance', 'brand_b'), amount_pt4: -10n },
-      ],
-      new_lots: [
-        {
-          program_id: 'p_bal',
-          member_id: 'bal_m',
-          issuing_brand_id: 'brand_a',
-          points_pt4: 20n,
-          remaining_pt4: 20n,
-          state: 'available',
-          awarded_at: AT,
-          available_at: AT,
-          expires_at: null,
-          source_event_id: null,
-        },
-      ],
-    });
-    const posted = await db
-      .transaction()
-      .execute((trx) => postEntries(trx, Array.from({ length: 1_667 }, entry)));
+    const posted = await db.transaction().execute((trx) =>
+      postEntries(
+        trx,
+        Array.from({ length: 1_667 }, () => credit(20n, ['brand_a', 'brand_b'])),
+      ),
+    );
     assert.equal(posted.length, 1_667);
     const { n } = (
       await sql<{ n: bigint }>`select count(*) as n from postings where program_id = 'p_bal'`.execute(db)
@@ -86,31 +95,7 @@ void describe('entry balance checked per postings statement', () => {
           ).rows[0]!.n,
         );
       const before = await read();
-      const [posted] = await postEntries(trx, [
-        {
-          kind: 'test',
-          member_id: 'bal_m',
-          at: AT,
-          postings: [
-            { account: memberAccount('p_bal', 'bal_m', 'member_available'), amount_pt4: 5n },
-            { account: systemAccount('p_bal', 'issuance', 'brand_a'), amount_pt4: -5n },
-          ],
-          new_lots: [
-            {
-              program_id: 'p_bal',
-              member_id: 'bal_m',
-              issuing_brand_id: 'brand_a',
-              points_pt4: 5n,
-              remaining_pt4: 5n,
-              state: 'available',
-              awarded_at: AT,
-              available_at: AT,
-              expires_at: null,
-              source_event_id: null,
-            },
-          ],
-        },
-      ]);
+      const [posted] = await postEntries(trx, [credit(5n, ['brand_a'])]);
       assert.ok(posted);
       return (await read()) - before;
     });
