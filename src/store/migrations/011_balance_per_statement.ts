@@ -4,9 +4,9 @@ import { sql, type Kysely } from 'kysely';
 // postings instead of once per entry at commit.
 //
 // Migration 001 checked it with a deferred constraint trigger on entries, FOR EACH ROW: at commit,
-// one PL/pgSQL call and one query per entry. A batch of 1,000 purchases paid 1,000 of them:
-// ~12–15 µs per entry of PostgreSQL's time (pgbench, 1,000 entries of 2 postings per transaction:
-// 32–38 ms with it, 20–22 ms without, 22–28 ms with this check). Here one query per statement
+// one PL/pgSQL call and one query per entry. A batch of 1,000 purchases paid 1,000 of them
+// (pgbench, alternating, 1,000 entries of 2 postings per transaction: 52.6–60.2 ms with it,
+// 44.2–45.3 ms with this check; 8 entries: 1.30–1.37 and 1.16–1.29 ms). Here one query per statement
 // sums the postings of every entry the statement touched: a lateral subquery per entry, so the
 // only plan is a probe of postings_entry per new entry (a plain join let the cached plan walk
 // the whole postings index instead: redemption p99 47–52 → 110–115 ms in the bench until it was
