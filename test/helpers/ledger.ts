@@ -1,14 +1,21 @@
 // Ledger fixtures for tests that need real rows to point at: a member credited with one lot.
 
 import { memberAccount, systemAccount } from '../../src/ledger/accounts.ts';
+import type { EntryInput } from '../../src/ledger/entry.ts';
 import { postEntry, type PostedEntry, type Trx } from '../../src/ledger/post.ts';
 
-/** Credits `points` to the member in the program, from the brand, as one available lot. */
-export function creditOneLot(
-  trx: Trx,
-  c: { member: string; program: string; brand: string; points: bigint; at: Date; expires_at: Date | null },
-): Promise<PostedEntry> {
-  return postEntry(trx, {
+export interface OneLotCredit {
+  readonly member: string;
+  readonly program: string;
+  readonly brand: string;
+  readonly points: bigint;
+  readonly at: Date;
+  readonly expires_at: Date | null;
+}
+
+/** The entry that credits `points` to the member in the program, from the brand, as one available lot. */
+export function oneLotCredit(c: OneLotCredit): EntryInput {
+  return {
     kind: 'test',
     member_id: c.member,
     at: c.at,
@@ -30,5 +37,10 @@ export function creditOneLot(
         source_event_id: null,
       },
     ],
-  });
+  };
+}
+
+/** Posts oneLotCredit's entry. */
+export function creditOneLot(trx: Trx, c: OneLotCredit): Promise<PostedEntry> {
+  return postEntry(trx, oneLotCredit(c));
 }

@@ -7,41 +7,37 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { sql, type Kysely } from 'kysely';
-import { memberAccount, systemAccount } from '../../src/ledger/accounts.ts';
+import { systemAccount } from '../../src/ledger/accounts.ts';
 import type { EntryInput } from '../../src/ledger/entry.ts';
 import { postEntries } from '../../src/ledger/post.ts';
 import { verifyLedger } from '../../src/services/verify.ts';
 import type { DB } from '../../src/store/schema.ts';
+import { oneLotCredit } from '../helpers/ledger.ts';
 import { createTestService, type TestService } from '../helpers/store.ts';
 
 const AT = new Date('2026-03-01T12:00:00Z');
 
-/** An entry crediting bal_m `points` in one lot, debited in equal parts from each brand's issuance. */
+/**
+ * An entry crediting bal_m `points` in one lot of the first brand's, its debit split equally
+ * between the brands' issuance accounts.
+ */
 function credit(points: bigint, brands: readonly string[]): EntryInput {
-  return {
-    kind: 'test',
-    member_id: 'bal_m',
+  const entry = oneLotCredit({
+    member: 'bal_m',
+    program: 'p_bal',
+    brand: brands[0]!,
+    points,
     at: AT,
+    expires_at: null,
+  });
+  return {
+    ...entry,
     postings: [
-      { account: memberAccount('p_bal', 'bal_m', 'member_available'), amount_pt4: points },
+      entry.postings[0]!,
       ...brands.map((b) => ({
         account: systemAccount('p_bal', 'issuance', b),
         amount_pt4: -points / BigInt(brands.length),
       })),
-    ],
-    new_lots: [
-      {
-        program_id: 'p_bal',
-        member_id: 'bal_m',
-        issuing_brand_id: brands[0]!,
-        points_pt4: points,
-        remaining_pt4: points,
-        state: 'available',
-        awarded_at: AT,
-        available_at: AT,
-        expires_at: null,
-        source_event_id: null,
-      },
     ],
   };
 }
