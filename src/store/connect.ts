@@ -45,12 +45,23 @@ function pgTypes(): pg.CustomTypesConfig {
   };
 }
 
+/**
+ * Session settings of every connection: JIT off. The service's statements are short, but a
+ * batch's probes of a large table can be costed above jit_above_cost when its statistics are
+ * stale, and then each one spends 30–60 ms compiling (docs/performance.md). PGOPTIONS, when set,
+ * comes after and wins; `options` in the URL replaces both.
+ */
+export function connectionOptions(): string {
+  return ['-c jit=off', process.env.PGOPTIONS].filter((o) => o && o.trim() !== '').join(' ');
+}
+
 export async function openStore(opts: StoreOptions): Promise<Store> {
   if (opts.databaseUrl) {
     const pool = new pg.Pool({
       connectionString: opts.databaseUrl,
       max: opts.poolSize ?? 10,
       types: pgTypes(),
+      options: connectionOptions(),
     });
     const db = new Kysely<DB>({ dialect: new PgWriteBehindDialect(pool) });
     const url = new URL(opts.databaseUrl);
