@@ -127,6 +127,9 @@ async function expireMembers(trx: Trx, member_ids: string[], as_of: Date, at: Da
     .select(['id', 'member_id', 'program_id', 'issuing_brand_id', 'remaining_pt4', 'held_pt4', 'state'])
     .where('member_id', 'in', member_ids)
     .where('expires_at', '<=', as_of)
+    // `open` is implied by remaining > held (held is never negative) and lets the read use the
+    // open lots' index instead of every lot the members ever had.
+    .where(sql<boolean>`open`)
     .where(sql<boolean>`remaining_pt4 > held_pt4`)
     .orderBy('member_id')
     .orderBy('id')
