@@ -167,6 +167,19 @@ export const CHECKS: readonly CheckDef[] = [
       ),
   },
   {
+    name: 'event_keys_answered',
+    what: 'every event idempotency key holds its answer, or names the event recorded under it whose outcome is the answer',
+    offenders: (db) =>
+      rows(
+        db,
+        sql`select k.key, k.response from idempotency_keys k
+        where k.scope = 'event' and k.status_code = 0
+          and not exists (select 1 from events e
+                          where e.idempotency_key = k.key and e.event_id = k.response ->> 'event_id')
+        limit ${EXAMPLES + 1}`,
+      ),
+  },
+  {
     name: 'holds_resolved_once',
     what: 'every hold was captured, released or expired by at most one entry',
     offenders: (db) =>

@@ -6,7 +6,9 @@ import { serviceWithApi, type AnyDb, type Api, shirt, uid, type Json } from './l
 
 // An event sent again under its idempotency key answers 200 `duplicate`, `replayed: true`, with
 // the first answer as `original`, whichever path answered it first (one by one, a batch's bulk
-// transaction); the key holds the event_id, the first answer's status and the answer itself.
+// transaction). An accepted event's key keeps what its claim wrote ({event_id}, status 0): the
+// events row recorded under the key holds the answer, so the key row is written once. Any other
+// answer (a duplicate's) is stored in the key itself.
 
 const NOW = '2026-11-20T12:00:00.000Z';
 
@@ -38,8 +40,8 @@ void describe('replaying an event by its idempotency key', () => {
     const first = await api.post('/v1/events', one);
     assert.equal(first.status, 'accepted');
     assert.deepEqual(await key(one.idempotency_key), {
-      status_code: 201,
-      response: { event_id: one.event_id, body: first },
+      status_code: 0,
+      response: { event_id: one.event_id },
     });
     await replayOf(one, first);
 
@@ -49,8 +51,8 @@ void describe('replaying an event by its idempotency key', () => {
       const { http_status, ...body } = answers[i]!;
       assert.equal(http_status, 201);
       assert.deepEqual(await key(ev.idempotency_key), {
-        status_code: 201,
-        response: { event_id: ev.event_id, body },
+        status_code: 0,
+        response: { event_id: ev.event_id },
       });
       await replayOf(ev, body);
     }
@@ -75,15 +77,46 @@ void describe('replaying an event by its idempotency key', () => {
     await replayOf(twin, first);
   });
 
-  void it('the replay answers what is stored under the key, not the event recomputed', async () => {
+  void it('the replay answers the outcome stored with the event, not the event recomputed', async () => {
     const ev = api.purchaseEvent(uid('rp'), 'store_atl_012', [shirt(5000)]);
     const first = await api.post('/v1/events', ev);
     await sql`
-      update idempotency_keys set response = jsonb_build_object('event_id', ${ev.event_id}::text, 'body',
-        jsonb_build_object('status', 'accepted', 'stored', 'under the key'))
+      update events set outcome = jsonb_build_object('status', 'accepted', 'stored', 'with the event')
+      where event_id = ${ev.event_id}::text`.execute(db);
+    const again = await api.post('/v1/events', ev, 200);
+    assert.deepEqual(again.original, { status: 'accepted', stored: 'with the event' });
+    assert.notDeepEqual(again.original, first);
+  });
+
+  void it('an answer written into the key (as before, or a duplicate) is the one replayed', async () => {
+    // Stores written before keys were answered by their events hold the answer in the key.
+    const ev = api.purchaseEvent(uid('rp'), 'store_atl_012', [shirt(5100)]);
+    await api.post('/v1/events', ev);
+    await sql`
+      update idempotency_keys set status_code = 201, response = jsonb_build_object('event_id', ${ev.event_id}::text,
+        'body', jsonb_build_object('status', 'accepted', 'stored', 'under the key'))
       where scope = 'event' and key = ${ev.idempotency_key}::text`.execute(db);
     const again = await api.post('/v1/events', ev, 200);
     assert.deepEqual(again.original, { status: 'accepted', stored: 'under the key' });
-    assert.notDeepEqual(again.original, first);
+  });
+
+  void it('verify finds an event key that neither holds an answer nor names a recorded event', async () => {
+    const check = async () =>
+      ((await api.verify()).checks as Json[]).find((c) => c.name === 'event_keys_answered')!;
+    assert.equal((await check()).ok, true);
+    const lost = uid('key');
+    await sql`
+      insert into idempotency_keys (scope, key, request_hash, status_code, response, created_at)
+      values ('event', ${lost}, 'h', 0, jsonb_build_object('event_id', ${uid('ev')}::text), now())`.execute(
+      db,
+    );
+    try {
+      const c = await check();
+      assert.equal(c.ok, false);
+      assert.match(String(c.detail), new RegExp(lost));
+    } finally {
+      await sql`delete from idempotency_keys where scope = 'event' and key = ${lost}`.execute(db);
+    }
+    assert.equal((await check()).ok, true);
   });
 });

@@ -229,7 +229,7 @@ export function extendInactivityQuery(
       and (l.expires_at is null or (l.expires_at > u.activity and l.expires_at < u.until))`.compile(trx);
 }
 
-/** An accepted purchase: its events row, whose outcome is also its idempotency key's response. */
+/** An accepted purchase: its events row, whose outcome answers its idempotency key (event-keys.ts). */
 export interface AcceptedEvent {
   readonly event_id: string;
   readonly idempotency_key: string;
@@ -247,27 +247,20 @@ export interface AcceptedEvent {
 }
 
 /**
- * Records accepted purchases (the events rows) and stores each one's outcome under its claimed
- * key with status 201, from one JSON document: each outcome is sent and parsed once.
+ * Records accepted purchases (the events rows) from one JSON document. Their keys keep the
+ * claim's {event_id}: the events row under the key holds the answer (event-keys.ts), so the key
+ * row is written once and the outcome stored once.
  */
 export function recordAcceptedQuery(trx: Trx, rows: readonly AcceptedEvent[], now: Date): CompiledQuery {
   return sql`
-    with x as (
-      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
-        event_id text, idempotency_key text, member_id text, store_id text, brand_id text, channel text,
-        order_id text, transaction_id text, transaction_ts timestamptz, request_hash text,
-        payload jsonb, outcome jsonb, earn jsonb)),
-    recorded as (
-      insert into events (event_id, idempotency_key, event_type, member_id, store_id, brand_id, channel, order_id,
-                          transaction_id, transaction_ts, reversal_of, received_at, request_hash, payload, outcome, earn)
-      select event_id, idempotency_key, 'purchase_completed', member_id, store_id, brand_id, channel, order_id,
-             transaction_id, transaction_ts, null, ${now.toISOString()}::timestamptz, request_hash, payload, outcome, earn
-      from x)
-    update idempotency_keys k
-    set status_code = 201, response = jsonb_build_object('event_id', x.event_id, 'body', x.outcome)
-    from x
-    where k.scope = 'event' and k.key = any(${textArray(rows.map((r) => r.idempotency_key))}::text[])
-      and k.key = x.idempotency_key`.compile(trx);
+    insert into events (event_id, idempotency_key, event_type, member_id, store_id, brand_id, channel, order_id,
+                        transaction_id, transaction_ts, reversal_of, received_at, request_hash, payload, outcome, earn)
+    select event_id, idempotency_key, 'purchase_completed', member_id, store_id, brand_id, channel, order_id,
+           transaction_id, transaction_ts, null, ${now.toISOString()}::timestamptz, request_hash, payload, outcome, earn
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
+      event_id text, idempotency_key text, member_id text, store_id text, brand_id text, channel text,
+      order_id text, transaction_id text, transaction_ts timestamptz, request_hash text,
+      payload jsonb, outcome jsonb, earn jsonb)`.compile(trx);
 }
 
 /** Stores other outcomes (duplicates) under their claimed keys. */

@@ -285,7 +285,7 @@ export async function accrueBulk(
       });
     }
   }
-  // The events rows and every key's outcome travel with the commit.
+  // The events rows (which answer their keys) and the other keys' outcomes travel with the commit.
   if (accepted.length > 0) await deferAll(trx, [recordAcceptedQuery(trx, accepted, now)]);
   const others = mine.filter((c) => out.get(c.index)?.http_status !== 201);
   if (others.length > 0)

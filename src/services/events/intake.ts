@@ -13,9 +13,10 @@ import { deferWrite, prefetch, together } from '../../store/write-behind.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { enroll, ensureMember, lockQuery } from '../members.ts';
-import { claimQuery, priorUnlessClaimed, storeOutcome } from '../idempotency.ts';
+import { claimQuery, priorAnswer, storeOutcome } from '../idempotency.ts';
 import { inTransaction } from '../transaction.ts';
 import { accruePurchase, programsForStore } from './accrue.ts';
+import { eventKeyAnswer } from './event-keys.ts';
 import { linkReferral, maybeReferralBonus, referrerQuery } from './referral.ts';
 import { EventRejected } from './rejected.ts';
 import { recordRejection } from './rejections.ts';
@@ -257,7 +258,8 @@ async function process(
     earn: earn === null ? null : (JSON.stringify(earn) as never),
   });
   await deferWrite(trx, insertEvent);
-  return finish(trx, ev, { http_status: 201, body });
+  // The events row answers the key from now on (event-keys.ts): the key is not written again.
+  return { http_status: 201, body };
 }
 
 /** Claims the key, or answers the earlier outcome (same body) or 409 (different body). */
@@ -267,8 +269,8 @@ async function claimKey(
   hash: string,
   claimed: readonly unknown[],
 ): Promise<EventOutcome | null> {
-  const prior = await priorUnlessClaimed(trx, 'event', ev.idempotency_key, hash, claimed);
-  if (!prior) return null;
+  if (claimed.length > 0) return null;
+  const prior = priorAnswer(await eventKeyAnswer(trx, ev.idempotency_key), ev.idempotency_key, hash);
   const original = prior as { event_id?: string; body?: Record<string, unknown> };
   const first =
     typeof original.body?.duplicate_of === 'string'
