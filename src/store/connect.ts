@@ -51,7 +51,7 @@ function pgTypes(): pg.CustomTypesConfig {
  * stale, and then each one spends 30–60 ms compiling (docs/performance.md). PGOPTIONS, when set,
  * comes after and wins; `options` in the URL replaces both.
  */
-export function connectionOptions(): string {
+function connectionOptions(): string {
   return ['-c jit=off', process.env.PGOPTIONS].filter((o) => o && o.trim() !== '').join(' ');
 }
 
