@@ -46,22 +46,30 @@ function pgTypes(): pg.CustomTypesConfig {
 }
 
 /**
- * Session settings of every connection: JIT off. The service's statements are short, but a
- * batch's probes of a large table can be costed above jit_above_cost when its statistics are
- * stale, and then each one spends 30–60 ms compiling (docs/performance.md). PGOPTIONS, when set,
- * comes after and wins; `options` in the URL replaces both.
+ * The session settings every connection starts with: JIT off, then the URL's own `options`, then
+ * PGOPTIONS (later settings win). The service's statements are short, but a batch's probes of a
+ * large table can be costed above jit_above_cost when its statistics are stale, and then each
+ * one spends 30–60 ms compiling (docs/performance.md). The driver lets a URL's `options` replace
+ * the pool's, so they are taken out of the URL and put after ours.
  */
-function connectionOptions(): string {
-  return ['-c jit=off', process.env.PGOPTIONS].filter((o) => o && o.trim() !== '').join(' ');
+function connectionSettings(databaseUrl: string): { connectionString: string; options: string } {
+  const url = new URL(databaseUrl);
+  const fromUrl = url.searchParams.get('options');
+  if (fromUrl !== null) url.searchParams.delete('options');
+  return {
+    connectionString: fromUrl === null ? databaseUrl : url.toString(),
+    options: ['-c jit=off', fromUrl, process.env.PGOPTIONS]
+      .filter((o): o is string => typeof o === 'string' && o.trim() !== '')
+      .join(' '),
+  };
 }
 
 export async function openStore(opts: StoreOptions): Promise<Store> {
   if (opts.databaseUrl) {
     const pool = new pg.Pool({
-      connectionString: opts.databaseUrl,
+      ...connectionSettings(opts.databaseUrl),
       max: opts.poolSize ?? 10,
       types: pgTypes(),
-      options: connectionOptions(),
     });
     const db = new Kysely<DB>({ dialect: new PgWriteBehindDialect(pool) });
     const url = new URL(opts.databaseUrl);

@@ -1,6 +1,7 @@
 // The settings every PostgreSQL connection of the service starts with (store/connect.ts): JIT off,
 // so a statement costed high on stale statistics is not compiled for 30–60 ms before it runs. The
-// operator's PGOPTIONS comes after ours and wins. PostgreSQL only: PGlite has no JIT.
+// operator's own settings come after ours and win: the URL's `options`, then PGOPTIONS.
+// PostgreSQL only: PGlite has no JIT.
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
@@ -47,5 +48,24 @@ void describe('PostgreSQL session settings', { skip: !isPostgres() && 'PostgreSQ
       if (saved === undefined) delete process.env.PGOPTIONS;
       else process.env.PGOPTIONS = saved;
     }
+  });
+
+  void it("adds the URL's own options after ours instead of losing ours to them", async () => {
+    const withOptions = (options: string) => {
+      const url = new URL(process.env.DATABASE_URL!);
+      url.searchParams.set('options', options);
+      return url.toString();
+    };
+    const settings = async (databaseUrl: string) => {
+      const store = await openStore({ databaseUrl, poolSize: 1 });
+      try {
+        const s = { ctx: { db: store.db } };
+        return [await show(s, 'jit'), await show(s, 'work_mem')];
+      } finally {
+        await store.close();
+      }
+    };
+    assert.deepEqual(await settings(withOptions('-c work_mem=16MB')), ['off', '16MB']);
+    assert.equal((await settings(withOptions('-c jit=on')))[0], 'on');
   });
 });
