@@ -5,12 +5,23 @@
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { openStore } from '../../src/store/connect.ts';
+import type { DB } from '../../src/store/schema.ts';
 import { createTestService, isPostgres, type TestService } from '../helpers/store.ts';
 
-const show = async (t: { ctx: { db: TestService['ctx']['db'] } }, name: 'jit' | 'work_mem') =>
-  (await sql<{ v: string }>`select current_setting(${name}) as v`.execute(t.ctx.db)).rows[0]!.v;
+const setting = async (db: Kysely<DB>, name: 'jit' | 'work_mem') =>
+  (await sql<{ v: string }>`select current_setting(${name}) as v`.execute(db)).rows[0]!.v;
+
+/** The settings a store opened on this URL gives its connections. */
+async function settingsOf(databaseUrl: string): Promise<{ jit: string; work_mem: string }> {
+  const store = await openStore({ databaseUrl, poolSize: 1 });
+  try {
+    return { jit: await setting(store.db, 'jit'), work_mem: await setting(store.db, 'work_mem') };
+  } finally {
+    await store.close();
+  }
+}
 
 void describe('PostgreSQL session settings', { skip: !isPostgres() && 'PostgreSQL only' }, () => {
   let t: TestService;
@@ -25,7 +36,7 @@ void describe('PostgreSQL session settings', { skip: !isPostgres() && 'PostgreSQ
       Array.from({ length: 4 }, () =>
         t.ctx.db.connection().execute(async (c) => {
           await sql`select pg_sleep(0.05)`.execute(c);
-          return (await sql<{ v: string }>`select current_setting('jit') as v`.execute(c)).rows[0]!.v;
+          return setting(c, 'jit');
         }),
       ),
     );
@@ -36,14 +47,7 @@ void describe('PostgreSQL session settings', { skip: !isPostgres() && 'PostgreSQ
     const saved = process.env.PGOPTIONS;
     process.env.PGOPTIONS = '-c jit=on -c work_mem=8MB';
     try {
-      const store = await openStore({ databaseUrl: process.env.DATABASE_URL!, poolSize: 1 });
-      try {
-        const s = { ctx: { db: store.db } };
-        assert.equal(await show(s, 'jit'), 'on');
-        assert.equal(await show(s, 'work_mem'), '8MB');
-      } finally {
-        await store.close();
-      }
+      assert.deepEqual(await settingsOf(process.env.DATABASE_URL!), { jit: 'on', work_mem: '8MB' });
     } finally {
       if (saved === undefined) delete process.env.PGOPTIONS;
       else process.env.PGOPTIONS = saved;
@@ -56,16 +60,7 @@ void describe('PostgreSQL session settings', { skip: !isPostgres() && 'PostgreSQ
       url.searchParams.set('options', options);
       return url.toString();
     };
-    const settings = async (databaseUrl: string) => {
-      const store = await openStore({ databaseUrl, poolSize: 1 });
-      try {
-        const s = { ctx: { db: store.db } };
-        return [await show(s, 'jit'), await show(s, 'work_mem')];
-      } finally {
-        await store.close();
-      }
-    };
-    assert.deepEqual(await settings(withOptions('-c work_mem=16MB')), ['off', '16MB']);
-    assert.equal((await settings(withOptions('-c jit=on')))[0], 'on');
+    assert.deepEqual(await settingsOf(withOptions('-c work_mem=16MB')), { jit: 'off', work_mem: '16MB' });
+    assert.equal((await settingsOf(withOptions('-c jit=on'))).jit, 'on');
   });
 });
