@@ -4,9 +4,9 @@ import type { Trx } from '../../ledger/post.ts';
 // What an event's idempotency key answers when the event is sent again. The claim stores
 // {event_id} with status 0. An accepted event leaves it so: its events row, recorded under the key
 // in the same transaction, holds the answer (its outcome, stored once; the service never rewrites
-// it), which spares every accepted event a second version of its key row. Any other outcome (a duplicate) is
-// written into the key itself. A rejected event rolls its claim back. So a committed key of status
-// 0 always has its events row; verify checks it (event_keys_answered).
+// it), which spares every accepted event a second version of its key row. Any other outcome (a
+// duplicate) is written into the key itself. A rejected event rolls its claim back. So a committed
+// key of status 0 always has its events row; verify checks it (event_keys_answered).
 
 export interface EventKeyAnswer {
   readonly request_hash: string;
