@@ -148,7 +148,7 @@ function entriesStatement(trx: Trx, rows: readonly { id: bigint; input: EntryInp
                 ${intArray(rows.map((r) => r.input.corrects_entry_id ?? null))}::int8[],
                 ${text((e) => e.ref_type)}::text[], ${text((e) => e.ref_id)}::text[])
       with ordinality as u(id, kind, member_id, at, event_id, request_id, key_id, corrects, ref_type, ref_id, n)
-    join jsonb_array_elements(${JSON.stringify(rows.map((r) => r.input.detail ?? {}))}::jsonb)
+    join json_array_elements(${JSON.stringify(rows.map((r) => r.input.detail ?? {}))}::json)
       with ordinality as d(detail, n) on d.n = u.n`.compile(trx);
 }
 

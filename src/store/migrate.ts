@@ -10,6 +10,7 @@ import * as m008 from './migrations/008_reference_checks.ts';
 import * as m009 from './migrations/009_more_reference_checks.ts';
 import * as m010 from './migrations/010_lots_in_place.ts';
 import * as m011 from './migrations/011_balance_per_statement.ts';
+import * as m012 from './migrations/012_documents_as_json.ts';
 
 // Migrations are compiled into the program (not discovered on disk) so the same set runs from
 // source, from a build, and from an installed package.
@@ -25,6 +26,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '009_more_reference_checks': m009,
   '010_lots_in_place': m010,
   '011_balance_per_statement': m011,
+  '012_documents_as_json': m012,
 };
 
 class StaticProvider implements MigrationProvider {
@@ -37,14 +39,20 @@ export interface MigrateResult {
   readonly applied: string[];
 }
 
-export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrateResult> {
+export function migrateToLatest(db: Kysely<unknown>): Promise<MigrateResult> {
+  return migrateTo(db, null);
+}
+
+/** Applies the migrations up to `last` (its name), or all of them (null). */
+export async function migrateTo(db: Kysely<unknown>, last: string | null): Promise<MigrateResult> {
+  if (last !== null && !(last in MIGRATIONS)) throw new Error(`no migration named ${last}`);
   const migrator = new Migrator({
     db,
     provider: new StaticProvider(),
     migrationTableName: 'pointpool_migrations',
     migrationLockTableName: 'pointpool_migrations_lock',
   });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = await (last === null ? migrator.migrateToLatest() : migrator.migrateTo(last));
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(

@@ -63,7 +63,7 @@ void describe("a purchase's earn explanation is stored once", () => {
     ];
     // The old layout: events.earn carried the explanations beside the entry's id.
     await sql`
-      update events e set earn = e.earn || jsonb_build_object('programs', en.detail->'earn')
+      update events e set earn = e.earn::jsonb || jsonb_build_object('programs', en.detail->'earn')
       from entries en where e.event_id = ${made[1]!.event_id} and en.id = (e.earn->>'entry_id')::int8`.execute(
       db,
     );

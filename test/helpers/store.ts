@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Kysely } from 'kysely';
 import pg from 'pg';
 import type { App } from '../../src/api/app.ts';
 import type { Clock } from '../../src/clock.ts';
@@ -148,6 +149,24 @@ export async function createTestService(opts: TestServiceOptions = {}): Promise<
       return closed;
     },
   };
+}
+
+/**
+ * Runs `fn` on a fresh, empty store (no migrations applied), closed (and dropped) afterwards: for
+ * tests of the migrations themselves.
+ */
+export async function withBareStore<T>(fn: (db: Kysely<unknown>) => Promise<T>): Promise<T> {
+  const created = isPostgres() ? await createDatabase() : null;
+  try {
+    const store = await openStore(created ? { databaseUrl: created.url } : { dataDir: 'memory://' });
+    try {
+      return await fn(store.db as never);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    if (created) await dropDatabase(created.name);
+  }
 }
 
 /** Runs `fn` with a fresh service and always closes it (and drops its database). */

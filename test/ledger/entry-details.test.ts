@@ -21,8 +21,6 @@ void describe('entry details', () => {
     await t?.close();
   });
 
-  // jsonb cannot hold \u0000 in a string, whatever carries it.
-  const noNul = (v: unknown) => !JSON.stringify(v).includes('\\u0000');
   const text = fc.oneof(
     fc.string(),
     fc.constantFrom(
@@ -41,9 +39,10 @@ void describe('entry details', () => {
       'é€😀',
     ),
   );
-  const detail = fc
-    .dictionary(text, fc.oneof(text, fc.integer(), fc.constant(null), fc.jsonValue(), fc.array(text)))
-    .filter(noNul);
+  const detail = fc.dictionary(
+    text,
+    fc.oneof(text, fc.integer(), fc.constant(null), fc.jsonValue(), fc.array(text)),
+  );
 
   const entry = (d: Record<string, unknown>): EntryInput => ({
     kind: 'test',

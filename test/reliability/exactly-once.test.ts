@@ -12,7 +12,7 @@
 // Guards under test: the idempotency-key claim and the events/order unique constraints in
 // intake.ts (same key, event_id or purchase order → duplicate), and the 23505 retry that answers a
 // concurrent twin as a duplicate instead of a 5xx. Runs on PGlite and on PostgreSQL (where the
-// twins really run in parallel).
+// twins really run in parallel). EXACTLY_ONCE_SEED replays or varies the shuffles.
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
@@ -24,7 +24,7 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 
 const NOW_MS = Date.parse('2026-06-10T00:00:00.000Z');
 const HOUR_MS = 3_600_000;
-const SEED = 0x5eed_0007;
+const SEED = Number(process.env.EXACTLY_ONCE_SEED ?? 0x5eed_0007);
 const MEMBERS = 12;
 
 /** mulberry32: a small seeded PRNG, so a failing shuffle can be replayed. */

@@ -20,7 +20,7 @@ export function claimKeysQuery(
 ): CompiledQuery<{ key: string }> {
   return sql<{ key: string }>`
     insert into idempotency_keys (scope, key, request_hash, status_code, response, created_at)
-    select 'event', u.key, u.hash, 0, jsonb_build_object('event_id', u.event_id), ${now.toISOString()}::timestamptz
+    select 'event', u.key, u.hash, 0, json_build_object('event_id', u.event_id), ${now.toISOString()}::timestamptz
     from unnest(${textArray(rows.map((r) => r.key))}::text[], ${textArray(rows.map((r) => r.hash))}::text[],
                 ${textArray(rows.map((r) => r.event_id))}::text[]) as u(key, hash, event_id)
     order by u.key
@@ -257,10 +257,10 @@ export function recordAcceptedQuery(trx: Trx, rows: readonly AcceptedEvent[], no
                         transaction_id, transaction_ts, reversal_of, received_at, request_hash, payload, outcome, earn)
     select event_id, idempotency_key, 'purchase_completed', member_id, store_id, brand_id, channel, order_id,
            transaction_id, transaction_ts, null, ${now.toISOString()}::timestamptz, request_hash, payload, outcome, earn
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
+    from json_to_recordset(${JSON.stringify(rows)}::json) as x(
       event_id text, idempotency_key text, member_id text, store_id text, brand_id text, channel text,
       order_id text, transaction_id text, transaction_ts timestamptz, request_hash text,
-      payload jsonb, outcome jsonb, earn jsonb)`.compile(trx);
+      payload json, outcome json, earn json)`.compile(trx);
 }
 
 /** Stores other outcomes (duplicates) under their claimed keys. */
@@ -270,7 +270,7 @@ export function storeOutcomesQuery(
 ): CompiledQuery {
   return sql`
     update idempotency_keys k set status_code = x.status, response = x.response
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(key text, status int4, response jsonb)
+    from json_to_recordset(${JSON.stringify(rows)}::json) as x(key text, status int4, response json)
     where k.scope = 'event' and k.key = any(${textArray(rows.map((r) => r.key))}::text[]) and k.key = x.key`.compile(
     trx,
   );

@@ -143,8 +143,19 @@ export async function loadPurchase(
     brand_id: target.brand_id,
     transaction_ts: target.transaction_ts,
     earn,
-    programs,
+    programs: inStoredKeyOrder(programs),
   };
+}
+
+/**
+ * The explanations ordered by program id as jsonb orders keys (shorter first, then bytewise;
+ * program ids are ASCII): the order a reversal's `reversed` list has always had, from when the
+ * explanations were stored as jsonb. The json they are stored in now keeps the order they were
+ * written in, so without this a reversal's answer would depend on when its purchase was stored.
+ */
+function inStoredKeyOrder<T>(byProgram: Record<string, T>): Record<string, T> {
+  const ids = Object.keys(byProgram).sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(ids.map((id) => [id, byProgram[id]!]));
 }
 
 export async function reversePurchase(
