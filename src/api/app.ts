@@ -15,9 +15,10 @@ import { recordAudit, setAuditStatus, type AuditRecord } from '../services/audit
 import { runInAuditScope, type AuditScope } from '../services/audit-scope.ts';
 import type { Ctx } from '../services/context.ts';
 import { authHook } from './auth.ts';
-import { installErrorHandling } from './error-handler.ts';
+import { frameworkError, installErrorHandling } from './error-handler.ts';
 import { installJsonBody } from './json-body.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { typedQueryValues } from './query-values.ts';
 import { statsOf } from '../services/redemptions/shared.ts';
 import { sharedEventStats } from '../services/events/shared-accrual.ts';
 import { sharedReadStats } from '../services/balances-current.ts';
@@ -83,10 +84,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       return typeof given === 'string' && /^[A-Za-z0-9_.:-]{1,100}$/.test(given) ? given : randomUUID();
     },
     ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
+      // No type coercion: JSON bodies are taken as sent (query values are typed in preValidation).
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false },
     },
     return503OnClosing: true,
     routerOptions: { maxParamLength: 1000 },
+    frameworkErrors: frameworkError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const app = fastify as unknown as App;
   app.decorate('ctx', opts.ctx);
@@ -142,6 +145,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         });
       }
     }
+    req.query = typedQueryValues(
+      req.routeOptions.schema?.querystring as Parameters<typeof typedQueryValues>[0],
+      (req.query ?? {}) as Record<string, unknown>,
+    );
   });
   app.addHook('preHandler', authHook(opts.ctx.db));
   app.addHook('onResponse', async (req, reply) => {

@@ -46,6 +46,15 @@ function fromFastify(
   return null;
 }
 
+/**
+ * Errors the router meets before any route or hook runs (Fastify's `frameworkErrors`): a path
+ * that is not valid percent-encoding (FST_ERR_BAD_URL), a path segment over the router's length
+ * limit (FST_ERR_MAX_PARAM_LENGTH). Answered from the catalogue like every other error.
+ */
+export function frameworkError(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  void send(reply, 'INVALID_REQUEST', err.message, { field: 'url', cause: err.code });
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof AppError) return send(reply, err.code, err.message, err.details);

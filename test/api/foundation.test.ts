@@ -536,6 +536,19 @@ void describe('API foundation', () => {
         400,
         'INVALID_REQUEST',
       );
+      // Paths the router itself refuses answer from the catalogue too.
+      for (const url of [
+        '/v1/members/%zz/balances',
+        `/v1/members/${'m'.repeat(1001)}`,
+        '/v1/rewards/%E0%A4%A',
+      ]) {
+        const err = assertError(
+          await app.inject({ method: 'GET', url, headers: admin }),
+          400,
+          'INVALID_REQUEST',
+        );
+        assert.equal(err.details.field, 'url', JSON.stringify(err));
+      }
     });
   });
 

@@ -191,6 +191,47 @@ void describe('rewards catalog', () => {
     );
   });
 
+  void it('takes a body as sent: null is "no limit", "" is not a date, "5" is not a number', async () => {
+    // The validator once coerced types: `stock: null` became 0 (sold out) and `valid_from: ""`
+    // became null (no window). Query values are still typed by their schema.
+    const id = uid('rwd_open');
+    const created = await createReward({ id, points_cost: 5, stock: null, valid_from: null, valid_to: null });
+    assert.equal(created.stock, null);
+    assert.equal((await req('PATCH', `/v1/rewards/${id}`, { stock: 4 })).json().stock, 4);
+    const unlimited = await req('PATCH', `/v1/rewards/${id}`, { stock: null });
+    assert.equal(unlimited.statusCode, 200, unlimited.body);
+    assert.equal(await stock(id), null);
+    for (const [field, value] of [
+      ['valid_from', ''],
+      ['valid_to', ''],
+      ['valid_from', 0],
+      ['stock', ''],
+      ['stock', '5'],
+      ['stock', false],
+      ['points_cost', '10'],
+      ['active', 'false'],
+      ['active', 0],
+      ['name', 42],
+    ] as const) {
+      const err = assertError(
+        await req('PATCH', `/v1/rewards/${id}`, { [field]: value }),
+        400,
+        'INVALID_REQUEST',
+      );
+      assert.equal(err.details.field, `body.${field}`, JSON.stringify(err));
+    }
+    assert.equal(await stock(id), null);
+    assert.equal((await req('GET', `/v1/rewards/${id}`)).json().active, true);
+    // Query values: typed by the schema, strictly.
+    assert.ok(
+      ((await req('GET', '/v1/rewards?active=true&brand_id=northwind')).json().data as Json[]).some(
+        (r) => r.id === id,
+      ),
+    );
+    assertError(await req('GET', '/v1/rewards?active=yes'), 400, 'INVALID_REQUEST');
+    assertError(await req('GET', '/v1/rewards?active=1'), 400, 'INVALID_REQUEST');
+  });
+
   void it('redeeming takes stock; sold out is 409 and takes no points; stock never below zero', async () => {
     const m = uid('mbr_rw');
     await buyNorthwind(m, 10000); // 50 stars

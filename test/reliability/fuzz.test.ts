@@ -19,7 +19,10 @@
 // - /healthz answers 200 at the end and verify is ok.
 //
 // Count: 10,000 requests on both stores (measured: about 30 s on PGlite and on PostgreSQL, 8 in
-// flight through app.inject). FUZZ_RUNS overrides the count, FUZZ_SEED the seed.
+// flight through app.inject). FUZZ_RUNS overrides the count, FUZZ_SEED the seed. CI keeps one seed
+// so that its runs repeat; other seeds find what that one does not: a loop over random seeds
+// (2026-12-01) found the validator coercing body types (`stock: null` stored as 0, `""` as no
+// date) and the router's own 400/414 bodies outside the catalogue, all fixed since.
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
@@ -261,6 +264,8 @@ const badPoints: fc.Arbitrary<unknown> = fc.oneof(
   fc.double({ max: -Number.MIN_VALUE, noNaN: true }),
   fc.double({ min: 1e13, noNaN: true }),
 );
+/** Not an amount of minor units: as badPoints, but cents reach 10^13 (canonical.ts MAX_CENTS). */
+const badCents: fc.Arbitrary<unknown> = badPoints.map((v) => (v === 1e13 ? 1e13 + 1 : v));
 /** Not a date-time. */
 const badTimestamp: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom(
@@ -338,6 +343,8 @@ const ghostId: fc.Arbitrary<string> = fc.oneof(
     '..%2F..%2Fetc',
     'x'.repeat(5000),
     '%F0%9F%92%A5',
+    '%zz', // not percent-encoding at all: the router refuses the path
+    '%E0%A4%A',
     'a%20b',
     '0',
     '-1',
@@ -436,7 +443,7 @@ const eventBreakers: Breaker[] = [
       .map((l) => [l]),
     'bad quantity',
   ),
-  put('subtotal_cents', badPoints, 'bad amount'),
+  put('subtotal_cents', badCents, 'bad amount'),
   put('eligible_subtotal_cents', fc.constantFrom(20001, 1e15, -1, 0.5), 'more than the subtotal, or bad'),
   (b) =>
     fc.constantFrom('purchase_voided', 'purchase_refunded').map((type) => ({
@@ -1287,20 +1294,6 @@ async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Prom
 }
 
 const CODES = new Set(Object.keys(ERRORS));
-/**
- * 4xx answers known to bypass the error catalogue, reported and tolerated here (still 4xx, so the
- * contract's "never a 5xx" holds). Remove an entry once it is fixed.
- * - A path parameter over Fastify's maxParamLength (100) answers 414 with Fastify's own body
- *   {"error": "Bad Request", "code": "FST_ERR_MAX_PARAM_LENGTH", …}: find-my-way's router answers
- *   before the error handler (src/api/app.ts sets no maxParamLength and no 414 mapping).
- */
-const KNOWN_BODY_ISSUES = [
-  {
-    status: 414,
-    fastifyCode: 'FST_ERR_MAX_PARAM_LENGTH',
-    note: '414 FST_ERR_MAX_PARAM_LENGTH answered outside the error catalogue',
-  },
-];
 
 void describe(`fuzz: ${RUNS} generated hostile requests against every write endpoint (${isPostgres() ? 'PostgreSQL' : 'PGlite'}, seed ${SEED})`, () => {
   before(async () => {
@@ -1317,7 +1310,6 @@ void describe(`fuzz: ${RUNS} generated hostile requests against every write endp
     const requests = fc.sample(allRequests(), { numRuns: RUNS, seed: SEED });
     const failures: string[] = [];
     const classes = new Map<string, number>();
-    const knownIssues = new Set<string>();
     const tally: Record<string, number> = {};
     const started = Date.now();
     await pool(requests, IN_FLIGHT, async (r) => {
@@ -1343,16 +1335,14 @@ void describe(`fuzz: ${RUNS} generated hostile requests against every write endp
         classes.set(cls, (classes.get(cls) ?? 0) + 1);
         return void failures.push(`${status} ${body.slice(0, 300)} ← ${where}`);
       }
-      let json: Json | null = null;
+      let json: Json | null;
       try {
         json = JSON.parse(body) as Json;
       } catch {
         json = null;
       }
       if (status >= 400) {
-        const known = KNOWN_BODY_ISSUES.find((k) => k.status === status && json?.code === k.fastifyCode);
-        if (known) knownIssues.add(known.note);
-        else if (
+        if (
           !json ||
           typeof json.error?.code !== 'string' ||
           !CODES.has(json.error.code) ||
@@ -1377,7 +1367,6 @@ void describe(`fuzz: ${RUNS} generated hostile requests against every write endp
     tc.diagnostic(
       `${RUNS} requests in ${elapsed} ms (${Math.round((RUNS / elapsed) * 1000)}/s); statuses ${JSON.stringify(tally)}`,
     );
-    for (const note of knownIssues) tc.diagnostic(`known issue seen: ${note}`);
     for (const [cls, n] of classes) tc.diagnostic(`5xx: ${n} × ${cls}`);
     assert.deepEqual(failures.slice(0, 25), [], `${failures.length} failure(s), first 25 shown`);
 
