@@ -145,10 +145,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         });
       }
     }
-    req.query = typedQueryValues(
-      req.routeOptions.schema?.querystring as Parameters<typeof typedQueryValues>[0],
-      (req.query ?? {}) as Record<string, unknown>,
-    );
+    // Only routes that declare a querystring have values to type (not the event and redemption writes).
+    const querystring = req.routeOptions.schema?.querystring;
+    if (querystring) req.query = typedQueryValues(querystring, (req.query ?? {}) as Record<string, unknown>);
   });
   app.addHook('preHandler', authHook(opts.ctx.db));
   app.addHook('onResponse', async (req, reply) => {
