@@ -28,7 +28,9 @@ const pt4 = (n: number): bigint => BigInt(Math.round(n * 1e4));
 /** `twice`: the same request (same idempotency key) sent twice at once. */
 export type Op =
   | { k: 'buy'; m: number; brand: Brand; cents: number; twice?: boolean }
+  | { k: 'batch'; buys: readonly { m: number; brand: Brand; cents: number }[] }
   | { k: 'void'; i: number }
+  | { k: 'release-holds' }
   | {
       k: 'redeem';
       m: number;
@@ -59,6 +61,8 @@ export interface OpOptions {
   readonly twice?: boolean;
   /** Clock advances (not inside a round of concurrent operations). */
   readonly advance?: boolean;
+  /** Purchases through POST /v1/events/batch, and runs of the release-holds job. */
+  readonly batchAndJobs?: boolean;
 }
 
 export const opArb = (members: number, opts: OpOptions = {}): fc.Arbitrary<Op> => {
@@ -111,6 +115,20 @@ export const opArb = (members: number, opts: OpOptions = {}): fc.Arbitrary<Op> =
       weight: 2,
     },
   ];
+  if (opts.batchAndJobs)
+    weighted.push(
+      {
+        arbitrary: fc.record({
+          k: fc.constant('batch' as const),
+          buys: fc.array(fc.record({ m, brand, cents: fc.integer({ min: 100, max: 20_000 }) }), {
+            minLength: 1,
+            maxLength: 4,
+          }),
+        }),
+        weight: 1,
+      },
+      { arbitrary: fc.record({ k: fc.constant('release-holds' as const) }), weight: 3 },
+    );
   if (opts.voids)
     weighted.push({ arbitrary: fc.record({ k: fc.constant('void' as const), i: fc.nat() }), weight: 1 });
   if (opts.advance !== false)
@@ -185,6 +203,65 @@ export class LedgerOps {
     }
   }
 
+  /** Holds the release-holds job said it released, since the last settleExpiredHolds. */
+  jobReleases = 0;
+
+  #purchase(b: { m: number; brand: Brand; cents: number }): Json {
+    const s = STORE[b.brand];
+    const id = uid('ev');
+    return {
+      event_id: id,
+      event_type: 'purchase_completed',
+      member_id: this.members[b.m]!,
+      channel: s.channel,
+      store_id: s.store,
+      transaction_id: `tx_${id}`,
+      transaction_ts: new Date(this.clock.now().getTime() - 3_600_000).toISOString(),
+      order_id: `ord_${id}`,
+      currency: s.currency,
+      line_items: [
+        { sku: 'SKU-1', category: 'misc', unit_price_cents: b.cents, quantity: 1, eligible_for_points: true },
+      ],
+      subtotal_cents: b.cents,
+      eligible_subtotal_cents: b.cents,
+      idempotency_key: `k_${id}`,
+    };
+  }
+
+  #accrued(event: Json, brand: Brand, body: Json): void {
+    assert.equal(body.status, 'accepted', JSON.stringify(body));
+    const accrued = (body.accruals as Json[]).filter((a) => a.points > 0);
+    this.#apply(event.member_id, byProgram(accrued), 'available', 1n);
+    this.purchases.push({ event, brand, voided: false });
+    count('buy');
+  }
+
+  /**
+   * After a round with release-holds runs: the holds the model still has that the service now
+   * says expired were released by the job (it skips members another transaction holds, so not
+   * every hold past its timeout need be). No more can have expired than the job released.
+   */
+  async settleExpiredHolds(): Promise<void> {
+    let expired = 0;
+    for (const [id, held] of [...this.holds]) {
+      const res = await this.t.app.inject({
+        method: 'GET',
+        url: `/v1/redemptions/${id}`,
+        headers: this.t.adminHeaders,
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      if (res.json<Json>().status !== 'expired') continue;
+      const member = this.redemptions.find((r) => r.id === id)!.member;
+      this.#apply(member, held, 'held', -1n);
+      this.#apply(member, held, 'available', 1n);
+      this.holds.delete(id);
+      expired++;
+      count('expired');
+    }
+    assert.ok(expired <= this.jobReleases, `${expired} holds expired, the job released ${this.jobReleases}`);
+    this.jobReleases = 0;
+  }
+
   #at(member: string, program: string) {
     let m = this.bal.get(member);
     if (!m) this.bal.set(member, (m = new Map()));
@@ -217,41 +294,33 @@ export class LedgerOps {
         this.clock.advance(op.minutes * 60_000);
         return;
       case 'buy': {
-        const member = this.members[op.m]!;
-        const s = STORE[op.brand];
-        const id = uid('ev');
-        const event = {
-          event_id: id,
-          event_type: 'purchase_completed',
-          member_id: member,
-          channel: s.channel,
-          store_id: s.store,
-          transaction_id: `tx_${id}`,
-          transaction_ts: new Date(this.clock.now().getTime() - 3_600_000).toISOString(),
-          order_id: `ord_${id}`,
-          currency: s.currency,
-          line_items: [
-            {
-              sku: 'SKU-1',
-              category: 'misc',
-              unit_price_cents: op.cents,
-              quantity: 1,
-              eligible_for_points: true,
-            },
-          ],
-          subtotal_cents: op.cents,
-          eligible_subtotal_cents: op.cents,
-          idempotency_key: `k_${id}`,
-        };
+        const event = this.#purchase(op);
         const answers = await this.#times(n, '/v1/events', event);
-        const res = once(answers, () => id, 'buy');
+        const res = once(answers, () => event.event_id, 'buy');
         assert.equal(res.statusCode, 201, res.body);
         for (const r of answers)
           if (r !== res) assert.equal(r.json<Json>().status, 'duplicate', `buy twice: ${r.body}`);
-        const accrued = res.json<Json>().accruals.filter((a: Json) => a.points > 0);
-        this.#apply(member, byProgram(accrued), 'available', 1n);
-        this.purchases.push({ event, brand: op.brand, voided: false });
-        count('buy');
+        this.#accrued(event, op.brand, res.json<Json>());
+        return;
+      }
+      case 'batch': {
+        const events = op.buys.map((b) => this.#purchase(b));
+        const res = await this.#post('/v1/events/batch', { events });
+        assert.equal(res.statusCode, 200, res.body);
+        const results = res.json<Json>().results as Json[];
+        assert.equal(results.length, events.length, res.body);
+        results.forEach((r, i) => {
+          assert.equal(r.http_status, 201, `batch[${i}]: ${JSON.stringify(r)}`);
+          this.#accrued(events[i]!, op.buys[i]!.brand, r);
+        });
+        count('batch');
+        return;
+      }
+      case 'release-holds': {
+        const res = await this.#post('/v1/jobs/release-holds/run', { as_of: this.clock.now().toISOString() });
+        assert.equal(res.statusCode, 200, res.body);
+        this.jobReleases += res.json<Json>().holds_released as number;
+        count('release-holds');
         return;
       }
       case 'void': {

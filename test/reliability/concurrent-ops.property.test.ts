@@ -1,7 +1,8 @@
 // Reliability (issue 7): random operations at once keep every invariant. For 2–3 members, rounds
-// of 2–12 operations sent together (purchases, purchase voids, redemptions captured or held,
-// captures, releases, reversals, transfers; some sent twice at once under one key), the clock
-// moving between rounds. Whatever order the service runs a round in, and whichever of its shared
+// of 2–12 operations sent together (purchases, alone or in batches, purchase voids, redemptions
+// captured or held, captures, releases, reversals, transfers, runs of the release-holds job; some
+// sent twice at once under one key), the clock moving between rounds (holds time out after 30
+// minutes). Whatever order the service runs a round in, and whichever of its shared
 // transactions (single events, redemptions, balance reads) take them together, after each round:
 // an independent model of each member's available and held points per program, fed only by what
 // each answer says moved, equals the API's balances; no request is a 5xx; a request sent twice
@@ -23,8 +24,12 @@ let t: TestService;
 const roundsArb = (n: number) =>
   fc.array(
     fc.record({
-      ops: fc.array(opArb(n, { voids: true, twice: true, advance: false }), { minLength: 2, maxLength: 12 }),
-      minutes: fc.integer({ min: 0, max: 20 }),
+      ops: fc.array(opArb(n, { voids: true, twice: true, batchAndJobs: true, advance: false }), {
+        minLength: 2,
+        maxLength: 12,
+      }),
+      // Often past the holds' 30-minute timeout, so that the job has some to release.
+      minutes: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 31, max: 60 })),
     }),
     { minLength: 1, maxLength: 5 },
   );
@@ -52,6 +57,7 @@ void describe('concurrent operations property: any interleaving keeps every inva
           await run.seed();
           for (const round of rounds) {
             await Promise.all(round.ops.map((op: Op) => run.run(op)));
+            await run.settleExpiredHolds();
             await run.check();
             clock.advance(round.minutes * 60_000);
           }
@@ -60,7 +66,7 @@ void describe('concurrent operations property: any interleaving keeps every inva
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 15) },
     );
     tc.diagnostic(JSON.stringify(Object.fromEntries(done)));
-    for (const k of ['buy', 'void', 'redeem', 'hold', 'transfer'])
+    for (const k of ['buy', 'batch', 'void', 'redeem', 'hold', 'transfer', 'release-holds'])
       assert.ok((done.get(k) ?? 0) > 0, `no ${k} took effect: ${JSON.stringify(Object.fromEntries(done))}`);
   });
 });
