@@ -31,6 +31,7 @@ export type Op =
   | { k: 'batch'; buys: readonly { m: number; brand: Brand; cents: number }[] }
   | { k: 'void'; i: number }
   | { k: 'release-holds' }
+  | { k: 'close' }
   | {
       k: 'redeem';
       m: number;
@@ -61,7 +62,7 @@ export interface OpOptions {
   readonly twice?: boolean;
   /** Clock advances (not inside a round of concurrent operations). */
   readonly advance?: boolean;
-  /** Purchases through POST /v1/events/batch, and runs of the release-holds job. */
+  /** Purchases through POST /v1/events/batch, runs of the release-holds job, settlement closes. */
   readonly batchAndJobs?: boolean;
 }
 
@@ -128,6 +129,7 @@ export const opArb = (members: number, opts: OpOptions = {}): fc.Arbitrary<Op> =
         weight: 1,
       },
       { arbitrary: fc.record({ k: fc.constant('release-holds' as const) }), weight: 3 },
+      { arbitrary: fc.record({ k: fc.constant('close' as const) }), weight: 1 },
     );
   if (opts.voids)
     weighted.push({ arbitrary: fc.record({ k: fc.constant('void' as const), i: fc.nat() }), weight: 1 });
@@ -314,6 +316,14 @@ export class LedgerOps {
           this.#accrued(events[i]!, op.buys[i]!.brand, r);
         });
         count('batch');
+        return;
+      }
+      case 'close': {
+        // The open settlement period, up to now: one of the closes sent at once succeeds, the
+        // others find it closed; verify checks the statements against the flows.
+        const res = await this.#post('/v1/settlement/periods', { to: this.clock.now().toISOString() });
+        if (!expectOneOf(res, [201], ['SETTLEMENT_PERIOD_ALREADY_CLOSED'], 'close')) return;
+        count('close');
         return;
       }
       case 'release-holds': {
