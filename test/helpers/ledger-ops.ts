@@ -32,6 +32,7 @@ export type Op =
   | { k: 'void'; i: number }
   | { k: 'release-holds' }
   | { k: 'close' }
+  | { k: 'job'; name: 'expire' | 'mature' | 'tiers' }
   | {
       k: 'redeem';
       m: number;
@@ -62,7 +63,10 @@ export interface OpOptions {
   readonly twice?: boolean;
   /** Clock advances (not inside a round of concurrent operations). */
   readonly advance?: boolean;
-  /** Purchases through POST /v1/events/batch, runs of the release-holds job, settlement closes. */
+  /**
+   * Purchases through POST /v1/events/batch, runs of the jobs (release-holds, and expire, mature
+   * and tiers, which find nothing due here but take their locks), settlement closes.
+   */
   readonly batchAndJobs?: boolean;
 }
 
@@ -130,6 +134,13 @@ export const opArb = (members: number, opts: OpOptions = {}): fc.Arbitrary<Op> =
       },
       { arbitrary: fc.record({ k: fc.constant('release-holds' as const) }), weight: 3 },
       { arbitrary: fc.record({ k: fc.constant('close' as const) }), weight: 1 },
+      {
+        arbitrary: fc.record({
+          k: fc.constant('job' as const),
+          name: fc.constantFrom('expire' as const, 'mature' as const, 'tiers' as const),
+        }),
+        weight: 1,
+      },
     );
   if (opts.voids)
     weighted.push({ arbitrary: fc.record({ k: fc.constant('void' as const), i: fc.nat() }), weight: 1 });
@@ -324,6 +335,12 @@ export class LedgerOps {
         const res = await this.#post('/v1/settlement/periods', { to: this.clock.now().toISOString() });
         if (!expectOneOf(res, [201], ['SETTLEMENT_PERIOD_ALREADY_CLOSED'], 'close')) return;
         count('close');
+        return;
+      }
+      case 'job': {
+        const res = await this.#post(`/v1/jobs/${op.name}/run`, { as_of: this.clock.now().toISOString() });
+        assert.equal(res.statusCode, 200, res.body);
+        count(op.name);
         return;
       }
       case 'release-holds': {

@@ -1,15 +1,15 @@
 // Reliability (issue 7): random operations at once keep every invariant. For 2–3 members, rounds
 // of 2–12 operations sent together (purchases, alone or in batches, purchase voids, redemptions
-// captured or held, captures, releases, reversals, transfers, runs of the release-holds job,
-// settlement closes; some sent twice at once under one key), the clock moving between rounds
-// (holds time out after 30 minutes). Whatever order the service runs a round in, and whichever of
-// its shared transactions (single events, redemptions, balance reads) take them together, after
-// each round: an independent model of each member's available and held points per program, fed
-// only by what each answer says moved, equals the API's balances; no request is a 5xx; a request
-// sent twice took effect once; nothing is below zero but where a void recorded a negative
-// balance; verify is ok (settlement statements and flows included). On PostgreSQL with a pool of
-// 20 the rounds run in parallel transactions; on PGlite they interleave at every await on its one
-// connection. PROPERTY_RUNS overrides the run count.
+// captured or held, captures, releases, reversals, transfers, runs of the jobs: release-holds,
+// expire, mature, tiers; settlement closes; some sent twice at once under one key), the clock
+// moving between rounds (holds time out after 30 minutes). Whatever order the service runs a
+// round in, and whichever of its shared transactions (single events, redemptions, balance reads)
+// take them together, after each round: an independent model of each member's available and held
+// points per program, fed only by what each answer says moved, equals the API's balances; no
+// request is a 5xx; a request sent twice took effect once; nothing is below zero but where a void
+// recorded a negative balance; verify is ok (settlement statements and flows included). On
+// PostgreSQL with a pool of 20 the rounds run in parallel transactions; on PGlite they interleave
+// at every await on its one connection. PROPERTY_RUNS overrides the run count.
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
