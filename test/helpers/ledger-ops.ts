@@ -250,9 +250,11 @@ export class LedgerOps {
   }
 
   /**
-   * After a round with release-holds runs: the holds the model still has that the service now
-   * says expired were released by the job (it skips members another transaction holds, so not
-   * every hold past its timeout need be). No more can have expired than the job released.
+   * After every round: the holds the model still has that the service now says expired were
+   * released by a release-holds run (it skips members another transaction holds, so not every
+   * hold past its timeout need be; a capture or release past it resolves the hold itself, and
+   * the model with it). No more can have expired than the runs released, so a hold that expired
+   * with no run fails here.
    */
   async settleExpiredHolds(): Promise<void> {
     let expired = 0;
