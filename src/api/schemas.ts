@@ -1,5 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { ERRORS } from '../errors.ts';
+import { MEMBER_ID_PATTERN } from '../domain/events/canonical.ts';
 
 // Schemas shared by routes. Responses are described for the OpenAPI document; amounts are JSON
 // numbers (points) or integer minor units with a currency (money), per CONTRACT.md.
@@ -33,5 +34,5 @@ export const errorResponses = (...codes: (keyof typeof ERRORS)[]): Record<number
 export const MemberId = Type.String({
   minLength: 1,
   maxLength: 128,
-  pattern: '^[A-Za-z0-9][A-Za-z0-9_.:@-]*$',
+  pattern: MEMBER_ID_PATTERN,
 });

@@ -828,6 +828,22 @@ void describe('POST /v1/events: malformed events and GET /v1/rejections', () => 
       'INVALID_EVENT',
       'transaction_ts',
     ],
+    // Date.parse would roll these over to the 1st of the next month, a day nobody wrote.
+    [
+      'a day the month lacks',
+      (e) => ({ ...e, transaction_ts: '2026-11-31T10:00:00Z' }),
+      'INVALID_EVENT',
+      'transaction_ts',
+    ],
+    [
+      '29 February of a common year',
+      (e) => ({ ...e, transaction_ts: '2026-02-29T10:00:00Z' }),
+      'INVALID_EVENT',
+      'transaction_ts',
+    ],
+    // A member id is a path segment of /v1/members/{member_id}: one the paths cannot name is refused.
+    ['member id with #', (e) => ({ ...e, member_id: 'abc#1' }), 'INVALID_EVENT', 'member_id'],
+    ['member id with /', (e) => ({ ...e, member_id: 'abc/1' }), 'INVALID_EVENT', 'member_id'],
     [
       'timestamp as a number',
       (e) => ({ ...e, transaction_ts: 1773144000000 }),

@@ -287,6 +287,28 @@ void describe('mature and idempotence', () => {
   });
 });
 
+void describe('instants that do not exist', () => {
+  // Date.parse reads 2026-02-30 as 2 March: a job would run, or a balance answer, as of a day
+  // nobody asked for.
+  void it('are refused in a job run and in a balance read, naming the field', async () => {
+    const run = await t.app.inject({
+      method: 'POST',
+      url: '/v1/jobs/expire/run',
+      headers: t.adminHeaders,
+      payload: { as_of: '2026-02-30T00:00:00Z' },
+    });
+    assert.equal(run.statusCode, 400, run.body);
+    assert.match(run.json().error.details.field, /as_of/);
+    const read = await t.app.inject({
+      method: 'GET',
+      url: `/v1/members/${uid('mbr_ts')}/balances?as_of=2026-11-31T00:00:00Z`,
+      headers: t.adminHeaders,
+    });
+    assert.equal(read.statusCode, 400, read.body);
+    assert.match(read.json().error.details.field, /as_of/);
+  });
+});
+
 void describe('tiers across the qualification window', () => {
   const T0 = '2026-03-10T11:59:00.000Z'; // the purchases' transaction time (1 min before NOW)
 

@@ -121,6 +121,11 @@ void describe('validateConfig', () => {
       (d) => (prog(d, 'northwind-stars').rules[1].valid_to = '2026-01-01T00:00:00Z'),
       '/programs/1/rules/1/valid_to',
     ],
+    [
+      'valid_from on a day the month lacks',
+      (d) => (prog(d, 'northwind-stars').rules[1].valid_from = '2026-02-30T00:00:00Z'),
+      '/programs/1/rules/1/valid_from',
+    ],
     ['point_value zero', (d) => (d.programs[0].point_value = '0'), '/programs/0/point_value'],
     ['negative earn points', (d) => (d.programs[0].earn.points = '-1'), '/programs/0/earn/points'],
     [

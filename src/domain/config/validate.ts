@@ -1,6 +1,7 @@
 import { FormatRegistry, type TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { cmp, fromInt, parseDecimal, ZERO, type Ratio } from '../decimal.ts';
+import { isRfc3339 } from '../timestamp.ts';
 import { compileCondition } from './compile.ts';
 import {
   BrandSchema,
@@ -32,9 +33,6 @@ export type ConfigValidation =
 
 // A hostile or broken document (100k bad stores) must not produce an unbounded response.
 const MAX_PROBLEMS = 500;
-
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
-export const isRfc3339 = (s: string): boolean => RFC3339.test(s) && !Number.isNaN(Date.parse(s));
 
 // TypeBox knows no formats by itself; without this every timestamp fails "Unknown format".
 if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', isRfc3339);

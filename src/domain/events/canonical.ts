@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../../errors.ts';
+import { parseRfc3339 } from '../timestamp.ts';
 
 // The canonical event (CONTRACT.md "Events"), validated by hand rather than by a schema
 // library so that each problem gets a stable code, the exact offending field, and so that a
@@ -15,6 +16,11 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export const MAX_LINE_ITEMS = 500;
 const MAX_CENTS = 10n ** 13n; // 100 billion in major units: above any real basket
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.:@#/-]{0,127}$/;
+// A member id is also a URL path segment (/v1/members/{member_id}/…), so it has no '#' or '/':
+// an id the paths cannot name would hold points nobody can read or spend.
+export const MEMBER_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:@-]*$';
+const MEMBER_ID_RE = new RegExp(MEMBER_ID_PATTERN);
+// The shape only; parseRfc3339 below refuses instants that do not exist (2026-11-31).
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 export interface LineItem {
@@ -139,7 +145,7 @@ export function parseEvent(raw: unknown): Parsed {
   const specs: [string, boolean, RegExp?][] = [
     ['event_id', true, ID_RE],
     ['event_type', true],
-    ['member_id', true, ID_RE],
+    ['member_id', true, MEMBER_ID_RE],
     ['channel', true, /^[a-z_]{1,32}$/],
     ['store_id', true, ID_RE],
     ['transaction_id', true, ID_RE],
@@ -148,7 +154,7 @@ export function parseEvent(raw: unknown): Parsed {
     ['currency', true, /^[A-Z]{3}$/],
     ['order_id', false, ID_RE],
     ['reversal_of', false, ID_RE],
-    ['referrer_member_id', false, ID_RE],
+    ['referrer_member_id', false, MEMBER_ID_RE],
   ];
   for (const [field, required, re] of specs) {
     const v = str(raw, field, {
@@ -162,8 +168,9 @@ export function parseEvent(raw: unknown): Parsed {
   const type = fields.event_type as EventType;
   if (!EVENT_TYPES.includes(type))
     return fail('event_type', `event_type must be one of ${EVENT_TYPES.join(', ')}`);
-  const ms = Date.parse(fields.transaction_ts!);
-  if (Number.isNaN(ms)) return fail('transaction_ts', 'transaction_ts is not a valid instant');
+  const ms = parseRfc3339(fields.transaction_ts!);
+  if (ms === null)
+    return fail('transaction_ts', 'transaction_ts is not a real instant (check the day of the month)');
 
   const needsLines = type === 'purchase_completed' || type === 'purchase_refunded';
   const items: LineItem[] = [];
