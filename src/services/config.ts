@@ -2,9 +2,9 @@ import { sql, type Kysely } from 'kysely';
 import { compileGroup } from '../domain/config/compile.ts';
 import type { Group } from '../domain/config/group.ts';
 import type { Config } from '../domain/config/schema.ts';
-import { validateConfig } from '../domain/config/validate.ts';
+import { validateConfig, type ConfigProblem } from '../domain/config/validate.ts';
 import { AppError } from '../errors.ts';
-import { systemAccount, type AccountRef } from '../ledger/accounts.ts';
+import { MEMBER_KINDS, systemAccount, type AccountRef } from '../ledger/accounts.ts';
 import { loadSystemAccounts } from '../ledger/post.ts';
 import type { DB } from '../store/schema.ts';
 import type { Actor, Ctx, GroupSource } from './context.ts';
@@ -27,6 +27,7 @@ export async function applyConfig(ctx: Ctx, doc: unknown, actor: Actor): Promise
       .select((eb) => eb.fn.max('version').as('v'))
       .executeTakeFirst();
     const next = (max?.v ?? 0) + 1;
+    if (max?.v) await assertHistoryKept(trx, (await getConfigVersion(trx, max.v)).config, config);
     await trx
       .insertInto('config_versions')
       .values({
@@ -47,6 +48,44 @@ export async function applyConfig(ctx: Ctx, doc: unknown, actor: Actor): Promise
   await loadSystemAccounts(ctx.db);
   ctx.groups.invalidate();
   return { version };
+}
+
+/**
+ * A program members have held points in stays in every later version with its currency: its
+ * lots, balances and reversals are read through it (valuation, expiry, refunds), and a point
+ * valued in another currency would silently change what members hold. Its rules, point value
+ * and brand routing may change; a brand may move to a new program.
+ */
+async function assertHistoryKept(trx: Kysely<DB>, before: Config, after: Config): Promise<void> {
+  const now = new Map(after.programs.map((p, i) => [p.id, { currency: p.currency, i }]));
+  const changed = before.programs.filter((p) => now.get(p.id)?.currency !== p.currency);
+  if (changed.length === 0) return;
+  const used = await trx
+    .selectFrom('accounts')
+    .select('program_id')
+    .distinct()
+    .where('kind', 'in', MEMBER_KINDS)
+    .where(
+      'program_id',
+      'in',
+      changed.map((p) => p.id),
+    )
+    .execute();
+  if (used.length === 0) return;
+  const problems: ConfigProblem[] = used.map(({ program_id }) => {
+    const kept = now.get(program_id);
+    const was = before.programs.find((p) => p.id === program_id)!;
+    return kept
+      ? {
+          path: `/programs/${kept.i}/currency`,
+          message: `members hold points in ${program_id}: its currency stays ${was.currency}`,
+        }
+      : {
+          path: '/programs',
+          message: `members hold points in ${program_id}: it cannot be removed (a brand may use another program)`,
+        };
+  });
+  throw new AppError('INVALID_CONFIG', `The configuration has ${problems.length} problem(s)`, { problems });
 }
 
 /** Every system account the configuration can post to, created at apply time. */
