@@ -1,3 +1,4 @@
+import { EARLIEST_INSTANT, EARLIEST_INSTANT_MS, parseRfc3339 } from '../domain/timestamp.ts';
 import { liabilityReport } from '../services/reports/liability.ts';
 import { exportPeriodCsv } from '../services/settlement/csv.ts';
 import { closePeriod } from '../services/settlement/periods.ts';
@@ -8,9 +9,10 @@ import { CliError, EXIT_OK, EXIT_USAGE } from './errors.ts';
 // and the points liability report. They act on the store directly, like `verify`.
 
 function instant(value: string, flag: string): Date {
-  const ms = Date.parse(value);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(ms)) {
-    throw new CliError(`${flag} must be an RFC 3339 timestamp, got "${value}"`, {
+  // The API's rules: a real RFC 3339 instant, not before the epoch (domain/timestamp.ts).
+  const ms = parseRfc3339(value);
+  if (ms === null || ms < EARLIEST_INSTANT_MS) {
+    throw new CliError(`${flag} must be an RFC 3339 timestamp from ${EARLIEST_INSTANT}, got "${value}"`, {
       exitCode: EXIT_USAGE,
       hint: 'e.g. --to 2026-12-01T00:00:00Z',
     });
@@ -24,11 +26,15 @@ const json = (v: unknown) =>
 /** `pointpool settle close --to TS`: closes the open period into an immutable statement. */
 export async function settleCloseCommand(env: CliEnv, to: string): Promise<number> {
   const at = instant(to, '--to');
-  return withStore(env, async ({ ctx }) => {
-    const statement = await closePeriod(ctx, at, CLI_ACTOR);
-    process.stdout.write(`${json(statement)}\n`);
-    return EXIT_OK;
-  });
+  return withStore(
+    env,
+    async ({ ctx }) => {
+      const statement = await closePeriod(ctx, at, CLI_ACTOR);
+      process.stdout.write(`${json(statement)}\n`);
+      return EXIT_OK;
+    },
+    { existing: true },
+  );
 }
 
 /** `pointpool settle export ID > file.csv`: a closed statement as CSV on stdout. */
@@ -38,10 +44,14 @@ export async function settleExportCommand(env: CliEnv, id: string): Promise<numb
       exitCode: EXIT_USAGE,
       hint: 'list periods with GET /v1/settlement/periods',
     });
-  return withStore(env, async ({ ctx }) => {
-    process.stdout.write(await exportPeriodCsv(ctx, id));
-    return EXIT_OK;
-  });
+  return withStore(
+    env,
+    async ({ ctx }) => {
+      process.stdout.write(await exportPeriodCsv(ctx, id));
+      return EXIT_OK;
+    },
+    { existing: true },
+  );
 }
 
 /** `pointpool report liability [--as-of TS] [--from TS --to TS]`. */
@@ -52,8 +62,12 @@ export async function liabilityCommand(
   const as_of = flags.asOf ? instant(flags.asOf, '--as-of') : undefined;
   const from = flags.from ? instant(flags.from, '--from') : undefined;
   const to = flags.to ? instant(flags.to, '--to') : undefined;
-  return withStore(env, async ({ ctx }) => {
-    process.stdout.write(`${json(await liabilityReport(ctx, as_of, from, to))}\n`);
-    return EXIT_OK;
-  });
+  return withStore(
+    env,
+    async ({ ctx }) => {
+      process.stdout.write(`${json(await liabilityReport(ctx, as_of, from, to))}\n`);
+      return EXIT_OK;
+    },
+    { existing: true },
+  );
 }

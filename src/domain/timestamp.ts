@@ -35,3 +35,9 @@ export function parseRfc3339(s: string): number | null {
 }
 
 export const isRfc3339 = (s: string): boolean => parseRfc3339(s) !== null;
+
+// The earliest instant anything may name: 1970-01-01T00:00:00Z. RFC 3339 allows year 0000,
+// which PostgreSQL cannot store, and nothing in a ledger, its rates or its configuration
+// predates the Unix epoch, so an earlier instant can only be a mistake.
+export const EARLIEST_INSTANT_MS = 0;
+export const EARLIEST_INSTANT = new Date(EARLIEST_INSTANT_MS).toISOString();

@@ -841,6 +841,19 @@ void describe('POST /v1/events: malformed events and GET /v1/rejections', () => 
       'INVALID_EVENT',
       'transaction_ts',
     ],
+    // PostgreSQL cannot store year 0000; nothing in a ledger predates the epoch.
+    [
+      'year 0000',
+      (e) => ({ ...e, transaction_ts: '0000-01-01T00:00:00Z' }),
+      'INVALID_EVENT',
+      'transaction_ts',
+    ],
+    [
+      'before 1970',
+      (e) => ({ ...e, transaction_ts: '1969-12-31T23:59:59Z' }),
+      'INVALID_EVENT',
+      'transaction_ts',
+    ],
     // A member id is a path segment of /v1/members/{member_id}: one the paths cannot name is refused.
     ['member id with #', (e) => ({ ...e, member_id: 'abc#1' }), 'INVALID_EVENT', 'member_id'],
     ['member id with /', (e) => ({ ...e, member_id: 'abc/1' }), 'INVALID_EVENT', 'member_id'],

@@ -2,7 +2,7 @@
 
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,8 @@ void describe('pointpool CLI', () => {
   let invalid: Promise<Run>;
   let missing: Promise<Run>;
   let usage: Promise<Run>;
+  let noStore: Promise<Run>;
+  let badInstants: Promise<Run[]>;
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'pointpool-cli-'));
@@ -66,6 +68,12 @@ void describe('pointpool CLI', () => {
     invalid = cli('apply', bad, '--data', data);
     missing = cli('apply', join(dir, 'nope.yaml'), '--data', data);
     usage = cli('keys', 'create', '--scope', 'admin');
+    noStore = cli('verify', '--data', join(dir, 'typo'));
+    badInstants = Promise.all(
+      ['0000-01-01T00:00:00Z', '2026-11-31T00:00:00Z', '2026-11-30'].map((to) =>
+        cli('settle', 'close', '--to', to, '--data', data),
+      ),
+    );
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -86,6 +94,21 @@ void describe('pointpool CLI', () => {
     assert.equal(m.code, 1);
     assert.match(m.stderr, /file not found/);
     assert.equal((await usage).code, 2);
+  });
+
+  void it('verify of a --data directory that holds no store exits 1 without creating it', async () => {
+    const r = await noStore;
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /no pointpool store in .*typo/);
+    assert.match(r.stderr, /check --data/);
+    assert.equal(existsSync(join(dir, 'typo')), false);
+  });
+
+  void it('settle close refuses an instant that is malformed, does not exist or predates 1970 (exit 2)', async () => {
+    for (const r of await badInstants) {
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /--to must be an RFC 3339 timestamp from 1970-01-01T00:00:00.000Z/);
+    }
   });
 
   void it('verify exits 0 with every check ✓', async () => {

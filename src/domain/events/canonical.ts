@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../../errors.ts';
-import { parseRfc3339 } from '../timestamp.ts';
+import { EARLIEST_INSTANT, EARLIEST_INSTANT_MS, parseRfc3339 } from '../timestamp.ts';
 
 // The canonical event (CONTRACT.md "Events"), validated by hand rather than by a schema
 // library so that each problem gets a stable code, the exact offending field, and so that a
@@ -171,6 +171,8 @@ export function parseEvent(raw: unknown): Parsed {
   const ms = parseRfc3339(fields.transaction_ts!);
   if (ms === null)
     return fail('transaction_ts', 'transaction_ts is not a real instant (check the day of the month)');
+  if (ms < EARLIEST_INSTANT_MS)
+    return fail('transaction_ts', `transaction_ts must be ${EARLIEST_INSTANT} or later`);
 
   const needsLines = type === 'purchase_completed' || type === 'purchase_refunded';
   const items: LineItem[] = [];
