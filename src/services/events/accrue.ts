@@ -88,10 +88,23 @@ export async function computeEarn(
       member: { id: ev.member_id, tier },
       fx_to_program: fx,
     });
+    if (earn.points_pt4 > MAX_EVENT_EARN_PT4 || earn.points_pt4 < -MAX_EVENT_EARN_PT4)
+      throw new EventRejected(
+        'INVALID_EVENT',
+        'subtotal_cents',
+        `The event would earn more than ${MAX_EVENT_EARN_POINTS} points in ${program.id}: check the amount, or the program's earn rate and rules`,
+      );
     out.push({ program, tier, earn });
   }
   return out;
 }
+
+// One event earns at most 10^12 points in a program. The configuration's decimals are exact and
+// unbounded, so an earn rate of 10^29 points would compute a number no ledger account can hold
+// (postings stop at 10^13 points, ledger/entry.ts); the event is refused and kept as a rejection
+// that names the amount, instead of failing as an unexplained ledger error.
+const MAX_EVENT_EARN_POINTS = 1_000_000_000_000n;
+const MAX_EVENT_EARN_PT4 = MAX_EVENT_EARN_POINTS * 10_000n;
 
 export interface AccrueResult {
   readonly entry_id: bigint | null;
