@@ -16,6 +16,7 @@ import { runInAuditScope, type AuditScope } from '../services/audit-scope.ts';
 import type { Ctx } from '../services/context.ts';
 import { authHook } from './auth.ts';
 import { frameworkError, installErrorHandling } from './error-handler.ts';
+import { installInstantBounds } from './instant-bounds.ts';
 import { installJsonBody } from './json-body.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { typedQueryValues } from './query-values.ts';
@@ -150,6 +151,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     if (querystring) req.query = typedQueryValues(querystring, (req.query ?? {}) as Record<string, unknown>);
   });
   app.addHook('preHandler', authHook(opts.ctx.db));
+  // After auth, so a caller without a key learns nothing from the bound.
+  installInstantBounds(app);
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     app.metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });

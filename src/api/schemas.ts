@@ -18,7 +18,11 @@ export const ErrorBody = Type.Object(
 
 export const Money = Type.Object({ amount_minor: Type.Integer(), currency: Type.String() });
 
-export const Timestamp = Type.String({ format: 'date-time' });
+// In a request, an instant before 1970-01-01T00:00:00Z is refused (instant-bounds.ts).
+export const Timestamp = Type.String({
+  format: 'date-time',
+  description: 'RFC 3339; in a request, 1970-01-01T00:00:00Z or later',
+});
 
 export const PageQuery = {
   cursor: Type.Optional(Type.String({ maxLength: 200 })),

@@ -7,9 +7,9 @@ import { perService } from './per-service.ts';
 
 // The current balances read (no as_of, or as_of not in the past) in one statement. It is the
 // hottest read of the API and each round trip costs ~0.4 ms of CPU on each side
-// (docs/performance.md), so the member check, running balances, enrollments, expiring lots and
-// pending lots come back as one row of json columns, or no row when the member does not exist.
-// The query is the function pointpool_current_balances (migration 006_balances_read), whose plan
+// (docs/performance.md), so the member check, running balances, enrollments, expiring lots,
+// pending lots and expired-but-not-swept points come back as one row of json columns, or no row when the member does not exist.
+// The query is the function pointpool_current_balances (migrations 006, 013), whose plan
 // PostgreSQL keeps per connection: planning it on each read cost more than running it.
 // Lot lists are rendered in SQL into the contract's shape, so a member with hundreds of lots
 // costs one JSON.parse instead of a BigInt and a Date per lot. The test
@@ -24,18 +24,21 @@ export interface CurrentRead {
   readonly expiring: Readonly<Record<string, { points: number; expires_at: string }[]>>;
   /** program_id → up to 100 pending lots, by availability then id. */
   readonly pending: Readonly<Record<string, { points: number; available_at: string }[]>>;
+  /** [program_id, lot state, pt4 as decimal text]: points of lots expired at the instant, not yet swept. */
+  readonly expired: readonly (readonly [string, 'available' | 'pending', string])[];
 }
 
 // A constant text with no query building per read. $3 is the programs in force with their
 // expiring windows: a lot of a program outside the configuration is not shown.
 const CURRENT_READ =
-  'select accounts, enrollments, expiring, pending from pointpool_current_balances($1, $2, $3)';
+  'select accounts, enrollments, expiring, pending, expired from pointpool_current_balances($1, $2, $3)';
 
 interface Row {
   accounts: CurrentRead['accounts'] | null;
   enrollments: CurrentRead['enrollments'] | null;
   expiring: CurrentRead['expiring'] | null;
   pending: CurrentRead['pending'] | null;
+  expired: CurrentRead['expired'] | null;
 }
 
 /** The member's current state in one round trip, or null when the member does not exist. */
@@ -68,13 +71,14 @@ const answer = (r: Row): CurrentRead => ({
   enrollments: r.enrollments ?? [],
   expiring: r.expiring ?? {},
   pending: r.pending ?? {},
+  expired: r.expired ?? [],
 });
 
 // Reads that arrive while another is in flight are answered together by one statement
 // (services/lane.ts): one round trip and one statement for many members, each member read by the
 // same function. The statement starts after every read in it arrived, so each still sees
 // everything committed before it was asked.
-const MANY_READ = `select r.i::int4 as i, b.accounts, b.enrollments, b.expiring, b.pending
+const MANY_READ = `select r.i::int4 as i, b.accounts, b.enrollments, b.expiring, b.pending, b.expired
   from unnest($1::text[], $2::timestamptz[]) with ordinality as r(member_id, at, i)
   cross join lateral pointpool_current_balances(r.member_id, r.at, $3) as b`;
 

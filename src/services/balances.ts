@@ -2,11 +2,12 @@ import { TAKING_KINDS_SQL as TAKING } from '../ledger/read.ts';
 import { sql } from 'kysely';
 import type { Group } from '../domain/config/group.ts';
 import { currencyExponent } from '../domain/config/fx.ts';
-import { mul } from '../domain/decimal.ts';
+import { formatRatio, mul } from '../domain/decimal.ts';
 import { valueMinor } from '../domain/lots/conversion.ts';
 import { poolInDefaultPoints } from '../domain/lots/group-plan.ts';
 import { pt4ToJson, pt4ToRatio } from '../domain/points.ts';
-import { moneyJson, programUnits, valueInProgramCurrency } from '../domain/valuation.ts';
+import { poolUnits } from '../domain/pool-valuation.ts';
+import { moneyJson, valueInProgramCurrency } from '../domain/valuation.ts';
 import { AppError } from '../errors.ts';
 import { readCurrent } from './balances-current.ts';
 import type { Ctx } from './context.ts';
@@ -14,9 +15,20 @@ import { requireGroup } from './config.ts';
 
 // The contract's balances view. Without as_of (or with one not in the past) it reads the running
 // balances and the lots' running remaining, in one statement (balances-current.ts); with a past
-// as_of it sums the member's postings up to that instant and rebuilds each lot's remaining from
-// its allocations, so the answer comes from the ledger as it stood then. Both paths feed the
+// as_of it sums the member's postings up to that instant and rebuilds each lot as it stood then
+// from its allocations, so the answer comes from the ledger as it stood then. Both paths feed the
 // same assembly below, so they can only differ in what they read.
+//
+// Rules both paths follow (README "Balances"):
+// - `available` is what a redemption at the instant could spend: points of lots whose expires_at
+//   (to the millisecond) is at or before the instant are left out even while the expire job has
+//   not swept them yet (redemption's own rule, services/redemptions/spend-read.ts), and shown as
+//   `expired_not_swept`; a future as_of leaves out what will have expired by then.
+// - Pending points stay pending until the mature job moves them: a redemption only spends matured
+//   lots, so a future as_of does not project pending lots into available.
+// - `expiring` lists what the member can lose by not spending: the unheld points of available lots
+//   expiring within the program's window. Held points are committed to a redemption, pending ones
+//   cannot be spent yet.
 
 interface ProgramBalance {
   program_id: string;
@@ -25,13 +37,20 @@ interface ProgramBalance {
   held_pt4: bigint;
 }
 
+/** Points of lots expired at the instant that the expire job has not taken yet, by lot state. */
+interface Expired {
+  available_pt4: bigint;
+  pending_pt4: bigint;
+}
+
 /** What the answer is assembled from, whichever path read it. */
 interface BalanceInputs {
   readonly balances: Map<string, ProgramBalance>;
-  /** The enrollments in force at the instant asked about. */
+  /** The enrollments in force at the instant asked about, with the tier held then. */
   readonly enrollments: readonly { readonly program_id: string; readonly tier: string | null }[];
   readonly expiring: Readonly<Record<string, { points: number; expires_at: string }[]>>;
   readonly pending: Readonly<Record<string, { points: number; available_at: string }[]>>;
+  readonly expired: ReadonlyMap<string, Expired>;
 }
 
 export async function getBalances(ctx: Ctx, member_id: string, as_of?: Date) {
@@ -47,13 +66,25 @@ export async function getBalances(ctx: Ctx, member_id: string, as_of?: Date) {
 }
 
 function assemble(group: Group, member_id: string, at: Date, inp: BalanceInputs) {
-  const { balances } = inp;
+  // Each program's balance as a redemption at `at` sees it: expired lots left out.
+  const spendable = new Map<string, ProgramBalance & { expired_pt4: bigint }>();
+  for (const id of new Set([...inp.balances.keys(), ...inp.expired.keys()])) {
+    const b = inp.balances.get(id) ?? zero(id);
+    const x = inp.expired.get(id) ?? { available_pt4: 0n, pending_pt4: 0n };
+    spendable.set(id, {
+      program_id: id,
+      available_pt4: b.available_pt4 - x.available_pt4,
+      pending_pt4: b.pending_pt4 - x.pending_pt4,
+      held_pt4: b.held_pt4,
+      expired_pt4: x.available_pt4 + x.pending_pt4,
+    });
+  }
   const programs = inp.enrollments
     .filter((e) => group.programs.has(e.program_id))
     .sort((a, b) => a.program_id.localeCompare(b.program_id))
     .map((e) => {
       const program = group.programs.get(e.program_id)!;
-      const b = balances.get(e.program_id) ?? zero(e.program_id);
+      const b = spendable.get(e.program_id) ?? { ...zero(e.program_id), expired_pt4: 0n };
       return {
         program_id: e.program_id,
         brand_id: program.brand_id,
@@ -61,15 +92,21 @@ function assemble(group: Group, member_id: string, at: Date, inp: BalanceInputs)
         available: pt4ToJson(b.available_pt4),
         pending: pt4ToJson(b.pending_pt4),
         held: pt4ToJson(b.held_pt4),
+        expired_not_swept: pt4ToJson(b.expired_pt4),
         pending_lots: inp.pending[e.program_id] ?? [],
         expiring: inp.expiring[e.program_id] ?? [],
         value: moneyJson(valueInProgramCurrency(program, b.available_pt4 > 0n ? b.available_pt4 : 0n)),
       };
     });
 
-  const units = programUnits(group, at.getTime());
+  // Only programs with points to value need a rate (pool-valuation.ts).
+  const byProgram = new Map(
+    [...spendable.values()]
+      .filter((b) => b.available_pt4 > 0n && group.programs.has(b.program_id))
+      .map((b) => [b.program_id, b.available_pt4] as const),
+  );
+  const { units, rates } = poolUnits(group, byProgram.keys(), at.getTime());
   const defaultUnit = units.get(group.default_program_id)!;
-  const byProgram = new Map([...balances.values()].map((b) => [b.program_id, b.available_pt4] as const));
   const groupPt4 = poolInDefaultPoints(
     byProgram,
     new Map([...units].map(([k, u]) => [k, u.unit_value])),
@@ -87,6 +124,12 @@ function assemble(group: Group, member_id: string, at: Date, inp: BalanceInputs)
     group: {
       points: pt4ToJson(groupPt4),
       value: { amount_minor: Number(groupValue), currency: group.common_currency },
+      fx_rates_used: rates.map((r) => ({
+        currency: r.currency,
+        rate: formatRatio(r.rate),
+        effective_from: new Date(r.effective_from_ms).toISOString(),
+        in_force: r.in_force,
+      })),
     },
   };
 }
@@ -106,16 +149,27 @@ async function currentInputs(
 ): Promise<BalanceInputs | null> {
   const r = await readCurrent(ctx, group, member_id, at.toISOString());
   if (!r) return null;
+  const expired = new Map<string, Expired>();
+  for (const [program_id, state, pt4] of r.expired) {
+    const x = expired.get(program_id) ?? { available_pt4: 0n, pending_pt4: 0n };
+    if (state === 'pending') x.pending_pt4 += BigInt(pt4);
+    else x.available_pt4 += BigInt(pt4);
+    expired.set(program_id, x);
+  }
   return {
     balances: fold(r.accounts.map(([program_id, kind, pt4]) => ({ program_id, kind, amount: BigInt(pt4) }))),
     enrollments: r.enrollments.map(([program_id, tier]) => ({ program_id, tier })),
     expiring: r.expiring,
     pending: r.pending,
+    expired,
   };
 }
 
-// As of a past instant: the member and its enrollments, the postings' sums, the lots' remaining
-// rebuilt from allocations, and the pending lots of every program, in four statements.
+// As of a past instant: the member and its enrollments, the tiers then, the postings' sums and
+// the member's lots as they stood then, in four statements. Everything is on one timeline, the
+// ledger's booking time: postings, lot moves and lots by the entries that made them, tiers by when
+// the change was recorded (and from when it counts), so a late event booked after `at` is not in
+// the answer in any part.
 async function historicalInputs(
   ctx: Ctx,
   group: Group,
@@ -129,19 +183,43 @@ async function historicalInputs(
     .where('m.id', '=', member_id)
     .execute();
   if (enrolled.length === 0) return null;
+  const tiers = await tiersAsOf(ctx, member_id, at);
   const balances = await balancesAsOf(ctx, member_id, at);
-  const expiring = await expiringAsOf(ctx, member_id, at, group);
-  const pending = await pendingAsOf(ctx, member_id, at);
+  const lots = await lotsAsOf(ctx, member_id, at);
   return {
     balances,
     enrollments: enrolled.flatMap((e) =>
       e.program_id !== null && e.enrolled_at !== null && e.enrolled_at.getTime() <= at.getTime()
-        ? [{ program_id: e.program_id, tier: e.tier }]
+        ? [{ program_id: e.program_id, tier: tierThen(group, e.program_id, e.tier, tiers) }]
         : [],
     ),
-    expiring,
-    pending,
+    ...lotViews(group, lots, at),
   };
+}
+
+/** Per program: the tier of the latest change in force and recorded by `at`, and whether any change exists. */
+async function tiersAsOf(ctx: Ctx, member_id: string, at: Date) {
+  const rows = await sql<{ program_id: string; tier: string | null; in_force: boolean }>`
+    select distinct on (program_id) program_id, tier, (from_at <= ${at} and recorded_at <= ${at}) as in_force
+    from tier_history where member_id = ${member_id}
+    order by program_id, (from_at <= ${at} and recorded_at <= ${at}) desc, from_at desc, id desc`.execute(
+    ctx.db,
+  );
+  return new Map(rows.rows.map((r) => [r.program_id, r]));
+}
+
+// With no change in force at `at`, the member held the tier they were enrolled with: the current
+// one when it never changed, else the program's base tier (enrollment sets it and writes no history).
+function tierThen(
+  group: Group,
+  program_id: string,
+  current: string | null,
+  tiers: ReadonlyMap<string, { tier: string | null; in_force: boolean }>,
+): string | null {
+  const h = tiers.get(program_id);
+  if (!h) return current;
+  if (h.in_force) return h.tier;
+  return group.programs.get(program_id)?.tiers.find((t) => !t.qualify)?.id ?? current;
 }
 
 async function balancesAsOf(ctx: Ctx, member_id: string, at: Date): Promise<Map<string, ProgramBalance>> {
@@ -167,49 +245,84 @@ function fold(
   return out;
 }
 
-/** Lots expiring within each program's window after `at`, lot by lot, as they stood at `at`. */
-async function expiringAsOf(ctx: Ctx, member_id: string, at: Date, group: Group) {
-  const maxDays = Math.max(90, ...[...group.programs.values()].map((p) => p.expiring_window_days));
-  const until = new Date(at.getTime() + maxDays * 86_400_000);
-  // Each lot's remaining rebuilt from the allocations posted by then.
-  const rows = await sql<{ id: bigint; program_id: string; expires_at: Date; remaining: bigint }>`
-    select l.id, l.program_id, l.expires_at,
-      (l.points_pt4 - coalesce(sum(case when a.kind in (${TAKING}) then a.points_pt4
-                                       when a.kind = 'restore' then -a.points_pt4 else 0 end), 0))::int8 as remaining
-    from lots l
-    left join lot_allocations a on a.lot_id = l.id
-      and exists (select 1 from entries e where e.id = a.entry_id and e.at <= ${at})
-    where l.member_id = ${member_id} and l.expires_at > ${at} and l.expires_at <= ${until} and l.awarded_at <= ${at}
-    group by l.id
-    order by l.expires_at, l.id`.execute(ctx.db);
-  const out: Record<string, { points: number; expires_at: string }[]> = {};
-  for (const r of rows.rows) {
-    const program = group.programs.get(r.program_id);
-    if (!program || r.remaining <= 0n) continue;
-    if (r.expires_at.getTime() > at.getTime() + program.expiring_window_days * 86_400_000) continue;
-    (out[r.program_id] ??= []).push({
-      points: pt4ToJson(r.remaining),
-      expires_at: r.expires_at.toISOString(),
-    });
-  }
-  return out;
+/** A lot as it stood at an instant, rebuilt from its allocations booked by then. */
+interface LotThen {
+  readonly id: bigint;
+  readonly program_id: string;
+  readonly pending: boolean;
+  readonly remaining_pt4: bigint;
+  readonly held_pt4: bigint;
+  readonly available_at: Date;
+  readonly expires_at: Date | null;
 }
 
-/** Up to 100 pending lots per program awarded by `at`, in the order they become available. */
-async function pendingAsOf(ctx: Ctx, member_id: string, at: Date) {
-  const rows = await sql<{ program_id: string; points_pt4: bigint; available_at: Date }>`
-    select program_id, points_pt4, available_at from (
-      select program_id, remaining_pt4 as points_pt4, available_at, id,
-        row_number() over (partition by program_id order by available_at, id) as n
-      from lots
-      where member_id = ${member_id} and state = 'pending' and open and awarded_at <= ${at}) q
-    where n <= 100
-    order by program_id, available_at, id`.execute(ctx.db);
-  const out: Record<string, { points: number; available_at: string }[]> = {};
-  for (const r of rows.rows)
-    (out[r.program_id] ??= []).push({
-      points: pt4ToJson(r.points_pt4),
-      available_at: r.available_at.toISOString(),
-    });
-  return out;
+// The member's lots booked by `at` with points left then: remaining from the taking and restoring
+// allocations, held from holds less releases and captures, and pending until a mature move booked
+// by `at`. A lot with points left at `at` may be empty now, so this reads all of them (by the
+// lots_member_expiry index), not only the open ones.
+async function lotsAsOf(ctx: Ctx, member_id: string, at: Date): Promise<LotThen[]> {
+  const rows = await sql<LotThen>`
+    select * from (
+      select l.id, l.program_id, l.available_at, l.expires_at,
+        (l.points_pt4 - coalesce(sum(case when a.kind in (${TAKING}) then a.points_pt4
+                                         when a.kind = 'restore' then -a.points_pt4 else 0 end), 0))::int8 as remaining_pt4,
+        coalesce(sum(case when a.kind = 'hold' then a.points_pt4
+                          when a.kind in ('release', 'capture') then -a.points_pt4 else 0 end), 0)::int8 as held_pt4,
+        (l.state = 'pending' or exists (
+           select 1 from lot_allocations m join entries me on me.id = m.entry_id
+           where m.lot_id = l.id and m.kind = 'mature' and me.at > ${at})) as pending
+      from lots l
+      join entries se on se.id = l.source_entry_id and se.at <= ${at}
+      left join lot_allocations a on a.lot_id = l.id
+        and exists (select 1 from entries e where e.id = a.entry_id and e.at <= ${at})
+      where l.member_id = ${member_id}
+      group by l.id) q
+    where remaining_pt4 > 0
+    order by available_at, id`.execute(ctx.db);
+  return rows.rows;
+}
+
+const PENDING_LOTS_SHOWN = 100;
+
+/** expiring, pending lots and expired-not-swept from the lots as they stood at `at`, as the current read renders them. */
+function lotViews(group: Group, lots: readonly LotThen[], at: Date) {
+  const expiring: Record<string, { points: number; expires_at: string; id: bigint }[]> = {};
+  const pending: Record<string, { points: number; available_at: string }[]> = {};
+  const expired = new Map<string, Expired>();
+  for (const l of lots) {
+    const program = group.programs.get(l.program_id);
+    const free = l.remaining_pt4 - l.held_pt4;
+    const expiredThen = l.expires_at !== null && l.expires_at.getTime() <= at.getTime();
+    if (expiredThen && free > 0n) {
+      const x = expired.get(l.program_id) ?? { available_pt4: 0n, pending_pt4: 0n };
+      if (l.pending) x.pending_pt4 += free;
+      else x.available_pt4 += free;
+      expired.set(l.program_id, x);
+    }
+    if (l.pending) {
+      const list = (pending[l.program_id] ??= []);
+      if (list.length < PENDING_LOTS_SHOWN)
+        list.push({ points: pt4ToJson(l.remaining_pt4), available_at: l.available_at.toISOString() });
+    } else if (
+      program &&
+      !expiredThen &&
+      free > 0n &&
+      l.expires_at !== null &&
+      l.expires_at.getTime() <= at.getTime() + program.expiring_window_days * 86_400_000
+    ) {
+      (expiring[l.program_id] ??= []).push({
+        points: pt4ToJson(free),
+        expires_at: l.expires_at.toISOString(),
+        id: l.id,
+      });
+    }
+  }
+  const byExpiry: Record<string, { points: number; expires_at: string }[]> = {};
+  for (const [id, list] of Object.entries(expiring))
+    byExpiry[id] = list
+      .sort((a, b) =>
+        a.expires_at < b.expires_at ? -1 : a.expires_at > b.expires_at ? 1 : a.id < b.id ? -1 : 1,
+      )
+      .map(({ points, expires_at }) => ({ points, expires_at }));
+  return { expiring: byExpiry, pending, expired };
 }

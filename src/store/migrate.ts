@@ -11,6 +11,7 @@ import * as m009 from './migrations/009_more_reference_checks.ts';
 import * as m010 from './migrations/010_lots_in_place.ts';
 import * as m011 from './migrations/011_balance_per_statement.ts';
 import * as m012 from './migrations/012_documents_as_json.ts';
+import * as m013 from './migrations/013_balances_expired.ts';
 
 // Migrations are compiled into the program (not discovered on disk) so the same set runs from
 // source, from a build, and from an installed package.
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '010_lots_in_place': m010,
   '011_balance_per_statement': m011,
   '012_documents_as_json': m012,
+  '013_balances_expired': m013,
 };
 
 class StaticProvider implements MigrationProvider {
