@@ -212,6 +212,33 @@ void describe('validateConfig', () => {
       '/programs/0/rounding',
       /floor, nearest, accumulate/,
     ],
+    // Points that expire before they leave pending are never spendable.
+    [
+      'rolling expiry not longer than pending_days',
+      (d) => (prog(d, 'northwind-stars').pending_days = 365),
+      '/programs/1/expiry/days',
+      /expiry days \(365\) must exceed pending_days \(365\)/,
+    ],
+    [
+      'end_of_period after_days shorter than pending_days',
+      (d) => (prog(d, 'harbor-rewards').pending_days = 366),
+      '/programs/2/expiry/after_days',
+      /after_days \(365\) must be at least pending_days \(366\)/,
+    ],
+    [
+      'inactivity expiry not longer than pending_days',
+      (d) => (prog(d, 'summit-miles').pending_days = 800),
+      '/programs/3/expiry/days',
+    ],
+    [
+      "a tier's expiry_days not longer than pending_days",
+      (d) => {
+        prog(d, 'northwind-stars').pending_days = 14;
+        prog(d, 'northwind-stars').tiers[1].expiry_days = 14;
+      },
+      '/programs/1/tiers/1/expiry_days',
+      /tier "gold"/,
+    ],
     [
       'discriminated union',
       (d) => (d.programs[0].expiry = { kind: 'rolling', days: 0 }),

@@ -304,6 +304,38 @@ function programProblems(p: ProgramConfig, base: string, isDefault: boolean): Co
     out.push({ path: `${base}/tiers`, message: 'the default program has no tiers' });
   }
   out.push(...tierProblems(p.tiers ?? [], `${base}/tiers`));
+  out.push(...pendingProblems(p, base));
+  return out;
+}
+
+/**
+ * Points must become spendable before they expire: a lot held pending for `pending_days` that
+ * expires by then is never spendable, and the member loses it without a chance to use it. With
+ * rolling or inactivity expiry (and a tier's expiry_days) the life must be longer than the wait;
+ * with end_of_period expiry the lot lives past awarded + after_days, so after_days must cover it.
+ */
+function pendingProblems(p: ProgramConfig, base: string): ConfigProblem[] {
+  const wait = p.pending_days ?? 0;
+  if (wait === 0) return [];
+  const out: ConfigProblem[] = [];
+  const e = p.expiry;
+  if ((e?.kind === 'rolling' || e?.kind === 'inactivity') && e.days <= wait)
+    out.push({
+      path: `${base}/expiry/days`,
+      message: `points would expire before they leave pending: expiry days (${e.days}) must exceed pending_days (${wait})`,
+    });
+  if (e?.kind === 'end_of_period' && e.after_days < wait)
+    out.push({
+      path: `${base}/expiry/after_days`,
+      message: `points earned late in a period would expire before they leave pending: after_days (${e.after_days}) must be at least pending_days (${wait})`,
+    });
+  (p.tiers ?? []).forEach((t, k) => {
+    if (t.expiry_days !== undefined && t.expiry_days <= wait)
+      out.push({
+        path: `${base}/tiers/${k}/expiry_days`,
+        message: `tier "${t.id}": points would expire before they leave pending: expiry_days (${t.expiry_days}) must exceed pending_days (${wait})`,
+      });
+  });
   return out;
 }
 
