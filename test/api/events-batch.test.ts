@@ -18,7 +18,7 @@ const STORES = [
 ] as const;
 
 interface Spec {
-  kind: 'buy' | 'dup' | 'bopis' | 'refund' | 'bad';
+  kind: 'buy' | 'dup' | 'bopis' | 'twin' | 'refund' | 'bad';
   member: number;
   store: number;
   cents: number;
@@ -26,7 +26,7 @@ interface Spec {
 }
 
 const spec = fc.record({
-  kind: fc.constantFrom('buy', 'buy', 'buy', 'dup', 'bopis', 'refund', 'bad'),
+  kind: fc.constantFrom('buy', 'buy', 'buy', 'dup', 'bopis', 'twin', 'refund', 'bad'),
   member: fc.integer({ min: 0, max: 6 }),
   store: fc.integer({ min: 0, max: STORES.length - 1 }),
   cents: fc.integer({ min: 0, max: 50_000 }),
@@ -82,6 +82,8 @@ function toEvents(specs: readonly Spec[], tag: string): unknown[] {
     if (s.kind === 'dup' && prior) return prior;
     if (s.kind === 'bopis' && prior)
       return { ...prior, event_id: `${tag}_e${i}`, idempotency_key: `${tag}_k${i}`, channel: 'bopis' };
+    // Another member's purchase under an earlier order id: the first of the order wins.
+    if (s.kind === 'twin' && prior) return { ...base, order_id: prior.order_id };
     if (s.kind === 'refund' && prior) {
       return {
         ...prior,
@@ -161,7 +163,22 @@ void describe('POST /v1/events/batch equals the same events one by one', () => {
           }
         }
       }),
-      { numRuns: 8 },
+      {
+        numRuns: 8,
+        examples: [
+          // Member 0's second purchase owns order o1; member 1's twin of it comes after, yet was
+          // in bulk round 0 (member 1's first purchase) and took the order first.
+          [
+            [
+              { kind: 'buy', member: 0, store: 0, cents: 1000, ref: 0 },
+              { kind: 'buy', member: 0, store: 0, cents: 1000, ref: 0 },
+              { kind: 'twin', member: 1, store: 0, cents: 1000, ref: 1 },
+              { kind: 'buy', member: 0, store: 0, cents: 1000, ref: 0 },
+              { kind: 'buy', member: 2, store: 1, cents: 1000, ref: 0 },
+            ],
+          ],
+        ],
+      },
     );
     for (const t of [bulk, single]) {
       const v = await t.app.inject({ method: 'GET', url: '/v1/ledger/verify', headers: t.adminHeaders });

@@ -76,8 +76,9 @@ export async function submitBatch(
 ): Promise<EventOutcome[]> {
   const group = await requireGroup(ctx);
   const results: (EventOutcome | null)[] = raws.map(() => null);
-  // Round r holds each member's r-th purchase: rounds run in order, so each member's events keep
-  // their order, and within a round every member appears once.
+  // Rounds run in order, and an event tied to earlier ones (same member, order or event id:
+  // tiesOf) is in a later round than each of them, so tied events keep the batch's order and
+  // within a round every member and order appears once.
   for (const round of bulkRounds(group, raws, ctx.clock.now(), guard, actor)) {
     if (round.length < 2) break;
     try {
@@ -110,9 +111,22 @@ export async function submitBatch(
 }
 
 /**
+ * What ties an event to the events around it: its member (and referrer), its order and its event
+ * id. Events that share one must take effect in the batch's order, since the first of an order or
+ * event id wins and a member's events read each other.
+ */
+const tiesOf = (ev: CanonicalEvent): string[] => [
+  `member:${ev.member_id}`,
+  ...(ev.referrer_member_id ? [`member:${ev.referrer_member_id}`] : []),
+  ...(ev.order_id ? [`order:${ev.order_id}`] : []),
+  `event:${ev.event_id}`,
+];
+
+/**
  * Purchases that can be accrued in bulk (see bulkPrograms, and key unique in the batch), grouped
- * into rounds. Once a member has an event that must take the single-event path (a reversal, a
- * referral, a rejection …), that member's later events take it too, after it.
+ * into rounds. Once an event must take the single-event path (a reversal, a referral, a
+ * rejection …), the later events tied to it (tiesOf) take it too, after it: the bulk rounds run
+ * first, so otherwise a later purchase of the same order could win over an earlier one.
  */
 function bulkRounds(
   group: Group,
@@ -134,7 +148,8 @@ function bulkRounds(
     const ev = p.event;
     const store = group.stores.get(ev.store_id);
     let programs: CompiledProgram[] | null = null;
-    if (store && perKey.get(ev.idempotency_key) === 1 && !broken.has(ev.member_id)) {
+    const ties = tiesOf(ev);
+    if (store && perKey.get(ev.idempotency_key) === 1 && !ties.some((t) => broken.has(t))) {
       try {
         guard(store.brand);
         programs = bulkPrograms(group, ev, store, now, programsOf);
@@ -143,11 +158,13 @@ function bulkRounds(
       }
     }
     if (!store || !programs) {
-      for (const m of [ev.member_id, ev.referrer_member_id]) if (m) broken.add(m);
+      for (const t of ties) broken.add(t);
       continue;
     }
-    const r = seen.get(ev.member_id) ?? 0;
-    seen.set(ev.member_id, r + 1);
+    // After the round of every earlier event it is tied to: a member's r-th purchase, or a
+    // purchase under an order id an earlier one used, runs in a later round than those.
+    const r = Math.max(...ties.map((t) => seen.get(t) ?? 0));
+    for (const t of ties) seen.set(t, r + 1);
     (rounds[r] ??= []).push({
       index,
       ev,
