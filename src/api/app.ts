@@ -18,6 +18,7 @@ import { authHook } from './auth.ts';
 import { frameworkError, installErrorHandling } from './error-handler.ts';
 import { installInstantBounds } from './instant-bounds.ts';
 import { installJsonBody } from './json-body.ts';
+import { openapiTransform } from './openapi.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { typedQueryValues } from './query-values.ts';
 import { statsOf } from '../services/redemptions/shared.ts';
@@ -118,6 +119,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
+    },
+    transform: openapiTransform,
+    // Shared schemas keep their $id as their name in components (ErrorBody, not def-0).
+    refResolver: {
+      buildLocalReference: (json: { $id?: unknown }, _base: unknown, _fragment: unknown, i: number) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -88,6 +88,44 @@ void describe('API foundation', () => {
       );
     });
 
+    void it('every operation has a unique operationId, a success answer, and its error answers', async () => {
+      const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<{
+        paths: Record<string, Record<string, { operationId?: string; responses: Record<string, unknown> }>>;
+        components: { schemas: Record<string, unknown> };
+      }>();
+      const ids = new Set<string>();
+      const PUBLIC = new Set(['/healthz', '/metrics']);
+      for (const [path, ops] of Object.entries(doc.paths))
+        for (const [method, op] of Object.entries(ops)) {
+          const where = `${method.toUpperCase()} ${path}`;
+          assert.ok(op.operationId, where);
+          assert.ok(!ids.has(op.operationId), `${where}: operationId ${op.operationId} twice`);
+          ids.add(op.operationId);
+          const statuses = Object.keys(op.responses);
+          assert.ok(
+            statuses.some((s) => s.startsWith('2')),
+            `${where} documents its success: ${statuses.join(',')}`,
+          );
+          if (!PUBLIC.has(path))
+            assert.ok(
+              statuses.includes('401') && statuses.includes('403'),
+              `${where}: ${statuses.join(',')}`,
+            );
+        }
+      // The answers that differ from the default 200 are the ones that are sent.
+      assert.ok(doc.paths['/v1/rewards']!.post!.responses['201']);
+      assert.ok(
+        doc.paths['/v1/events']!.post!.responses['201'] && doc.paths['/v1/events']!.post!.responses['200'],
+      );
+      assert.equal(
+        doc.paths['/v1/redemptions/{id}/capture']!.post!.operationId,
+        'postRedemptionsByIdCapture',
+      );
+      // Shared schemas are named by their $id.
+      assert.ok(doc.components.schemas.ErrorBody);
+      assert.ok(!Object.keys(doc.components.schemas).some((k) => /^def-\d+$/.test(k)));
+    });
+
     void it('GET /docs serves the API reference', async () => {
       const res = await app.inject({ method: 'GET', url: '/docs' });
       assert.equal(res.statusCode, 200);
