@@ -1,6 +1,8 @@
 // Errors the CLI reports to a person: what went wrong and what to do next. A CliError carries
 // its exit code (1 failure, 2 usage); anything else is translated by `explain`.
 
+import { StoreInUseError } from '../store/dir-lock.ts';
+
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -78,6 +80,11 @@ function explainPostgres(e: unknown, databaseUrl: string): CliError | null {
 /** Any error as a CliError with a message and, where we know one, the next step. */
 export function explain(e: unknown, env: { databaseUrl?: string | undefined }): CliError {
   if (e instanceof CliError) return e;
+  if (e instanceof StoreInUseError)
+    return new CliError(e.message, {
+      hint: `stop that process (a running \`pointpool serve\`?) or use its HTTP API: an embedded store serves one process at a time; PostgreSQL (DATABASE_URL) serves many`,
+      cause: e,
+    });
   if (env.databaseUrl) {
     const pg = explainPostgres(e, env.databaseUrl);
     if (pg) return pg;

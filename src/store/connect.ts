@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely } from 'kysely';
 import pg from 'pg';
+import { lockDataDir } from './dir-lock.ts';
 import { PgWriteBehindDialect } from './pg-dialect.ts';
 import { SerializedPGliteDialect } from './pglite-dialect.ts';
 import type { DB } from './schema.ts';
@@ -81,12 +82,28 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     };
   }
   const dataDir = opts.dataDir ?? './.pointpool';
-  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-  const client = new PGlite(dataDir, {
-    parsers: { [INT8_OID]: parseInt8, [NUMERIC_OID]: keepString },
-    ...(opts.pgliteDataDirDump ? { loadDataDir: opts.pgliteDataDirDump } : {}),
-  });
-  await client.waitReady;
-  const db = new Kysely<DB>({ dialect: new SerializedPGliteDialect(client) });
-  return { db, kind: 'pglite', describe: `pglite ${dataDir}`, pglite: client, close: () => db.destroy() };
+  let release = () => {};
+  if (!dataDir.startsWith('memory://')) {
+    mkdirSync(dataDir, { recursive: true });
+    release = lockDataDir(dataDir);
+  }
+  try {
+    const client = new PGlite(dataDir, {
+      parsers: { [INT8_OID]: parseInt8, [NUMERIC_OID]: keepString },
+      ...(opts.pgliteDataDirDump ? { loadDataDir: opts.pgliteDataDirDump } : {}),
+    });
+    await client.waitReady;
+    const db = new Kysely<DB>({ dialect: new SerializedPGliteDialect(client) });
+    const close = async () => {
+      try {
+        await db.destroy();
+      } finally {
+        release();
+      }
+    };
+    return { db, kind: 'pglite', describe: `pglite ${dataDir}`, pglite: client, close };
+  } catch (e) {
+    release();
+    throw e;
+  }
 }

@@ -136,11 +136,24 @@ void describe('pointpool CLI', () => {
       const config = await fetch(`${url}/v1/config`, { headers: { authorization: `Bearer ${key}` } });
       assert.equal(config.status, 200);
       assert.ok(!s.out().includes(key), 'a secret given in the environment is never printed');
+      // The embedded store serves one process: a command on the same directory is refused at once.
+      const busy = await cli('verify', '--data', data);
+      assert.equal(busy.code, 1, busy.stdout + busy.stderr);
+      assert.match(busy.stderr, new RegExp(`in use by process ${s.child.pid}`));
+      assert.match(busy.stderr, /stop that process/);
     } finally {
       s.child.kill('SIGTERM');
     }
     const r = await s.done;
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(existsSync(join(data, 'pointpool.lock')), false, 'the lock is released on exit');
+  });
+
+  void it('a lock left by a process that no longer runs is taken over', async () => {
+    writeFileSync(join(data, 'pointpool.lock'), '2147483646\n');
+    const r = await cli('verify', '--data', data);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(existsSync(join(data, 'pointpool.lock')), false);
   });
 });
 
