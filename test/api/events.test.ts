@@ -302,6 +302,12 @@ void describe('POST /v1/events: accrual', () => {
     const listed = await rejections(`code=IDEMPOTENCY_KEY_REUSED&limit=500`);
     const mine = listed.find((r) => r.event_id === other.event_id);
     assert.ok(mine, 'the reused-key event is listed at /v1/rejections');
+    assert.equal(
+      reused.json<Json>().error.details.rejection_id,
+      String(mine.id),
+      'the 409 names its rejection',
+    );
+    assert.equal(reused.json<Json>().error.details.field, 'idempotency_key');
     assert.equal(mine.field, 'idempotency_key');
     assert.equal(mine.payload.eligible_subtotal_cents, 20000);
 

@@ -18,6 +18,7 @@ import { inTransaction } from '../transaction.ts';
 import { accruePurchase, programsForStore } from './accrue.ts';
 import { eventKeyAnswer } from './event-keys.ts';
 import { linkReferral, maybeReferralBonus, referrerQuery } from './referral.ts';
+import { clawBackReferralBonus, referralOfQuery } from './referral-clawback.ts';
 import { EventRejected } from './rejected.ts';
 import { recordRejection } from './rejections.ts';
 import { loadPurchase, reversePurchase, storedEarn } from './reverse.ts';
@@ -101,14 +102,15 @@ export async function processAdmitted(ctx: Ctx, a: Admitted, actor: Actor): Prom
       if (e instanceof EventRejected) return reject(ctx, raw, e.problem, store.brand, actor);
       if (e instanceof AppError && (e.code === 'IDEMPOTENCY_KEY_REUSED' || e.code === 'EVENT_ID_REUSED')) {
         const field = e.code === 'EVENT_ID_REUSED' ? 'event_id' : 'idempotency_key';
-        await recordRejection(ctx.db, {
+        const id = await recordRejection(ctx.db, {
           at: ctx.clock.now(),
           problem: { code: e.code, field, message: e.message },
           payload: raw,
           brand_id: store.brand,
           key_id: actor.key_id,
         });
-        throw e;
+        // Kept like every rejection, and answered with its id like the others.
+        throw new AppError(e.code, e.message, { ...e.details, field, rejection_id: id.toString() });
       }
       // A concurrent twin (same key, event or order) committed first: the retry answers duplicate.
       if (pgCode(e) === '23505' && attempt < MAX_ATTEMPTS) continue;
@@ -158,7 +160,7 @@ async function process(
   const [claimed, twins, referral] = await together(trx, [
     claimQuery(trx, 'event', ev.idempotency_key, hash, now, { event_id: ev.event_id }),
     twinQuery(trx, ev, store.brand),
-    referrerQuery(trx, ev.member_id),
+    referralOfQuery(trx, ev.member_id),
   ]);
   const replay = await claimKey(trx, ev, hash, claimed);
   if (replay) return replay;
@@ -171,17 +173,24 @@ async function process(
 
   checkTime(group, ev, store, now);
   await ensureMember(trx, ev.member_id, now);
-  const referrer = ev.event_type === 'purchase_completed' ? (referral[0]?.referrer_member_id ?? null) : null;
+  // The referrer is locked too when this event may pay them the bonus (a purchase while it is
+  // unpaid) or take it back (a reversal, once it is paid).
+  const referralRow = referral[0];
+  const referrer =
+    referralRow &&
+    (ev.event_type === 'purchase_completed'
+      ? referralRow.rewarded_entry_id === null
+      : ev.event_type !== 'member_referred' && referralRow.rewarded_entry_id !== null)
+      ? referralRow.referrer_member_id
+      : null;
+  const locked = new Set([
+    ev.member_id,
+    ...(referrer ? [referrer] : []),
+    ...(ev.referrer_member_id ? [ev.referrer_member_id] : []),
+  ]);
   // The lock, the enrollment and the reads that follow them travel together (write-behind.ts):
   // each read takes its snapshot after the lock is granted.
-  await deferWrite(
-    trx,
-    lockQuery(trx, [
-      ev.member_id,
-      ...(referrer ? [referrer] : []),
-      ...(ev.referrer_member_id ? [ev.referrer_member_id] : []),
-    ]),
-  );
+  await deferWrite(trx, lockQuery(trx, [...locked]));
   await enroll(
     trx,
     ev.member_id,
@@ -216,6 +225,7 @@ async function process(
     case 'purchase_refunded': {
       const purchase = await loadPurchase(trx, ev, group, now);
       const r = await reversePurchase(trx, group, ev, purchase, now, actor);
+      const clawed = await clawBackReferralBonus(trx, group, ev, purchase, r.after, locked, now, actor);
       earn = { entry_id: r.entry_id?.toString() ?? null, reversal_of: purchase.event_id };
       body = {
         status: 'accepted',
@@ -223,6 +233,7 @@ async function process(
         member_id: ev.member_id,
         accruals: [],
         reversed: r.reversed,
+        ...(clawed ? { referral_bonus_reversed: clawed } : {}),
       };
       break;
     }
