@@ -232,6 +232,19 @@ void describe('rewards catalog', () => {
     assertError(await req('GET', '/v1/rewards?active=1'), 400, 'INVALID_REQUEST');
   });
 
+  void it('quantity without a reward_id is 400 naming quantity, and takes no points', async () => {
+    const member = uid('mbr');
+    await buyNorthwind(member, 10_000);
+    const before = await stars(member);
+    const err = assertError(
+      await redeem({ member_id: member, brand_id: 'northwind', points: 10, quantity: 2 }),
+      400,
+      'INVALID_REQUEST',
+    );
+    assert.equal(err.details.field, 'quantity');
+    assert.deepEqual(await stars(member), before);
+  });
+
   void it('redeeming takes stock; sold out is 409 and takes no points; stock never below zero', async () => {
     const m = uid('mbr_rw');
     await buyNorthwind(m, 10000); // 50 stars

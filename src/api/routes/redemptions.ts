@@ -110,6 +110,10 @@ export default async function redemptionRoutes(app: App): Promise<void> {
       assertBrand(req, b.brand_id);
       if (b.points === undefined && !b.reward_id)
         throw new AppError('INVALID_REQUEST', 'Give points, or a reward_id', { field: 'points' });
+      if (b.quantity !== undefined && !b.reward_id)
+        throw new AppError('INVALID_REQUEST', 'quantity counts rewards: give it with a reward_id', {
+          field: 'quantity',
+        });
       const out = await redeem(
         app.ctx,
         { ...b, points_pt4: b.points === undefined ? undefined : points(b.points) },
