@@ -3,9 +3,7 @@ import { sql } from 'kysely';
 import type { Group } from '../domain/config/group.ts';
 import { ratioToJson } from '../domain/earn/codec.ts';
 import { distribute } from '../domain/earn/rounding.ts';
-import { floorToPrecision, type GroupAllocation } from '../domain/lots/group-plan.ts';
-import { add, div, ZERO } from '../domain/decimal.ts';
-import { programUnit } from '../domain/valuation.ts';
+import type { GroupAllocation } from '../domain/lots/group-plan.ts';
 import { isWholePt4, pt4ToJson, type Pt4 } from '../domain/points.ts';
 import { AppError } from '../errors.ts';
 import { memberAccount, systemAccount } from '../ledger/accounts.ts';
@@ -16,7 +14,7 @@ import type { Actor, Ctx } from './context.ts';
 import { claimIdempotencyKey, requestHash, storeOutcome } from './idempotency.ts';
 import { enroll, lockExistingMembers } from './members.ts';
 import { remainingBalances } from './redemptions/spendable.ts';
-import { planSpend, tooSmallToPay } from './redemptions/spend-plan.ts';
+import { overpaidDetail, planSpend } from './redemptions/spend-plan.ts';
 import { inTransaction } from './transaction.ts';
 
 // POST /v1/transfers: points move from one member to another, earliest expiry first from the
@@ -89,8 +87,6 @@ export async function transfer(
       req.points_pt4,
       now,
     );
-    const tooSmall = tooSmallToPay(spend, req.points_pt4);
-    if (tooSmall) throw tooSmall;
     if (spend.plan.allocations.length === 0) {
       throw new AppError(
         'INSUFFICIENT_POINTS',
@@ -102,7 +98,6 @@ export async function transfer(
     await enroll(trx, req.to_member_id, [program_id], now);
     const { postings, moves, lots } = buildTransfer(
       group,
-      now.getTime(),
       spend.plan.allocations,
       spend.lots,
       req,
@@ -121,7 +116,7 @@ export async function transfer(
         transfer_id: id,
         to_member_id: req.to_member_id,
         group_transfer: isGroup,
-        absorbed_value: ratioToJson(spend.plan.absorbed_value),
+        ...overpaidDetail(spend),
       },
       postings,
       lot_moves: moves,
@@ -152,6 +147,12 @@ export async function transfer(
         points: pt4ToJson(p.points_pt4),
       })),
       credited: { program_id, points: pt4ToJson(lots.reduce((s, l) => s + l.points_pt4, 0n)) },
+      // The sender's last lot is rounded up (group-plan.ts): what was debited above the value of
+      // the points credited, in the common currency. Zero in a program transfer.
+      overpaid: {
+        value_exact: ratioToJson(spend.plan.overpaid_value),
+        program_id: spend.plan.rounding_program_id,
+      },
       from_balances: await remainingBalances(trx, req.from_member_id),
       to_balances: await remainingBalances(trx, req.to_member_id),
     };
@@ -192,7 +193,6 @@ async function checkDailyLimit(
  */
 function buildTransfer(
   group: Group,
-  at_ms: number,
   allocations: readonly GroupAllocation[],
   lots: ReadonlyMap<string, { expires_at: Date | null; awarded_at: Date }>,
   req: TransferRequest,
@@ -204,20 +204,13 @@ function buildTransfer(
   const newLots: NewLot[] = [];
   const clearing = isGroup ? 'conversion' : 'transfer';
   const unit = group.programs.get(program_id)!.rounding === 'accumulate' ? 1n : 10_000n;
-  // A group transfer credits what the sender actually paid, floored to the receiver's program:
-  // the sender's last lot is taken rounded down (never more than the exact equivalent), so
-  // crediting the full request would create value out of the rounding.
-  const paid = allocations.reduce((acc, a) => add(acc, a.value), ZERO);
-  const receivable = isGroup
-    ? floorToPrecision(
-        div(paid, programUnit(group, group.programs.get(program_id)!, at_ms).unit_value),
-        unit === 1n ? 'pt4' : 'whole',
-      )
-    : 0n;
-  const creditTotal = isGroup && receivable > req.points_pt4 ? req.points_pt4 : receivable;
+  // A group transfer credits exactly the request: the sender's last lot is rounded up
+  // (group-plan.ts), so what the sender pays is worth at least what the receiver gets and no
+  // value is created by the rounding. Crediting what was paid, floored, instead gave the
+  // receiver less than asked while the answer said the full amount (audit F2).
   const credited = isGroup
     ? distribute(
-        creditTotal,
+        req.points_pt4,
         allocations.map((a) => a.value),
         unit,
       )

@@ -195,15 +195,17 @@ void describe('concurrency on PostgreSQL', { skip: SKIP }, () => {
       const b = await programBalances(m);
       for (const p of Object.values(b)) assert.ok(p.available >= 0 && p.held === 0, JSON.stringify(b));
     }
-    // Each member: every success charges at most 0.12 and at least 0.12 − 0.0254 (the most a
-    // program can absorb is one summit mile), so 6 (0.826 − 5×0.12 ≥ 0.12) to 8 (0.826 / 0.0946) succeed.
+    // Each member: every success charges at least 0.12 (the last lot's points are rounded up) and
+    // less than 0.12 + 0.0254 = 0.1454 (the overpayment is below one point of the program rounded,
+    // at most a summit mile), so at most 6 succeed (7 × 0.12 = 0.84 > 0.826) and at least 5 (after
+    // 4 the pool is above 0.826 − 4 × 0.1454 = 0.2444 ≥ 0.12).
     const perMember = new Map<string, number>();
     rs.forEach((r, k) => {
       if (r.statusCode === 201)
         perMember.set(members[Math.floor(k / 10)]!, (perMember.get(members[Math.floor(k / 10)]!) ?? 0) + 1);
     });
     for (const m of members)
-      assert.ok((perMember.get(m) ?? 0) >= 6 && (perMember.get(m) ?? 0) <= 8, `${m}: ${perMember.get(m)}`);
+      assert.ok((perMember.get(m) ?? 0) >= 5 && (perMember.get(m) ?? 0) <= 6, `${m}: ${perMember.get(m)}`);
     await noNegativeMemberAccounts();
     await assertVerifyOk();
   });

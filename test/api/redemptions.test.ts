@@ -1,5 +1,5 @@
 // Redemption across brands through the HTTP API (issue 4, "Must show"): single-program and group
-// redemption (FEFO across programs, conversion, absorbed fraction), redeemable, insufficient
+// redemption (FEFO across programs, conversion, the last lot rounded up), redeemable, insufficient
 // balance, holds (capture, partial capture, release, timeout), reverse (original lots, expiry on
 // restore, settlement trail), idempotency, brand scope, and "redemption does not earn".
 // app.inject() on PGlite memory:// (or a fresh PostgreSQL database with DATABASE_URL).
@@ -242,8 +242,8 @@ async function fourLots(member: string) {
 
 // ---------------------------------------------------------------------------------------------
 
-void describe('group redemption across three programs (FEFO, conversion, absorbed fraction)', () => {
-  void it('spends earliest expiry first across programs, shows the conversion and never charges more than the exact equivalent', async () => {
+void describe('group redemption across three programs (FEFO, conversion, last lot rounded up)', () => {
+  void it('spends earliest expiry first across programs, shows the conversion and takes at least the exact equivalent, less than one point of the last program above it', async () => {
     const m = uid('mbr_fefo');
     const ev = await fourLots(m);
     // Pool: 0.10 + 7.77×0.0054 + 10×0.0254 + 10.01×0.0054 + 3×0.01 = 0.480012 USD → 48 points.
@@ -281,7 +281,11 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
     assert.equal(q2.json().value.amount_minor, 49);
 
     // 30 points = 0.30 USD: N1 whole (0.10, left 0.20), H1 whole (0.041958, left 0.158042),
-    // S1 0.158042 / 0.0254 = 6.22 → 6 miles (0.1524), left 0.005642 absorbed by summit-miles.
+    // S1 0.158042 / 0.0254 = 6.22 → rounded up to 7 miles (0.1778): 0.1778 − 0.158042 = 0.019758
+    // overpaid in summit-miles (less than one mile, 0.0254).
+    // Breakdown lines: each line's part of the 0.30 (summit's is 0.1778 − 0.019758 = 0.158042),
+    // 30 cents split by largest remainder: 4.1958, 10, 15.8042 → 4, 10, 15 (29) + 1 to the largest
+    // remainder (summit, .8042) → 4, 10, 16 = 30.
     const r = await redeemOk({ member_id: m, brand_id: 'harbor', group_redemption: true, points: 30 });
     assert.equal(r.status, 'captured');
     assert.equal(r.points, 30);
@@ -304,22 +308,29 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
       {
         program_id: 'summit-miles',
         issuing_brand_id: 'summit',
-        points: 6,
-        value: { amount_minor: 15, currency: 'USD' },
+        points: 7,
+        value: { amount_minor: 16, currency: 'USD' },
         conversion: '1 summit-miles point = 0.0254 USD',
       },
     ]);
+    assert.equal(
+      r.breakdown_by_program.reduce((s: number, b: Json) => s + (b.value.amount_minor as number), 0),
+      r.value.amount_minor,
+    );
+    assert.equal(r.overpaid.program_id, 'summit-miles');
+    assertRatio(r.overpaid.value_exact, '0.019758');
+    // `absorbed` (old clients) is the negation: target − value taken.
     assert.equal(r.absorbed.program_id, 'summit-miles');
-    assertRatio(r.absorbed.value_exact, '0.005642');
-    // Charged 0.294358 exactly; the absorbed part makes up the rest of 0.30, never more.
-    const charged = 0.1 + 7.77 * 0.0054 + 6 * 0.0254;
-    assert.ok(charged <= 0.3 + 1e-12);
+    assertRatio(r.absorbed.value_exact, '-0.019758');
+    // Charged 0.319758 exactly: at least 0.30, less than 0.30 + one mile (0.0254).
+    const charged = 0.1 + 7.77 * 0.0054 + 7 * 0.0254;
+    assert.ok(charged >= 0.3 - 1e-12 && charged < 0.3 + 0.0254);
 
-    // Exact lot effects, in FEFO order: N1, H1 empty; S1 6 of 10 taken; later lots untouched.
+    // Exact lot effects, in FEFO order: N1, H1 empty; S1 7 of 10 taken; later lots untouched.
     const l = await lots(m);
     assert.equal(l.get(`${ev.N1}/northwind-stars`)!.remaining, 0);
     assert.equal(l.get(`${ev.H1}/harbor-rewards`)!.remaining, 0);
-    assert.equal(l.get(`${ev.S1}/summit-miles`)!.remaining, 4);
+    assert.equal(l.get(`${ev.S1}/summit-miles`)!.remaining, 3);
     assert.equal(l.get(`${ev.H2}/harbor-rewards`)!.remaining, 10.01);
     assert.equal(l.get(`${ev.N1}/acme-points`)!.remaining, 2);
     assert.equal(l.get(`${ev.H2}/acme-points`)!.remaining, 1);
@@ -327,24 +338,28 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
       'acme-points': { available: 3, held: 0, pending: 0 },
       'harbor-rewards': { available: 10.01, held: 0, pending: 0 },
       'northwind-stars': { available: 0, held: 0, pending: 0 },
-      'summit-miles': { available: 4, held: 0, pending: 0 },
+      'summit-miles': { available: 3, held: 0, pending: 0 },
     });
     // The response's remaining balances say the same.
     assert.deepEqual(r.balances, [
       { program_id: 'acme-points', available: 3, held: 0 },
       { program_id: 'harbor-rewards', available: 10.01, held: 0 },
       { program_id: 'northwind-stars', available: 0, held: 0 },
-      { program_id: 'summit-miles', available: 4, held: 0 },
+      { program_id: 'summit-miles', available: 3, held: 0 },
     ]);
     // Settlement: cross-brand lots (northwind, summit) owe harbor; harbor's own lot does not.
-    assert.deepEqual(await flowPoints(r.redemption_id), { 'northwind->harbor': 10, 'summit->harbor': 6 });
+    assert.deepEqual(await flowPoints(r.redemption_id), { 'northwind->harbor': 10, 'summit->harbor': 7 });
 
-    // Pool left: 4×0.0254 + 10.01×0.0054 + 3×0.01 = 0.185654 → 18 points.
-    assert.equal((await balances(m)).group.points, 18);
-    // 18 points = 0.18 at northwind: S1 rest (0.1016, left 0.0784), H2 whole (0.054054, left
-    // 0.024346), acme-N1 whole (0.02, left 0.004346), acme-H2 1 point is worth 0.01 > left →
-    // 0 taken, 0.004346 absorbed by acme-points.
-    const r2 = await redeemOk({ member_id: m, brand_id: 'northwind', group_redemption: true, points: 18 });
+    // Pool left: 3×0.0254 + 10.01×0.0054 + 3×0.01 = 0.0762 + 0.054054 + 0.03 = 0.160254 → 16 points.
+    assert.equal((await balances(m)).group.points, 16);
+    // 16 points = 0.16 at northwind: S1 rest (3 miles, 0.0762, left 0.0838), H2 whole (0.054054,
+    // left 0.029746), acme-N1 whole (0.02, left 0.009746), acme-H2's 1 point is worth 0.01 > left:
+    // 0.9746 rounded up to 1 point (the whole lot), 0.01 − 0.009746 = 0.000254 overpaid in
+    // acme-points. Lines (by program, then issuer) and their parts of 0.16: acme/harbor 0.009746,
+    // acme/northwind 0.02, harbor 0.054054, summit 0.0762 → 0.9746, 2, 5.4054, 7.62 cents →
+    // floors 0, 2, 5, 7 (14) + 1 each to the two largest remainders (.9746 acme/harbor, .62
+    // summit) → 1, 2, 5, 8 = 16.
+    const r2 = await redeemOk({ member_id: m, brand_id: 'northwind', group_redemption: true, points: 16 });
     assert.deepEqual(
       r2.breakdown_by_program.map((b: Json) => [
         b.program_id,
@@ -353,22 +368,25 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
         b.value.amount_minor,
       ]),
       [
+        ['acme-points', 'harbor', 1, 1],
         ['acme-points', 'northwind', 2, 2],
         ['harbor-rewards', 'harbor', 10.01, 5],
-        ['summit-miles', 'summit', 4, 10],
+        ['summit-miles', 'summit', 3, 8],
       ],
     );
-    assert.equal(r2.absorbed.program_id, 'acme-points');
-    assertRatio(r2.absorbed.value_exact, '0.004346');
-    assert.deepEqual(r2.value, { amount_minor: 18, currency: 'USD' });
+    assert.equal(r2.overpaid.program_id, 'acme-points');
+    assertRatio(r2.overpaid.value_exact, '0.000254');
+    assertRatio(r2.absorbed.value_exact, '-0.000254');
+    assert.deepEqual(r2.value, { amount_minor: 16, currency: 'USD' });
     const l2 = await lots(m);
     assert.equal(l2.get(`${ev.S1}/summit-miles`)!.remaining, 0);
     assert.equal(l2.get(`${ev.H2}/harbor-rewards`)!.remaining, 0);
     assert.equal(l2.get(`${ev.N1}/acme-points`)!.remaining, 0);
-    assert.equal(l2.get(`${ev.H2}/acme-points`)!.remaining, 1);
+    assert.equal(l2.get(`${ev.H2}/acme-points`)!.remaining, 0);
+    // At northwind: harbor issued harbor-rewards 10.01 and acme 1 (H2); summit issued 3 miles.
     assert.deepEqual(await flowPoints(r2.redemption_id), {
-      'harbor->northwind': 10.01,
-      'summit->northwind': 4,
+      'harbor->northwind': 11.01,
+      'summit->northwind': 3,
     });
     await assertVerifyOk();
   });
@@ -394,6 +412,7 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
       },
     ]);
     assert.equal(r.absorbed.program_id, null);
+    assert.deepEqual(r.overpaid, { value_exact: '0', program_id: null });
     const l = await lots(m);
     assert.equal(l.get(`${early.event_id}/harbor-rewards`)!.remaining, 0);
     assert.equal(l.get(`${late.event_id}/harbor-rewards`)!.remaining, 5.28);
@@ -431,41 +450,44 @@ void describe('group redemption across three programs (FEFO, conversion, absorbe
     await assertVerifyOk();
   });
 
-  void it('summit miles worth 0.0254 USD: a group redemption never takes a mile worth more than what is left', async () => {
+  void it('summit miles worth 0.0254 USD: a group redemption rounds the miles taken up, never a mile more', async () => {
     const m = uid('mbr_conv');
-    await buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles = 0.254 USD; acme 0
-    // 1 or 2 default points (0.01, 0.02) are worth less than one mile, the earliest-expiring
-    // (and only) lot: not payable, which is not a lack of points, and redeemable agrees.
+    await buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles = 0.254 USD → 25 points; acme 0
+    // 2 default points (0.02) are worth less than one mile of the earliest-expiring (and only)
+    // lot: 0.02 / 0.0254 = 0.79 → rounded up to 1 mile (0.0254), 0.0054 overpaid. Redeemable agrees.
     const small = await t.app.inject({
       method: 'GET',
       url: `/v1/members/${m}/redeemable?points=2&brand_id=summit&group_redemption=true`,
       headers: admin(),
     });
-    assert.equal(small.json().redeemable, false, small.body);
+    assert.equal(small.json().redeemable, true, small.body);
     assert.equal(small.json().shortfall, 0);
-    const e = assertError(
-      await redeem({ member_id: m, brand_id: 'summit', group_redemption: true, points: 2 }),
-      422,
-      'INVALID_AMOUNT',
+    const r0 = await redeemOk({ member_id: m, brand_id: 'summit', group_redemption: true, points: 2 });
+    assert.deepEqual(
+      r0.breakdown_by_program.map((b: Json) => [b.program_id, b.points, b.value.amount_minor]),
+      [['summit-miles', 1, 2]],
     );
-    assert.equal(e.details.available, 25);
-    assert.equal((await byProgram(m))['summit-miles']!.available, 10);
-    // 10 default points = 0.10 USD → 0.10/0.0254 = 3.94 → 3 miles (0.0762), 0.0238 absorbed.
+    assertRatio(r0.overpaid.value_exact, '0.0054');
+    assert.equal((await byProgram(m))['summit-miles']!.available, 9);
+    // 10 default points = 0.10 USD → 0.10/0.0254 = 3.94 → 4 miles (0.1016), 0.0016 overpaid.
     const r = await redeemOk({ member_id: m, brand_id: 'summit', group_redemption: true, points: 10 });
     assert.deepEqual(
       r.breakdown_by_program.map((b: Json) => [b.program_id, b.points, b.value.amount_minor]),
-      [['summit-miles', 3, 8]],
+      [['summit-miles', 4, 10]],
     );
-    assertRatio(r.absorbed.value_exact, '0.0238');
-    assert.equal((await byProgram(m))['summit-miles']!.available, 7);
-    // Pool 7 × 0.0254 = 0.1778 → 17 points; 18 is a shortfall of 1.
+    assert.equal(r.overpaid.program_id, 'summit-miles');
+    assertRatio(r.overpaid.value_exact, '0.0016');
+    assert.equal((await byProgram(m))['summit-miles']!.available, 5);
+    // Pool 5 × 0.0254 = 0.127 → 12 points; 13 is a shortfall of 1.
     assertError(
-      await redeem({ member_id: m, brand_id: 'summit', group_redemption: true, points: 18 }),
+      await redeem({ member_id: m, brand_id: 'summit', group_redemption: true, points: 13 }),
       409,
       'INSUFFICIENT_POINTS',
     );
-    await redeemOk({ member_id: m, brand_id: 'summit', group_redemption: true, points: 17 }); // 0.17/0.0254 = 6.69 → 6 miles
-    assert.equal((await byProgram(m))['summit-miles']!.available, 1);
+    // 0.12/0.0254 = 4.72 → 5 miles, the last ones (0.127, 0.007 overpaid).
+    const r2 = await redeemOk({ member_id: m, brand_id: 'summit', group_redemption: true, points: 12 });
+    assertRatio(r2.overpaid.value_exact, '0.007');
+    assert.equal((await byProgram(m))['summit-miles']!.available, 0);
     await assertVerifyOk();
   });
 });
@@ -567,10 +589,10 @@ void describe('holds', () => {
     await assertVerifyOk();
   });
 
-  void it('group hold → partial capture when the hold absorbed more than one default point', async () => {
+  void it('group hold → partial capture rounds the captured miles up, like a spend', async () => {
     const m = uid('mbr_gpartial');
     await buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles
-    // Hold 10 points = 0.10 USD: 3 miles (0.0762) held, 0.0238 absorbed.
+    // Hold 10 points = 0.10 USD: 0.10/0.0254 = 3.94 → 4 miles (0.1016) held, 0.0016 overpaid.
     const h = await redeemOk({
       member_id: m,
       brand_id: 'summit',
@@ -578,15 +600,16 @@ void describe('holds', () => {
       points: 10,
       capture: false,
     });
-    assert.deepEqual((await byProgram(m))['summit-miles'], { available: 7, held: 3, pending: 0 });
-    // Capture 9 points = 0.09 USD ≥ the 0.0762 held: all 3 miles are captured (never more than 0.09).
+    assert.deepEqual((await byProgram(m))['summit-miles'], { available: 6, held: 4, pending: 0 });
+    // Capture 9 points = 0.09 USD: 0.09/0.0254 = 3.54 → 4 miles, all that is held, none released.
     const c = await post(`/v1/redemptions/${h.redemption_id}/capture`, { points: 9 });
     assert.equal(c.statusCode, 200, c.body);
-    assert.deepEqual(c.json().points_captured_by_program, [{ program_id: 'summit-miles', points: 3 }]);
+    assert.deepEqual(c.json().points_captured_by_program, [{ program_id: 'summit-miles', points: 4 }]);
     assert.deepEqual(c.json().points_released_by_program, []);
-    assert.deepEqual((await byProgram(m))['summit-miles'], { available: 7, held: 0, pending: 0 });
+    assert.deepEqual((await byProgram(m))['summit-miles'], { available: 6, held: 0, pending: 0 });
     assert.deepEqual(await flowPoints(h.redemption_id), {});
-    // Capture 5 of a 10-point hold: 0.05/0.0254 = 1.97 → 1 mile captured, 2 released.
+    // Capture 5 of a 10-point hold (4 miles held): 0.05/0.0254 = 1.97 → 2 miles captured (0.0508,
+    // 0.0008 over 0.05), 2 released.
     const h2 = await redeemOk({
       member_id: m,
       brand_id: 'northwind',
@@ -594,12 +617,24 @@ void describe('holds', () => {
       points: 10,
       capture: false,
     });
+    assert.deepEqual((await byProgram(m))['summit-miles'], { available: 2, held: 4, pending: 0 });
     const c2 = await post(`/v1/redemptions/${h2.redemption_id}/capture`, { points: 5 });
     assert.equal(c2.statusCode, 200, c2.body);
-    assert.deepEqual(c2.json().points_captured_by_program, [{ program_id: 'summit-miles', points: 1 }]);
+    assert.deepEqual(c2.json().points_captured_by_program, [{ program_id: 'summit-miles', points: 2 }]);
     assert.deepEqual(c2.json().points_released_by_program, [{ program_id: 'summit-miles', points: 2 }]);
-    assert.deepEqual((await byProgram(m))['summit-miles'], { available: 6, held: 0, pending: 0 });
-    assert.deepEqual(await flowPoints(h2.redemption_id), { 'summit->northwind': 1 });
+    assert.deepEqual((await byProgram(m))['summit-miles'], { available: 4, held: 0, pending: 0 });
+    assert.deepEqual(await flowPoints(h2.redemption_id), { 'summit->northwind': 2 });
+    // The capture's entry records its rounding.
+    const e = await t.ctx.db
+      .selectFrom('entries')
+      .select('detail')
+      .where('ref_type', '=', 'redemption')
+      .where('ref_id', '=', h2.redemption_id)
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
+    const d = (typeof e.detail === 'string' ? JSON.parse(e.detail) : e.detail) as Json;
+    assert.equal(d.rounding_program_id, 'summit-miles');
+    assertRatio(d.overpaid_value, '0.0008');
     await assertVerifyOk();
   });
 
@@ -660,21 +695,21 @@ void describe('reverse', () => {
     const S = await buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles, exp 2027-01-01
     const N = await buy(m, 'northwind', 2000, '2026-06-08T09:00:00Z'); // 10 stars exp 06-18T09, acme 2
     const expiringBefore = (await balances(m)).programs.map((p: Json) => [p.program_id, p.expiring]);
-    // 20 points at harbor: N whole (0.10), then 0.10/0.0254 → 3 miles.
+    // 20 points at harbor: N whole (0.10), then 0.10/0.0254 = 3.94 → 4 miles (rounded up).
     const r = await redeemOk({ member_id: m, brand_id: 'harbor', group_redemption: true, points: 20 });
     assert.deepEqual(
       r.breakdown_by_program.map((b: Json) => [b.program_id, b.points]),
       [
         ['northwind-stars', 10],
-        ['summit-miles', 3],
+        ['summit-miles', 4],
       ],
     );
-    assert.deepEqual(await flowPoints(r.redemption_id), { 'northwind->harbor': 10, 'summit->harbor': 3 });
+    assert.deepEqual(await flowPoints(r.redemption_id), { 'northwind->harbor': 10, 'summit->harbor': 4 });
     const rev = await post(`/v1/redemptions/${r.redemption_id}/reverse`);
     assert.equal(rev.statusCode, 200, rev.body);
     assert.deepEqual(rev.json().restored, [
       { program_id: 'northwind-stars', points: 10, expired_on_restore: 0 },
-      { program_id: 'summit-miles', points: 3, expired_on_restore: 0 },
+      { program_id: 'summit-miles', points: 4, expired_on_restore: 0 },
     ]);
     // Same lots, same remaining, same expiry as before the redemption.
     assert.deepEqual(
@@ -726,7 +761,7 @@ void describe('reverse', () => {
     assert.equal(rev.statusCode, 200, rev.body);
     assert.deepEqual(rev.json().restored, [
       { program_id: 'northwind-stars', points: 10, expired_on_restore: 10 },
-      { program_id: 'summit-miles', points: 3, expired_on_restore: 0 },
+      { program_id: 'summit-miles', points: 4, expired_on_restore: 0 },
     ]);
     assert.equal(await breakage(), 10);
     const bp = await byProgram(m);

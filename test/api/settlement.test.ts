@@ -147,15 +147,15 @@ void describe('settlement scenario: three brands, three periods', () => {
     clock.set(at(3));
     // R1: m1 spends 68 acme points ($0.68) at summit. FEFO: northwind-stars 50 ($0.50) and acme/northwind
     // 10 ($0.10) expire first, then acme/harbor 1, acme/summit 3, then harbor-rewards for the last
-    // $0.04: 0.04 / 0.0054 = 7.4074… → 7.4074 points worth $0.03999996 (the $0.00000004 rest is
-    // absorbed by the plan and never settled).
+    // $0.04: 0.04 / 0.0054 = 7.40740… → rounded up at the 4th decimal to 7.4075 points worth
+    // $0.0400005 (the member pays $0.0000005 above the exact equivalent; settled with the points).
     const r1 = await redeem('m1', 'summit', 68);
     R.r1 = r1.redemption_id;
     assert.deepEqual(breakdown(r1), [
       ['acme-points', 'harbor', 1],
       ['acme-points', 'northwind', 10],
       ['acme-points', 'summit', 3],
-      ['harbor-rewards', 'harbor', 7.4074],
+      ['harbor-rewards', 'harbor', 7.4075],
       ['northwind-stars', 'northwind', 50],
     ]);
 
@@ -163,15 +163,16 @@ void describe('settlement scenario: three brands, three periods', () => {
     // m2: £10.01 at summit → 1001 × 2 / 100 = 20.02 → 20 miles (nearest); 1001 × 1.27 = 1271.27 → 1 acme
     await buy('m2', 'summit', 10_01);
     clock.set(at(5));
-    // R2a: 15 acme points ($0.15) at harbor: acme/summit 1 ($0.01) + 5 miles ($0.127; whole miles,
-    // the plan absorbs the rest). R2b: 13 points ($0.13): 5 miles ($0.127).
+    // R2a: 15 acme points ($0.15) at harbor: acme/summit 1 ($0.01), then $0.14 / 0.0254 = 5.51 →
+    // rounded up to 6 miles ($0.1524, $0.0124 overpaid). R2b: 13 points ($0.13) from the 14 miles
+    // left: 0.13 / 0.0254 = 5.12 → 6 miles ($0.1524, $0.0224 overpaid, under one mile).
     const r2a = await redeem('m2', 'harbor', 15);
     assert.deepEqual(breakdown(r2a), [
       ['acme-points', 'summit', 1],
-      ['summit-miles', 'summit', 5],
+      ['summit-miles', 'summit', 6],
     ]);
     const r2b = await redeem('m2', 'harbor', 13);
-    assert.deepEqual(breakdown(r2b), [['summit-miles', 'summit', 5]]);
+    assert.deepEqual(breakdown(r2b), [['summit-miles', 'summit', 6]]);
     R.r2b = r2b.redemption_id;
   });
 
@@ -180,24 +181,24 @@ void describe('settlement scenario: three brands, three periods', () => {
   //   R1  northwind→summit  nw-stars 50:  0.50 × 1.0 → 50          amount 50
   //                          acme 10:      0.10 × 1.0 → 10          amount 10
   //       harbor→summit     acme 1:       0.01 × 1.0 → 1           amount 1
-  //                          harbor 7.4074: 0.03999996 → 3.999996  running 4.999996 → 5: amount 4
+  //                          harbor 7.4075: 0.0400005 → 4.00005    running 5.00005 → 5: amount 4
   //   R2a summit→harbor     acme 1:       0.01 × 0.9 → 0.9         running 0.9 → 1: amount 1
-  //                          miles 5:      0.127 × 0.9 → 11.43      running 12.33 → 12: amount 11
-  //   R2b summit→harbor     miles 5:      11.43                    amount 11
-  // Period 1 per pair: harbor→summit exact 4.999996 → 5 (allocations 1 + 4 = 5, residual 0);
-  //   northwind→summit 60 (60, 0); summit→harbor exact 12.33 + 11.43 = 23.76 → 24 while the
-  //   allocations' amounts sum to 1 + 11 + 11 = 23: residual +1.
-  // Net (issuer pays, redeemer receives): harbor −5 + 24 = 19; northwind −60; summit 5 + 60 − 24 = 41.
+  //                          miles 6:      0.1524 × 0.9 → 13.716    running 14.616 → 15: amount 14
+  //   R2b summit→harbor     miles 6:      13.716                   amount 14
+  // Period 1 per pair: harbor→summit exact 5.00005 → 5 (allocations 1 + 4 = 5, residual 0);
+  //   northwind→summit 60 (60, 0); summit→harbor exact 14.616 + 13.716 = 28.332 → 28 while the
+  //   allocations' amounts sum to 1 + 14 + 14 = 29: residual −1.
+  // Net (issuer pays, redeemer receives): harbor −5 + 28 = 23; northwind −60; summit 5 + 60 − 28 = 37.
   const P1_FLOWS = [
     {
       issuer_brand_id: 'harbor',
       redeemer_brand_id: 'summit',
-      points: 8.4074,
+      points: 8.4075,
       allocation_count: 2,
       allocations_amount_minor: 5,
       residual_minor: 0,
       amount_minor: 5,
-      exact_minor: '4.999996',
+      exact_minor: '5.00005',
     },
     {
       issuer_brand_id: 'northwind',
@@ -212,18 +213,18 @@ void describe('settlement scenario: three brands, three periods', () => {
     {
       issuer_brand_id: 'summit',
       redeemer_brand_id: 'harbor',
-      points: 11,
+      points: 13,
       allocation_count: 3,
-      allocations_amount_minor: 23,
-      residual_minor: 1,
-      amount_minor: 24,
-      exact_minor: '23.76',
+      allocations_amount_minor: 29,
+      residual_minor: -1,
+      amount_minor: 28,
+      exact_minor: '28.332',
     },
   ];
   const P1_NET = [
-    { brand_id: 'harbor', amount_minor: 19 },
+    { brand_id: 'harbor', amount_minor: 23 },
     { brand_id: 'northwind', amount_minor: -60 },
-    { brand_id: 'summit', amount_minor: 41 },
+    { brand_id: 'summit', amount_minor: 37 },
   ];
 
   void it('positions over the range: gross per pair and net summing to zero', async () => {
@@ -241,17 +242,17 @@ void describe('settlement scenario: three brands, three periods', () => {
       })),
       net: P1_NET,
     });
-    // [T0+4h, T0+6h) holds only R2a and R2b: summit→harbor 23.76 → 24
+    // [T0+4h, T0+6h) holds only R2a and R2b: summit→harbor 28.332 → 28, 1 + 6 + 6 = 13 points
     const later = await ok(
       'GET',
       `/v1/settlement/positions?from=${encodeURIComponent(at(4))}&to=${encodeURIComponent(at(6))}`,
     );
     assert.deepEqual(later.flows, [
-      { issuer_brand_id: 'summit', redeemer_brand_id: 'harbor', points: 11, amount_minor: 24 },
+      { issuer_brand_id: 'summit', redeemer_brand_id: 'harbor', points: 13, amount_minor: 28 },
     ]);
     assert.deepEqual(later.net, [
-      { brand_id: 'harbor', amount_minor: 24 },
-      { brand_id: 'summit', amount_minor: -24 },
+      { brand_id: 'harbor', amount_minor: 28 },
+      { brand_id: 'summit', amount_minor: -28 },
     ]);
     await refused(
       'GET',
@@ -298,12 +299,12 @@ void describe('settlement scenario: three brands, three periods', () => {
       res.body,
       [
         'record_type,period_id,period_from,period_to,currency,issuer_brand_id,redeemer_brand_id,brand_id,points,allocations_amount_minor,residual_minor,amount_minor,amount',
-        `flow,1,,${to},USD,harbor,summit,,8.4074,5,0,5,0.05`,
+        `flow,1,,${to},USD,harbor,summit,,8.4075,5,0,5,0.05`,
         `flow,1,,${to},USD,northwind,summit,,60,60,0,60,0.60`,
-        `flow,1,,${to},USD,summit,harbor,,11,23,1,24,0.24`,
-        `net,1,,${to},USD,,,harbor,,,,19,0.19`,
+        `flow,1,,${to},USD,summit,harbor,,13,29,-1,28,0.28`,
+        `net,1,,${to},USD,,,harbor,,,,23,0.23`,
         `net,1,,${to},USD,,,northwind,,,,-60,-0.60`,
-        `net,1,,${to},USD,,,summit,,,,41,0.41`,
+        `net,1,,${to},USD,,,summit,,,,37,0.37`,
         '',
       ].join('\r\n'),
     );
@@ -360,7 +361,7 @@ void describe('settlement scenario: three brands, three periods', () => {
     await ok('POST', '/v1/settlement/periods/1/payments', {
       issuer_brand_id: 'summit',
       redeemer_brand_id: 'harbor',
-      amount_minor: 24,
+      amount_minor: 28,
     });
     await refused(
       'POST',
@@ -406,7 +407,7 @@ void describe('settlement scenario: three brands, three periods', () => {
       [
         ['northwind', 'summit', 60, 'WIRE-0001'],
         ['harbor', 'summit', 4, 'WIRE-0002'],
-        ['summit', 'harbor', 24, null],
+        ['summit', 'harbor', 28, null],
       ],
     );
     assert.deepEqual(st.variances, [
@@ -429,8 +430,8 @@ void describe('settlement scenario: three brands, three periods', () => {
       {
         issuer_brand_id: 'summit',
         redeemer_brand_id: 'harbor',
-        owed_minor: 24,
-        paid_minor: 24,
+        owed_minor: 28,
+        paid_minor: 28,
         variance_minor: 0,
         flagged: false,
       },
@@ -448,19 +449,19 @@ void describe('settlement scenario: three brands, three periods', () => {
     clock.set(at(8));
     const p2 = await ok('POST', '/v1/settlement/periods', { to: at(8) });
     // Period 2: R1's reversal negates its four flows exactly (harbor→summit −1 −4 = −5 with
-    // exact −4.999996 → −5; northwind→summit −60), plus northwind→harbor 15.
+    // exact −5.00005 → −5; northwind→summit −60), plus northwind→harbor 15.
     // Net: harbor +5 + 15 = 20; northwind +60 − 15 = 45; summit −5 − 60 = −65.
     assert.deepEqual([p2.id, p2.from, p2.to, p2.flow_count, p2.late_flow_count], [2, at(6), at(8), 5, 0]);
     assert.deepEqual(p2.flows, [
       {
         issuer_brand_id: 'harbor',
         redeemer_brand_id: 'summit',
-        points: -8.4074,
+        points: -8.4075,
         allocation_count: 2,
         allocations_amount_minor: -5,
         residual_minor: 0,
         amount_minor: -5,
-        exact_minor: '-4.999996',
+        exact_minor: '-5.00005',
       },
       {
         issuer_brand_id: 'northwind',
@@ -510,23 +511,23 @@ void describe('settlement scenario: three brands, three periods', () => {
     await ok('POST', `/v1/redemptions/${R.r2b}/reverse`, {}, 200);
     clock.set(at(9));
     const p3 = await closePeriod(t.ctx, clock.now()); // the CLI's entry point
-    // summit→harbor −11.43 → −11 (the flow's own amount, residual 0); net harbor −11, summit +11.
+    // summit→harbor −13.716 → −14 (the flow's own amount, residual 0); net harbor −14, summit +14.
     assert.deepEqual([p3.id, p3.from, p3.to, p3.flow_count, p3.late_flow_count], [3, at(8), at(9), 1, 1]);
     assert.deepEqual(p3.flows, [
       {
         issuer_brand_id: 'summit',
         redeemer_brand_id: 'harbor',
-        points: -5,
+        points: -6,
         allocation_count: 1,
-        allocations_amount_minor: -11,
+        allocations_amount_minor: -14,
         residual_minor: 0,
-        amount_minor: -11,
-        exact_minor: '-11.43',
+        amount_minor: -14,
+        exact_minor: '-13.716',
       },
     ]);
     assert.deepEqual(p3.net, [
-      { brand_id: 'harbor', amount_minor: -11 },
-      { brand_id: 'summit', amount_minor: 11 },
+      { brand_id: 'harbor', amount_minor: -14 },
+      { brand_id: 'summit', amount_minor: 14 },
     ]);
     assert.equal((await ok('GET', '/v1/settlement/periods/2')).hash, hashes[2]);
     const list = await ok('GET', '/v1/settlement/periods?limit=2');
@@ -546,18 +547,18 @@ void describe('settlement scenario: three brands, three periods', () => {
 
   void it('positions over everything: reversed pairs net to zero, nets sum to zero', async () => {
     const p = await ok('GET', '/v1/settlement/positions');
-    // summit→harbor: 12.33 + 11.43 − 11.43 = 12.33 → 12 (R2a stands); northwind→harbor 15;
+    // summit→harbor: 14.616 + 13.716 − 13.716 = 14.616 → 15, 1 + 6 points (R2a stands); northwind→harbor 15;
     // R1 and its reversal cancel: those pairs stay listed at zero.
     assert.deepEqual(p.flows, [
       { issuer_brand_id: 'harbor', redeemer_brand_id: 'summit', points: 0, amount_minor: 0 },
       { issuer_brand_id: 'northwind', redeemer_brand_id: 'harbor', points: 15, amount_minor: 15 },
       { issuer_brand_id: 'northwind', redeemer_brand_id: 'summit', points: 0, amount_minor: 0 },
-      { issuer_brand_id: 'summit', redeemer_brand_id: 'harbor', points: 6, amount_minor: 12 },
+      { issuer_brand_id: 'summit', redeemer_brand_id: 'harbor', points: 7, amount_minor: 15 },
     ]);
     assert.deepEqual(p.net, [
-      { brand_id: 'harbor', amount_minor: 27 },
+      { brand_id: 'harbor', amount_minor: 30 },
       { brand_id: 'northwind', amount_minor: -15 },
-      { brand_id: 'summit', amount_minor: -12 },
+      { brand_id: 'summit', amount_minor: -15 },
     ]);
   });
 
@@ -565,8 +566,8 @@ void describe('settlement scenario: three brands, three periods', () => {
     const now = await ok('GET', '/v1/reports/liability');
     assert.equal(now.as_of, at(9));
     // m1: acme 1/harbor, 10/northwind, 3/summit; harbor-rewards 12.34; northwind-stars 50 − 15 = 35;
-    // summit-miles 60 + m2's 20 − 5 (R2a) = 75. Values: 12.34 × 0.0054 = 0.066636 → 7 cents;
-    // 75 × 0.0254 = 1.905 → 190.5 → 190 (half-even).
+    // summit-miles 60 + m2's 20 − 6 (R2a) = 74. Values: 12.34 × 0.0054 = 0.066636 → 7 cents;
+    // 74 × 0.0254 = 1.8796 → 187.96 → 188.
     assert.deepEqual(
       now.outstanding.map((r: Json) => [
         r.program_id,
@@ -582,37 +583,37 @@ void describe('settlement scenario: three brands, three periods', () => {
         ['acme-points', 'summit', 3, 0, 0, 3],
         ['harbor-rewards', 'harbor', 12.34, 0, 0, 7],
         ['northwind-stars', 'northwind', 35, 0, 0, 35],
-        ['summit-miles', 'summit', 75, 0, 0, 190],
+        ['summit-miles', 'summit', 74, 0, 0, 188],
       ],
     );
-    // Per brand, exact sums rounded once: harbor 0.01 + 0.066636 → 7.6636 → 8; summit 0.03 + 1.905 → 193.5 → 194.
+    // Per brand, exact sums rounded once: harbor 0.01 + 0.066636 → 7.6636 → 8; summit 0.03 + 1.8796 → 190.96 → 191.
     assert.deepEqual(
       now.outstanding_by_brand.map((b: Json) => [b.brand_id, b.value.amount_minor]),
       [
         ['harbor', 8],
         ['northwind', 45],
-        ['summit', 194],
+        ['summit', 191],
       ],
     );
 
-    // As of T0+5.5h (after R2a/R2b, before any reversal): m1 kept harbor-rewards 12.34 − 7.4074
-    // = 4.9326 (0.02663604 USD → 3 cents) and 60 miles, m2 20 − 10 = 10 miles: 70 × 0.0254 = 1.778 → 178.
+    // As of T0+5.5h (after R2a/R2b, before any reversal): m1 kept harbor-rewards 12.34 − 7.4075
+    // = 4.9325 (0.0266355 USD → 3 cents) and 60 miles, m2 20 − 12 = 8 miles: 68 × 0.0254 = 1.7272 → 173.
     const then = await liabilityReport(t.ctx, new Date(T0 + 5.5 * HOUR_MS), new Date(at(0)), new Date(at(6)));
     assert.deepEqual(
       then.outstanding.map((r) => [r.program_id, r.issuing_brand_id, r.available, r.value?.amount_minor]),
       [
-        ['harbor-rewards', 'harbor', 4.9326, 3],
-        ['summit-miles', 'summit', 70, 178],
+        ['harbor-rewards', 'harbor', 4.9325, 3],
+        ['summit-miles', 'summit', 68, 173],
       ],
     );
     // Activity over [T0, T0+6h): summit issued 80 miles (2.032 USD → 203) and 4 acme; at summit
-    // 50 northwind-stars were redeemed; at harbor 10 miles (R2a + R2b).
+    // 50 northwind-stars were redeemed; at harbor 12 miles (R2a + R2b).
     const row = (brand: string, program: string) =>
       then.activity.rows.find((r) => r.brand_id === brand && r.program_id === program)!;
     assert.deepEqual(row('summit', 'summit-miles').issued, { points: 80, amount_minor: 203 });
     assert.deepEqual(row('summit', 'acme-points').issued, { points: 4, amount_minor: 4 });
     assert.deepEqual(row('summit', 'northwind-stars').redeemed, { points: 50, amount_minor: 50 });
-    assert.deepEqual(row('harbor', 'summit-miles').redeemed, { points: 10, amount_minor: 25 }); // 0.254 → 25.4 → 25
+    assert.deepEqual(row('harbor', 'summit-miles').redeemed, { points: 12, amount_minor: 30 }); // 0.3048 → 30.48 → 30
     assert.deepEqual(
       then.cross_brand_flows.flows.map((f) => f.amount_minor),
       P1_FLOWS.map((f) => f.amount_minor),

@@ -60,8 +60,8 @@ void describe('group plan, three programs', () => {
   void it('500 default points = 5.00 USD, broken down by hand', () => {
     const p = plan(500);
     // 300 × 0.0054 = 1.62 (left 3.38); 100 × 0.0254 = 2.54 (left 0.84); 50 × 0.01 = 0.50
-    // (left 0.34); lot 4 is worth 1.016 > 0.34: floor(0.34 / 0.0254 = 13.38…) = 13 points =
-    // 0.3302, leaving 0.0098 absorbed by thames-club (less than one of its points, 0.0254).
+    // (left 0.34); lot 4 is worth 1.016 > 0.34: ceil(0.34 / 0.0254 = 13.38…) = 14 points =
+    // 0.3556, overpaying 0.0156 in thames-club (less than one of its points, 0.0254).
     assert.deepEqual(p.target_value, D('5'));
     assert.deepEqual(
       p.allocations.map((a) => [a.lot_id, a.program_id, a.issuing_brand_id, a.points_pt4, a.value]),
@@ -69,34 +69,34 @@ void describe('group plan, three programs', () => {
         ['1', 'harbor-rewards', 'harbor', wholePoints(300), D('1.62')],
         ['2', 'thames-club', 'thames', wholePoints(100), D('2.54')],
         ['3', 'acme-points', 'northwind', wholePoints(50), D('0.5')],
-        ['4', 'thames-club', 'thames', wholePoints(13), D('0.3302')],
+        ['4', 'thames-club', 'thames', wholePoints(14), D('0.3556')],
       ],
     );
     assert.deepEqual(p.by_program, [
       { program_id: 'acme-points', points_pt4: wholePoints(50), value: D('0.5') },
       { program_id: 'harbor-rewards', points_pt4: wholePoints(300), value: D('1.62') },
-      { program_id: 'thames-club', points_pt4: wholePoints(113), value: D('2.8702') },
+      { program_id: 'thames-club', points_pt4: wholePoints(114), value: D('2.8956') },
     ]);
-    assert.deepEqual(p.absorbed_value, D('0.0098'));
-    assert.equal(p.absorbing_program_id, 'thames-club');
+    assert.deepEqual(p.overpaid_value, D('0.0156'));
+    assert.equal(p.rounding_program_id, 'thames-club');
     assert.deepEqual(p.shortfall_value, ZERO);
     // 1.62 + 2.54 + 0.50 + 1.016 + 5.40 = 11.076 → 1107.6 default points, floored to 1107.
     assert.deepEqual(p.available_value, D('11.076'));
     assert.equal(p.available_default_pt4, wholePoints(1107));
   });
 
-  void it('an accumulate program is cut at the 4th decimal, never rounded up', () => {
+  void it('an accumulate program is cut at the 4th decimal, rounded up', () => {
     const p = plan(100);
-    // 1.00 / 0.0054 = 185.185185… → 185.1851 points = 0.99999954 USD; 0.00000046 absorbed.
+    // 1.00 / 0.0054 = 185.185185… → 185.1852 points = 1.00000008 USD; 0.00000008 overpaid.
     assert.deepEqual(
       p.allocations.map((a) => [a.lot_id, a.points_pt4, a.value]),
-      [['1', 1_851_851n, D('0.99999954')]],
+      [['1', 1_851_852n, D('1.00000008')]],
     );
-    assert.deepEqual(p.absorbed_value, D('0.00000046'));
-    assert.equal(p.absorbing_program_id, 'harbor-rewards');
+    assert.deepEqual(p.overpaid_value, D('0.00000008'));
+    assert.equal(p.rounding_program_id, 'harbor-rewards');
   });
 
-  void it('takes 0 points from a lot whose one point is worth more than what is left', () => {
+  void it('takes one whole point from a lot whose one point is worth more than what is left', () => {
     const ls = [
       lot('1', 'acme-points', 99, '2026-03-01T00:00:00Z', '2026-01-01T00:00:00Z'),
       lot('2', 'thames-club', 10, '2026-04-01T00:00:00Z', '2026-01-01T00:00:00Z'),
@@ -104,20 +104,23 @@ void describe('group plan, three programs', () => {
     const p = plan(100, ls);
     assert.deepEqual(
       p.allocations.map((a) => [a.lot_id, a.points_pt4]),
-      [['1', wholePoints(99)]],
+      [
+        ['1', wholePoints(99)],
+        ['2', wholePoints(1)],
+      ],
     );
-    assert.deepEqual(p.absorbed_value, D('0.01'));
-    assert.equal(p.absorbing_program_id, 'thames-club');
+    assert.deepEqual(p.overpaid_value, D('0.0154'));
+    assert.equal(p.rounding_program_id, 'thames-club');
   });
 
-  void it('an exact cover absorbs nothing', () => {
+  void it('an exact cover overpays nothing', () => {
     const p = plan(162, lots);
     assert.deepEqual(
       p.allocations.map((a) => a.lot_id),
       ['1'],
     );
-    assert.deepEqual(p.absorbed_value, ZERO);
-    assert.equal(p.absorbing_program_id, null);
+    assert.deepEqual(p.overpaid_value, ZERO);
+    assert.equal(p.rounding_program_id, null);
   });
 
   void it('a shortfall allocates nothing and leaves the lots untouched', () => {
@@ -212,7 +215,7 @@ function scenario(units: Scenario['units'], raw: Scenario['lots'], request: bigi
 }
 
 void describe('group plan properties', () => {
-  void it('never charges more than the exact equivalent, never over-allocates, shortfall is all or nothing', () => {
+  void it('never gives more value than it takes, overpays less than one step, never over-allocates, shortfall is all or nothing', () => {
     fc.assert(
       fc.property(scenarioArb, ({ units, lots: raw, request }) => {
         const { progs, lots: ls, points_pt4 } = scenario(units, raw, request);
@@ -228,13 +231,13 @@ void describe('group plan properties', () => {
         }
         assert.ok(p.available_default_pt4 >= points_pt4, 'a covered request is within the pool');
         assert.equal(p.shortfall_value.num, 0n);
-        assert.ok(cmp(spent, p.target_value) <= 0, 'Σ value <= target');
-        assert.deepEqual(p.absorbed_value, sub(p.target_value, spent));
-        if (p.absorbed_value.num > 0n) {
-          const u = progs.get(p.absorbing_program_id ?? '');
-          assert.ok(u, 'an absorbing program is named');
-          assert.ok(cmp(p.absorbed_value, stepValue(u)) < 0, 'absorbed < one step of that program');
-        } else assert.equal(p.absorbing_program_id, null);
+        assert.ok(cmp(spent, p.target_value) >= 0, 'Σ value >= target');
+        assert.deepEqual(p.overpaid_value, sub(spent, p.target_value));
+        if (p.overpaid_value.num > 0n) {
+          const u = progs.get(p.rounding_program_id ?? '');
+          assert.ok(u, 'the rounded program is named');
+          assert.ok(cmp(p.overpaid_value, stepValue(u)) < 0, 'overpaid < one step of that program');
+        } else assert.equal(p.rounding_program_id, null);
         for (const a of p.allocations) {
           const l = byId.get(a.lot_id);
           assert.ok(l && a.points_pt4 > 0n && a.points_pt4 <= l.spendable_pt4);
@@ -272,11 +275,11 @@ void describe('group plan properties', () => {
         });
         if (plan) return assert.deepEqual(plan, full);
         assert.ok(!complete, 'the whole pool always plans');
-        // Null only when the plan over all takes every lot of the prefix whole and goes on: it
-        // takes a later lot, or stops at one (too little left to take a point of it).
+        // Null only when the plan over all takes every lot of the prefix whole and goes on to
+        // take a later lot.
         const taken = new Map(full.allocations.map((a) => [a.lot_id, a.points_pt4]));
         for (const l of prefix) assert.equal(taken.get(l.id), l.spendable_pt4);
-        assert.ok(full.allocations.length > prefix.length || full.absorbing_program_id !== null);
+        assert.ok(full.allocations.length > prefix.length);
       }),
       { numRuns: 500 },
     );

@@ -394,7 +394,9 @@ export class LedgerOps {
           idempotency_key: uid('rk'),
         });
         const res = once(answers, (b) => b.redemption_id, 'redeem');
-        if (!expectOneOf(res, [201], ['INSUFFICIENT_POINTS', 'INVALID_AMOUNT'], 'redeem')) return;
+        // Whole points only, so never INVALID_AMOUNT: a group request worth less than one point of
+        // the earliest-expiring lot takes that point (group-plan.ts rounds the last lot up).
+        if (!expectOneOf(res, [201], ['INSUFFICIENT_POINTS'], 'redeem')) return;
         const body = res.json<Json>();
         const moved = byProgram(body.breakdown_by_program);
         this.#apply(member, moved, 'available', -1n);
@@ -466,8 +468,10 @@ export class LedgerOps {
           idempotency_key: uid('tk'),
         });
         const res = once(answers, (b) => b.transfer_id, 'transfer');
-        if (!expectOneOf(res, [201], ['INSUFFICIENT_POINTS', 'INVALID_AMOUNT'], 'transfer')) return;
+        if (!expectOneOf(res, [201], ['INSUFFICIENT_POINTS'], 'transfer')) return;
         const body = res.json<Json>();
+        // Every transfer credits exactly the request (a group transfer rounds the last lot up).
+        assert.equal(body.credited.points, op.points, `transfer credited: ${res.body}`);
         this.#apply(from, byProgram(body.debited_by_program), 'available', -1n);
         this.#apply(to, byProgram([body.credited]), 'available', 1n);
         count('transfer');

@@ -5,9 +5,11 @@ import { orderLotsForSpend, type SpendableLot } from './fefo.ts';
 // Group redemption: the member asks for N default-program points and pays with lots from any
 // program, valued through each program's money value in the common currency. Every value here is
 // an exact Ratio in major units of the common currency; nothing is rounded except the points
-// taken from the last lot, and those are rounded DOWN so the member never pays more than the
-// exact equivalent. The fraction left over ("absorbed") is a cost to the group, recorded on the
-// entry so the ledger can explain it.
+// taken from the last lot, and those are rounded UP to the program's precision: the points cost
+// of a value is rounded up (the loyalty convention), so a spend never gives more value than it
+// takes. Rounding down instead let every small group redemption or transfer create up to one
+// step of the last program's value out of nothing (audit F1/F2). The member pays less than one
+// step of that program above the exact equivalent; the overpayment is recorded on the entry.
 
 /** 'whole' for floor/nearest programs, 'pt4' (4 decimals) for accumulate programs. */
 export type PointPrecision = 'whole' | 'pt4';
@@ -52,10 +54,10 @@ export interface GroupSpendPlan {
   readonly by_program: readonly ProgramTotal[];
   /** Sorted by program_id, then issuing_brand_id: the default program's lots come from many brands. */
   readonly by_program_brand: readonly ProgramBrandTotal[];
-  /** target − Σ value; 0 ≤ absorbed < one precision unit of `absorbing_program_id`. */
-  readonly absorbed_value: Ratio;
-  /** The program of the lot where the walk stopped short of the target; null when nothing was absorbed. */
-  readonly absorbing_program_id: string | null;
+  /** Σ value − target: 0 ≤ overpaid < one precision step of `rounding_program_id`. */
+  readonly overpaid_value: Ratio;
+  /** The program of the last lot, whose points were rounded up; null when nothing was overpaid. */
+  readonly rounding_program_id: string | null;
   /** target − available when the pool is too small (then allocations are empty), else 0. */
   readonly shortfall_value: Ratio;
   readonly available_value: Ratio;
@@ -73,6 +75,14 @@ export function floorToPrecision(points: Ratio, precision: PointPrecision): Pt4 
   // ratioToPt4 floors toward −∞; keep that for negative values too.
   const rem = ((pt4 % step) + step) % step;
   return pt4 - rem;
+}
+
+/** Exact points → pt4, rounded up (toward +∞) to the program's precision. */
+export function ceilToPrecision(points: Ratio, precision: PointPrecision): Pt4 {
+  const pt4 = ratioToPt4(points, 'ceil');
+  const step = stepOf(precision);
+  const rem = ((pt4 % step) + step) % step;
+  return rem === 0n ? pt4 : pt4 + step - rem;
 }
 
 export const valueOfPt4 = (points_pt4: Pt4, unit_value: Ratio): Ratio =>
@@ -132,34 +142,48 @@ function planOver(
       allocations: [],
       by_program: [],
       by_program_brand: [],
-      absorbed_value: ZERO,
-      absorbing_program_id: null,
+      overpaid_value: ZERO,
+      rounding_program_id: null,
       shortfall_value: sub(target, available),
     };
   }
 
-  const { allocations, remaining, stopped_at } = walk(ordered, input.programs, target);
-  // Every lot of the prefix taken whole and the request not yet covered: the rest of the walk
-  // is in lots not read. (Over all the lots this cannot happen: they cover the request.)
-  if (remaining.num !== 0n && stopped_at === null && !complete) return null;
+  const { allocations, remaining, rounded_at } = walk(ordered, input.programs, target);
+  if (remaining.num > 0n) {
+    // Every lot of the prefix taken whole and the request not yet covered: the rest of the walk
+    // is in lots not read. Over all the lots this cannot happen: a lot is only ever cut where it
+    // covers what is left, so whole lots worth at least the target cover it.
+    if (!complete) return null;
+    throw new Error('planGroupSpend: the pool covers the target but the walk did not');
+  }
+  const overpaid = sub(ZERO, remaining);
   return {
     ...base,
     allocations,
     by_program: totalsByProgram(allocations),
     by_program_brand: totalsByProgramBrand(allocations),
-    absorbed_value: remaining,
-    absorbing_program_id: remaining.num === 0n ? null : stopped_at,
+    overpaid_value: overpaid,
+    rounding_program_id: overpaid.num === 0n ? null : rounded_at,
     shortfall_value: ZERO,
   };
 }
 
 interface WalkResult {
   allocations: GroupAllocation[];
+  /** target − Σ value: > 0 when the lots ran out, ≤ 0 (an overpayment) when covered. */
   remaining: Ratio;
-  stopped_at: string | null;
+  /** The program of the lot that covered the rest of the target; null when the lots ran out. */
+  rounded_at: string | null;
 }
 
-/** Precondition: the lots cover the target. */
+/**
+ * Lots in spend order are taken whole while they are worth no more than what is left; the first
+ * worth more is cut at what is left, rounded UP to its precision. Rounding up never needs more
+ * than the lot holds: a lot worth more than what is left holds at least its exact points, and a
+ * cut that would round past the lot's end (a fraction in a whole-point lot) takes it whole,
+ * which already covers the target. So the walk covers the target exactly when the pool does,
+ * and the overpayment is below one step: the cut is less than one step above the exact points.
+ */
 function walk(
   ordered: readonly SpendableLot[],
   programs: ReadonlyMap<string, ProgramUnit>,
@@ -168,30 +192,24 @@ function walk(
   const allocations: GroupAllocation[] = [];
   let remaining = target;
   for (const lot of ordered) {
-    if (remaining.num === 0n) return { allocations, remaining, stopped_at: null };
+    if (remaining.num <= 0n) break;
     const unit = unitOf(programs, lot.program_id);
     const lot_value = valueOfPt4(lot.spendable_pt4, unit.unit_value);
-    // A lot worth no more than what is left is taken whole, whatever its precision.
-    const points_pt4 =
-      cmp(lot_value, remaining) <= 0
-        ? lot.spendable_pt4
-        : floorToPrecision(div(remaining, unit.unit_value), unit.precision);
-    if (points_pt4 > 0n) {
-      const value = valueOfPt4(points_pt4, unit.unit_value);
-      allocations.push({
-        lot_id: lot.id,
-        program_id: lot.program_id,
-        issuing_brand_id: lot.issuing_brand_id,
-        points_pt4,
-        value,
-      });
-      remaining = sub(remaining, value);
-    }
-    // Taken in part (possibly zero): what is left is below one step of this program. Moving on
-    // to a later lot would break FEFO for a fraction of a point, so the program absorbs it.
-    if (points_pt4 < lot.spendable_pt4) return { allocations, remaining, stopped_at: lot.program_id };
+    const whole = cmp(lot_value, remaining) <= 0;
+    const cut = whole ? lot.spendable_pt4 : ceilToPrecision(div(remaining, unit.unit_value), unit.precision);
+    const points_pt4 = cut < lot.spendable_pt4 ? cut : lot.spendable_pt4;
+    const value = valueOfPt4(points_pt4, unit.unit_value);
+    allocations.push({
+      lot_id: lot.id,
+      program_id: lot.program_id,
+      issuing_brand_id: lot.issuing_brand_id,
+      points_pt4,
+      value,
+    });
+    remaining = sub(remaining, value);
+    if (!whole) return { allocations, remaining, rounded_at: lot.program_id };
   }
-  return { allocations, remaining, stopped_at: null };
+  return { allocations, remaining, rounded_at: null };
 }
 
 function totalsByProgram(allocations: readonly GroupAllocation[]): ProgramTotal[] {
@@ -246,6 +264,21 @@ export function poolInDefaultPoints(
   return floorToPrecision(div(total, default_unit_value), precision);
 }
 
-/** One precision step of a program, in common-currency value: the most a plan can absorb there. */
+/** One precision step of a program, in common-currency value: a plan overpays less than this there. */
 export const stepValue = (unit: ProgramUnit): Ratio =>
   mul(ratio(stepOf(unit.precision), POINT_SCALE), unit.unit_value);
+
+/**
+ * Each `by_program_brand` line's part of the target: its value taken, less the overpayment on
+ * the line of the last allocation (the one rounded up). The parts sum to the target exactly, so
+ * a breakdown rounded from them by largest remainder adds up to the rounded target (audit F10),
+ * and a line taken whole shows what it is worth; the overpayment is shown on its own.
+ */
+export function targetParts(plan: GroupSpendPlan): Ratio[] {
+  const last = plan.allocations.at(-1);
+  return plan.by_program_brand.map((b) =>
+    last && b.program_id === last.program_id && b.issuing_brand_id === last.issuing_brand_id
+      ? sub(b.value, plan.overpaid_value)
+      : b.value,
+  );
+}

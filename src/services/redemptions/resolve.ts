@@ -82,10 +82,10 @@ export async function applyResolution(
   capture_points_pt4?: Pt4,
 ): Promise<Record<string, unknown>> {
   const held = await heldAllocations(trx, r.id);
-  const { capture, release } =
+  const { capture, release, rounding } =
     how === 'capture'
       ? splitCapture(group, r, held, capture_points_pt4 ?? r.points_pt4, now)
-      : { capture: [], release: held };
+      : { capture: [], release: held, rounding: {} };
   const postings: PostingInput[] = [];
   const moves: LotMove[] = [];
   for (const a of capture) {
@@ -158,7 +158,7 @@ export async function applyResolution(
     key_id: actor.key_id,
     ref_type: 'redemption',
     ref_id: r.id,
-    detail: { redemption_id: r.id, resolution: status },
+    detail: { redemption_id: r.id, resolution: status, ...rounding },
     postings,
     lot_moves: moves,
   });
@@ -230,7 +230,7 @@ function splitCapture(
   held: readonly HeldAllocation[],
   want_pt4: Pt4,
   now: Date,
-): { capture: HeldAllocation[]; release: HeldAllocation[] } {
+): { capture: HeldAllocation[]; release: HeldAllocation[]; rounding: CaptureRounding } {
   if (want_pt4 <= 0n || want_pt4 > r.points_pt4) {
     throw new AppError(
       'INVALID_AMOUNT',
@@ -238,7 +238,7 @@ function splitCapture(
       { field: 'points' },
     );
   }
-  if (want_pt4 === r.points_pt4) return { capture: [...held], release: [] };
+  if (want_pt4 === r.points_pt4) return { capture: [...held], release: [], rounding: {} };
   const unit_program = r.group_redemption
     ? group.default_program_id
     : (r.program_id ?? group.default_program_id);
@@ -255,10 +255,11 @@ function splitCapture(
     default_program_id: unit_program,
     points_pt4: want_pt4,
   });
-  // The hold may have absorbed a fraction (a group hold stops short of its target by less than
-  // one point of the last program): then what is held can be worth less than `want`. Capturing
-  // all of it still charges the member no more than the exact equivalent of `want`.
-  if (plan.allocations.length === 0) return { capture: [...held], release: [] };
+  // A part of a hold is taken like a spend: its last lot rounded up, so the capture is worth at
+  // least `want` (audit F1). A hold covers its whole request, so it covers any part of it; only a
+  // hold placed before that rule (rounded down, worth less than its request) can fall short of
+  // `want`: then all of it is captured, which charges no more than the exact equivalent of `want`.
+  if (plan.allocations.length === 0) return { capture: [...held], release: [], rounding: {} };
   const taken = new Map(plan.allocations.map((a) => [a.lot_id, a]));
   const capture: HeldAllocation[] = [];
   const release: HeldAllocation[] = [];
@@ -269,5 +270,15 @@ function splitCapture(
       capture.push({ ...a, points_pt4: c, value_common: t ? ratioToJson(t.value) : a.value_common });
     if (a.points_pt4 - c > 0n) release.push({ ...a, points_pt4: a.points_pt4 - c });
   }
-  return { capture, release };
+  return {
+    capture,
+    release,
+    rounding: {
+      overpaid_value: ratioToJson(plan.overpaid_value),
+      rounding_program_id: plan.rounding_program_id,
+    },
+  };
 }
+
+/** What a partial capture's entry records of its rounding (empty when it took the hold as held). */
+type CaptureRounding = { overpaid_value?: string; rounding_program_id?: string | null };

@@ -1,7 +1,8 @@
 import type { Group } from '../../domain/config/group.ts';
 import { planGroupSpendFromPrefix, type GroupSpendPlan } from '../../domain/lots/group-plan.ts';
 import type { SpendableLot } from '../../domain/lots/fefo.ts';
-import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
+import { ratioToJson } from '../../domain/earn/codec.ts';
+import type { Pt4 } from '../../domain/points.ts';
 import { programUnits } from '../../domain/valuation.ts';
 import { AppError } from '../../errors.ts';
 import type { OpenLot } from '../../ledger/read.ts';
@@ -114,20 +115,11 @@ export function planFromPool(
 }
 
 /**
- * A plan that covers the request in value but takes nothing: the earliest-expiring lot's point
- * is worth more than the whole request (1 default point against a 0.0254 USD mile), and FEFO does
- * not skip it. The amount is too small to pay, which is not a lack of points.
+ * What an entry records of its plan's rounding: the value taken above the request (the last lot's
+ * points are rounded up, group-plan.ts) and the program rounded. Entries written before the rule
+ * changed carry `absorbed_value`/`absorbing_program_id` instead (a shortfall the group bore).
  */
-export function tooSmallToPay(spend: SpendPlan, points_pt4: Pt4): AppError | null {
-  const { plan } = spend;
-  if (points_pt4 <= 0n || plan.allocations.length > 0 || plan.shortfall_value.num > 0n) return null;
-  return new AppError(
-    'INVALID_AMOUNT',
-    `${pt4ToJson(points_pt4)} points is less than one point of the earliest-expiring program the member holds`,
-    {
-      field: 'points',
-      available: pt4ToJson(plan.available_default_pt4),
-      requested: pt4ToJson(points_pt4),
-    },
-  );
-}
+export const overpaidDetail = (spend: SpendPlan) => ({
+  overpaid_value: ratioToJson(spend.plan.overpaid_value),
+  rounding_program_id: spend.plan.rounding_program_id,
+});

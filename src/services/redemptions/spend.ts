@@ -15,7 +15,7 @@ import type { RedeemRequest } from './redeem.ts';
 import type { takeRewardStock } from './rewards.ts';
 import { settlementRows } from './settlement.ts';
 import { balancesAfter, type BalanceRow } from './spendable.ts';
-import { planFromPool, tooSmallToPay, type SpendPlan, type SpendScope } from './spend-plan.ts';
+import { overpaidDetail, planFromPool, type SpendPlan, type SpendScope } from './spend-plan.ts';
 import type { SpendPool } from './spend-read.ts';
 import { redemptionView } from './view.ts';
 
@@ -74,8 +74,6 @@ export function buildSpend(call: SpendCall, read: SpendRead, reward: Reward | nu
   checkPrecision(group, scope.program_id, points);
   const spend = planFromPool(group, pool, scope, points, now);
   if (!spend) return null;
-  const tooSmall = tooSmallToPay(spend, points);
-  if (tooSmall) throw tooSmall;
   if (spend.plan.allocations.length === 0 && points > 0n) {
     throw new AppError(
       'INSUFFICIENT_POINTS',
@@ -121,8 +119,7 @@ export function buildSpend(call: SpendCall, read: SpendRead, reward: Reward | nu
       entry_id,
       detail: JSON.stringify({
         idempotency_key: req.idempotency_key,
-        absorbed_value: ratioToJson(spend.plan.absorbed_value),
-        absorbing_program_id: spend.plan.absorbing_program_id,
+        ...overpaidDetail(spend),
       }) as never,
     },
     flows: capture ? settlementRows(group, id, req.brand_id, entry_id, now, moves) : [],
@@ -204,8 +201,7 @@ function spendEntry(
     detail: {
       redemption_id: c.id,
       brand_id,
-      absorbed_value: ratioToJson(spend.plan.absorbed_value),
-      absorbing_program_id: spend.plan.absorbing_program_id,
+      ...overpaidDetail(spend),
     },
     postings,
     lot_moves: moves,

@@ -1,7 +1,10 @@
 import { currencyExponent } from '../../domain/config/fx.ts';
 import type { Group } from '../../domain/config/group.ts';
+import { sub, ZERO } from '../../domain/decimal.ts';
 import { ratioToJson } from '../../domain/earn/codec.ts';
+import { distribute } from '../../domain/earn/rounding.ts';
 import { conversionLine, valueMinor } from '../../domain/lots/conversion.ts';
+import { targetParts } from '../../domain/lots/group-plan.ts';
 import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
 import { programUnits } from '../../domain/valuation.ts';
 import type { SpendPlan } from './spend-plan.ts';
@@ -22,7 +25,10 @@ export interface RedemptionView {
     value: { amount_minor: number; currency: string };
     conversion: string;
   }[];
+  /** target − value taken: ≤ 0 since the last lot's points are rounded up (kept for old clients). */
   absorbed: { value_exact: string; program_id: string | null };
+  /** Value taken − target, ≥ 0 and below one step of `program_id` (group-plan.ts). */
+  overpaid: { value_exact: string; program_id: string | null };
   reward?: { reward_id: string; name: string; quantity: number };
 }
 
@@ -44,22 +50,30 @@ export function redemptionView(
     amount_minor: Number(valueMinor(v, exp)),
     currency: group.common_currency,
   });
+  // The lines are the total split by largest remainder over each line's part of it (targetParts),
+  // so they add up to `value`; each rounded on its own they did not (audit F10). The overpayment
+  // is not part of the value redeemed: it is shown as `overpaid`. Settlement uses the exact values.
+  const lines_minor = distribute(valueMinor(spend.plan.target_value, exp), targetParts(spend.plan), 1n);
   return {
     redemption_id: r.id,
     status: r.status,
     group_redemption: r.group_redemption,
     points: pt4ToJson(r.points_pt4),
     value: money(spend.plan.target_value),
-    breakdown_by_program: spend.plan.by_program_brand.map((b) => ({
+    breakdown_by_program: spend.plan.by_program_brand.map((b, i) => ({
       program_id: b.program_id,
       issuing_brand_id: b.issuing_brand_id,
       points: pt4ToJson(b.points_pt4),
-      value: money(b.value),
+      value: { amount_minor: Number(lines_minor[i]!), currency: group.common_currency },
       conversion: conversionLine(b.program_id, units.get(b.program_id)!.unit_value, group.common_currency),
     })),
     absorbed: {
-      value_exact: ratioToJson(spend.plan.absorbed_value),
-      program_id: spend.plan.absorbing_program_id,
+      value_exact: ratioToJson(sub(ZERO, spend.plan.overpaid_value)),
+      program_id: spend.plan.rounding_program_id,
+    },
+    overpaid: {
+      value_exact: ratioToJson(spend.plan.overpaid_value),
+      program_id: spend.plan.rounding_program_id,
     },
     // Only the public fields: the caller's reward record also carries its bigint price.
     ...(r.reward
