@@ -7,6 +7,7 @@ import { valueMinor } from '../domain/lots/conversion.ts';
 import { poolInDefaultPoints } from '../domain/lots/group-plan.ts';
 import { pt4ToJson, pt4ToRatio } from '../domain/points.ts';
 import { poolUnits } from '../domain/pool-valuation.ts';
+import { baseTier } from '../domain/tiers.ts';
 import { moneyJson, valueInProgramCurrency } from '../domain/valuation.ts';
 import { AppError } from '../errors.ts';
 import { readCurrent } from './balances-current.ts';
@@ -88,7 +89,8 @@ function assemble(group: Group, member_id: string, at: Date, inp: BalanceInputs)
       return {
         program_id: e.program_id,
         brand_id: program.brand_id,
-        tier: e.tier,
+        // Enrolled without a purchase (a transfer, an adjustment, a referral bonus): the base tier.
+        tier: e.tier ?? baseTier(program.tiers),
         available: pt4ToJson(b.available_pt4),
         pending: pt4ToJson(b.pending_pt4),
         held: pt4ToJson(b.held_pt4),

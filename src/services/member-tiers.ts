@@ -1,6 +1,6 @@
 import type { CompiledProgram } from '../domain/config/group.ts';
 import { pt4ToJson } from '../domain/points.ts';
-import { progressToNext, thresholdOf, tierMetric, tierWindow } from '../domain/tiers.ts';
+import { baseTier, progressToNext, thresholdOf, tierMetric, tierWindow } from '../domain/tiers.ts';
 import { AppError } from '../errors.ts';
 import type { Trx } from '../ledger/post.ts';
 import { requireGroup } from './config.ts';
@@ -58,8 +58,10 @@ async function programTiers(
   const metric = tierMetric(program.tiers);
   const qualify = program.tiers.find((t) => t.qualify)?.qualify;
   const value = metric ? await tierMetricValue(trx, member_id, program, at) : 0n;
-  const current = program.tiers.find((t) => t.id === e.tier) ?? null;
-  const progress = metric ? progressToNext(program.tiers, e.tier, value) : null;
+  // Enrolled without a purchase (a transfer, an adjustment, a referral bonus): the base tier.
+  const tier = e.tier ?? baseTier(program.tiers);
+  const current = program.tiers.find((t) => t.id === tier) ?? null;
+  const progress = metric ? progressToNext(program.tiers, tier, value) : null;
   const next = progress ? program.tiers.find((t) => t.id === progress.next_tier) : undefined;
   const window = qualify ? tierWindow(qualify, at.getTime()) : null;
   const history = await trx
@@ -74,7 +76,7 @@ async function programTiers(
   return {
     program_id: program.id,
     brand_id: program.brand_id,
-    tier: e.tier,
+    tier,
     tier_since: e.tier_since?.toISOString() ?? null,
     benefits: current?.benefits ?? [],
     qualification:
@@ -105,7 +107,7 @@ async function programTiers(
       at_least: metric ? metricJson(program, metric, thresholdOf(t)) : null,
       benefits: t.benefits ?? [],
       expiry_days: t.expiry_days ?? null,
-      current: t.id === e.tier,
+      current: t.id === tier,
     })),
     history: history.map((h) => ({
       tier: h.tier,

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { baseTier } from '../domain/tiers.ts';
 import { AppError } from '../errors.ts';
 import type { Trx } from '../ledger/post.ts';
 import { deferWrite } from '../store/write-behind.ts';
@@ -92,6 +93,7 @@ export async function getMember(ctx: Ctx, member_id: string): Promise<MemberView
     .where('member_id', '=', member_id)
     .orderBy('program_id')
     .execute();
+  const group = await ctx.groups.current();
   return {
     member_id: m.id,
     created_at: m.created_at.toISOString(),
@@ -99,7 +101,8 @@ export async function getMember(ctx: Ctx, member_id: string): Promise<MemberView
     enrollments: enr.map((e) => ({
       program_id: e.program_id,
       enrolled_at: e.enrolled_at.toISOString(),
-      tier: e.tier,
+      // Enrolled without a purchase (a transfer, an adjustment, a referral bonus): the base tier.
+      tier: e.tier ?? baseTier(group?.programs.get(e.program_id)?.tiers ?? []),
       last_activity_at: e.last_activity_at.toISOString(),
     })),
   };
