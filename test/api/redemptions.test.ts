@@ -513,6 +513,18 @@ void describe('insufficient balance', () => {
     );
     assert.equal(e2.details.available, 18);
     assertError(await redeem({ member_id: m, brand_id: 'harbor', points: 10.00001 }), 422, 'INVALID_AMOUNT'); // 5 decimals
+    // What the redemption refuses, redeemable refuses the same way: fractions of a whole-point program.
+    assertError(await redeem({ member_id: m, brand_id: 'northwind', points: 1.5 }), 422, 'INVALID_AMOUNT');
+    const frac = assertError(
+      await t.app.inject({
+        method: 'GET',
+        url: `/v1/members/${m}/redeemable?points=1.5&brand_id=northwind`,
+        headers: admin(),
+      }),
+      422,
+      'INVALID_AMOUNT',
+    );
+    assert.equal(frac.details.field, 'points');
     const e4 = assertError(
       await redeem({ member_id: m, brand_id: 'harbor', points: 10.02 }),
       409,
@@ -578,6 +590,21 @@ void describe('holds', () => {
     assert.deepEqual(c.json().points_captured_by_program, [{ program_id: 'northwind-stars', points: 4 }]);
     assert.deepEqual(c.json().points_released_by_program, [{ program_id: 'northwind-stars', points: 6 }]);
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 46, held: 0, pending: 0 });
+    // The redemption says what became of its points.
+    const g = await t.app.inject({
+      method: 'GET',
+      url: `/v1/redemptions/${h.redemption_id}`,
+      headers: admin(),
+    });
+    assert.deepEqual(
+      {
+        status: g.json().status,
+        points: g.json().points,
+        captured: g.json().captured,
+        released: g.json().released,
+      },
+      { status: 'captured', points: 10, captured: 4, released: 6 },
+    );
     // More than held is refused (on a fresh hold), and leaves the hold as it was.
     const h2 = await redeemOk({ member_id: m, brand_id: 'northwind', points: 5, capture: false });
     assertError(
@@ -586,6 +613,15 @@ void describe('holds', () => {
       'INVALID_AMOUNT',
     );
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 41, held: 5, pending: 0 });
+    const g2 = (
+      await t.app.inject({ method: 'GET', url: `/v1/redemptions/${h2.redemption_id}`, headers: admin() })
+    ).json();
+    assert.deepEqual([g2.status, g2.captured, g2.released], ['held', 0, 0]);
+    await post(`/v1/redemptions/${h2.redemption_id}/release`);
+    const g3 = (
+      await t.app.inject({ method: 'GET', url: `/v1/redemptions/${h2.redemption_id}`, headers: admin() })
+    ).json();
+    assert.deepEqual([g3.status, g3.captured, g3.released], ['released', 0, 5]);
     await assertVerifyOk();
   });
 

@@ -245,6 +245,32 @@ void describe('rewards catalog', () => {
     assert.deepEqual(await stars(member), before);
   });
 
+  void it('a reward hold is captured whole: a partial capture is 422 and leaves the hold', async () => {
+    const member = uid('mbr');
+    await buyNorthwind(member, 10_000);
+    const reward = await createReward({ id: uid('rwd_whole'), points_cost: 10, stock: 5 });
+    const hold = await redeem({
+      member_id: member,
+      brand_id: 'northwind',
+      reward_id: reward.id,
+      quantity: 2,
+      capture: false,
+    });
+    assert.equal(hold.statusCode, 201, hold.body);
+    const id = hold.json().redemption_id as string;
+    const err = assertError(
+      await req('POST', `/v1/redemptions/${id}/capture`, { points: 10 }),
+      422,
+      'INVALID_AMOUNT',
+    );
+    assert.equal(err.details.field, 'points');
+    assert.deepEqual(await stars(member), { available: 30, held: 20 });
+    assert.equal(await stock(reward.id), 3);
+    const whole = await req('POST', `/v1/redemptions/${id}/capture`, { points: 20 });
+    assert.equal(whole.statusCode, 200, whole.body);
+    assert.deepEqual(await stars(member), { available: 30, held: 0 });
+  });
+
   void it('redeeming takes stock; sold out is 409 and takes no points; stock never below zero', async () => {
     const m = uid('mbr_rw');
     await buyNorthwind(m, 10000); // 50 stars

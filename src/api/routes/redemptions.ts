@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import { pt4FromJson, pt4ToJson, type Pt4 } from '../../domain/points.ts';
+import { pt4FromJson, type Pt4 } from '../../domain/points.ts';
 import { AppError } from '../../errors.ts';
+import { getRedemption } from '../../services/redemptions/get.ts';
 import { redeem } from '../../services/redemptions/redeem.ts';
 import { redeemable } from '../../services/redemptions/redeemable.ts';
 import { resolveHold } from '../../services/redemptions/resolve.ts';
@@ -141,32 +142,13 @@ export default async function redemptionRoutes(app: App): Promise<void> {
       schema: {
         tags: ['redemption'],
         summary: 'A redemption and its status',
+        description:
+          "captured and released are in the redemption's own points: a hold captured in part shows what it took and what went back.",
         ...byId,
         response: { ...errorResponses('REDEMPTION_NOT_FOUND') },
       },
     },
-    async (req) => {
-      const r = await app.ctx.db
-        .selectFrom('redemptions')
-        .selectAll()
-        .where('id', '=', req.params.id)
-        .executeTakeFirst();
-      if (!r) throw new AppError('REDEMPTION_NOT_FOUND', undefined, { redemption_id: req.params.id });
-      return {
-        redemption_id: r.id,
-        member_id: r.member_id,
-        brand_id: r.brand_id,
-        status: r.status,
-        group_redemption: r.group_redemption,
-        program_id: r.program_id,
-        points: pt4ToJson(r.points_pt4),
-        order_id: r.order_id,
-        reward_id: r.reward_id,
-        created_at: r.created_at.toISOString(),
-        hold_expires_at: r.hold_expires_at?.toISOString() ?? null,
-        resolved_at: r.resolved_at?.toISOString() ?? null,
-      };
-    },
+    async (req) => getRedemption(app.ctx, req.params.id),
   );
 
   app.post(

@@ -6,7 +6,7 @@ import { programUnit } from '../../domain/valuation.ts';
 import { AppError } from '../../errors.ts';
 import { requireGroup } from '../config.ts';
 import type { Ctx } from '../context.ts';
-import { planSpend, resolveScope } from './spend-plan.ts';
+import { checkPrecision, planSpend, resolveScope } from './spend-plan.ts';
 
 /** Would a redemption of `points` succeed now? The same plan the redemption would make, unwritten. */
 export async function redeemable(
@@ -21,6 +21,8 @@ export async function redeemable(
 ) {
   const group = await requireGroup(ctx);
   const scope = resolveScope(group, q.brand_id, q.group_redemption ?? false, q.program_id);
+  // What POST /v1/redemptions would refuse is not redeemable: the same 422.
+  checkPrecision(group, scope.program_id, q.points_pt4);
   const member = await ctx.db
     .selectFrom('members')
     .select('id')
@@ -40,8 +42,7 @@ export async function redeemable(
     program_id: scope.program_id,
     group_redemption: scope.group_redemption,
     points: pt4ToJson(q.points_pt4),
-    // Covered in value but too small to take from the earliest-expiring lot is not redeemable either.
-    redeemable: shortfall === 0n && q.points_pt4 > 0n && spend.plan.allocations.length > 0,
+    redeemable: shortfall === 0n,
     available: pt4ToJson(available),
     shortfall: pt4ToJson(shortfall),
     value: {

@@ -81,6 +81,19 @@ export async function applyResolution(
   actor: Actor,
   capture_points_pt4?: Pt4,
 ): Promise<Record<string, unknown>> {
+  // A reward's stock was taken for its whole quantity at its price: part of the points would buy
+  // part of a reward. Capture it whole, or release it.
+  if (
+    how === 'capture' &&
+    r.reward_id &&
+    capture_points_pt4 !== undefined &&
+    capture_points_pt4 !== r.points_pt4
+  )
+    throw new AppError(
+      'INVALID_AMOUNT',
+      `A reward hold is captured whole (${pt4ToJson(r.points_pt4)} points for ${r.quantity ?? 1} × ${r.reward_id}), or released`,
+      { field: 'points', points: pt4ToJson(r.points_pt4) },
+    );
   const held = await heldAllocations(trx, r.id);
   const { capture, release, rounding } =
     how === 'capture'
@@ -158,7 +171,13 @@ export async function applyResolution(
     key_id: actor.key_id,
     ref_type: 'redemption',
     ref_id: r.id,
-    detail: { redemption_id: r.id, resolution: status, ...rounding },
+    // `captured`: in the redemption's own points, which GET /v1/redemptions/{id} shows.
+    detail: {
+      redemption_id: r.id,
+      resolution: status,
+      ...(how === 'capture' ? { captured: pt4ToJson(capture_points_pt4 ?? r.points_pt4) } : {}),
+      ...rounding,
+    },
     postings,
     lot_moves: moves,
   });

@@ -2,7 +2,7 @@ import type { Group } from '../../domain/config/group.ts';
 import { planGroupSpendFromPrefix, type GroupSpendPlan } from '../../domain/lots/group-plan.ts';
 import type { SpendableLot } from '../../domain/lots/fefo.ts';
 import { ratioToJson } from '../../domain/earn/codec.ts';
-import type { Pt4 } from '../../domain/points.ts';
+import { isWholePt4, type Pt4 } from '../../domain/points.ts';
 import { programUnits } from '../../domain/valuation.ts';
 import { AppError } from '../../errors.ts';
 import type { OpenLot } from '../../ledger/read.ts';
@@ -123,3 +123,12 @@ export const overpaidDetail = (spend: SpendPlan) => ({
   overpaid_value: ratioToJson(spend.plan.overpaid_value),
   rounding_program_id: spend.plan.rounding_program_id,
 });
+
+/** The points asked for are positive and in the program's precision (whole unless accumulate): POST and redeemable alike. */
+export function checkPrecision(group: Group, program_id: string, points: Pt4): void {
+  const program = group.programs.get(program_id);
+  if (points <= 0n) throw new AppError('INVALID_AMOUNT', 'points must be positive', { field: 'points' });
+  if (program && program.rounding !== 'accumulate' && !isWholePt4(points)) {
+    throw new AppError('INVALID_AMOUNT', `${program_id} points are whole points`, { field: 'points' });
+  }
+}

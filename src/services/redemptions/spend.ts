@@ -1,7 +1,7 @@
 import type { Insertable } from 'kysely';
 import type { Group } from '../../domain/config/group.ts';
 import { ratioToJson } from '../../domain/earn/codec.ts';
-import { isWholePt4, pt4ToJson, type Pt4 } from '../../domain/points.ts';
+import { pt4ToJson } from '../../domain/points.ts';
 import { AppError } from '../../errors.ts';
 import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
 import type { EntryInput, LotMove, PostingInput } from '../../ledger/entry.ts';
@@ -15,7 +15,13 @@ import type { RedeemRequest } from './redeem.ts';
 import type { takeRewardStock } from './rewards.ts';
 import { settlementRows } from './settlement.ts';
 import { balancesAfter, type BalanceRow } from './spendable.ts';
-import { overpaidDetail, planFromPool, type SpendPlan, type SpendScope } from './spend-plan.ts';
+import {
+  checkPrecision,
+  overpaidDetail,
+  planFromPool,
+  type SpendPlan,
+  type SpendScope,
+} from './spend-plan.ts';
 import type { SpendPool } from './spend-read.ts';
 import { redemptionView } from './view.ts';
 
@@ -152,13 +158,6 @@ export async function writeSpends(trx: Trx, spends: readonly Spend[]): Promise<v
 }
 
 /** Whole-point programs take whole points; accumulate programs up to 4 decimals. */
-function checkPrecision(group: Group, program_id: string, points: Pt4): void {
-  const program = group.programs.get(program_id);
-  if (points <= 0n) throw new AppError('INVALID_AMOUNT', 'points must be positive', { field: 'points' });
-  if (program && program.rounding !== 'accumulate' && !isWholePt4(points)) {
-    throw new AppError('INVALID_AMOUNT', `${program_id} points are whole points`, { field: 'points' });
-  }
-}
 
 /** Debits the member per program (to the brand's redemption account, or to held) and moves the lots. */
 function spendEntry(
