@@ -61,4 +61,5 @@ export function assertBrand(req: FastifyRequest, brand_id: string): void {
 export const actorOf = (req: FastifyRequest) => ({
   key_id: req.apiKey?.id ?? null,
   request_id: String(req.id),
+  brand_id: req.apiKey?.parsed.kind === 'brand' ? req.apiKey.parsed.brand_id : null,
 });

@@ -16,6 +16,8 @@ export interface Ctx {
 export interface Actor {
   readonly key_id: string | null;
   readonly request_id: string | null;
+  /** The brand of a brand key: a rejected event that names no known store is kept under it. */
+  readonly brand_id?: string | null;
 }
 
 export interface GroupSource {

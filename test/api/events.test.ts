@@ -1168,8 +1168,18 @@ void describe('brand keys', () => {
     assert.equal(sim.statusCode, 403);
     // A brand key sees only its own brand's rejections.
     await post({ ...purchase(member, 'store_atl_012', [shirt(1000)], { ts: ago(100) }) });
+    // An event it sent that names no known store, or does not parse, is kept under its brand.
+    const lost = purchase(member, 'store_nowhere_9', [shirt(1000)]);
+    assert.equal((await post(lost, harbor)).statusCode, 422);
+    const broken = { ...purchase(member, 'store_ber_001', [shirt(1000)]), subtotal_cents: -1 };
+    assert.equal((await post(broken, harbor)).statusCode, 422);
     const mine = (await get('/v1/rejections?limit=500', harbor)).data;
     assert.ok(mine.every((r: Json) => r.brand_id === 'harbor'));
+    for (const ev of [lost, broken])
+      assert.ok(
+        mine.some((r: Json) => r.event_id === ev.event_id),
+        `the harbor key finds its rejected ${String(ev.event_id)}`,
+      );
     const noKey = await t.app.inject({
       method: 'POST',
       url: '/v1/events',

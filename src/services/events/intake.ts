@@ -130,7 +130,9 @@ async function reject(
     at: ctx.clock.now(),
     problem,
     payload: raw,
-    brand_id,
+    // An event that does not parse or names no known store has no brand of its own: it is kept
+    // under the brand key that sent it, so that brand can find and fix it.
+    brand_id: brand_id ?? actor.brand_id ?? null,
     key_id: actor.key_id,
   });
   return {
