@@ -172,13 +172,15 @@ async function pointsByEvent(ctx: Ctx, event_ids: readonly string[]): Promise<Ma
   if (event_ids.length === 0) return out;
   const rows = await ctx.db
     .selectFrom('entries as e')
+    .innerJoin('events as ev', 'ev.event_id', 'e.event_id')
     .innerJoin('postings as p', 'p.entry_id', 'e.id')
     .innerJoin('accounts as a', 'a.id', 'p.account_id')
     .select(['e.event_id', 'p.program_id', 'a.kind', 'p.amount_pt4'])
     .where('e.event_id', 'in', event_ids)
     .where('e.kind', 'in', ['accrual', 'reversal'])
-    // The event's own member: a referral bonus shares the event id but pays someone else.
-    .whereRef('a.owner_id', '=', 'e.member_id')
+    // The event's own member: a referral bonus shares the event id but pays someone else, and a
+    // reversal that takes that bonus back is a 'reversal' entry of the referrer's.
+    .whereRef('a.owner_id', '=', 'ev.member_id')
     .where('a.kind', 'like', 'member_%')
     .orderBy('p.program_id')
     .execute();

@@ -1,4 +1,5 @@
-import { sql, type CompiledQuery } from 'kysely';
+import { sql, type CompiledQuery, type Kysely } from 'kysely';
+import type { DB } from '../../store/schema.ts';
 import type { Trx } from '../../ledger/post.ts';
 import { intArray, textArray, timestampArray } from '../../store/pg-arrays.ts';
 
@@ -81,6 +82,16 @@ export function unpaidReferralQuery(
     select referred_member_id from referrals
     where referred_member_id = any(${textArray(member_ids)}::text[]) and rewarded_entry_id is null
     limit 1`.compile(trx);
+}
+
+/** The members' referrers (paid or not), for the batch's order (batch.ts referrersOfReversals). */
+export function referrersQuery(
+  db: Kysely<DB>,
+  member_ids: readonly string[],
+): CompiledQuery<{ referred_member_id: string; referrer_member_id: string }> {
+  return sql<{ referred_member_id: string; referrer_member_id: string }>`
+    select referred_member_id, referrer_member_id from referrals
+    where referred_member_id = any(${textArray(member_ids)}::text[])`.compile(db);
 }
 
 /** The tiers the members hold now, in the programs where they hold one (one index probe each). */

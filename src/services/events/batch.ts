@@ -28,6 +28,7 @@ import {
   metricsQuery,
   purchasesByOrderQuery,
   recordAcceptedQuery,
+  referrersQuery,
   storeOutcomesQuery,
   tierHistoryQuery,
   tiersAtQuery,
@@ -76,10 +77,12 @@ export async function submitBatch(
 ): Promise<EventOutcome[]> {
   const group = await requireGroup(ctx);
   const results: (EventOutcome | null)[] = raws.map(() => null);
+  const parsed = raws.map((raw, index) => ({ index, raw, p: parseEvent(raw) }));
+  const referrers = await referrersOfReversals(ctx, parsed);
   // Rounds run in order, and an event tied to earlier ones (same member, order or event id:
   // tiesOf) is in a later round than each of them, so tied events keep the batch's order and
   // within a round every member and order appears once.
-  for (const round of bulkRounds(group, raws, ctx.clock.now(), guard, actor)) {
+  for (const round of bulkRounds(group, parsed, referrers, ctx.clock.now(), guard, actor)) {
     if (round.length < 2) break;
     try {
       // The batch answers 200 whatever its events' outcomes: said here, the request's audit row
@@ -115,12 +118,32 @@ export async function submitBatch(
  * id. Events that share one must take effect in the batch's order, since the first of an order or
  * event id wins and a member's events read each other.
  */
-const tiesOf = (ev: CanonicalEvent): string[] => [
+const tiesOf = (ev: CanonicalEvent, referrers: ReadonlyMap<string, string>): string[] => [
   `member:${ev.member_id}`,
   ...(ev.referrer_member_id ? [`member:${ev.referrer_member_id}`] : []),
+  ...(isReversal(ev) && referrers.has(ev.member_id) ? [`member:${referrers.get(ev.member_id)!}`] : []),
   ...(ev.order_id ? [`order:${ev.order_id}`] : []),
   `event:${ev.event_id}`,
 ];
+
+const isReversal = (ev: CanonicalEvent): boolean =>
+  ev.event_type === 'purchase_voided' || ev.event_type === 'purchase_refunded';
+
+type Parsed = { index: number; raw: unknown; p: ReturnType<typeof parseEvent> };
+
+/**
+ * The referrers of the members whose purchases the batch reverses: a reversal may take the
+ * referral bonus back from its referrer (referral-clawback.ts), so the referrer's later events
+ * in the batch must follow it, as they would one by one. One read, only when there are reversals.
+ */
+async function referrersOfReversals(ctx: Ctx, parsed: readonly Parsed[]): Promise<Map<string, string>> {
+  const members = [
+    ...new Set(parsed.flatMap(({ p }) => (p.ok && isReversal(p.event) ? [p.event.member_id] : []))),
+  ];
+  if (members.length === 0) return new Map();
+  const { rows } = await ctx.db.executeQuery(referrersQuery(ctx.db, members));
+  return new Map(rows.map((r) => [r.referred_member_id, r.referrer_member_id]));
+}
 
 /**
  * Purchases that can be accrued in bulk (see bulkPrograms, and key unique in the batch), grouped
@@ -130,12 +153,12 @@ const tiesOf = (ev: CanonicalEvent): string[] => [
  */
 function bulkRounds(
   group: Group,
-  raws: readonly unknown[],
+  parsed: readonly Parsed[],
+  referrers: ReadonlyMap<string, string>,
   now: Date,
   guard: BrandGuard,
   actor: Actor,
 ): Candidate[][] {
-  const parsed = raws.map((raw, index) => ({ index, raw, p: parseEvent(raw) }));
   const perKey = new Map<string, number>();
   for (const { p } of parsed)
     if (p.ok) perKey.set(p.event.idempotency_key, (perKey.get(p.event.idempotency_key) ?? 0) + 1);
@@ -148,7 +171,7 @@ function bulkRounds(
     const ev = p.event;
     const store = group.stores.get(ev.store_id);
     let programs: CompiledProgram[] | null = null;
-    const ties = tiesOf(ev);
+    const ties = tiesOf(ev, referrers);
     if (store && perKey.get(ev.idempotency_key) === 1 && !ties.some((t) => broken.has(t))) {
       try {
         guard(store.brand);

@@ -12,6 +12,8 @@ import { EventRejected } from './rejected.ts';
 // member_referred links the referred member (member_id) to the referrer. The referrer earns the
 // program's referral bonus once: on the referred member's first purchase at a brand whose program
 // (or else the default program) has a referral bonus and whose eligible spend meets its minimum.
+// A void or refund that leaves that purchase below the minimum takes the bonus back and makes it
+// unpaid again, so a later qualifying purchase pays it (referral-clawback.ts).
 
 export async function linkReferral(
   trx: Trx,
@@ -102,7 +104,12 @@ export async function maybeReferralBonus(
     key_id: actor.key_id,
     ref_type: 'referral',
     ref_id: ev.member_id,
-    detail: { referred_member_id: ev.member_id, purchase_event_id: ev.event_id },
+    // The minimum it was paid against: a reversal of the purchase judges by it (referral-clawback.ts).
+    detail: {
+      referred_member_id: ev.member_id,
+      purchase_event_id: ev.event_id,
+      min_spend_minor: program.referral.min_spend_minor.toString(),
+    },
     postings: [
       { account: memberAccount(program.id, link.referrer_member_id, 'member_available'), amount_pt4: points },
       { account: systemAccount(program.id, 'issuance', store.brand), amount_pt4: -points },

@@ -165,7 +165,7 @@ export async function reversePurchase(
   purchase: StoredPurchase,
   now: Date,
   actor: Actor,
-): Promise<{ entry_id: bigint | null; reversed: ReversedView[] }> {
+): Promise<{ entry_id: bigint | null; reversed: ReversedView[]; after: ReversalState }> {
   const state: ReversalState = purchase.earn.reversal ?? { returned: {}, spend_removed: {}, voided: false };
   if (state.voided)
     throw new EventRejected('OVER_REFUND', 'reversal_of', `Purchase ${purchase.event_id} was already voided`);
@@ -211,73 +211,23 @@ export async function reversePurchase(
   const moves: LotMove[] = [];
   const floors: FloorMove[] = [];
   const reversed: ReversedView[] = [];
-  const reviews: { program_id: string; points_pt4: Pt4 }[] = [];
+  const reviews: ReviewItem[] = [];
   for (const [program_id, points] of takeBack) {
-    const program = group.programs.get(program_id);
-    const plan = planTakeBack(
-      lots.filter((l) => l.program_id === program_id),
-      purchase.event_id,
-      points,
-      now,
-    );
-    const absorb = program?.absorb_up_to_pt4 ?? 0n;
-    const view: ReversedView = {
+    const plan = planReversal({
+      lots: lots.filter((l) => l.program_id === program_id),
+      own: (l) => l.source_event_id === purchase.event_id,
+      member_id: ev.member_id,
       program_id,
-      points: pt4ToJson(points),
-      from_pending: 0,
-      from_available: 0,
-      written_off: 0,
-      negative_balance: 0,
-    };
-    if (points > 0n)
-      postings.push({
-        account: systemAccount(program_id, 'issuance', purchase.brand_id),
-        amount_pt4: points,
-      });
-    let pending = 0n;
-    let available = 0n;
-    for (const t of plan.takes) {
-      moves.push({
-        lot_id: t.lot.id,
-        program_id,
-        member_id: ev.member_id,
-        issuing_brand_id: t.lot.issuing_brand_id,
-        kind: 'reverse',
-        points_pt4: t.points_pt4,
-        remaining_delta_pt4: -t.points_pt4,
-        held_delta_pt4: 0n,
-        state_from: t.lot.state,
-      });
-      if (t.lot.state === 'pending') pending += t.points_pt4;
-      else available += t.points_pt4;
-    }
-    if (pending > 0n)
-      postings.push({
-        account: memberAccount(program_id, ev.member_id, 'member_pending'),
-        amount_pt4: -pending,
-      });
-    if (available > 0n)
-      postings.push({
-        account: memberAccount(program_id, ev.member_id, 'member_available'),
-        amount_pt4: -available,
-      });
-    const shortfall = plan.shortfall_pt4;
-    if (shortfall > 0n && shortfall <= absorb) {
-      postings.push({
-        account: systemAccount(program_id, 'writeoff', purchase.brand_id),
-        amount_pt4: -shortfall,
-      });
-      view.written_off = pt4ToJson(shortfall);
-    } else if (shortfall > 0n) {
-      const acc = memberAccount(program_id, ev.member_id, 'member_available');
-      postings.push({ account: acc, amount_pt4: -shortfall });
-      floors.push({ account: acc, delta_pt4: -shortfall });
-      reviews.push({ program_id, points_pt4: shortfall });
-      view.negative_balance = pt4ToJson(shortfall);
-    }
-    view.from_pending = pt4ToJson(pending);
-    view.from_available = pt4ToJson(available);
-    reversed.push(view);
+      issuing_brand_id: purchase.brand_id,
+      points_pt4: points,
+      absorb_pt4: group.programs.get(program_id)?.absorb_up_to_pt4 ?? 0n,
+      now,
+    });
+    postings.push(...plan.postings);
+    moves.push(...plan.moves);
+    floors.push(...plan.floors);
+    if (plan.review) reviews.push(plan.review);
+    reversed.push(plan.view);
   }
 
   let entry_id: bigint | null = null;
@@ -299,24 +249,13 @@ export async function reversePurchase(
     });
     entry_id = posted.entry_id;
   }
-  for (const r of reviews) {
-    await trx
-      .insertInto('reviews')
-      .values({
-        at: now,
-        kind: 'negative_balance',
-        member_id: ev.member_id,
-        program_id: r.program_id,
-        points_pt4: r.points_pt4,
-        entry_id,
-        event_id: ev.event_id,
-        detail: JSON.stringify({
-          reversal_of: purchase.event_id,
-          reason: 'reversal shortfall above the program absorb limit',
-        }) as never,
-      })
-      .execute();
-  }
+  await openReviews(trx, reviews, {
+    member_id: ev.member_id,
+    entry_id,
+    event_id: ev.event_id,
+    now,
+    detail: { reversal_of: purchase.event_id, reason: 'reversal shortfall above the program absorb limit' },
+  });
 
   const newSpendRemoved: Record<string, string> = { ...state.spend_removed };
   const activity = [...takeBack.keys()].map((program_id) => {
@@ -335,7 +274,7 @@ export async function reversePurchase(
     .set({ earn: JSON.stringify({ ...purchase.earn, reversal: next }) as never })
     .where('event_id', '=', purchase.event_id)
     .execute();
-  return { entry_id, reversed };
+  return { entry_id, reversed, after: next };
 }
 
 interface Take {
@@ -343,19 +282,129 @@ interface Take {
   points_pt4: Pt4;
 }
 
-/** The purchase's own lots first (pending ones cancelled before anything else), then the
+/** A reversal shortfall above the program's absorb limit: a negative balance to review. */
+export interface ReviewItem {
+  program_id: string;
+  points_pt4: Pt4;
+}
+
+export interface ReversalPlan {
+  postings: PostingInput[];
+  moves: LotMove[];
+  floors: FloorMove[];
+  view: ReversedView;
+  review: ReviewItem | null;
+}
+
+/**
+ * Taking `points_pt4` back from one member in one program, as every reversal of an accrual does
+ * (a purchase's points, a referral bonus): from the accrual's own lots first, then the member's
+ * other spendable lots; a shortfall within the program's absorb limit is written off to the
+ * issuing brand, a larger one is a recorded negative balance (the caller opens its review).
+ */
+export function planReversal(p: {
+  lots: readonly OpenLot[];
+  own: (lot: OpenLot) => boolean;
+  member_id: string;
+  program_id: string;
+  issuing_brand_id: string;
+  points_pt4: Pt4;
+  absorb_pt4: Pt4;
+  now: Date;
+}): ReversalPlan {
+  const { program_id, member_id, points_pt4: points } = p;
+  const plan = planTakeBack(p.lots, p.own, points, p.now);
+  const postings: PostingInput[] = [];
+  const moves: LotMove[] = [];
+  const floors: FloorMove[] = [];
+  let review: ReviewItem | null = null;
+  const view: ReversedView = {
+    program_id,
+    points: pt4ToJson(points),
+    from_pending: 0,
+    from_available: 0,
+    written_off: 0,
+    negative_balance: 0,
+  };
+  if (points > 0n)
+    postings.push({ account: systemAccount(program_id, 'issuance', p.issuing_brand_id), amount_pt4: points });
+  let pending = 0n;
+  let available = 0n;
+  for (const t of plan.takes) {
+    moves.push({
+      lot_id: t.lot.id,
+      program_id,
+      member_id,
+      issuing_brand_id: t.lot.issuing_brand_id,
+      kind: 'reverse',
+      points_pt4: t.points_pt4,
+      remaining_delta_pt4: -t.points_pt4,
+      held_delta_pt4: 0n,
+      state_from: t.lot.state,
+    });
+    if (t.lot.state === 'pending') pending += t.points_pt4;
+    else available += t.points_pt4;
+  }
+  if (pending > 0n)
+    postings.push({ account: memberAccount(program_id, member_id, 'member_pending'), amount_pt4: -pending });
+  if (available > 0n)
+    postings.push({
+      account: memberAccount(program_id, member_id, 'member_available'),
+      amount_pt4: -available,
+    });
+  const shortfall = plan.shortfall_pt4;
+  if (shortfall > 0n && shortfall <= p.absorb_pt4) {
+    postings.push({
+      account: systemAccount(program_id, 'writeoff', p.issuing_brand_id),
+      amount_pt4: -shortfall,
+    });
+    view.written_off = pt4ToJson(shortfall);
+  } else if (shortfall > 0n) {
+    const acc = memberAccount(program_id, member_id, 'member_available');
+    postings.push({ account: acc, amount_pt4: -shortfall });
+    floors.push({ account: acc, delta_pt4: -shortfall });
+    review = { program_id, points_pt4: shortfall };
+    view.negative_balance = pt4ToJson(shortfall);
+  }
+  view.from_pending = pt4ToJson(pending);
+  view.from_available = pt4ToJson(available);
+  return { postings, moves, floors, view, review };
+}
+
+/** Opens a review item for each recorded negative balance a reversal entry left. */
+export async function openReviews(
+  trx: Trx,
+  reviews: readonly ReviewItem[],
+  o: { member_id: string; entry_id: bigint | null; event_id: string; now: Date; detail: object },
+): Promise<void> {
+  for (const r of reviews) {
+    await trx
+      .insertInto('reviews')
+      .values({
+        at: o.now,
+        kind: 'negative_balance',
+        member_id: o.member_id,
+        program_id: r.program_id,
+        points_pt4: r.points_pt4,
+        entry_id: o.entry_id,
+        event_id: o.event_id,
+        detail: JSON.stringify(o.detail) as never,
+      })
+      .execute();
+  }
+}
+
+/** The accrual's own lots first (pending ones cancelled before anything else), then the
  * member's other spendable lots earliest-expiry first; what is left is the shortfall. */
 function planTakeBack(
   lots: readonly OpenLot[],
-  purchase_event_id: string,
+  isOwn: (lot: OpenLot) => boolean,
   points: Pt4,
   now: Date,
 ): { takes: Take[]; shortfall_pt4: Pt4 } {
   const takes: Take[] = [];
   let left = points;
-  const own = lots
-    .filter((l) => l.source_event_id === purchase_event_id)
-    .sort((a, b) => (a.state === b.state ? 0 : a.state === 'pending' ? -1 : 1));
+  const own = lots.filter(isOwn).sort((a, b) => (a.state === b.state ? 0 : a.state === 'pending' ? -1 : 1));
   for (const l of own) {
     if (left === 0n) break;
     const free = l.remaining_pt4 - l.held_pt4;
@@ -364,13 +413,32 @@ function planTakeBack(
     left -= take;
   }
   if (left > 0n) {
-    const others = lots.filter((l) => l.source_event_id !== purchase_event_id);
+    const others = lots.filter((l) => !isOwn(l));
     const byId = new Map(others.map((l) => [String(l.id), l]));
     const fefo = allocateFefo(spendable(others, now), left);
     for (const a of fefo.allocations) takes.push({ lot: byId.get(a.lot_id)!, points_pt4: a.points_pt4 });
     left = fefo.shortfall_pt4;
   }
   return { takes, shortfall_pt4: left };
+}
+
+/**
+ * What is left of the purchase's eligible spend in a program after the reversals so far
+ * (program minor units), and whether every line is back: a referral bonus it paid stands only
+ * while what is left still meets the referral's minimum (referral-clawback.ts).
+ */
+export function spendLeft(
+  purchase: StoredPurchase,
+  state: ReversalState,
+  program_id: string,
+): { spend_minor: bigint; all_returned: boolean } | null {
+  const e = purchase.programs[program_id];
+  if (!e) return null;
+  const left = remainingSpend(e, state, program_id);
+  return {
+    spend_minor: roundRatio(left, 'floor'),
+    all_returned: state.voided || allReturned(e, state.returned),
+  };
 }
 
 /** A line quantity as the explanation stores it: an exact decimal ("0.75"), or a ratio ("3/4"). */
