@@ -1,3 +1,4 @@
+import type { CompiledProgram } from '../../domain/config/group.ts';
 import type { StoreConfig } from '../../domain/config/schema.ts';
 import { roundRatio } from '../../domain/decimal.ts';
 import { ratioFromJson } from '../../domain/earn/codec.ts';
@@ -22,7 +23,11 @@ export interface AccrualPlan {
   readonly floors: FloorMove[];
 }
 
-/** `debt_pt4(program_id)`: what the member owes there (−floor of the available account), >= 0. */
+/**
+ * `debt_pt4(program_id)`: what the member owes there (−floor of the available account), >= 0.
+ * `deadline_ms(program_id)`: the member's current inactivity deadline there (inactivity.ts
+ * inactivityDeadlineQuery), or null.
+ */
 export function buildAccrual(
   ev: CanonicalEvent,
   store: StoreConfig,
@@ -30,6 +35,7 @@ export function buildAccrual(
   earns: readonly ProgramEarn[],
   debt_pt4: (program_id: string) => bigint,
   actor: Actor,
+  deadline_ms: (program_id: string) => number | null,
 ): AccrualPlan {
   const at = new Date(ev.transaction_ms);
   const postings: PostingInput[] = [];
@@ -41,11 +47,7 @@ export function buildAccrual(
     const available_at = new Date(at.getTime() + program.pending_days * DAY_MS);
     const pending = available_at.getTime() > now.getTime();
     const tierCfg = program.tiers.find((t) => t.id === tier);
-    const expiresMs = computeExpiresAt(
-      program.expiry,
-      at.getTime(),
-      tierCfg?.expiry_days !== undefined ? { tier_expiry_days: tierCfg.expiry_days } : {},
-    );
+    const expiresMs = lotExpiry(program, at.getTime(), tierCfg?.expiry_days, deadline_ms(program.id));
     const expires_at = expiresMs === null ? null : new Date(expiresMs);
     accruals.push({
       program_id: program.id,
@@ -106,4 +108,26 @@ export function buildAccrual(
           floor_moves: floors,
         };
   return { entry, accruals, explanations, spend_minor, floors };
+}
+
+/**
+ * A new lot's expiry. Under an inactivity policy every open lot expires `days` after the member's
+ * latest activity, so a lot earned by a late event (dated before that activity) expires with the
+ * member's other lots, at their current deadline, rather than alone and earlier; it is never
+ * pulled in below its own transaction time + days. A tier's expiry_days is a rolling rule of its
+ * own and is kept as it is.
+ */
+export function lotExpiry(
+  program: Pick<CompiledProgram, 'expiry'>,
+  at_ms: number,
+  tier_expiry_days: number | undefined,
+  deadline_ms: number | null,
+): number | null {
+  const own = computeExpiresAt(
+    program.expiry,
+    at_ms,
+    tier_expiry_days !== undefined ? { tier_expiry_days } : {},
+  );
+  if (program.expiry.kind !== 'inactivity' || tier_expiry_days !== undefined) return own;
+  return own !== null && deadline_ms !== null && deadline_ms > own ? deadline_ms : own;
 }

@@ -15,7 +15,7 @@ import { prefetchUpgrade, tiersAtQuery, upgradeIfQualified, type UpgradeReads } 
 import { baseTier, tierMetric } from '../../domain/tiers.ts';
 import { buildAccrual } from './accrual-entry.ts';
 import { EventRejected } from './rejected.ts';
-import { extendInactivityExpiry } from './inactivity.ts';
+import { extendInactivityExpiry, inactivityDeadlineQuery } from './inactivity.ts';
 
 // purchase_completed: the store's brand program and the group's default program each earn by
 // their own rules, in one ledger entry (balanced per program), one lot per program.
@@ -129,6 +129,11 @@ export async function accruePurchase(
   const tiered = programs.filter((p) => p.tiers.length > 0).map((p) => p.id);
   const tierRows = await prefetch(trx, tiersAtQuery(trx, ev.member_id, tiered, at));
   const accountRows = await prefetch(trx, memberStateQuery(trx, ev.member_id));
+  const inactive = programs.filter((p) => p.expiry.kind === 'inactivity').map((p) => p.id);
+  const deadlineRows =
+    inactive.length > 0
+      ? await prefetch(trx, inactivityDeadlineQuery(trx, ev.member_id, inactive, now))
+      : null;
   const upgrades = new Map<string, UpgradeReads>();
   for (const p of programs) {
     const reads = await prefetchUpgrade(trx, ev.member_id, p, at);
@@ -138,7 +143,18 @@ export async function accruePurchase(
   const tiers = new Map((await tierRows.rows()).map((r) => [r.program_id, r.tier]));
   const earns = await computeEarn(group, ev, store, async (pid) => tiers.get(pid) ?? null);
   const state = memberStateOf(await accountRows.rows());
-  const plan = buildAccrual(ev, store, now, earns, (pid) => -(state.get(pid)?.floor_pt4 ?? 0n), actor);
+  const deadlines = new Map(
+    (deadlineRows ? await deadlineRows.rows() : []).map((r) => [r.program_id, r.deadline]),
+  );
+  const plan = buildAccrual(
+    ev,
+    store,
+    now,
+    earns,
+    (pid) => -(state.get(pid)?.floor_pt4 ?? 0n),
+    actor,
+    (pid) => (deadlines.has(pid) ? new Date(deadlines.get(pid)!).getTime() : null),
+  );
   const { accruals, explanations, spend_minor: spend } = plan;
   let entry_id: bigint | null = null;
   if (plan.entry) {

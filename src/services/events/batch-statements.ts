@@ -149,6 +149,24 @@ export function tiersAtQuery(
       order by h.from_at desc, h.id desc limit 1) h`.compile(trx);
 }
 
+/**
+ * Each (member, program)'s current inactivity deadline: the latest expiry among its open lots not
+ * expired by `now` (as inactivity.ts inactivityDeadlineQuery). Pairs with none have no row.
+ */
+export function inactivityDeadlinesQuery(
+  trx: Trx,
+  pairs: readonly { member_id: string; program_id: string }[],
+  now: Date,
+): CompiledQuery<{ member_id: string; program_id: string; deadline: Date }> {
+  return sql<{ member_id: string; program_id: string; deadline: Date }>`
+    select u.m as member_id, u.p as program_id, d.deadline
+    from unnest(${textArray(pairs.map((p) => p.member_id))}::text[], ${textArray(pairs.map((p) => p.program_id))}::text[]) as u(m, p)
+    cross join lateral (
+      select max(l.expires_at) as deadline from lots l
+      where l.member_id = u.m and l.program_id = u.p and l.open and l.expires_at > ${now.toISOString()}::timestamptz) d
+    where d.deadline is not null`.compile(trx);
+}
+
 /** The members' recorded debts: available accounts whose floor is below zero (a probe each). */
 export function debtsQuery(
   trx: Trx,

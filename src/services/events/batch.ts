@@ -22,6 +22,7 @@ import {
   enrollQuery,
   eventsByIdQuery,
   extendInactivityQuery,
+  inactivityDeadlinesQuery,
   insertActivityQuery,
   insertMembersQuery,
   lockMembersQuery,
@@ -387,7 +388,13 @@ async function planAll(
     fresh.length,
     fresh.reduce((n, c) => n + c.programs.length, 0),
   );
-  const [, , referred, tiersNow, tiersThen, debtRows, metricRows] = await together(trx, [
+  // Pairs under an inactivity policy: a late purchase's lot expires at the member's deadline.
+  const inactive = fresh.flatMap((c) =>
+    c.programs
+      .filter((p) => p.expiry.kind === 'inactivity')
+      .map((p) => ({ member_id: c.ev.member_id, program_id: p.id })),
+  );
+  const [, , referred, tiersNow, tiersThen, debtRows, metricRows, deadlineRows] = await together(trx, [
     insertMembersQuery(trx, members, now),
     lockMembersQuery(trx, members),
     // Read under the lock. A pending referral bonus would need the referrer's lock too: the
@@ -405,11 +412,15 @@ async function planAll(
         to_ms: k.to_ms,
       })),
     ),
+    inactivityDeadlinesQuery(trx, inactive, now),
   ]);
   if (referred.length > 0)
     throw new AppError('CONCURRENT_UPDATE', 'batch has referred members; process one by one');
   const tierThen = new Map(tiersThen.map((r) => [pairKey(r.member_id, r.program_id), r.tier]));
   const debts = new Map(debtRows.map((r) => [pairKey(r.owner_id, r.program_id), -r.floor_pt4]));
+  const deadlines = new Map(
+    deadlineRows.map((r) => [pairKey(r.member_id, r.program_id), new Date(r.deadline).getTime()]),
+  );
   const plans: Planned[] = [];
   for (const c of fresh) {
     const m = c.ev.member_id;
@@ -417,7 +428,8 @@ async function planAll(
       Promise.resolve(tierThen.get(pairKey(m, pid)) ?? null),
     );
     const debt = (pid: string) => debts.get(pairKey(m, pid)) ?? 0n;
-    plans.push({ c, earns, plan: buildAccrual(c.ev, c.store, now, earns, debt, c.actor) });
+    const deadline = (pid: string) => deadlines.get(pairKey(m, pid)) ?? null;
+    plans.push({ c, earns, plan: buildAccrual(c.ev, c.store, now, earns, debt, c.actor, deadline) });
   }
   // As upgradeIfQualified: the metric recorded so far plus this purchase's own activity (it lies
   // inside the window, which ends at its time), against the tier held now.

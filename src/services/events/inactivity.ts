@@ -1,5 +1,6 @@
 import type { CompiledProgram } from '../../domain/config/group.ts';
 import { DAY_MS } from '../../domain/expiry.ts';
+import { sql } from 'kysely';
 import type { Trx } from '../../ledger/post.ts';
 import { deferWrite } from '../../store/write-behind.ts';
 
@@ -30,3 +31,25 @@ export async function extendInactivityExpiry(
     );
   await deferWrite(trx, extend);
 }
+
+/**
+ * The member's current deadline per program: the latest expiry among their open lots there that
+ * have not expired by `now`. Under an inactivity policy a new lot expires no earlier than this
+ * (buildAccrual): a late event (dated before the member's latest activity) would otherwise give
+ * its lot an expiry of its own, earlier than the member's other lots, although the member was
+ * active since. Lots already past their expiry stay out: activity never revives them.
+ */
+export const inactivityDeadlineQuery = (
+  db: Pick<Trx, 'selectFrom'>,
+  member_id: string,
+  program_ids: readonly string[],
+  now: Date,
+) =>
+  db
+    .selectFrom('lots')
+    .select(['program_id', sql<Date>`max(expires_at)`.as('deadline')])
+    .where('member_id', '=', member_id)
+    .where('program_id', 'in', [...program_ids])
+    .where('open', '=', true)
+    .where('expires_at', '>', now)
+    .groupBy('program_id');

@@ -1,12 +1,13 @@
 import type { Group } from '../../domain/config/group.ts';
 import type { StoreConfig } from '../../domain/config/schema.ts';
 import type { CanonicalEvent } from '../../domain/events/canonical.ts';
-import { computeExpiresAt } from '../../domain/expiry.ts';
 import { pt4ToJson } from '../../domain/points.ts';
 import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
 import { postEntry, type Trx } from '../../ledger/post.ts';
 import type { Actor } from '../context.ts';
 import { enroll, ensureMember } from '../members.ts';
+import { lotExpiry } from './accrual-entry.ts';
+import { inactivityDeadlineQuery } from './inactivity.ts';
 import { EventRejected } from './rejected.ts';
 
 // member_referred links the referred member (member_id) to the referrer. The referrer earns the
@@ -92,7 +93,14 @@ export async function maybeReferralBonus(
   if (!program?.referral || program.referral.bonus_pt4 <= 0n) return null;
   if ((spend_minor.get(program.id) ?? 0n) < program.referral.min_spend_minor) return null;
   const at = new Date(ev.transaction_ms);
-  const expires = computeExpiresAt(program.expiry, at.getTime());
+  // Under inactivity the bonus lot joins the referrer's other lots at their deadline when that
+  // is later (accrual-entry.ts lotExpiry), as any new lot does.
+  const deadline =
+    program.expiry.kind === 'inactivity'
+      ? (await inactivityDeadlineQuery(trx, link.referrer_member_id, [program.id], now).executeTakeFirst())
+          ?.deadline
+      : undefined;
+  const expires = lotExpiry(program, at.getTime(), undefined, deadline ? new Date(deadline).getTime() : null);
   await enroll(trx, link.referrer_member_id, [program.id], now);
   const points = program.referral.bonus_pt4;
   const posted = await postEntry(trx, {
