@@ -1175,7 +1175,7 @@ void describe('brand keys', () => {
     assert.equal((await post(broken, harbor)).statusCode, 422);
     const mine = (await get('/v1/rejections?limit=500', harbor)).data;
     assert.ok(mine.every((r: Json) => r.brand_id === 'harbor'));
-    for (const ev of [lost, broken])
+    for (const ev of [lost, broken] as Json[])
       assert.ok(
         mine.some((r: Json) => r.event_id === ev.event_id),
         `the harbor key finds its rejected ${String(ev.event_id)}`,
