@@ -149,6 +149,28 @@ void describe('inactivity expiry of a late event', () => {
     await assertVerifyOk();
   });
 
+  for (const path of ['single', 'batch'] as const)
+    void it(`a lot that expired between a late event and its arrival stays expired, swept or not (${path})`, async () => {
+      const m = uid('mbr_expired');
+      clock.set(ago(30 * 24)); // 30 days before NOW
+      await postOk(purchase(m, ago(30 * 24 + 1)));
+      const first = ago(1); // its lot expired an hour before NOW and is not swept
+      clock.set(NOW);
+      // Dated an hour before that lot expired, arriving after: it cannot bring the lot back.
+      const lateTs = ago(2);
+      const late =
+        path === 'single'
+          ? await postOk(purchase(m, lateTs))
+          : // Two members, so the bulk path takes the round.
+            (await batch([purchase(m, lateTs), purchase(uid('mbr_other'), ago(1))]))[0]!;
+      assert.equal(accrual(late, MILES).expires_at, plus(lateTs, 30 * DAY_MS));
+      assert.deepEqual(await lotExpiries(m, MILES), [first, plus(lateTs, 30 * DAY_MS)].sort());
+      assert.equal(await available(m, MILES), 60);
+      await runExpire(NOW);
+      assert.equal(await available(m, MILES), 60);
+      await assertVerifyOk();
+    });
+
   void it('an event later than the latest activity moves everything out to its own deadline, never in', async () => {
     const m = uid('mbr_ontime');
     await postOk(purchase(m, ago(60)));

@@ -184,7 +184,7 @@ export async function accruePurchase(
       const view = accruals.find((a) => a.program_id === program.id);
       if (view) view.tier = upgraded;
     }
-    await extendInactivityExpiry(trx, ev.member_id, program, at);
+    await extendInactivityExpiry(trx, ev.member_id, program, at, now);
   }
   return { entry_id, accruals, earns: explanations, spend_minor: spend };
 }

@@ -242,11 +242,13 @@ export function tierHistoryQuery(trx: Trx, changes: readonly TierChange[], now: 
 
 /**
  * extendInactivityExpiry for many (member, program) pairs at once: each pair's open lots that
- * expire after its activity and before `until` (or never) now expire at `until`.
+ * expire after its activity and after `now` (never revived) and before `until` (or never) now
+ * expire at `until`.
  */
 export function extendInactivityQuery(
   trx: Trx,
   rows: readonly { member_id: string; program_id: string; activity_ms: number; until_ms: number }[],
+  now: Date,
 ): CompiledQuery {
   return sql`
     update lots l set expires_at = u.until
@@ -255,7 +257,10 @@ export function extendInactivityQuery(
                 ${timestampArray(rows.map((r) => r.until_ms))}::timestamptz[]) as u(m, p, activity, until)
     where l.member_id = any(${textArray(rows.map((r) => r.member_id))}::text[])
       and l.member_id = u.m and l.program_id = u.p and l.open
-      and (l.expires_at is null or (l.expires_at > u.activity and l.expires_at < u.until))`.compile(trx);
+      and (l.expires_at is null
+           or (l.expires_at > u.activity and l.expires_at > ${now.toISOString()}::timestamptz and l.expires_at < u.until))`.compile(
+    trx,
+  );
 }
 
 /** An accepted purchase: its events row, whose outcome answers its idempotency key (event-keys.ts). */

@@ -508,6 +508,6 @@ function afterPosting(
     enrollQuery(trx, enrollments, now),
     ...(upgrades.length > 0 ? [tierHistoryQuery(trx, upgrades, now)] : []),
     ...(activity.length > 0 ? [insertActivityQuery(trx, activity)] : []),
-    ...(inactivity.length > 0 ? [extendInactivityQuery(trx, inactivity)] : []),
+    ...(inactivity.length > 0 ? [extendInactivityQuery(trx, inactivity, now)] : []),
   ];
 }

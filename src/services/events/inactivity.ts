@@ -7,13 +7,16 @@ import { deferWrite } from '../../store/write-behind.ts';
 /**
  * Under an `inactivity` policy every open lot of the member in the program expires `days` after
  * the member's last earning or spending, so activity pushes all of them out (never in). A lot
- * already past its expiry stays expired: activity does not revive it.
+ * already past its expiry stays expired: activity does not revive it, neither at the activity's
+ * own time nor at `now` (a late event's activity is in the past, and a lot may have expired
+ * between it and its arrival; whether the expire job swept it yet must not matter).
  */
 export async function extendInactivityExpiry(
   trx: Trx,
   member_id: string,
   program: CompiledProgram,
   activity_at: Date,
+  now: Date,
 ): Promise<void> {
   if (program.expiry.kind !== 'inactivity') return;
   const until = new Date(activity_at.getTime() + program.expiry.days * DAY_MS);
@@ -26,7 +29,11 @@ export async function extendInactivityExpiry(
     .where((eb) =>
       eb.or([
         eb('expires_at', 'is', null),
-        eb.and([eb('expires_at', '>', activity_at), eb('expires_at', '<', until)]),
+        eb.and([
+          eb('expires_at', '>', activity_at),
+          eb('expires_at', '>', now),
+          eb('expires_at', '<', until),
+        ]),
       ]),
     );
   await deferWrite(trx, extend);

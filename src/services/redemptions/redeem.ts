@@ -142,7 +142,7 @@ async function redeemIn(trx: Trx, call: Call): Promise<Outcome> {
   await writeSpends(trx, [spend]);
   for (const program_id of spend.programs) {
     const program = group.programs.get(program_id);
-    if (program) await extendInactivityExpiry(trx, req.member_id, program, now);
+    if (program) await extendInactivityExpiry(trx, req.member_id, program, now, now);
   }
   await storeOutcome(trx, 'redemption', req.idempotency_key, 201, spend.body);
   return { http_status: 201, body: spend.body };
