@@ -12,10 +12,14 @@ export const DEFAULT_PAGE_SIZE = 50;
 
 export const encodeCursor = (id: bigint): string => Buffer.from(`v1:${id}`).toString('base64url');
 
+const INT8_MAX = 2n ** 63n - 1n;
+
 export function decodeCursor(cursor: string): bigint {
   const raw = Buffer.from(cursor, 'base64url').toString();
   const m = /^v1:(\d{1,19})$/.exec(raw);
-  if (!m?.[1]) throw new AppError('INVALID_CURSOR', undefined, { field: 'cursor' });
+  // Ids are int8: a 19-digit number above its maximum names no row and would fail in the query.
+  if (!m?.[1] || BigInt(m[1]) > INT8_MAX)
+    throw new AppError('INVALID_CURSOR', undefined, { field: 'cursor' });
   return BigInt(m[1]);
 }
 
