@@ -128,7 +128,8 @@ async function activityBySection(
   return out;
 }
 
-const total = (b: Json) => pt4(b.available) + pt4(b.pending) + pt4(b.held);
+// What the member's accounts hold: the statement's balance (expired points count until swept).
+const total = (b: Json) => pt4(b.available) + pt4(b.pending) + pt4(b.held) + pt4(b.expired_not_swept ?? 0);
 
 void describe('member statement (JSON)', () => {
   void it('ties exactly to the ledger for a member with activity at three brands', async () => {
@@ -374,5 +375,53 @@ void describe('statement: expiry', () => {
       { issuing_brand_id: 'northwind', points: 35 },
     ]);
     assert.ok(byId['acme-points'].expired.points <= -10);
+  });
+
+  void it('agrees with balances before the expire job: held points are not expiring, expired ones not available', async () => {
+    const who = uid('mbr_stmt_unswept');
+    const get = (from: string, to: string) => api.get(`/v1/members/${who}/statement?from=${from}&to=${to}`);
+    const stars = (s: Json) => (s.programs as Json[]).find((p) => p.program_id === 'northwind-stars')!;
+    at('2026-03-10T12:00:00Z');
+    await api.purchase(who, 'store_atl_012', [shirt(10000)]); // 50 stars, expiring 2027-03-10T11:59Z
+    at('2027-01-10T00:00:00Z');
+    const hold = await api.redeem({ member_id: who, brand_id: 'northwind', points: 20, capture: false });
+    at('2027-01-10T00:01:00Z');
+    const held = stars(await get('2027-01-01T00:00:00Z', '2027-01-10T00:01:00Z'));
+    const balance = (await api.balances(who, '2027-01-10T00:01:00Z'))['northwind-stars']!;
+    assert.equal(held.expiring_soon.points, 30);
+    assert.equal(
+      held.expiring_soon.points,
+      (balance.expiring as Json[]).reduce((s, e) => s + (e.points as number), 0),
+    );
+    await api.post(`/v1/redemptions/${hold.redemption_id}/release`, {}, 200);
+
+    // Past the expiry, the expire job not run: out of available, as balances says.
+    at('2027-03-20T00:00:00Z');
+    for (const to of ['2027-03-20T00:00:00.000Z', '2027-03-15T00:00:00.000Z']) {
+      const s = stars(await get('2027-01-01T00:00:00Z', to));
+      const b = (await api.balances(who, to))['northwind-stars']!;
+      assert.deepEqual(
+        [s.closing.available, s.closing.expired_not_swept, s.closing.balance, s.closing.value.amount_minor],
+        [0, 50, 50, 0],
+        to,
+      );
+      assert.equal(s.closing.available, b.available);
+      assert.equal(s.closing.expired_not_swept, b.expired_not_swept);
+      assert.equal(s.ties, true);
+    }
+    // Swept later: a statement up to an instant before the sweep still says the same.
+    await api.runJob('expire', '2027-03-20T00:00:00Z');
+    const before = stars(await get('2027-01-01T00:00:00Z', '2027-03-15T00:00:00.000Z'));
+    assert.deepEqual([before.closing.available, before.closing.expired_not_swept], [0, 50]);
+    const after = stars(await get('2027-01-01T00:00:00Z', '2027-03-20T00:00:00.000Z'));
+    assert.deepEqual(
+      [after.closing.available, after.closing.expired_not_swept, after.closing.balance],
+      [0, 0, 0],
+    );
+  });
+
+  void it('answers for a period ending at the last instant RFC 3339 can write', async () => {
+    const s = await statement(FROM, '9999-12-31T23:59:59.000Z');
+    assert.ok((s.programs as Json[]).every((p) => p.ties === true));
   });
 });

@@ -10,6 +10,7 @@ const balanceJson = (b: Balance) => ({
   available: pt4ToJson(b.available_pt4),
   pending: pt4ToJson(b.pending_pt4),
   held: pt4ToJson(b.held_pt4),
+  expired_not_swept: pt4ToJson(b.expired_not_swept_pt4),
 });
 const money = (m: { amount_minor: bigint; currency: string }) => ({
   amount_minor: Number(m.amount_minor),

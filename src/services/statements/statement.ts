@@ -13,8 +13,10 @@ import { conversionsOf, SPENT, totalValue, type AllocationRow, type Conversion }
 // The member statement for a period (from, to]: per program, the balance at `from` (opening) and
 // at `to` (closing), and every movement in between by what caused it. It is computed from the
 // member's postings alone — opening = Σ postings at ≤ from, closing = Σ at ≤ to, movements =
-// Σ in (from, to] by entry kind — so the totals tie to the ledger exactly, and the same instants
-// give the same numbers as GET /balances?as_of. The balance is available + pending + held.
+// Σ in (from, to] by entry kind — so the totals tie to the ledger exactly. Like GET
+// /balances?as_of, points of lots already past their expiry are out of available (or pending)
+// and shown as expired_not_swept until the expire job books their expiry, so the same instants
+// give the same numbers. The balance is available + pending + held + expired_not_swept.
 // Amounts stay bigint (pt4, minor units) here; json.ts and the templates format them.
 
 export type Category = 'earned' | 'redeemed' | 'transferred' | 'reversed' | 'expired' | 'adjusted' | 'other';
@@ -52,10 +54,14 @@ const TAKEN_KINDS = [
 export const MAX_STATEMENT_POSTINGS = 20_000;
 
 export interface Balance {
+  /** available + pending + held + expired_not_swept: what the member's accounts hold. */
   readonly total_pt4: Pt4;
+  /** What a redemption at the instant could spend (lots past their expiry left out). */
   readonly available_pt4: Pt4;
   readonly pending_pt4: Pt4;
   readonly held_pt4: Pt4;
+  /** Points of lots expired by the instant that the expire job had not taken yet. */
+  readonly expired_not_swept_pt4: Pt4;
 }
 
 interface ItemBase {
@@ -233,6 +239,10 @@ export async function buildStatement(ctx: Ctx, member_id: string, from: Date, to
             ).map((r) => [r.id, r.brand_id] as const),
       );
       const expiring = await expiringLots(trx, member_id, to, group);
+      const unswept = {
+        opening: await unsweptAt(trx, member_id, from),
+        closing: await unsweptAt(trx, member_id, to),
+      };
 
       const programIds = [
         ...new Set([...balances.rows.map((b) => b.program_id), ...enrolled.map((e) => e.program_id)]),
@@ -244,6 +254,10 @@ export async function buildStatement(ctx: Ctx, member_id: string, from: Date, to
           allocations,
           redeemers,
           expiring: expiring.get(program_id) ?? [],
+          unswept: {
+            opening: unswept.opening.get(program_id) ?? NONE_UNSWEPT,
+            closing: unswept.closing.get(program_id) ?? NONE_UNSWEPT,
+          },
           member_id,
           to,
         }),
@@ -266,22 +280,36 @@ interface Inputs {
   allocations: Allocations;
   redeemers: ReadonlyMap<string, string>;
   expiring: ExpiringLot[];
+  unswept: { opening: Unswept; closing: Unswept };
   member_id: string;
   to: Date;
 }
 
-function balanceOf(rows: Inputs['balances'], which: 'opening' | 'closing'): Balance {
+/** Points of lots expired by an instant and not yet taken then, by the state of their lot. */
+interface Unswept {
+  readonly available_pt4: Pt4;
+  readonly pending_pt4: Pt4;
+}
+const NONE_UNSWEPT: Unswept = { available_pt4: 0n, pending_pt4: 0n };
+
+function balanceOf(rows: Inputs['balances'], which: 'opening' | 'closing', unswept: Unswept): Balance {
   const of = (kind: string) => rows.filter((r) => r.kind === kind).reduce((s, r) => s + r[which], 0n);
-  const available_pt4 = of('member_available');
-  const pending_pt4 = of('member_pending');
+  const booked_available = of('member_available');
+  const booked_pending = of('member_pending');
   const held_pt4 = of('member_held');
-  return { total_pt4: available_pt4 + pending_pt4 + held_pt4, available_pt4, pending_pt4, held_pt4 };
+  return {
+    total_pt4: booked_available + booked_pending + held_pt4,
+    available_pt4: booked_available - unswept.available_pt4,
+    pending_pt4: booked_pending - unswept.pending_pt4,
+    held_pt4,
+    expired_not_swept_pt4: unswept.available_pt4 + unswept.pending_pt4,
+  };
 }
 
 function programStatement(group: Group, program_id: string, inp: Inputs): ProgramStatement {
   const program = group.programs.get(program_id);
-  const opening = balanceOf(inp.balances, 'opening');
-  const closing = balanceOf(inp.balances, 'closing');
+  const opening = balanceOf(inp.balances, 'opening', inp.unswept.opening);
+  const closing = balanceOf(inp.balances, 'closing', inp.unswept.closing);
   const s = {
     earned: { points_pt4: 0n, items: [] as EarnItem[] },
     redeemed: { points_pt4: 0n, items: [] as RedeemItem[] },
@@ -494,7 +522,9 @@ async function expiringLots(
 ): Promise<Map<string, ExpiringLot[]>> {
   const programs = [...group.programs.values()];
   const maxDays = Math.max(90, ...programs.map((p: CompiledProgram) => p.expiring_window_days));
-  const until = new Date(to.getTime() + maxDays * DAY_MS);
+  // Capped at the last instant RFC 3339 can write: a `to` late in year 9999 plus the window would
+  // name year 10000, which the embedded store refuses.
+  const until = new Date(Math.min(to.getTime() + maxDays * DAY_MS, LATEST_MS));
   const rows = await sql<{
     id: bigint;
     program_id: string;
@@ -503,8 +533,7 @@ async function expiringLots(
     remaining: bigint;
   }>`
     select l.id, l.program_id, l.issuing_brand_id, l.expires_at,
-      (l.points_pt4 - coalesce(sum(case when a.kind in (${sql.join(TAKEN_KINDS.map((k) => sql.lit(k)))}) then a.points_pt4
-                                        when a.kind = 'restore' then -a.points_pt4 else 0 end), 0))::int8 as remaining
+      (${lotFreeSql})::int8 as remaining
     from lots l
       join entries se on se.id = l.source_entry_id and se.at <= ${to}
       left join lot_allocations a on a.lot_id = l.id
@@ -524,6 +553,47 @@ async function expiringLots(
       expires_at: r.expires_at,
     });
     out.set(r.program_id, list);
+  }
+  return out;
+}
+
+const LATEST_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
+// A lot's points at an instant that a redemption could still take: what is left of it less what
+// is held, from its allocations booked by then (the caller joins them as `a`). Expiring lists and
+// the expired-not-swept figure both count these, as GET /balances does: held points are already
+// committed to a redemption.
+const lotFreeSql = sql`l.points_pt4
+  - coalesce(sum(case when a.kind in (${sql.join(TAKEN_KINDS.map((k) => sql.lit(k)))}) then a.points_pt4
+                      when a.kind = 'restore' then -a.points_pt4 else 0 end), 0)
+  - coalesce(sum(case when a.kind = 'hold' then a.points_pt4
+                      when a.kind in ('release', 'capture') then -a.points_pt4 else 0 end), 0)`;
+
+/** Per program, the free points at `at` of the member's lots booked by then and expired by then. */
+async function unsweptAt(trx: Trx, member_id: string, at: Date): Promise<Map<string, Unswept>> {
+  const rows = await sql<{ program_id: string; pending: boolean; points: bigint }>`
+    select program_id, pending, sum(free)::int8 as points from (
+      select l.program_id, (${lotFreeSql})::int8 as free,
+        (l.state = 'pending' or exists (
+           select 1 from lot_allocations m join entries me on me.id = m.entry_id
+           where m.lot_id = l.id and m.kind = 'mature' and me.at > ${at})) as pending
+      from lots l
+        join entries se on se.id = l.source_entry_id and se.at <= ${at}
+        left join lot_allocations a on a.lot_id = l.id
+          and exists (select 1 from entries e where e.id = a.entry_id and e.at <= ${at})
+      where l.member_id = ${member_id} and l.expires_at <= ${at}
+      group by l.id) q
+    where free > 0
+    group by program_id, pending`.execute(trx);
+  const out = new Map<string, Unswept>();
+  for (const r of rows.rows) {
+    const u = out.get(r.program_id) ?? NONE_UNSWEPT;
+    out.set(
+      r.program_id,
+      r.pending
+        ? { ...u, pending_pt4: u.pending_pt4 + r.points }
+        : { ...u, available_pt4: u.available_pt4 + r.points },
+    );
   }
   return out;
 }
