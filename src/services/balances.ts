@@ -13,6 +13,7 @@ import { AppError } from '../errors.ts';
 import { readCurrent } from './balances-current.ts';
 import type { Ctx } from './context.ts';
 import { requireGroup } from './config.ts';
+import { tierThen, tiersAsOf } from './tier-at.ts';
 
 // The contract's balances view. Without as_of (or with one not in the past) it reads the running
 // balances and the lots' running remaining, in one statement (balances-current.ts); with a past
@@ -185,7 +186,7 @@ async function historicalInputs(
     .where('m.id', '=', member_id)
     .execute();
   if (enrolled.length === 0) return null;
-  const tiers = await tiersAsOf(ctx, member_id, at);
+  const tiers = await tiersAsOf(ctx.db, member_id, at);
   const balances = await balancesAsOf(ctx, member_id, at);
   const lots = await lotsAsOf(ctx, member_id, at);
   return {
@@ -197,31 +198,6 @@ async function historicalInputs(
     ),
     ...lotViews(group, lots, at),
   };
-}
-
-/** Per program: the tier of the latest change in force and recorded by `at`, and whether any change exists. */
-async function tiersAsOf(ctx: Ctx, member_id: string, at: Date) {
-  const rows = await sql<{ program_id: string; tier: string | null; in_force: boolean }>`
-    select distinct on (program_id) program_id, tier, (from_at <= ${at} and recorded_at <= ${at}) as in_force
-    from tier_history where member_id = ${member_id}
-    order by program_id, (from_at <= ${at} and recorded_at <= ${at}) desc, from_at desc, id desc`.execute(
-    ctx.db,
-  );
-  return new Map(rows.rows.map((r) => [r.program_id, r]));
-}
-
-// With no change in force at `at`, the member held the tier they were enrolled with: the current
-// one when it never changed, else the program's base tier (enrollment sets it and writes no history).
-function tierThen(
-  group: Group,
-  program_id: string,
-  current: string | null,
-  tiers: ReadonlyMap<string, { tier: string | null; in_force: boolean }>,
-): string | null {
-  const h = tiers.get(program_id);
-  if (!h) return current;
-  if (h.in_force) return h.tier;
-  return group.programs.get(program_id)?.tiers.find((t) => !t.qualify)?.id ?? current;
 }
 
 async function balancesAsOf(ctx: Ctx, member_id: string, at: Date): Promise<Map<string, ProgramBalance>> {

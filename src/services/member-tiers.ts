@@ -5,12 +5,14 @@ import { AppError } from '../errors.ts';
 import type { Trx } from '../ledger/post.ts';
 import { requireGroup } from './config.ts';
 import type { Ctx } from './context.ts';
+import { tierSinceThen, tierThen, tiersAsOf } from './tier-at.ts';
 import { tierMetricValue } from './tiers.ts';
 import { inTransaction } from './transaction.ts';
 
-// GET /v1/members/{id}/tiers: per tiered program the member is enrolled in, the tier they hold,
-// the benefits it gives, how far they are from the next tier (the program's qualification
-// metric over its window ending at as_of) and their tier history, newest first.
+// GET /v1/members/{id}/tiers: per tiered program the member is enrolled in, the tier they hold
+// (at a past as_of: the one held then), the benefits it gives, how far they are from the next tier
+// (the program's qualification metric over its window ending at as_of) and their tier history,
+// newest first.
 
 const HISTORY_LIMIT = 100;
 
@@ -23,7 +25,11 @@ function metricJson(program: CompiledProgram, metric: 'spend_minor' | 'points_ea
 
 export async function memberTiers(ctx: Ctx, member_id: string, as_of?: Date) {
   const group = await requireGroup(ctx);
-  const at = as_of ?? ctx.clock.now();
+  const now = ctx.clock.now();
+  const at = as_of ?? now;
+  // A past as_of answers with the tier held then (tier-at.ts), as the balances view does; without
+  // one (or with one not in the past) the enrollment row's tier is the answer.
+  const historical = as_of !== undefined && as_of.getTime() < now.getTime();
   // One read transaction: the enrollment, the metric and the history agree with each other.
   return inTransaction(ctx.db, async (trx) => {
     const member = await trx
@@ -34,15 +40,24 @@ export async function memberTiers(ctx: Ctx, member_id: string, as_of?: Date) {
     if (!member) throw new AppError('MEMBER_NOT_FOUND', undefined, { member_id });
     const enrollments = await trx
       .selectFrom('enrollments')
-      .select(['program_id', 'tier', 'tier_since'])
+      .select(['program_id', 'tier', 'tier_since', 'enrolled_at'])
       .where('member_id', '=', member_id)
       .orderBy('program_id')
       .execute();
+    const then = historical ? await tiersAsOf(trx, member_id, at) : null;
     const programs = [];
     for (const e of enrollments) {
       const program = group.programs.get(e.program_id);
       if (!program || program.tiers.length === 0) continue;
-      programs.push(await programTiers(trx, member_id, program, e, at));
+      // Not yet enrolled at as_of: no tier then (the balances view leaves the program out too).
+      if (then && e.enrolled_at.getTime() > at.getTime()) continue;
+      const held = then
+        ? {
+            tier: tierThen(group, e.program_id, e.tier, then),
+            tier_since: tierSinceThen(e.program_id, e.tier_since, then),
+          }
+        : e;
+      programs.push(await programTiers(trx, member_id, program, held, at));
     }
     return { member_id, as_of: at.toISOString(), programs };
   });
@@ -52,6 +67,7 @@ async function programTiers(
   trx: Trx,
   member_id: string,
   program: CompiledProgram,
+  /** The tier held at `at` and since when: the enrollment's now, the history's at a past as_of. */
   e: { tier: string | null; tier_since: Date | null },
   at: Date,
 ) {
