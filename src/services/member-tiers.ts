@@ -85,6 +85,8 @@ async function programTiers(
     .select(['tier', 'from_at', 'recorded_at', 'reason'])
     .where('member_id', '=', member_id)
     .where('program_id', '=', program.id)
+    // As known at `at`: a past as_of does not show changes recorded after it.
+    .where('recorded_at', '<=', at)
     .orderBy('from_at', 'desc')
     .orderBy('id', 'desc')
     .limit(HISTORY_LIMIT)

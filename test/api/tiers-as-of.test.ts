@@ -82,6 +82,12 @@ void describe('GET /v1/members/{id}/tiers?as_of', () => {
     assert.equal(then.next_tier?.tier, 'gold');
     assert.deepEqual(then.next_tier.remaining, { amount_minor: 49000, currency: 'USD' });
     assert.equal((await api.balances(m, at))['northwind-stars']!.tier, 'silver');
+    // Its history is what was known then: the later upgrade is not in it.
+    assert.ok(
+      (then.history as Json[]).every((h) => Date.parse(h.recorded_at as string) <= Date.parse(at)),
+      JSON.stringify(then.history),
+    );
+    assert.ok((now.history as Json[]).some((h) => h.tier === 'gold'));
 
     // After the upgrade, still in the past: gold, since the upgrade.
     const gold = (await tiersView(m, '2026-04-20T00:00:00.000Z'))['northwind-stars']!;
