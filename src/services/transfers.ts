@@ -71,22 +71,20 @@ export async function transfer(
     const replay = await claimIdempotencyKey(trx, 'transfer', req.idempotency_key, hash, now);
     if (replay) return replay;
     await lockExistingMembers(trx, [req.from_member_id, req.to_member_id]);
-    await checkDailyLimit(
-      trx,
-      req.from_member_id,
-      program_id,
-      program.transfer_daily_limit_pt4,
-      req.points_pt4,
-      now,
-    );
+    // A group transfer spends only the programs that allow transfers: a program's own switch
+    // and daily limit hold whichever kind of transfer takes its points.
+    const transferable = [...group.programs.values()].filter((p) => p.transfer_enabled).map((p) => p.id);
     const spend = await planSpend(
       trx,
       group,
       req.from_member_id,
-      { group_redemption: isGroup, program_id },
+      isGroup
+        ? { group_redemption: true, program_id, programs: transferable }
+        : { group_redemption: false, program_id },
       req.points_pt4,
       now,
     );
+    await checkDailyLimits(trx, group, req.from_member_id, spend.plan.by_program, now);
     if (spend.plan.allocations.length === 0) {
       throw new AppError(
         'INSUFFICIENT_POINTS',
@@ -161,27 +159,37 @@ export async function transfer(
   });
 }
 
-async function checkDailyLimit(
+/**
+ * Each program's daily limit bounds the points that leave the member's lots in it by transfer in
+ * a UTC day, program and group transfers alike: counted from the allocations of the member's
+ * transfers that day, so a group transfer cannot carry a program's points past its limit.
+ */
+async function checkDailyLimits(
   trx: Trx,
+  group: Group,
   member_id: string,
-  program_id: string,
-  limit: Pt4 | null,
-  points: Pt4,
+  debits: readonly { program_id: string; points_pt4: Pt4 }[],
   now: Date,
 ): Promise<void> {
-  if (limit === null) return;
+  const limited = debits.filter((d) => group.programs.get(d.program_id)?.transfer_daily_limit_pt4 != null);
+  if (limited.length === 0) return;
   const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
-  const res = await sql<{ total: bigint | null }>`select sum(points_pt4)::int8 as total from transfers
-    where from_member_id = ${member_id} and program_id = ${program_id} and created_at >= ${dayStart}`.execute(
-    trx,
-  );
-  const used = res.rows[0]?.total ?? 0n;
-  if (used + points > limit) {
-    throw new AppError(
-      'TRANSFER_LIMIT_EXCEEDED',
-      `The daily transfer limit of ${pt4ToJson(limit)} points in ${program_id} would be exceeded`,
-      { limit: pt4ToJson(limit), used_today: pt4ToJson(used) },
-    );
+  const res = await sql<{ program_id: string; used: bigint }>`
+    select a.program_id, sum(a.points_pt4)::int8 as used
+    from transfers t join lot_allocations a on a.entry_id = t.entry_id and a.kind = 'transfer_out'
+    where t.from_member_id = ${member_id} and t.created_at >= ${dayStart}
+      and a.program_id in (${sql.join(limited.map((d) => d.program_id))})
+    group by a.program_id`.execute(trx);
+  const usedBy = new Map(res.rows.map((r) => [r.program_id, r.used]));
+  for (const d of limited) {
+    const limit = group.programs.get(d.program_id)!.transfer_daily_limit_pt4!;
+    const used = usedBy.get(d.program_id) ?? 0n;
+    if (used + d.points_pt4 > limit)
+      throw new AppError(
+        'TRANSFER_LIMIT_EXCEEDED',
+        `The daily transfer limit of ${pt4ToJson(limit)} points in ${d.program_id} would be exceeded`,
+        { program_id: d.program_id, limit: pt4ToJson(limit), used_today: pt4ToJson(used) },
+      );
   }
 }
 

@@ -18,6 +18,8 @@ export interface SpendScope {
   readonly group_redemption: boolean;
   /** The one program spent from when not a group redemption. */
   readonly program_id: string;
+  /** A group spend's programs when not all of them (a group transfer: those allowing transfers). */
+  readonly programs?: readonly string[];
 }
 
 export interface SpendPlan {
@@ -86,7 +88,7 @@ export async function planSpend(
 
 /** The programs a spend in this scope may take lots from. */
 export const spendPrograms = (group: Group, scope: SpendScope): string[] =>
-  scope.group_redemption ? [...group.programs.keys()] : [scope.program_id];
+  scope.group_redemption ? [...(scope.programs ?? group.programs.keys())] : [scope.program_id];
 
 /**
  * The plan over a pool read at `now` (its lots and totals in other programs are ignored); null
