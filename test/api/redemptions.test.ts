@@ -612,6 +612,13 @@ void describe('holds', () => {
       422,
       'INVALID_AMOUNT',
     );
+    // A part in fractions of a whole-point program is refused the same way.
+    const frac = assertError(
+      await post(`/v1/redemptions/${h2.redemption_id}/capture`, { points: 1.5 }),
+      422,
+      'INVALID_AMOUNT',
+    );
+    assert.equal(frac.details.field, 'points');
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 41, held: 5, pending: 0 });
     const g2 = (
       await t.app.inject({ method: 'GET', url: `/v1/redemptions/${h2.redemption_id}`, headers: admin() })

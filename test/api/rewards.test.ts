@@ -232,6 +232,48 @@ void describe('rewards catalog', () => {
     assertError(await req('GET', '/v1/rewards?active=1'), 400, 'INVALID_REQUEST');
   });
 
+  void it('a price and a window are checked against the reward they make, on create and on change', async () => {
+    // A fractional price in a whole-point program could never be paid.
+    const frac = assertError(
+      await req('POST', '/v1/rewards', {
+        brand_id: 'northwind',
+        program_id: 'northwind-stars',
+        name: 'x',
+        points_cost: 1.5,
+      }),
+      422,
+      'INVALID_AMOUNT',
+    );
+    assert.equal(frac.details.field, 'points_cost');
+    const id = uid('rwd_window');
+    await createReward({
+      id,
+      points_cost: 10,
+      valid_from: '2026-06-10T12:00:00Z',
+      valid_to: '2026-06-10T13:00:00Z',
+    });
+    assert.equal(
+      assertError(await req('PATCH', `/v1/rewards/${id}`, { points_cost: 2.5 }), 422, 'INVALID_AMOUNT')
+        .details.field,
+      'points_cost',
+    );
+    // Moving the start past the stored end would make it silently unavailable.
+    const win = assertError(
+      await req('PATCH', `/v1/rewards/${id}`, { valid_from: '2026-07-01T00:00:00Z' }),
+      400,
+      'INVALID_REQUEST',
+    );
+    assert.equal(win.details.field, 'valid_to');
+    const stored = (await req('GET', `/v1/rewards/${id}`)).json();
+    assert.deepEqual([stored.points_cost, stored.valid_from], [10, '2026-06-10T12:00:00.000Z']);
+    // Both ends moved together are fine.
+    const moved = await req('PATCH', `/v1/rewards/${id}`, {
+      valid_from: '2026-07-01T00:00:00Z',
+      valid_to: '2026-08-01T00:00:00Z',
+    });
+    assert.equal(moved.statusCode, 200, moved.body);
+  });
+
   void it('quantity without a reward_id is 400 naming quantity, and takes no points', async () => {
     const member = uid('mbr');
     await buyNorthwind(member, 10_000);

@@ -285,7 +285,7 @@ export default async function redemptionRoutes(app: App): Promise<void> {
       if (g && !g.programs.has(req.body.program_id))
         throw new AppError('UNKNOWN_PROGRAM', undefined, { field: 'program_id' });
       const id = req.body.id ?? `rwd_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-      return reply.status(201).send(await createReward(app.ctx.db, req.body, id, app.ctx.clock.now()));
+      return reply.status(201).send(await createReward(app.ctx.db, g, req.body, id, app.ctx.clock.now()));
     },
   );
   app.get(
@@ -316,7 +316,8 @@ export default async function redemptionRoutes(app: App): Promise<void> {
         body: Type.Partial(Type.Omit(RewardBody, ['id', 'brand_id', 'program_id'])),
       },
     },
-    async (req) => updateReward(app.ctx.db, req.params.id, req.body, app.ctx.clock.now()),
+    async (req) =>
+      updateReward(app.ctx.db, await app.ctx.groups.current(), req.params.id, req.body, app.ctx.clock.now()),
   );
   app.delete(
     '/v1/rewards/:id',
@@ -324,6 +325,13 @@ export default async function redemptionRoutes(app: App): Promise<void> {
       config: { scope: 'admin', action: 'reward.deactivate' },
       schema: { tags: ['rewards'], summary: 'Deactivate a reward (kept for history)', ...byId },
     },
-    async (req) => updateReward(app.ctx.db, req.params.id, { active: false }, app.ctx.clock.now()),
+    async (req) =>
+      updateReward(
+        app.ctx.db,
+        await app.ctx.groups.current(),
+        req.params.id,
+        { active: false },
+        app.ctx.clock.now(),
+      ),
   );
 }

@@ -13,6 +13,7 @@ import { inTransaction } from '../transaction.ts';
 import { lockRedemption } from './lock.ts';
 import { remainingBalances } from './spendable.ts';
 import { returnRewardStock } from './rewards.ts';
+import { checkPrecision } from './spend-plan.ts';
 import { recordSettlement } from './settlement.ts';
 
 // A hold is resolved exactly once: captured (in whole or in part, the rest released), released,
@@ -261,6 +262,8 @@ function splitCapture(
   const unit_program = r.group_redemption
     ? group.default_program_id
     : (r.program_id ?? group.default_program_id);
+  // In the redemption's own points, as a redemption of that amount would be asked for.
+  checkPrecision(group, unit_program, want_pt4);
   const plan = planGroupSpend({
     lots: held.map((a) => ({
       id: String(a.lot_id),

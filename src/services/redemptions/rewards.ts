@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import { pt4FromJson, pt4ToJson, type Pt4 } from '../../domain/points.ts';
+import type { Group } from '../../domain/config/group.ts';
+import { isWholePt4, pt4FromJson, pt4ToJson, type Pt4 } from '../../domain/points.ts';
 import { AppError } from '../../errors.ts';
 import type { Trx } from '../../ledger/post.ts';
 import type { DB } from '../../store/schema.ts';
@@ -48,19 +49,36 @@ export function rewardView(r: {
   };
 }
 
-function cost(points: number): Pt4 {
+/** A price in the program's points: positive, and whole unless the program accumulates fractions
+ * (a fractional price in a whole-point program could never be paid). */
+function cost(points: number, program_id: string, group: Group | null): Pt4 {
   const p = pt4FromJson(points);
   if (p === null || p <= 0n)
     throw new AppError('INVALID_AMOUNT', 'points_cost must be a positive number with at most 4 decimals', {
       field: 'points_cost',
     });
+  const program = group?.programs.get(program_id);
+  if (program && program.rounding !== 'accumulate' && !isWholePt4(p))
+    throw new AppError('INVALID_AMOUNT', `${program_id} points are whole points`, { field: 'points_cost' });
   return p;
 }
 
-export async function createReward(db: Kysely<DB>, input: RewardInput, id: string, now: Date) {
-  if (input.valid_from && input.valid_to && Date.parse(input.valid_from) >= Date.parse(input.valid_to)) {
+function checkWindow(valid_from: number | null, valid_to: number | null): void {
+  if (valid_from !== null && valid_to !== null && valid_from >= valid_to)
     throw new AppError('INVALID_REQUEST', 'valid_from must be before valid_to', { field: 'valid_to' });
-  }
+}
+
+const ms = (v: string | Date | null | undefined): number | null =>
+  v === null || v === undefined ? null : new Date(v).getTime();
+
+export async function createReward(
+  db: Kysely<DB>,
+  group: Group | null,
+  input: RewardInput,
+  id: string,
+  now: Date,
+) {
+  checkWindow(ms(input.valid_from), ms(input.valid_to));
   const row = await db
     .insertInto('rewards')
     .values({
@@ -68,7 +86,7 @@ export async function createReward(db: Kysely<DB>, input: RewardInput, id: strin
       brand_id: input.brand_id,
       program_id: input.program_id,
       name: input.name,
-      points_cost_pt4: cost(input.points_cost),
+      points_cost_pt4: cost(input.points_cost, input.program_id, group),
       stock: input.stock ?? null,
       valid_from: input.valid_from ?? null,
       valid_to: input.valid_to ?? null,
@@ -83,23 +101,44 @@ export async function createReward(db: Kysely<DB>, input: RewardInput, id: strin
   return rewardView(row);
 }
 
-export async function updateReward(db: Kysely<DB>, id: string, patch: Partial<RewardInput>, now: Date) {
-  const row = await db
-    .updateTable('rewards')
-    .set({
-      ...(patch.name !== undefined ? { name: patch.name } : {}),
-      ...(patch.points_cost !== undefined ? { points_cost_pt4: cost(patch.points_cost) } : {}),
-      ...(patch.stock !== undefined ? { stock: patch.stock } : {}),
-      ...(patch.valid_from !== undefined ? { valid_from: patch.valid_from } : {}),
-      ...(patch.valid_to !== undefined ? { valid_to: patch.valid_to } : {}),
-      ...(patch.active !== undefined ? { active: patch.active } : {}),
-      updated_at: now,
-    })
-    .where('id', '=', id)
-    .returningAll()
-    .executeTakeFirst();
-  if (!row) throw new AppError('REWARD_NOT_FOUND', undefined, { reward_id: id });
-  return rewardView(row);
+/** A change is checked against the reward it makes (the stored fields it leaves as they are). */
+export async function updateReward(
+  db: Kysely<DB>,
+  group: Group | null,
+  id: string,
+  patch: Partial<RewardInput>,
+  now: Date,
+) {
+  return db.transaction().execute(async (trx) => {
+    const stored = await trx
+      .selectFrom('rewards')
+      .selectAll()
+      .where('id', '=', id)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!stored) throw new AppError('REWARD_NOT_FOUND', undefined, { reward_id: id });
+    checkWindow(
+      patch.valid_from !== undefined ? ms(patch.valid_from) : ms(stored.valid_from),
+      patch.valid_to !== undefined ? ms(patch.valid_to) : ms(stored.valid_to),
+    );
+    const row = await trx
+      .updateTable('rewards')
+      .set({
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.points_cost !== undefined
+          ? { points_cost_pt4: cost(patch.points_cost, stored.program_id, group) }
+          : {}),
+        ...(patch.stock !== undefined ? { stock: patch.stock } : {}),
+        ...(patch.valid_from !== undefined ? { valid_from: patch.valid_from } : {}),
+        ...(patch.valid_to !== undefined ? { valid_to: patch.valid_to } : {}),
+        ...(patch.active !== undefined ? { active: patch.active } : {}),
+        updated_at: now,
+      })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return rewardView(row);
+  });
 }
 
 export async function getReward(db: Kysely<DB>, id: string) {
