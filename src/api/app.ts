@@ -136,6 +136,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       throw new AppError('INVALID_REQUEST', 'The URL contains a NUL character', { field: 'url' });
   });
   // Query numbers are plain decimals: ajv would coerce "1e999" to Infinity and let it through.
+  // The key is checked before the request is: a caller without a key, or without the scope, is
+  // answered 401/403 whatever it sent (CONTRACT), learns nothing of the schemas, and a refused
+  // write by a known key is audited with that key.
+  app.addHook('preValidation', authHook(opts.ctx.db));
   app.addHook('preValidation', async (req) => {
     // Fastify hands an empty body to no parser at all: a write declaring JSON and sending nothing
     // is malformed JSON, as its own parser says (a GET carrying the header is fine).
@@ -157,7 +161,6 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     const querystring = req.routeOptions.schema?.querystring;
     if (querystring) req.query = typedQueryValues(querystring, (req.query ?? {}) as Record<string, unknown>);
   });
-  app.addHook('preHandler', authHook(opts.ctx.db));
   // After auth, so a caller without a key learns nothing from the bound.
   installInstantBounds(app);
   app.addHook('onResponse', async (req, reply) => {

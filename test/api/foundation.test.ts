@@ -345,6 +345,18 @@ void describe('API foundation', () => {
       );
       assertError(await app.inject({ method: 'GET', url: '/v1/audit', headers: readH }), 403, 'FORBIDDEN');
       assert.equal(await configVersions(app, admin), before);
+      // The key is checked before the body: whatever is sent, no key is 401 and no scope is 403.
+      for (const [method, url] of [
+        ['POST', '/v1/redemptions'],
+        ['POST', '/v1/transfers'],
+        ['POST', '/v1/adjustments'],
+        ['POST', '/v1/rewards'],
+        ['POST', '/v1/api-keys'],
+      ] as const) {
+        assertError(await app.inject({ method, url, payload: {} }), 401, 'UNAUTHENTICATED');
+        assertError(await app.inject({ method, url, headers: readH, payload: {} }), 403, 'FORBIDDEN');
+      }
+      assertError(await app.inject({ method: 'GET', url: '/v1/audit?limit=abc' }), 401, 'UNAUTHENTICATED');
     });
 
     void it('a new key works with the secret shown once; listing never shows secrets; a revoked key is 401', async () => {
