@@ -1117,6 +1117,59 @@ void describe('POST /v1/events/simulate', () => {
     assert.equal(bad.statusCode, 422);
     assert.equal(bad.json<Json>().error.details.field, 'subtotal_cents');
   });
+
+  void it('computes late, future and duplicate events and says what intake would answer', async () => {
+    const simulate = async (ev: Json) => {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/events/simulate',
+        headers: t.adminHeaders,
+        payload: ev,
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const body = res.json<Json>();
+      assert.equal(accrual(body, 'northwind-stars').points, 50, 'the earn is computed whatever intake says');
+      return body.intake as Json;
+    };
+    const member = uid('mbr_sim_verdict');
+    const fresh = purchase(member, 'store_atl_012', [shirt(10000)], { order_id: uid('ord') });
+    assert.deepEqual(await simulate(fresh), { status: 'accepted' });
+    const late = await simulate(purchase(member, 'store_atl_012', [shirt(10000)], { ts: ago(100) }));
+    assert.equal(late.status, 'rejected');
+    assert.equal(late.code, 'LATE_EVENT');
+    assert.equal(late.http_status, 422);
+    assert.equal(late.field, 'transaction_ts');
+    const future = await simulate(purchase(member, 'store_atl_012', [shirt(10000)], { ts: ago(-1) }));
+    assert.equal(future.code, 'FUTURE_EVENT');
+
+    await postOk(fresh);
+    // The same request again (same key), the same event under a new key, the same order.
+    assert.deepEqual(await simulate(fresh), { status: 'duplicate', duplicate_of: fresh.event_id });
+    assert.deepEqual(await simulate({ ...fresh, idempotency_key: uid('key') }), {
+      status: 'duplicate',
+      duplicate_of: fresh.event_id,
+    });
+    const sameOrder = purchase(member, 'store_atl_012', [shirt(10000)], { order_id: fresh.order_id });
+    assert.deepEqual(await simulate(sameOrder), { status: 'duplicate', duplicate_of: fresh.event_id });
+    // The key used for another body, the event id used for another event: intake's 409s.
+    const keyReused = await simulate({
+      ...sameOrder,
+      order_id: uid('ord'),
+      idempotency_key: fresh.idempotency_key,
+    });
+    assert.equal(keyReused.code, 'IDEMPOTENCY_KEY_REUSED');
+    assert.equal(keyReused.http_status, 409);
+    const idReused = await simulate({ ...sameOrder, order_id: uid('ord'), event_id: fresh.event_id });
+    assert.equal(idReused.code, 'EVENT_ID_REUSED');
+    assert.equal(idReused.field, 'event_id');
+    // Simulating wrote nothing: intake's answers to the same events are the ones simulate gave.
+    assert.equal(
+      (await post(purchase(member, 'store_atl_012', [shirt(10000)], { ts: ago(100) }))).statusCode,
+      422,
+    );
+    const again = await post(sameOrder);
+    assert.equal(again.json<Json>().status, 'duplicate', again.body);
+  });
 });
 
 void describe('brand keys', () => {

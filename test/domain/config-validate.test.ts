@@ -266,6 +266,18 @@ void describe('validateConfig', () => {
     }
   });
 
+  void it("checks a program's rule conditions even when the program has a shape error", () => {
+    const problems = problemsOf((d) => {
+      const stars = prog(d, 'northwind-stars');
+      stars.currency = 'dollars'; // the program no longer matches its schema
+      stars.rules[0].when = '(';
+      stars.rules[1].id = stars.rules[0].id;
+    });
+    assertProblemAt(problems, '/programs/1/currency');
+    assertProblemAt(problems, '/programs/1/rules/0/when');
+    assertProblemAt(problems, '/programs/1/rules/1/id', /duplicate rule id/);
+  });
+
   void it('accepts accumulate programs with fractional points and decimals in caps', () => {
     const doc = demoConfigDoc() as Doc;
     prog(doc, 'northwind-stars').caps.max_points_per_event = '99.5';

@@ -8,6 +8,7 @@ import {
   ConfigSchema,
   FxRateSchema,
   ProgramSchema,
+  RuleSchema,
   StoreSchema,
   type BrandConfig,
   type Config,
@@ -162,6 +163,12 @@ function semanticProblems(doc: Record<string, unknown>): ConfigProblem[] {
     }
     out.push(...programProblems(p, base, group?.default_program === p.id));
   }
+  // A program with a shape error elsewhere still has its rules checked (their conditions most of
+  // all), so the author sees every problem in one round trip.
+  list(doc.programs).forEach((p, i) => {
+    if (isRecord(p) && !Value.Check(ProgramSchema, p))
+      out.push(...rulesProblems(p.rules, `/programs/${i}/rules`));
+  });
   return out;
 }
 
@@ -297,8 +304,7 @@ function programProblems(p: ProgramConfig, base: string, isDefault: boolean): Co
     },
   ];
   const out = bounds.flatMap(boundProblems);
-  out.push(...duplicateIds(p.rules, `${base}/rules`, 'rule'));
-  (p.rules ?? []).forEach((r, j) => out.push(...ruleProblems(r, `${base}/rules/${j}`)));
+  out.push(...rulesProblems(p.rules, `${base}/rules`));
   out.push(...duplicateIds(p.tiers, `${base}/tiers`, 'tier'));
   if (isDefault && (p.tiers?.length ?? 0) > 0) {
     out.push({ path: `${base}/tiers`, message: 'the default program has no tiers' });
@@ -337,6 +343,14 @@ function pendingProblems(p: ProgramConfig, base: string): ConfigProblem[] {
       });
   });
   return out;
+}
+
+/** Duplicate rule ids, and the problems of each well-shaped rule. */
+function rulesProblems(rules: unknown, base: string): ConfigProblem[] {
+  return [
+    ...duplicateIds(rules, base, 'rule'),
+    ...wellShaped<RuleConfig>(rules, RuleSchema).flatMap(([j, r]) => ruleProblems(r, `${base}/${j}`)),
+  ];
 }
 
 function ruleProblems(r: RuleConfig, base: string): ConfigProblem[] {

@@ -89,8 +89,12 @@ export async function admitEvent(
       actor,
     );
   guard(store.brand);
-  return { group, raw, ev, store, hash: createHash('sha256').update(canonicalJson(raw)).digest('hex') };
+  return { group, raw, ev, store, hash: eventHash(raw) };
 }
+
+/** The idempotency key's fingerprint of an event body. */
+export const eventHash = (raw: unknown): string =>
+  createHash('sha256').update(canonicalJson(raw)).digest('hex');
 
 /** The event in a transaction of its own (retried when a concurrent twin committed first). */
 export async function processAdmitted(ctx: Ctx, a: Admitted, actor: Actor): Promise<EventOutcome> {
@@ -276,7 +280,7 @@ async function process(
 }
 
 /** Claims the key, or answers the earlier outcome (same body) or 409 (different body). */
-async function claimKey(
+export async function claimKey(
   trx: Trx,
   ev: CanonicalEvent,
   hash: string,
@@ -302,7 +306,7 @@ async function claimKey(
 }
 
 /** Events already in the ledger under the same event_id, or the same order (BOPIS). */
-function twinQuery(trx: Trx, ev: CanonicalEvent, brand_id: string) {
+export function twinQuery(trx: Trx, ev: CanonicalEvent, brand_id: string) {
   // One query for both: the same event_id, or (purchases) the same order at this brand.
   const byOrder = ev.event_type === 'purchase_completed' && ev.order_id !== null;
   return trx
@@ -324,7 +328,10 @@ function twinQuery(trx: Trx, ev: CanonicalEvent, brand_id: string) {
 }
 
 /** The event twinQuery found, if any; a reused event_id with another body is a conflict. */
-function twinOf(rows: readonly { event_id: string; payload: unknown }[], ev: CanonicalEvent): string | null {
+export function twinOf(
+  rows: readonly { event_id: string; payload: unknown }[],
+  ev: CanonicalEvent,
+): string | null {
   const same = rows.find((r) => r.event_id === ev.event_id);
   if (same) {
     // A retry under a new key is a duplicate; another event reusing the id is a conflict, not

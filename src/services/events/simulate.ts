@@ -4,11 +4,17 @@ import { AppError } from '../../errors.ts';
 import { requireGroup } from '../config.ts';
 import type { Ctx } from '../context.ts';
 import { tierAt } from '../tiers.ts';
+import { inTransaction } from '../transaction.ts';
 import { computeEarn } from './accrue.ts';
-import type { BrandGuard } from './intake.ts';
+import { eventHash, type BrandGuard } from './intake.ts';
+import { intakeVerdict } from './intake-verdict.ts';
 import { EventRejected } from './rejected.ts';
 
-/** What a purchase would earn, rule by rule and line by line, without writing anything. */
+/**
+ * What a purchase would earn, rule by rule and line by line, without writing anything; and, as
+ * `intake`, whether POST /v1/events would take it now (a late, future or duplicate event is still
+ * computed: trying a rule on another day is what simulate is for).
+ */
 export async function simulateEvent(ctx: Ctx, raw: unknown, guard: BrandGuard) {
   const group = await requireGroup(ctx);
   const parsed = parseEvent(raw);
@@ -25,10 +31,14 @@ export async function simulateEvent(ctx: Ctx, raw: unknown, guard: BrandGuard) {
 
   try {
     const earns = await computeEarn(group, ev, store, tierOf);
+    const intake = await inTransaction(ctx.db, (trx) =>
+      intakeVerdict(trx, group, ev, store, eventHash(raw), ctx.clock.now()),
+    );
     return {
       status: 'simulated',
       event_id: ev.event_id,
       member_id: ev.member_id,
+      intake,
       accruals: earns.map(({ program, tier, earn }) => ({
         program_id: program.id,
         points: pt4ToJson(earn.points_pt4),
