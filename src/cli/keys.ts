@@ -1,4 +1,4 @@
-import { createApiKey, parseScope } from '../services/api-keys.ts';
+import { configuredBrands, createApiKey, parseScope } from '../services/api-keys.ts';
 import { withStore, type CliEnv } from './context.ts';
 import { CliError, EXIT_OK, EXIT_USAGE } from './errors.ts';
 
@@ -12,7 +12,12 @@ export async function createKeyCommand(env: CliEnv, opts: { scope: string; name:
   if (opts.name.trim() === '' || opts.name.length > 200)
     throw new CliError('--name must be 1 to 200 characters', { exitCode: EXIT_USAGE });
   return withStore(env, async ({ ctx }) => {
-    const key = await createApiKey(ctx.db, { name: opts.name, scope: opts.scope }, ctx.clock.now());
+    const key = await createApiKey(
+      ctx.db,
+      { name: opts.name, scope: opts.scope },
+      await configuredBrands(ctx),
+      ctx.clock.now(),
+    );
     process.stdout.write(
       `id:     ${key.id}\nscope:  ${key.scope}\nname:   ${key.name}\nsecret: ${key.secret}\n`,
     );

@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { DB } from '../store/schema.ts';
+import type { Ctx } from './context.ts';
 
 // API keys are stored as SHA-256 of the secret; the secret is shown once, at creation. A secret
 // is 32 random bytes, so a fast hash is enough (no dictionary to guess from).
@@ -26,15 +27,35 @@ export function parseScope(scope: string): Scope | null {
 
 const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
 
+/** The brand ids of the configuration in force; null before any is applied. */
+export async function configuredBrands(ctx: Ctx): Promise<ReadonlySet<string> | null> {
+  const group = await ctx.groups.current();
+  return group ? new Set(group.brands.keys()) : null;
+}
+
+/**
+ * Creates a key. A brand key must name a brand of the configuration in force (`brands`, null
+ * when none is applied yet): a key for a mistyped brand would be refused on every call it makes.
+ */
 export async function createApiKey(
   db: Kysely<DB>,
   input: { name: string; scope: string },
+  brands: ReadonlySet<string> | null,
   at: Date,
 ): Promise<{ id: string; secret: string; name: string; scope: string; created_at: string }> {
-  if (!parseScope(input.scope))
+  const scope = parseScope(input.scope);
+  if (!scope)
     throw new AppError('INVALID_REQUEST', 'scope must be admin, read or brand:<brand_id>', {
       field: 'scope',
     });
+  if (scope.kind === 'brand' && !brands?.has(scope.brand_id))
+    throw new AppError(
+      'INVALID_REQUEST',
+      brands
+        ? `brand ${scope.brand_id} is not in the configuration (brands: ${[...brands].join(', ')})`
+        : `brand ${scope.brand_id} is not in the configuration: none is applied yet; apply one first (PUT /v1/config, or pointpool apply <file>)`,
+      { field: 'scope' },
+    );
   const id = `key_${randomBytes(8).toString('hex')}`;
   const secret = `pp_${randomBytes(32).toString('base64url')}`;
   await db

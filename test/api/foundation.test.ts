@@ -9,7 +9,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import type { App } from '../../src/api/app.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
 import { auditUntil } from '../helpers/audit.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
+import { applyDemoConfig, createTestService, withTestService, type TestService } from '../helpers/store.ts';
 
 type Headers = Record<string, string>;
 const JSON_CT = { 'content-type': 'application/json' };
@@ -442,8 +442,34 @@ void describe('API foundation', () => {
         400,
         'INVALID_REQUEST',
       );
-      for (const scope of ['admin', 'read', 'brand:harbor', 'brand:a.b_c-d:e'])
-        await createKey(app, admin, scope);
+      for (const scope of ['admin', 'read', 'brand:harbor']) await createKey(app, admin, scope);
+      // Well formed, but no brand of the configuration: a key that would be refused everywhere.
+      const unknown = assertError(
+        await app.inject({
+          method: 'POST',
+          url: '/v1/api-keys',
+          headers: admin,
+          payload: { name: 'k', scope: 'brand:a.b_c-d:e' },
+        }),
+        400,
+        'INVALID_REQUEST',
+      );
+      assert.match(JSON.stringify(unknown), /"field":"scope"/);
+      assert.match(JSON.stringify(unknown), /brand a\.b_c-d:e is not in the configuration/);
+      // Before any configuration there is no brand to key.
+      await withTestService(async (bare) => {
+        const err = assertError(
+          await bare.app.inject({
+            method: 'POST',
+            url: '/v1/api-keys',
+            headers: bare.adminHeaders,
+            payload: { name: 'k', scope: 'brand:harbor' },
+          }),
+          400,
+          'INVALID_REQUEST',
+        );
+        assert.match(err.message, /none is applied yet/);
+      });
     });
   });
 

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { createApiKey, listApiKeys, revokeApiKey } from '../../services/api-keys.ts';
+import { configuredBrands, createApiKey, listApiKeys, revokeApiKey } from '../../services/api-keys.ts';
 import { listAudit } from '../../services/audit.ts';
 import { DEFAULT_PAGE_SIZE } from '../../services/paging.ts';
 import { verifyLedger } from '../../services/verify.ts';
@@ -34,7 +34,9 @@ export default async function adminRoutes(app: App): Promise<void> {
       },
     },
     async (req, reply) =>
-      reply.status(201).send(await createApiKey(app.ctx.db, req.body, app.ctx.clock.now())),
+      reply
+        .status(201)
+        .send(await createApiKey(app.ctx.db, req.body, await configuredBrands(app.ctx), app.ctx.clock.now())),
   );
 
   app.get(
