@@ -1,4 +1,3 @@
-import { TAKING_KINDS_SQL as TAKING } from '../ledger/read.ts';
 import { sql } from 'kysely';
 import type { Group } from '../domain/config/group.ts';
 import { currencyExponent } from '../domain/config/fx.ts';
@@ -13,6 +12,7 @@ import { AppError } from '../errors.ts';
 import { readCurrent } from './balances-current.ts';
 import type { Ctx } from './context.ts';
 import { requireGroup } from './config.ts';
+import { freeThen, lotsAt, type LotThen } from './lots-at.ts';
 import { tierThen, tiersAsOf } from './tier-at.ts';
 
 // The contract's balances view. Without as_of (or with one not in the past) it reads the running
@@ -188,7 +188,7 @@ async function historicalInputs(
   if (enrolled.length === 0) return null;
   const tiers = await tiersAsOf(ctx.db, member_id, at);
   const balances = await balancesAsOf(ctx, member_id, at);
-  const lots = await lotsAsOf(ctx, member_id, at);
+  const lots = await lotsAt(ctx.db, member_id, at);
   return {
     balances,
     enrollments: enrolled.flatMap((e) =>
@@ -223,43 +223,6 @@ function fold(
   return out;
 }
 
-/** A lot as it stood at an instant, rebuilt from its allocations booked by then. */
-interface LotThen {
-  readonly id: bigint;
-  readonly program_id: string;
-  readonly pending: boolean;
-  readonly remaining_pt4: bigint;
-  readonly held_pt4: bigint;
-  readonly available_at: Date;
-  readonly expires_at: Date | null;
-}
-
-// The member's lots booked by `at` with points left then: remaining from the taking and restoring
-// allocations, held from holds less releases and captures, and pending until a mature move booked
-// by `at`. A lot with points left at `at` may be empty now, so this reads all of them (by the
-// lots_member_expiry index), not only the open ones.
-async function lotsAsOf(ctx: Ctx, member_id: string, at: Date): Promise<LotThen[]> {
-  const rows = await sql<LotThen>`
-    select * from (
-      select l.id, l.program_id, l.available_at, l.expires_at,
-        (l.points_pt4 - coalesce(sum(case when a.kind in (${TAKING}) then a.points_pt4
-                                         when a.kind = 'restore' then -a.points_pt4 else 0 end), 0))::int8 as remaining_pt4,
-        coalesce(sum(case when a.kind = 'hold' then a.points_pt4
-                          when a.kind in ('release', 'capture') then -a.points_pt4 else 0 end), 0)::int8 as held_pt4,
-        (l.state = 'pending' or exists (
-           select 1 from lot_allocations m join entries me on me.id = m.entry_id
-           where m.lot_id = l.id and m.kind = 'mature' and me.at > ${at})) as pending
-      from lots l
-      join entries se on se.id = l.source_entry_id and se.at <= ${at}
-      left join lot_allocations a on a.lot_id = l.id
-        and exists (select 1 from entries e where e.id = a.entry_id and e.at <= ${at})
-      where l.member_id = ${member_id}
-      group by l.id) q
-    where remaining_pt4 > 0
-    order by available_at, id`.execute(ctx.db);
-  return rows.rows;
-}
-
 const PENDING_LOTS_SHOWN = 100;
 
 /** expiring, pending lots and expired-not-swept from the lots as they stood at `at`, as the current read renders them. */
@@ -269,7 +232,7 @@ function lotViews(group: Group, lots: readonly LotThen[], at: Date) {
   const expired = new Map<string, Expired>();
   for (const l of lots) {
     const program = group.programs.get(l.program_id);
-    const free = l.remaining_pt4 - l.held_pt4;
+    const free = freeThen(l);
     const expiredThen = l.expires_at !== null && l.expires_at.getTime() <= at.getTime();
     if (expiredThen && free > 0n) {
       const x = expired.get(l.program_id) ?? { available_pt4: 0n, pending_pt4: 0n };

@@ -7,6 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
+import { demoConfigDoc } from '../fixtures/config.ts';
 import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 import { Api, DAY_MS, pt4, shirt, uid, type Json } from './lifecycle-helpers.ts';
 
@@ -423,5 +424,42 @@ void describe('statement: expiry', () => {
   void it('answers for a period ending at the last instant RFC 3339 can write', async () => {
     const s = await statement(FROM, '9999-12-31T23:59:59.000Z');
     assert.ok((s.programs as Json[]).every((p) => p.ties === true));
+  });
+});
+
+void describe('statement: pending points', () => {
+  void it('lists in expiring_soon what balances lists: matured points only, not pending ones', async () => {
+    const doc = demoConfigDoc();
+    const stars = doc.programs.find((p) => p.id === 'northwind-stars')!;
+    stars.pending_days = 14;
+    stars.expiry = { kind: 'rolling', days: 30 }; // inside the 90-day window while still pending
+    await applyDemoConfig(t.app, doc);
+    const who = uid('mbr_stmt_pending');
+    at('2026-04-01T10:00:00Z');
+    await api.purchase(who, 'store_atl_012', [shirt(10000)]); // 50 stars, pending until 04-15
+    at('2026-04-02T00:00:00Z');
+    const read = async () => {
+      const s = await api.get(
+        `/v1/members/${who}/statement?from=2026-04-01T00:00:00Z&to=2026-04-02T00:00:00Z`,
+      );
+      const b = (await api.balances(who, '2026-04-02T00:00:00Z'))['northwind-stars']!;
+      return { s: (s.programs as Json[]).find((p) => p.program_id === 'northwind-stars')!, b };
+    };
+    const pending = await read();
+    assert.equal(pending.b.pending, 50);
+    assert.deepEqual(pending.b.expiring, []);
+    assert.equal(pending.s.expiring_soon.points, 0, JSON.stringify(pending.s.expiring_soon));
+    assert.deepEqual(pending.s.expiring_soon.lots, []);
+    // Matured, the same 50 points are listed by both.
+    at('2026-04-16T00:00:00Z');
+    await api.runJob('mature', '2026-04-16T00:00:00Z');
+    const s = await api.get(`/v1/members/${who}/statement?from=2026-04-01T00:00:00Z&to=2026-04-16T00:00:00Z`);
+    const ns = (s.programs as Json[]).find((p) => p.program_id === 'northwind-stars')!;
+    const b = (await api.balances(who, '2026-04-16T00:00:00Z'))['northwind-stars']!;
+    assert.equal(ns.expiring_soon.points, 50);
+    assert.deepEqual(
+      (b.expiring as Json[]).map((e) => e.points),
+      (ns.expiring_soon.lots as Json[]).map((l) => l.points),
+    );
   });
 });

@@ -7,6 +7,7 @@ import { valueInProgramCurrency, type Money } from '../../domain/valuation.ts';
 import { AppError } from '../../errors.ts';
 import type { Trx } from '../../ledger/post.ts';
 import { requireGroup } from '../config.ts';
+import { freeThen, lotsAt } from '../lots-at.ts';
 import type { Ctx } from '../context.ts';
 import { conversionsOf, SPENT, totalValue, type AllocationRow, type Conversion } from './conversions.ts';
 
@@ -37,18 +38,6 @@ const CATEGORY_OF: Readonly<Record<string, Category>> = {
   adjustment: 'adjusted',
 };
 export const categoryOf = (entry_kind: string): Category => CATEGORY_OF[entry_kind] ?? 'other';
-
-// Lot allocation kinds that take points out of a lot (restore gives them back). Kept with the
-// other readers of lot_allocations (balances.ts, verify.ts).
-const TAKEN_KINDS = [
-  'spend',
-  'capture',
-  'expire',
-  'reverse',
-  'transfer_out',
-  'debt_paydown',
-  'adjust',
-] as const;
 
 /** Rows read for one statement; a longer period must be asked for in parts. */
 export const MAX_STATEMENT_POSTINGS = 20_000;
@@ -525,74 +514,39 @@ async function expiringLots(
   // Capped at the last instant RFC 3339 can write: a `to` late in year 9999 plus the window would
   // name year 10000, which the embedded store refuses.
   const until = new Date(Math.min(to.getTime() + maxDays * DAY_MS, LATEST_MS));
-  const rows = await sql<{
-    id: bigint;
-    program_id: string;
-    issuing_brand_id: string;
-    expires_at: Date;
-    remaining: bigint;
-  }>`
-    select l.id, l.program_id, l.issuing_brand_id, l.expires_at,
-      (${lotFreeSql})::int8 as remaining
-    from lots l
-      join entries se on se.id = l.source_entry_id and se.at <= ${to}
-      left join lot_allocations a on a.lot_id = l.id
-        and exists (select 1 from entries e where e.id = a.entry_id and e.at <= ${to})
-    where l.member_id = ${member_id} and l.expires_at > ${to} and l.expires_at <= ${until}
-    group by l.id
-    order by l.expires_at, l.id`.execute(trx);
+  const lots = await lotsAt(trx, member_id, to, { after: to, until });
   const out = new Map<string, ExpiringLot[]>();
-  for (const r of rows.rows) {
-    const window = group.programs.get(r.program_id)?.expiring_window_days ?? 90;
-    if (r.remaining <= 0n || r.expires_at.getTime() > to.getTime() + window * DAY_MS) continue;
-    const list = out.get(r.program_id) ?? [];
-    list.push({
-      lot_id: r.id,
-      issuing_brand_id: r.issuing_brand_id,
-      points_pt4: r.remaining,
-      expires_at: r.expires_at,
-    });
-    out.set(r.program_id, list);
+  // As GET /balances lists them: free points of matured lots (held ones are committed already).
+  for (const l of lots) {
+    const window = group.programs.get(l.program_id)?.expiring_window_days ?? 90;
+    const free = freeThen(l);
+    const expires_at = l.expires_at;
+    if (l.pending || free <= 0n || !expires_at || expires_at.getTime() > to.getTime() + window * DAY_MS)
+      continue;
+    const list = out.get(l.program_id) ?? [];
+    list.push({ lot_id: l.id, issuing_brand_id: l.issuing_brand_id, points_pt4: free, expires_at });
+    out.set(l.program_id, list);
   }
+  for (const list of out.values())
+    list.sort((a, b) => a.expires_at.getTime() - b.expires_at.getTime() || (a.lot_id < b.lot_id ? -1 : 1));
   return out;
 }
 
 const LATEST_MS = Date.parse('9999-12-31T23:59:59.999Z');
 
-// A lot's points at an instant that a redemption could still take: what is left of it less what
-// is held, from its allocations booked by then (the caller joins them as `a`). Expiring lists and
-// the expired-not-swept figure both count these, as GET /balances does: held points are already
-// committed to a redemption.
-const lotFreeSql = sql`l.points_pt4
-  - coalesce(sum(case when a.kind in (${sql.join(TAKEN_KINDS.map((k) => sql.lit(k)))}) then a.points_pt4
-                      when a.kind = 'restore' then -a.points_pt4 else 0 end), 0)
-  - coalesce(sum(case when a.kind = 'hold' then a.points_pt4
-                      when a.kind in ('release', 'capture') then -a.points_pt4 else 0 end), 0)`;
-
 /** Per program, the free points at `at` of the member's lots booked by then and expired by then. */
 async function unsweptAt(trx: Trx, member_id: string, at: Date): Promise<Map<string, Unswept>> {
-  const rows = await sql<{ program_id: string; pending: boolean; points: bigint }>`
-    select program_id, pending, sum(free)::int8 as points from (
-      select l.program_id, (${lotFreeSql})::int8 as free,
-        (l.state = 'pending' or exists (
-           select 1 from lot_allocations m join entries me on me.id = m.entry_id
-           where m.lot_id = l.id and m.kind = 'mature' and me.at > ${at})) as pending
-      from lots l
-        join entries se on se.id = l.source_entry_id and se.at <= ${at}
-        left join lot_allocations a on a.lot_id = l.id
-          and exists (select 1 from entries e where e.id = a.entry_id and e.at <= ${at})
-      where l.member_id = ${member_id} and l.expires_at <= ${at}
-      group by l.id) q
-    where free > 0
-    group by program_id, pending`.execute(trx);
+  const lots = await lotsAt(trx, member_id, at, { until: at });
   const out = new Map<string, Unswept>();
-  for (const r of rows.rows) {
-    const u = out.get(r.program_id) ?? NONE_UNSWEPT;
+  for (const l of lots) {
+    const free = freeThen(l);
+    if (free <= 0n) continue;
+    const u = out.get(l.program_id) ?? NONE_UNSWEPT;
     out.set(
-      r.program_id,
-      r.pending
-        ? { ...u, pending_pt4: u.pending_pt4 + r.points }
-        : { ...u, available_pt4: u.available_pt4 + r.points },
+      l.program_id,
+      l.pending
+        ? { ...u, pending_pt4: u.pending_pt4 + free }
+        : { ...u, available_pt4: u.available_pt4 + free },
     );
   }
   return out;
