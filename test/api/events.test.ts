@@ -453,6 +453,18 @@ void describe('POST /v1/events: accrual', () => {
     assert.deepEqual(await available(member2), { 'acme-points': 0, 'northwind-stars': 0 });
   });
 
+  void it('a refund of one of two same-sku lines takes back the line sold at its price', async () => {
+    const member = uid('mbr_refund_price');
+    const full: Line = { sku: 'SKU-JACKET', category: 'outerwear', unit_price_cents: 10000, quantity: 1 };
+    const sale: Line = { ...full, unit_price_cents: 4000 };
+    const p = purchase(member, 'store_atl_012', [full, sale]);
+    assert.equal(accrual(await postOk(p), 'northwind-stars').points, 150 + 60); // 50 × 3 and 20 × 3
+    const r = await postOk(reversal(p, 'purchase_refunded', [{ ...sale }]));
+    assert.equal(reversed(r, 'northwind-stars').points, 60);
+    assert.equal(reversed(r, 'acme-points').points, 4);
+    assert.deepEqual(await available(member), { 'acme-points': 10, 'northwind-stars': 150 });
+  });
+
   void it("a partial refund takes back exactly the returned line's points, line multiplier included; refunds never exceed the purchase", async () => {
     const member = uid('mbr_refund');
     const jacket: Line = { sku: 'SKU-JACKET', category: 'outerwear', unit_price_cents: 10000, quantity: 1 };

@@ -51,6 +51,25 @@ void describe('calculateRefund', () => {
     assert.deepEqual(r.returned_after, { 1: 1 });
   });
 
+  void it('returns the same-sku line sold at the returned price first', () => {
+    // Two lines of one sku: $100 (50 points) and $20 on sale (10 points).
+    const p = earn({ program: 'northwind-stars', lines: [line('TEE', 10000n, 1), line('TEE', 2000n, 1)] });
+    const sale = ok(calculateRefund(p, {}, [{ sku: 'TEE', quantity: 1, unit_price_cents: 2000n }]));
+    assert.equal(sale.points_pt4, wholePoints(10));
+    assert.deepEqual(sale.returned_after, { 1: 1 });
+    // Then the full-price one, whatever price the return names: only it is left.
+    const full = ok(
+      calculateRefund(p, sale.returned_after, [{ sku: 'TEE', quantity: 1, unit_price_cents: 2000n }]),
+    );
+    assert.equal(full.points_pt4, wholePoints(50));
+    // No price, or one no line was sold at: lines in order, as before.
+    for (const r of [
+      { sku: 'TEE', quantity: 1 },
+      { sku: 'TEE', quantity: 1, unit_price_cents: 999n },
+    ])
+      assert.deepEqual(ok(calculateRefund(p, {}, [r])).returned_after, { 0: 1 });
+  });
+
   void it('prorates a partially returned line by quantity, cumulatively', () => {
     const first = ok(calculateRefund(purchase, {}, [{ sku: 'TEE', quantity: 1 }]));
     assert.equal(first.points_pt4, wholePoints(5));

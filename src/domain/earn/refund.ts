@@ -17,6 +17,8 @@ export type ReturnedQuantities = Readonly<Record<number, number>>;
 export interface ReturnLine {
   readonly sku: string;
   readonly quantity: number;
+  /** The returned unit's price, when the refund says it: it picks among lines of the same sku. */
+  readonly unit_price_cents?: bigint;
 }
 
 export interface RefundLine {
@@ -44,6 +46,7 @@ interface OriginalLine {
   readonly line_index: number;
   readonly sku: string;
   readonly quantity: Ratio;
+  readonly unitPrice: Ratio; // minor units of the event currency
   readonly own: Ratio; // pt4 earned by the line itself plus its line bonuses
   readonly poolWeight: Ratio; // weight in the event-level proration; 0 outside the pool
 }
@@ -76,10 +79,12 @@ function readOriginal(source: EarnResult | EarnExplanation): Original {
     }
     // With a synthetic line no line was flagged eligible, so every line's value carries it.
     const inPool = synthetic || l.eligible;
+    const quantity = ratioFromJson(l.quantity);
     lines.push({
       line_index: l.line_index,
       sku: l.sku ?? '',
-      quantity: ratioFromJson(l.quantity),
+      quantity,
+      unitPrice: cmp(quantity, ZERO) === 0 ? ZERO : div(ratioFromJson(l.weight_minor), quantity),
       own: fromInt(BigInt(l.points_pt4) + (lineBonus.get(l.line_index) ?? 0n)),
       poolWeight: inPool ? ratioFromJson(l.weight_minor) : ZERO,
     });
@@ -127,7 +132,11 @@ interface Allocation {
   readonly quantity: Ratio;
 }
 
-/** Matches returned lines to original lines by sku, filling same-sku lines in order. */
+/**
+ * Matches returned lines to original lines by sku, filling same-sku lines in order; lines sold at
+ * the returned unit's price first, so returning the discounted one of two same-sku lines takes
+ * back what the discounted one earned.
+ */
 function allocate(
   o: Original,
   returned: Map<number, Ratio>,
@@ -148,7 +157,10 @@ function allocate(
         message: 'quantity must be a positive number',
       };
     }
-    const candidates = o.lines.filter((l) => l.sku === r.sku);
+    const sameSku = o.lines.filter((l) => l.sku === r.sku);
+    const price = r.unit_price_cents === undefined ? null : fromInt(r.unit_price_cents);
+    const atPrice = (l: OriginalLine) => price !== null && cmp(l.unitPrice, price) === 0;
+    const candidates = [...sameSku.filter(atPrice), ...sameSku.filter((l) => !atPrice(l))];
     if (candidates.length === 0) {
       return {
         error: 'UNKNOWN_LINE',

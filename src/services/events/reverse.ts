@@ -181,7 +181,11 @@ export async function reversePurchase(
       const r = calculateRefund(
         explanation,
         state.returned,
-        ev.line_items.map((l) => ({ sku: l.sku, quantity: l.quantity })),
+        ev.line_items.map((l) => ({
+          sku: l.sku,
+          quantity: l.quantity,
+          unit_price_cents: l.unit_price_cents,
+        })),
       );
       if (isRefundError(r))
         throw new EventRejected(
