@@ -132,6 +132,10 @@ async function post(ev: unknown, headers: Headers = t.adminHeaders): Promise<Lig
   return t.app.inject({ method: 'POST', url: '/v1/events', headers, payload: ev as object });
 }
 
+async function simulate(ev: unknown, headers: Headers = t.adminHeaders): Promise<LightMyRequestResponse> {
+  return t.app.inject({ method: 'POST', url: '/v1/events/simulate', headers, payload: ev as object });
+}
+
 async function postOk(ev: Json): Promise<Json> {
   const res = await post(ev);
   assert.equal(res.statusCode, 201, res.body);
@@ -1085,12 +1089,7 @@ void describe('POST /v1/events/simulate', () => {
       { sku: 'SKU-JACKET', category: 'outerwear', unit_price_cents: 10000, quantity: 1 },
       shirt(5000),
     ]);
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v1/events/simulate',
-      headers: t.adminHeaders,
-      payload: ev,
-    });
+    const res = await simulate(ev);
     assert.equal(res.statusCode, 200, res.body);
     const sim = res.json<Json>();
     const stars = accrual(sim, 'northwind-stars');
@@ -1110,34 +1109,19 @@ void describe('POST /v1/events/simulate', () => {
     assert.equal(accrual(real, 'northwind-stars').points, 225);
     // A new member is not created by simulate.
     const ghost = uid('mbr_ghost');
-    const g = await t.app.inject({
-      method: 'POST',
-      url: '/v1/events/simulate',
-      headers: t.adminHeaders,
-      payload: purchase(ghost, 'store_atl_012', [shirt(1000)]),
-    });
+    const g = await simulate(purchase(ghost, 'store_atl_012', [shirt(1000)]));
     assert.equal(g.statusCode, 200, g.body);
     const m = await t.app.inject({ method: 'GET', url: `/v1/members/${ghost}`, headers: t.adminHeaders });
     assert.equal(m.statusCode, 404);
     // A malformed simulate names the field.
-    const bad = await t.app.inject({
-      method: 'POST',
-      url: '/v1/events/simulate',
-      headers: t.adminHeaders,
-      payload: { ...ev, subtotal_cents: -1 },
-    });
+    const bad = await simulate({ ...ev, subtotal_cents: -1 });
     assert.equal(bad.statusCode, 422);
     assert.equal(bad.json<Json>().error.details.field, 'subtotal_cents');
   });
 
   void it('computes late, future and duplicate events and says what intake would answer', async () => {
-    const simulate = async (ev: Json) => {
-      const res = await t.app.inject({
-        method: 'POST',
-        url: '/v1/events/simulate',
-        headers: t.adminHeaders,
-        payload: ev,
-      });
+    const verdict = async (ev: Json) => {
+      const res = await simulate(ev);
       assert.equal(res.statusCode, 200, res.body);
       const body = res.json<Json>();
       assert.equal(accrual(body, 'northwind-stars').points, 50, 'the earn is computed whatever intake says');
@@ -1145,33 +1129,33 @@ void describe('POST /v1/events/simulate', () => {
     };
     const member = uid('mbr_sim_verdict');
     const fresh = purchase(member, 'store_atl_012', [shirt(10000)], { order_id: uid('ord') });
-    assert.deepEqual(await simulate(fresh), { status: 'accepted' });
-    const late = await simulate(purchase(member, 'store_atl_012', [shirt(10000)], { ts: ago(100) }));
+    assert.deepEqual(await verdict(fresh), { status: 'accepted' });
+    const late = await verdict(purchase(member, 'store_atl_012', [shirt(10000)], { ts: ago(100) }));
     assert.equal(late.status, 'rejected');
     assert.equal(late.code, 'LATE_EVENT');
     assert.equal(late.http_status, 422);
     assert.equal(late.field, 'transaction_ts');
-    const future = await simulate(purchase(member, 'store_atl_012', [shirt(10000)], { ts: ago(-1) }));
+    const future = await verdict(purchase(member, 'store_atl_012', [shirt(10000)], { ts: ago(-1) }));
     assert.equal(future.code, 'FUTURE_EVENT');
 
     await postOk(fresh);
     // The same request again (same key), the same event under a new key, the same order.
-    assert.deepEqual(await simulate(fresh), { status: 'duplicate', duplicate_of: fresh.event_id });
-    assert.deepEqual(await simulate({ ...fresh, idempotency_key: uid('key') }), {
+    assert.deepEqual(await verdict(fresh), { status: 'duplicate', duplicate_of: fresh.event_id });
+    assert.deepEqual(await verdict({ ...fresh, idempotency_key: uid('key') }), {
       status: 'duplicate',
       duplicate_of: fresh.event_id,
     });
     const sameOrder = purchase(member, 'store_atl_012', [shirt(10000)], { order_id: fresh.order_id });
-    assert.deepEqual(await simulate(sameOrder), { status: 'duplicate', duplicate_of: fresh.event_id });
+    assert.deepEqual(await verdict(sameOrder), { status: 'duplicate', duplicate_of: fresh.event_id });
     // The key used for another body, the event id used for another event: intake's 409s.
-    const keyReused = await simulate({
+    const keyReused = await verdict({
       ...sameOrder,
       order_id: uid('ord'),
       idempotency_key: fresh.idempotency_key,
     });
     assert.equal(keyReused.code, 'IDEMPOTENCY_KEY_REUSED');
     assert.equal(keyReused.http_status, 409);
-    const idReused = await simulate({ ...sameOrder, order_id: uid('ord'), event_id: fresh.event_id });
+    const idReused = await verdict({ ...sameOrder, order_id: uid('ord'), event_id: fresh.event_id });
     assert.equal(idReused.code, 'EVENT_ID_REUSED');
     assert.equal(idReused.field, 'event_id');
     // Simulating wrote nothing: intake's answers to the same events are the ones simulate gave.
@@ -1224,12 +1208,7 @@ void describe('brand keys', () => {
     );
     assert.deepEqual(await available(member), { 'acme-points': 0, 'harbor-rewards': 8 });
     // Simulate follows the same rule.
-    const sim = await t.app.inject({
-      method: 'POST',
-      url: '/v1/events/simulate',
-      headers: harbor,
-      payload: purchase(member, 'store_atl_012', [shirt(1000)]),
-    });
+    const sim = await simulate(purchase(member, 'store_atl_012', [shirt(1000)]), harbor);
     assert.equal(sim.statusCode, 403);
     // A brand key sees only its own brand's rejections.
     await post({ ...purchase(member, 'store_atl_012', [shirt(1000)], { ts: ago(100) }) });
@@ -1354,12 +1333,7 @@ void describe('configuration variants', () => {
       assert.equal(stars.points, c.points, `${c.stacking} ×${c.multiplier}`);
       assert.deepEqual([...stars.rules_applied].sort(), ['outerwear-x3', 'spring-campaign']);
       assert.equal(accrual(body, 'acme-points').points, 20);
-      const sim = await t.app.inject({
-        method: 'POST',
-        url: '/v1/events/simulate',
-        headers: t.adminHeaders,
-        payload: { ...ev, event_id: uid('sim'), idempotency_key: uid('sim') },
-      });
+      const sim = await simulate({ ...ev, event_id: uid('sim'), idempotency_key: uid('sim') });
       const jacket = accrual(sim.json<Json>(), 'northwind-stars').lines.find(
         (l: Json) => l.sku === 'SKU-JACKET',
       );
@@ -1375,12 +1349,9 @@ void describe('configuration variants', () => {
       t.app,
       variant((s) => (s.rules = [...(s.rules ?? []), campaign('2')])),
     );
-    const early = await t.app.inject({
-      method: 'POST',
-      url: '/v1/events/simulate',
-      headers: t.adminHeaders,
-      payload: purchase(uid('mbr_stack'), 'store_atl_012', lines, { ts: '2026-02-28T23:00:00Z' }),
-    });
+    const early = await simulate(
+      purchase(uid('mbr_stack'), 'store_atl_012', lines, { ts: '2026-02-28T23:00:00Z' }),
+    );
     assert.equal(early.statusCode, 200, early.body);
     assert.equal(accrual(early.json<Json>(), 'northwind-stars').points, 200); // 150 + 50: no campaign
   });

@@ -36,13 +36,17 @@ async function configVersions(app: App, headers: Headers): Promise<number> {
   return res.json<{ versions: unknown[] }>().versions.length;
 }
 
+function postKey(app: App, headers: Headers, payload: object): Promise<LightMyRequestResponse> {
+  return app.inject({ method: 'POST', url: '/v1/api-keys', headers, payload });
+}
+
 async function createKey(
   app: App,
   headers: Headers,
   scope: string,
   name = `key ${scope}`,
 ): Promise<{ id: string; secret: string; scope: string }> {
-  const res = await app.inject({ method: 'POST', url: '/v1/api-keys', headers, payload: { name, scope } });
+  const res = await postKey(app, headers, { name, scope });
   assert.equal(res.statusCode, 201, res.body);
   return res.json();
 }
@@ -333,16 +337,7 @@ void describe('API foundation', () => {
         403,
         'FORBIDDEN',
       );
-      assertError(
-        await app.inject({
-          method: 'POST',
-          url: '/v1/api-keys',
-          headers: readH,
-          payload: { name: 'x', scope: 'admin' },
-        }),
-        403,
-        'FORBIDDEN',
-      );
+      assertError(await postKey(app, readH, { name: 'x', scope: 'admin' }), 403, 'FORBIDDEN');
       assertError(await app.inject({ method: 'GET', url: '/v1/audit', headers: readH }), 403, 'FORBIDDEN');
       assert.equal(await configVersions(app, admin), before);
       // The key is checked before the body: whatever is sent, no key is 401 and no scope is 403.
@@ -410,47 +405,15 @@ void describe('API foundation', () => {
         'read ',
         `brand:${'x'.repeat(65)}`,
       ]) {
-        const err = assertError(
-          await app.inject({
-            method: 'POST',
-            url: '/v1/api-keys',
-            headers: admin,
-            payload: { name: 'k', scope },
-          }),
-          400,
-          'INVALID_REQUEST',
-        );
+        const err = assertError(await postKey(app, admin, { name: 'k', scope }), 400, 'INVALID_REQUEST');
         assert.match(JSON.stringify(err), /scope/, `problem names the field for ${JSON.stringify(scope)}`);
       }
-      assertError(
-        await app.inject({
-          method: 'POST',
-          url: '/v1/api-keys',
-          headers: admin,
-          payload: { name: '', scope: 'read' },
-        }),
-        400,
-        'INVALID_REQUEST',
-      );
-      assertError(
-        await app.inject({
-          method: 'POST',
-          url: '/v1/api-keys',
-          headers: admin,
-          payload: { name: 'k', scope: 'read', extra: 1 },
-        }),
-        400,
-        'INVALID_REQUEST',
-      );
+      assertError(await postKey(app, admin, { name: '', scope: 'read' }), 400, 'INVALID_REQUEST');
+      assertError(await postKey(app, admin, { name: 'k', scope: 'read', extra: 1 }), 400, 'INVALID_REQUEST');
       for (const scope of ['admin', 'read', 'brand:harbor']) await createKey(app, admin, scope);
       // Well formed, but no brand of the configuration: a key that would be refused everywhere.
       const unknown = assertError(
-        await app.inject({
-          method: 'POST',
-          url: '/v1/api-keys',
-          headers: admin,
-          payload: { name: 'k', scope: 'brand:a.b_c-d:e' },
-        }),
+        await postKey(app, admin, { name: 'k', scope: 'brand:a.b_c-d:e' }),
         400,
         'INVALID_REQUEST',
       );
@@ -459,12 +422,7 @@ void describe('API foundation', () => {
       // Before any configuration there is no brand to key.
       await withTestService(async (bare) => {
         const err = assertError(
-          await bare.app.inject({
-            method: 'POST',
-            url: '/v1/api-keys',
-            headers: bare.adminHeaders,
-            payload: { name: 'k', scope: 'brand:harbor' },
-          }),
+          await postKey(bare.app, bare.adminHeaders, { name: 'k', scope: 'brand:harbor' }),
           400,
           'INVALID_REQUEST',
         );
