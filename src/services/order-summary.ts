@@ -19,6 +19,16 @@ import {
 
 const MAX_EVENTS = 200;
 const MAX_REDEMPTIONS = 100;
+const EVENT_COLUMNS = [
+  'event_id',
+  'event_type',
+  'member_id',
+  'brand_id',
+  'store_id',
+  'channel',
+  'transaction_ts',
+  'reversal_of',
+] as const;
 
 interface ProgramPoints {
   program_id: string;
@@ -30,16 +40,7 @@ export async function orderLoyalty(ctx: Ctx, order_id: string) {
   const group = await requireGroup(ctx);
   const purchases = await ctx.db
     .selectFrom('events')
-    .select([
-      'event_id',
-      'event_type',
-      'member_id',
-      'brand_id',
-      'store_id',
-      'channel',
-      'transaction_ts',
-      'reversal_of',
-    ])
+    .select(EVENT_COLUMNS)
     .where('order_id', '=', order_id)
     .orderBy('transaction_ts')
     .orderBy('event_id')
@@ -51,16 +52,7 @@ export async function orderLoyalty(ctx: Ctx, order_id: string) {
       ? []
       : await ctx.db
           .selectFrom('events')
-          .select([
-            'event_id',
-            'event_type',
-            'member_id',
-            'brand_id',
-            'store_id',
-            'channel',
-            'transaction_ts',
-            'reversal_of',
-          ])
+          .select(EVENT_COLUMNS)
           .where('reversal_of', 'in', purchaseIds)
           .orderBy('transaction_ts')
           .orderBy('event_id')
