@@ -14,21 +14,14 @@ import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock } from '../../src/clock.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
 import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
-import { DAY_MS, type Json } from './lifecycle-helpers.ts';
+import { Api, DAY_MS, uid, type Json } from './lifecycle-helpers.ts';
 
 const clock = new ManualClock('2026-06-10T00:00:00.000Z');
 let t: TestService;
+let api: Api;
 
 const BRANDS = ['northwind', 'harbor', 'summit'] as const;
 type Brand = (typeof BRANDS)[number];
-const STORE: Record<Brand, { store: string; channel: string; currency: string }> = {
-  northwind: { store: 'store_atl_012', channel: 'in_store', currency: 'USD' },
-  harbor: { store: 'web_harbor', channel: 'online', currency: 'EUR' },
-  summit: { store: 'store_lon_001', channel: 'in_store', currency: 'GBP' },
-};
-
-let seq = 0;
-const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;
 
 type Op =
   | { k: 'buy'; m: number; brand: Brand; cents: number }
@@ -130,27 +123,7 @@ async function run(ops: readonly Op[]): Promise<void> {
   const purchases: Json[] = [];
   const holds: string[] = [];
   const buy = async (member: string, brand: Brand, cents: number) => {
-    const s = STORE[brand];
-    const id = uid('ev');
-    const ev = {
-      event_id: id,
-      event_type: 'purchase_completed',
-      member_id: member,
-      channel: s.channel,
-      store_id: s.store,
-      transaction_id: `tx_${id}`,
-      transaction_ts: new Date(clock.now().getTime() - 60_000).toISOString(),
-      order_id: `ord_${id}`,
-      currency: s.currency,
-      line_items: [
-        { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
-      ],
-      subtotal_cents: cents,
-      eligible_subtotal_cents: cents,
-      idempotency_key: `k_${id}`,
-    };
-    await ok('POST', '/v1/events', ev);
-    purchases.push(ev);
+    purchases.push((await api.buy(member, brand, cents)).event as Json);
   };
   for (const m of members) {
     await buy(m, 'northwind', 20_000);
@@ -216,6 +189,7 @@ async function run(ops: readonly Op[]): Promise<void> {
 
 before(async () => {
   t = await createTestService({ clock });
+  api = new Api(t, clock);
   // Harbor lots wait 3 days as pending; Northwind shows expiring lots a whole lot-life ahead, so
   // the lists are non-empty from the first purchase on.
   const doc = demoConfigDoc();

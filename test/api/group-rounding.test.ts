@@ -14,19 +14,19 @@
 
 import { strict as assert } from 'node:assert';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock } from '../../src/clock.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
 import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+import { Api, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-06-10T00:00:00.000Z';
 const clock = new ManualClock(NOW);
 let t: TestService;
+let api: Api;
 
 before(async () => {
   t = await createTestService({ clock });
+  api = new Api(t, clock);
   const doc = demoConfigDoc();
   const p = (id: string) => doc.programs.find((x) => x.id === id)!;
   p('northwind-stars').expiry = { kind: 'rolling', days: 10 };
@@ -39,74 +39,11 @@ after(async () => {
 });
 beforeEach(() => clock.set(NOW));
 
-const STORE: Record<string, { store: string; channel: string; currency: string }> = {
-  northwind: { store: 'store_atl_012', channel: 'in_store', currency: 'USD' },
-  harbor: { store: 'web_harbor', channel: 'online', currency: 'EUR' },
-  summit: { store: 'store_lon_001', channel: 'in_store', currency: 'GBP' },
-};
-
-let seq = 0;
-const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;
-
-async function buy(member: string, brand: string, cents: number, ts: string): Promise<void> {
-  const s = STORE[brand]!;
-  const id = uid('ev');
-  const res = await t.app.inject({
-    method: 'POST',
-    url: '/v1/events',
-    headers: t.adminHeaders,
-    payload: {
-      event_id: id,
-      event_type: 'purchase_completed',
-      member_id: member,
-      channel: s.channel,
-      store_id: s.store,
-      transaction_id: `tx_${id}`,
-      transaction_ts: ts,
-      currency: s.currency,
-      line_items: [
-        { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
-      ],
-      subtotal_cents: cents,
-      eligible_subtotal_cents: cents,
-      idempotency_key: `k_${id}`,
-    },
-  });
-  assert.equal(res.statusCode, 201, res.body);
-}
-
-async function post(url: string, body: Json): Promise<LightMyRequestResponse> {
-  return t.app.inject({
-    method: 'POST',
-    url,
-    headers: t.adminHeaders,
-    payload: { idempotency_key: uid('k'), ...body },
-  });
-}
-
-async function created(url: string, body: Json): Promise<Json> {
-  const res = await post(url, body);
-  assert.equal(res.statusCode, 201, res.body);
-  return res.json<Json>();
-}
-
-async function get(url: string): Promise<Json> {
-  const res = await t.app.inject({ method: 'GET', url, headers: t.adminHeaders });
-  assert.equal(res.statusCode, 200, res.body);
-  return res.json<Json>();
-}
-
-async function avail(member: string): Promise<Record<string, number>> {
-  const b = await get(`/v1/members/${member}/balances`);
-  return Object.fromEntries(
-    b.programs.filter((p: Json) => p.available !== 0).map((p: Json) => [p.program_id, p.available]),
-  );
-}
-
-async function assertVerifyOk(): Promise<void> {
-  const v = await get('/v1/ledger/verify');
-  assert.equal(v.ok, true, JSON.stringify(v.checks.filter((c: Json) => !c.ok)));
-}
+/** One line of `cents` at the brand's store, at `ts`, with no order. */
+const buy = (member: string, brand: string, cents: number, ts: string) =>
+  api.buy(member, brand, cents, ts, { order: false });
+const created = (url: string, body: Json) => api.post(url, { idempotency_key: uid('k'), ...body });
+const avail = (member: string) => api.available(member, { omitZero: true });
 
 /** Value of one point, in 1/10_000 USD. */
 const UNIT_E4: Record<string, bigint> = {
@@ -201,7 +138,7 @@ void describe('group rounding over HTTP: the last lot is rounded up', () => {
     assert.equal(ratioE8(d.overpaid_value as string), overpaid);
     assert.equal(d.rounding_program_id, 'summit-miles');
     assert.deepEqual(await avail(m), { 'acme-points': 2, 'summit-miles': 3 });
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('breakdown lines add up to the value where each line’s part rounded on its own would not', async () => {
@@ -243,7 +180,7 @@ void describe('group rounding over HTTP: the last lot is rounded up', () => {
     assert.equal(r.overpaid.program_id, 'acme-points');
     assert.ok(596_600n < valueE8('acme-points', 1), 'overpaid below one acme point');
     assert.deepEqual(await avail(m), {});
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('a group transfer credits exactly the points asked for; the sender pays at least their value', async () => {
@@ -293,7 +230,7 @@ void describe('group rounding over HTTP: the last lot is rounded up', () => {
         ['summit', 5, '2027-01-01T00:00:00.000Z'],
       ],
     );
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('a request worth less than one point of the earliest-expiring lot takes that one point', async () => {
@@ -301,7 +238,7 @@ void describe('group rounding over HTTP: the last lot is rounded up', () => {
     const to = uid('mbr_tiny_to');
     await buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles (0.254) → 25 default points; acme 0
     await buy(to, 'northwind', 1000, '2026-06-09T12:00:00Z'); // 5 stars, 1 acme
-    const q = await get(`/v1/members/${m}/redeemable?points=1&brand_id=summit&group_redemption=true`);
+    const q = await api.get(`/v1/members/${m}/redeemable?points=1&brand_id=summit&group_redemption=true`);
     assert.equal(q.redeemable, true, JSON.stringify(q));
     // 1 point = 0.01: 0.01 / 0.0254 = 0.39 → 1 mile (0.0254), 0.0154 overpaid (below one mile).
     const r = await created('/v1/redemptions', {
@@ -329,6 +266,6 @@ void describe('group rounding over HTTP: the last lot is rounded up', () => {
     assert.deepEqual(tr.credited, { program_id: 'acme-points', points: 1 });
     assert.deepEqual(await avail(m), { 'summit-miles': 8 });
     assert.deepEqual(await avail(to), { 'acme-points': 2, 'northwind-stars': 5 });
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 });

@@ -30,6 +30,13 @@ const BRAND: Record<string, string> = {
   web_summit: 'summit',
 };
 
+/** A brand's store in the demo configuration, for tests that buy "at a brand". */
+export const BRAND_STORE: Record<string, string> = {
+  northwind: 'store_atl_012',
+  harbor: 'web_harbor',
+  summit: 'store_lon_001',
+};
+
 let seq = 0;
 export const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;
 
@@ -56,7 +63,7 @@ export class Api {
   ) {}
 
   inject(
-    method: 'GET' | 'POST' | 'PUT',
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     url: string,
     payload?: unknown,
     headers: Record<string, string> = {},
@@ -81,12 +88,20 @@ export class Api {
     return res.json<Json>();
   }
 
-  /** A purchase one minute before the clock's now. */
+  /**
+   * A command (redemption, transfer, …) with a fresh idempotency key unless the body has one; the
+   * response as it is, for tests that look at refusals.
+   */
+  command(url: string, body: Json, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+    return this.inject('POST', url, { idempotency_key: uid('cmd'), ...body }, headers);
+  }
+
+  /** A purchase at `ts` (default one minute before the clock's now). */
   purchaseEvent(
     member_id: string,
     store_id: string,
     lines: Line[],
-    o: { order_id?: string; event_id?: string } = {},
+    o: { order_id?: string; event_id?: string; ts?: string } = {},
   ): Json {
     const event_id = o.event_id ?? uid('evt');
     const total = lines.reduce((s, l) => s + l.unit_price_cents * l.quantity, 0);
@@ -100,7 +115,7 @@ export class Api {
       channel: CHANNEL[store_id] ?? 'in_store',
       store_id,
       transaction_id: `txn_${event_id}`,
-      transaction_ts: new Date(this.clock.now().getTime() - 60_000).toISOString(),
+      transaction_ts: o.ts ?? new Date(this.clock.now().getTime() - 60_000).toISOString(),
       ...(o.order_id ? { order_id: o.order_id } : {}),
       currency: CURRENCY[BRAND[store_id] ?? 'northwind'],
       line_items: lines.map((l) => ({ eligible_for_points: true, ...l })),
@@ -122,31 +137,78 @@ export class Api {
     return { ...body, event: ev };
   }
 
+  /**
+   * A purchase of one line (SKU-1, category misc) of `cents` at `store` (a store id, or a brand for
+   * its BRAND_STORE) at `ts` (default one minute before the clock's now), under order
+   * `ord_<event id>` unless `order: false`; accepted (201). Returns the answer and the `event`.
+   */
+  async buy(
+    member_id: string,
+    store: string,
+    cents: number,
+    ts?: string,
+    o: { order?: boolean } = {},
+  ): Promise<Json> {
+    const store_id = BRAND_STORE[store] ?? store;
+    const id = uid('ev');
+    const ev = {
+      event_id: id,
+      event_type: 'purchase_completed',
+      member_id,
+      channel: CHANNEL[store_id] ?? 'in_store',
+      store_id,
+      transaction_id: `tx_${id}`,
+      transaction_ts: ts ?? new Date(this.clock.now().getTime() - 60_000).toISOString(),
+      ...(o.order === false ? {} : { order_id: `ord_${id}` }),
+      currency: CURRENCY[BRAND[store_id] ?? 'northwind'],
+      line_items: [
+        { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
+      ],
+      subtotal_cents: cents,
+      eligible_subtotal_cents: cents,
+      idempotency_key: `k_${id}`,
+    };
+    const body = await this.post('/v1/events', ev);
+    return { ...body, event: ev };
+  }
+
   refund(purchase: Json, lines: Line[]): Promise<Json> {
     return this.reverse(purchase, 'purchase_refunded', lines);
   }
 
   /** A refund of these lines, or a void of what is left (no lines), 30 s before the clock's now. */
-  async reverse(
+  reverse(
     purchase: Json,
     event_type: 'purchase_refunded' | 'purchase_voided',
     lines?: Line[],
   ): Promise<Json> {
-    const p = purchase.event as Json;
+    return this.post('/v1/events', this.reversalEvent(purchase.event as Json, event_type, lines));
+  }
+
+  /**
+   * The refund of these lines, or the void of what is left (no lines), of purchase event `p`, at
+   * `ts` (default 30 s before the clock's now).
+   */
+  reversalEvent(
+    p: Json,
+    event_type: 'purchase_refunded' | 'purchase_voided',
+    lines?: Line[],
+    o: { ts?: string } = {},
+  ): Json {
     const event_id = uid(event_type === 'purchase_refunded' ? 'rfd' : 'void');
-    return this.post('/v1/events', {
+    return {
       event_id,
       event_type,
       member_id: p.member_id,
       channel: p.channel,
       store_id: p.store_id,
       transaction_id: `txn_${event_id}`,
-      transaction_ts: new Date(this.clock.now().getTime() - 30_000).toISOString(),
+      transaction_ts: o.ts ?? new Date(this.clock.now().getTime() - 30_000).toISOString(),
       currency: p.currency,
       reversal_of: p.event_id,
       ...(lines ? { line_items: lines.map((l) => ({ eligible_for_points: true, ...l })) } : {}),
       idempotency_key: `key_${event_id}`,
-    });
+    };
   }
 
   redeem(body: Json): Promise<Json> {
@@ -172,9 +234,60 @@ export class Api {
     return Object.fromEntries((b.programs as Json[]).map((p) => [p.program_id, p]));
   }
 
+  /** program_id → its available points; `omitZero` leaves out the programs at 0. */
+  async available(member_id: string, o: { omitZero?: boolean } = {}): Promise<Record<string, number>> {
+    const b = await this.balances(member_id);
+    return Object.fromEntries(
+      Object.entries(b)
+        .filter(([, p]) => !o.omitZero || p.available !== 0)
+        .map(([id, p]) => [id, p.available as number]),
+    );
+  }
+
+  /** program_id → just these fields of its balance, e.g. { available, held }. */
+  async balanceFields<K extends string>(
+    member_id: string,
+    ...fields: K[]
+  ): Promise<Record<string, Record<K, number>>> {
+    const b = await this.balances(member_id);
+    return Object.fromEntries(
+      Object.entries(b).map(([id, p]) => [id, Object.fromEntries(fields.map((f) => [f, p[f]]))]),
+    ) as Record<string, Record<K, number>>;
+  }
+
   async verify(): Promise<Json> {
     return this.get('/v1/ledger/verify');
   }
+
+  /** GET /v1/ledger/verify answers ok; the failing checks are the message if not. */
+  async assertVerifyOk(): Promise<Json> {
+    const v = await this.verify();
+    assert.equal(v.ok, true, JSON.stringify((v.checks as Json[]).filter((c) => !c.ok)));
+    return v;
+  }
+}
+
+/** The response is an error `status` with `code`; returns its `error`. */
+export function assertError(res: LightMyRequestResponse, status: number, code: string): Json {
+  assert.equal(
+    res.statusCode,
+    status,
+    `expected ${status} ${code}, got ${res.statusCode} ${res.body.slice(0, 600)}`,
+  );
+  const body = res.json<Json>();
+  assert.equal(body.error?.code, code, res.body);
+  return body.error as Json;
+}
+
+/** How many responses answered each status ("201", or "409 INSUFFICIENT_POINTS" for an error). */
+export function statusCounts(rs: readonly LightMyRequestResponse[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of rs) {
+    const k =
+      r.statusCode >= 400 ? `${r.statusCode} ${r.json<Json>().error?.code as string}` : String(r.statusCode);
+    out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -8,73 +8,21 @@
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock } from '../../src/clock.ts';
 import { applyDemoConfig, createTestService, isPostgres, type TestService } from '../helpers/store.ts';
+import { Api, statusCounts, uid, type Json } from './lifecycle-helpers.ts';
 
 const SKIP = isPostgres()
   ? false
   : 'needs PostgreSQL (set DATABASE_URL): PGlite serializes transactions on one connection';
 const clock = new ManualClock('2026-06-10T00:00:00.000Z');
 let t: TestService;
+let api: Api;
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-let seq = 0;
-const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;
-
-const STORE: Record<string, { store: string; channel: string; currency: string }> = {
-  northwind: { store: 'store_atl_012', channel: 'in_store', currency: 'USD' },
-  harbor: { store: 'web_harbor', channel: 'online', currency: 'EUR' },
-  summit: { store: 'store_lon_001', channel: 'in_store', currency: 'GBP' },
-};
-
-async function buy(member: string, brand: string, cents: number, ts = '2026-06-09T10:00:00Z'): Promise<void> {
-  const s = STORE[brand]!;
-  const id = uid('ev');
-  const res = await t.app.inject({
-    method: 'POST',
-    url: '/v1/events',
-    headers: t.adminHeaders,
-    payload: {
-      event_id: id,
-      event_type: 'purchase_completed',
-      member_id: member,
-      channel: s.channel,
-      store_id: s.store,
-      transaction_id: `tx_${id}`,
-      transaction_ts: ts,
-      order_id: `ord_${id}`,
-      currency: s.currency,
-      line_items: [
-        { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
-      ],
-      subtotal_cents: cents,
-      eligible_subtotal_cents: cents,
-      idempotency_key: `k_${id}`,
-    },
-  });
-  assert.equal(res.statusCode, 201, res.body);
-}
-
-const post = (url: string, payload: Json): Promise<LightMyRequestResponse> =>
-  t.app.inject({ method: 'POST', url, headers: t.adminHeaders, payload });
-
-async function programBalances(member: string): Promise<Record<string, { available: number; held: number }>> {
-  const res = await t.app.inject({
-    method: 'GET',
-    url: `/v1/members/${member}/balances`,
-    headers: t.adminHeaders,
-  });
-  return Object.fromEntries(
-    res.json().programs.map((p: Json) => [p.program_id, { available: p.available, held: p.held }]),
-  );
-}
-
-async function assertVerifyOk(): Promise<void> {
-  const res = await t.app.inject({ method: 'GET', url: '/v1/ledger/verify', headers: t.adminHeaders });
-  assert.equal(res.json().ok, true, JSON.stringify(res.json().checks.filter((c: Json) => !c.ok)));
-}
+const buy = (member: string, brand: string, cents: number) =>
+  api.buy(member, brand, cents, '2026-06-09T10:00:00Z');
+const post = (url: string, payload: Json) => api.inject('POST', url, payload);
+const programBalances = (member: string) => api.balanceFields(member, 'available', 'held');
 
 async function noNegativeMemberAccounts(): Promise<void> {
   const neg = await t.ctx.db
@@ -86,18 +34,10 @@ async function noNegativeMemberAccounts(): Promise<void> {
   assert.deepEqual(neg, []);
 }
 
-function statuses(rs: readonly LightMyRequestResponse[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const r of rs) {
-    const k = r.statusCode >= 400 ? `${r.statusCode} ${r.json().error.code as string}` : String(r.statusCode);
-    out[k] = (out[k] ?? 0) + 1;
-  }
-  return out;
-}
-
 void describe('concurrency on PostgreSQL', { skip: SKIP }, () => {
   before(async () => {
     t = await createTestService({ clock, poolSize: 20 });
+    api = new Api(t, clock);
     await applyDemoConfig(t.app);
   });
   after(async () => {
@@ -117,10 +57,10 @@ void describe('concurrency on PostgreSQL', { skip: SKIP }, () => {
         }),
       ),
     );
-    assert.deepEqual(statuses(rs), { '201': 14, '409 INSUFFICIENT_POINTS': 36 }); // floor(100 / 7) = 14
+    assert.deepEqual(statusCounts(rs), { '201': 14, '409 INSUFFICIENT_POINTS': 36 }); // floor(100 / 7) = 14
     assert.deepEqual((await programBalances(m))['northwind-stars'], { available: 2, held: 0 });
     await noNegativeMemberAccounts();
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('50 concurrent holds and redemptions mixed with captures and releases never overdraw', async () => {
@@ -157,7 +97,7 @@ void describe('concurrency on PostgreSQL', { skip: SKIP }, () => {
     assert.ok(rels.every((r) => r.statusCode === 200));
     assert.ok(
       more.every((r) => r.statusCode === 201 || r.statusCode === 409),
-      JSON.stringify(statuses(more)),
+      JSON.stringify(statusCounts(more)),
     );
     const ok = more.filter((r) => r.statusCode === 201).length;
     // 50 − 8×3 captured − ok spent; the released 24 may or may not have been back in time.
@@ -165,7 +105,7 @@ void describe('concurrency on PostgreSQL', { skip: SKIP }, () => {
     assert.deepEqual(b, { available: 50 - 24 - ok, held: 0 });
     assert.ok(ok >= 2 && ok <= 25, `ok=${ok}`);
     await noNegativeMemberAccounts();
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('concurrent group redemptions of several members over the same programs finish without deadlock', async () => {
@@ -189,7 +129,7 @@ void describe('concurrency on PostgreSQL', { skip: SKIP }, () => {
       ),
     );
     const rs = await Promise.all(reqs);
-    const st = statuses(rs);
+    const st = statusCounts(rs);
     assert.deepEqual(Object.keys(st).sort(), ['201', '409 INSUFFICIENT_POINTS'], JSON.stringify(st));
     for (const m of members) {
       const b = await programBalances(m);
@@ -207,7 +147,7 @@ void describe('concurrency on PostgreSQL', { skip: SKIP }, () => {
     for (const m of members)
       assert.ok((perMember.get(m) ?? 0) >= 5 && (perMember.get(m) ?? 0) <= 6, `${m}: ${perMember.get(m)}`);
     await noNegativeMemberAccounts();
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('concurrent transfers A→B and B→A do not deadlock and conserve the points', async () => {
@@ -234,7 +174,7 @@ void describe('concurrency on PostgreSQL', { skip: SKIP }, () => {
           });
     });
     const rs = await Promise.all(reqs);
-    const st = statuses(rs);
+    const st = statusCounts(rs);
     assert.ok(
       Object.keys(st).every((k) => k === '201' || k === '409 INSUFFICIENT_POINTS'),
       JSON.stringify(st),
@@ -247,6 +187,6 @@ void describe('concurrency on PostgreSQL', { skip: SKIP }, () => {
       Object.values(x).reduce((s, p) => s + p.available, 0);
     assert.equal(total(ba) + total(bb), 120);
     await noNegativeMemberAccounts();
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 });

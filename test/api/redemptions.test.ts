@@ -16,19 +16,19 @@
 
 import { strict as assert } from 'node:assert';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { ManualClock } from '../../src/clock.ts';
 import type { Config } from '../../src/domain/config/schema.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
 import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
+import { Api, assertError, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-06-10T00:00:00.000Z';
 const MIN_MS = 60_000;
 const clock = new ManualClock(NOW);
 let t: TestService;
+let api: Api;
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type Headers = { authorization: string };
 
 export function fefoConfig(): Config {
@@ -44,6 +44,7 @@ export function fefoConfig(): Config {
 
 before(async () => {
   t = await createTestService({ clock });
+  api = new Api(t, clock);
   await applyDemoConfig(t.app, fefoConfig());
 });
 after(async () => {
@@ -54,53 +55,9 @@ beforeEach(() => clock.set(NOW));
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const STORE: Record<string, { store: string; channel: string; currency: string }> = {
-  northwind: { store: 'store_atl_012', channel: 'in_store', currency: 'USD' },
-  harbor: { store: 'web_harbor', channel: 'online', currency: 'EUR' },
-  summit: { store: 'store_lon_001', channel: 'in_store', currency: 'GBP' },
-};
-
-let seq = 0;
-const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;
 const admin = (): Headers => t.adminHeaders;
 
-async function buy(member: string, brand: string, cents: number, ts: string): Promise<Json> {
-  const s = STORE[brand]!;
-  const id = uid('ev');
-  const res = await t.app.inject({
-    method: 'POST',
-    url: '/v1/events',
-    headers: admin(),
-    payload: {
-      event_id: id,
-      event_type: 'purchase_completed',
-      member_id: member,
-      channel: s.channel,
-      store_id: s.store,
-      transaction_id: `tx_${id}`,
-      transaction_ts: ts,
-      order_id: `ord_${id}`,
-      currency: s.currency,
-      line_items: [
-        { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
-      ],
-      subtotal_cents: cents,
-      eligible_subtotal_cents: cents,
-      idempotency_key: `k_${id}`,
-    },
-  });
-  assert.equal(res.statusCode, 201, res.body);
-  return res.json();
-}
-
-async function redeem(body: Json, headers: Headers = admin()): Promise<LightMyRequestResponse> {
-  return t.app.inject({
-    method: 'POST',
-    url: '/v1/redemptions',
-    headers,
-    payload: { idempotency_key: uid('rk'), ...body },
-  });
-}
+const redeem = (body: Json, headers: Headers = admin()) => api.command('/v1/redemptions', body, headers);
 
 async function redeemOk(body: Json, headers: Headers = admin()): Promise<Json> {
   const res = await redeem(body, headers);
@@ -108,48 +65,11 @@ async function redeemOk(body: Json, headers: Headers = admin()): Promise<Json> {
   return res.json();
 }
 
-async function post(
-  url: string,
-  payload?: Json,
-  headers: Headers = admin(),
-): Promise<LightMyRequestResponse> {
-  return t.app.inject({ method: 'POST', url, headers, ...(payload ? { payload } : {}) });
-}
-
-function assertError(res: LightMyRequestResponse, status: number, code: string): Json {
-  assert.equal(
-    res.statusCode,
-    status,
-    `expected ${status} ${code}, got ${res.statusCode} ${res.body.slice(0, 600)}`,
-  );
-  const body = res.json<Json>();
-  assert.equal(body.error.code, code, res.body);
-  return body.error;
-}
-
-async function balances(member: string): Promise<Json> {
-  const res = await t.app.inject({ method: 'GET', url: `/v1/members/${member}/balances`, headers: admin() });
-  assert.equal(res.statusCode, 200, res.body);
-  return res.json();
-}
-
+const post = (url: string, payload?: Json, headers: Headers = admin()) =>
+  api.inject('POST', url, payload, headers);
+const balances = (member: string) => api.get(`/v1/members/${member}/balances`);
 /** program_id → { available, held, pending } */
-async function byProgram(
-  member: string,
-): Promise<Record<string, { available: number; held: number; pending: number }>> {
-  const b = await balances(member);
-  return Object.fromEntries(
-    b.programs.map((p: Json) => [p.program_id, { available: p.available, held: p.held, pending: p.pending }]),
-  );
-}
-
-async function assertVerifyOk(): Promise<Json> {
-  const res = await t.app.inject({ method: 'GET', url: '/v1/ledger/verify', headers: admin() });
-  assert.equal(res.statusCode, 200, res.body);
-  const v = res.json<Json>();
-  assert.equal(v.ok, true, JSON.stringify(v.checks.filter((c: Json) => !c.ok)));
-  return v;
-}
+const byProgram = (member: string) => api.balanceFields(member, 'available', 'held', 'pending');
 
 /** The member's lots keyed "<source event>/<program>": remaining points (pt4 → number) and expiry. */
 async function lots(
@@ -209,10 +129,10 @@ async function lotCount(member: string): Promise<number> {
  * FEFO: N1, H1, S1, H2 (equal expiry → earliest awarded), acme-N1, acme-H2.
  */
 async function fourLots(member: string) {
-  const H2 = await buy(member, 'harbor', 1001, '2026-06-09T10:00:00Z');
-  const S1 = await buy(member, 'summit', 500, '2026-06-08T10:00:00Z');
-  const H1 = await buy(member, 'harbor', 777, '2026-06-07T10:00:00Z');
-  const N1 = await buy(member, 'northwind', 2000, '2026-06-08T09:00:00Z');
+  const H2 = await api.buy(member, 'harbor', 1001, '2026-06-09T10:00:00Z');
+  const S1 = await api.buy(member, 'summit', 500, '2026-06-08T10:00:00Z');
+  const H1 = await api.buy(member, 'harbor', 777, '2026-06-07T10:00:00Z');
+  const N1 = await api.buy(member, 'northwind', 2000, '2026-06-08T09:00:00Z');
   const pts = (e: Json, p: string) => e.accruals.find((a: Json) => a.program_id === p)?.points;
   assert.equal(pts(H2, 'harbor-rewards'), 10.01);
   assert.equal(pts(H2, 'acme-points'), 1);
@@ -388,15 +308,15 @@ void describe('group redemption across three programs (FEFO, conversion, last lo
       'harbor->northwind': 11.01,
       'summit->northwind': 3,
     });
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('single-program redemption spends only that program, FEFO within it, with its conversion line', async () => {
     const m = uid('mbr_single');
     // Created newest first so lot ids run against FEFO.
-    const late = await buy(m, 'harbor', 1001, '2026-06-09T10:00:00Z');
-    const early = await buy(m, 'harbor', 777, '2026-06-07T10:00:00Z');
-    await buy(m, 'northwind', 2000, '2026-06-08T09:00:00Z');
+    const late = await api.buy(m, 'harbor', 1001, '2026-06-09T10:00:00Z');
+    const early = await api.buy(m, 'harbor', 777, '2026-06-07T10:00:00Z');
+    await api.buy(m, 'northwind', 2000, '2026-06-08T09:00:00Z');
     // 12.5 harbor points at harbor (default program of the brand): 7.77 from the earlier-awarded
     // lot (same year-end expiry), 4.73 from the later. Value 12.5 × 0.0054 = 0.0675 → 7 cents (half-even).
     const r = await redeemOk({ member_id: m, brand_id: 'harbor', points: 12.5 });
@@ -447,12 +367,12 @@ void describe('group redemption across three programs (FEFO, conversion, last lo
     );
     // Whole-point programs refuse fractions; accumulate programs take 4 decimals.
     assertError(await redeem({ member_id: m, brand_id: 'northwind', points: 1.5 }), 422, 'INVALID_AMOUNT');
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('summit miles worth 0.0254 USD: a group redemption rounds the miles taken up, never a mile more', async () => {
     const m = uid('mbr_conv');
-    await buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles = 0.254 USD → 25 points; acme 0
+    await api.buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles = 0.254 USD → 25 points; acme 0
     // 2 default points (0.02) are worth less than one mile of the earliest-expiring (and only)
     // lot: 0.02 / 0.0254 = 0.79 → rounded up to 1 mile (0.0254), 0.0054 overpaid. Redeemable agrees.
     const small = await t.app.inject({
@@ -488,15 +408,15 @@ void describe('group redemption across three programs (FEFO, conversion, last lo
     const r2 = await redeemOk({ member_id: m, brand_id: 'summit', group_redemption: true, points: 12 });
     assertRatio(r2.overpaid.value_exact, '0.007');
     assert.equal((await byProgram(m))['summit-miles']!.available, 0);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 });
 
 void describe('insufficient balance', () => {
   void it('409 INSUFFICIENT_POINTS with the available amount, and nothing changes', async () => {
     const m = uid('mbr_insuf');
-    await buy(m, 'northwind', 2000, '2026-06-09T10:00:00Z'); // northwind 10, acme 2
-    await buy(m, 'harbor', 1001, '2026-06-09T11:00:00Z'); // harbor 10.01, acme 1
+    await api.buy(m, 'northwind', 2000, '2026-06-09T10:00:00Z'); // northwind 10, acme 2
+    await api.buy(m, 'harbor', 1001, '2026-06-09T11:00:00Z'); // harbor 10.01, acme 1
     const before = await byProgram(m);
     const lotsBefore = [...(await lots(m)).values()];
     const e1 = assertError(
@@ -546,14 +466,14 @@ void describe('insufficient balance', () => {
       404,
       'MEMBER_NOT_FOUND',
     );
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 });
 
 void describe('holds', () => {
   void it('hold → capture; a second capture or a release is refused', async () => {
     const m = uid('mbr_hold');
-    await buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z'); // northwind 50, acme 10
+    await api.buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z'); // northwind 50, acme 10
     const h = await redeemOk({ member_id: m, brand_id: 'northwind', points: 20, capture: false });
     assert.equal(h.status, 'held');
     assert.equal(h.hold_expires_at, new Date(Date.parse(NOW) + 15 * MIN_MS).toISOString());
@@ -578,12 +498,12 @@ void describe('holds', () => {
       headers: admin(),
     });
     assert.equal(g.json().status, 'captured');
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('hold → partial capture: the rest is released', async () => {
     const m = uid('mbr_partial');
-    await buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z');
+    await api.buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z');
     const h = await redeemOk({ member_id: m, brand_id: 'northwind', points: 10, capture: false });
     const c = await post(`/v1/redemptions/${h.redemption_id}/capture`, { points: 4 });
     assert.equal(c.statusCode, 200, c.body);
@@ -629,12 +549,12 @@ void describe('holds', () => {
       await t.app.inject({ method: 'GET', url: `/v1/redemptions/${h2.redemption_id}`, headers: admin() })
     ).json();
     assert.deepEqual([g3.status, g3.captured, g3.released], ['released', 0, 5]);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('group hold → partial capture rounds the captured miles up, like a spend', async () => {
     const m = uid('mbr_gpartial');
-    await buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles
+    await api.buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles
     // Hold 10 points = 0.10 USD: 0.10/0.0254 = 3.94 → 4 miles (0.1016) held, 0.0016 overpaid.
     const h = await redeemOk({
       member_id: m,
@@ -678,12 +598,12 @@ void describe('holds', () => {
     const d = (typeof e.detail === 'string' ? JSON.parse(e.detail) : e.detail) as Json;
     assert.equal(d.rounding_program_id, 'summit-miles');
     assertRatio(d.overpaid_value, '0.0008');
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('hold → release; a second release or a capture is refused', async () => {
     const m = uid('mbr_release');
-    await buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z');
+    await api.buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z');
     const h = await redeemOk({ member_id: m, brand_id: 'northwind', points: 5, capture: false });
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 45, held: 5, pending: 0 });
     const r = await post(`/v1/redemptions/${h.redemption_id}/release`);
@@ -694,12 +614,12 @@ void describe('holds', () => {
     assertError(await post(`/v1/redemptions/${h.redemption_id}/capture`), 409, 'HOLD_ALREADY_RESOLVED');
     assertError(await post(`/v1/redemptions/rdm_doesnotexist/release`), 404, 'REDEMPTION_NOT_FOUND');
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 50, held: 0, pending: 0 });
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('hold → timeout: a capture after hold_timeout_minutes is refused and the points are available again', async () => {
     const m = uid('mbr_timeout');
-    await buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z');
+    await api.buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z');
     const h = await redeemOk({ member_id: m, brand_id: 'northwind', points: 6, capture: false });
     clock.advance(15 * MIN_MS - 1000); // still inside the 15-minute timeout
     const h2 = await redeemOk({ member_id: m, brand_id: 'northwind', points: 7, capture: false });
@@ -728,15 +648,15 @@ void describe('holds', () => {
     assert.equal(j2.json().holds_released, 0, j2.body);
     assertError(await post(`/v1/redemptions/${h2.redemption_id}/capture`), 409, 'HOLD_ALREADY_RESOLVED');
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 50, held: 0, pending: 0 });
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 });
 
 void describe('reverse', () => {
   void it('restores the original lots with their original expiry and reverses the settlement trail', async () => {
     const m = uid('mbr_rev');
-    const S = await buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles, exp 2027-01-01
-    const N = await buy(m, 'northwind', 2000, '2026-06-08T09:00:00Z'); // 10 stars exp 06-18T09, acme 2
+    const S = await api.buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles, exp 2027-01-01
+    const N = await api.buy(m, 'northwind', 2000, '2026-06-08T09:00:00Z'); // 10 stars exp 06-18T09, acme 2
     const expiringBefore = (await balances(m)).programs.map((p: Json) => [p.program_id, p.expiring]);
     // 20 points at harbor: N whole (0.10), then 0.10/0.0254 = 3.94 → 4 miles (rounded up).
     const r = await redeemOk({ member_id: m, brand_id: 'harbor', group_redemption: true, points: 20 });
@@ -776,7 +696,7 @@ void describe('reverse', () => {
       t.ctx.db,
     );
     assert.equal(amounts.rows[0]!.total, '0');
-    const v = await assertVerifyOk();
+    const v = await api.assertVerifyOk();
     assert.ok(v.checks.some((c: Json) => c.name === 'settlement_equals_cross_brand_redemptions' && c.ok));
     // Twice → refused.
     assertError(await post(`/v1/redemptions/${r.redemption_id}/reverse`), 409, 'REDEMPTION_NOT_REVERSIBLE');
@@ -788,8 +708,8 @@ void describe('reverse', () => {
 
   void it('a lot whose expiry passed meanwhile expires at once, to breakage of its issuer', async () => {
     const m = uid('mbr_rev_exp');
-    const S = await buy(m, 'summit', 500, '2026-06-09T10:00:00Z');
-    const N = await buy(m, 'northwind', 2000, '2026-06-08T09:00:00Z');
+    const S = await api.buy(m, 'summit', 500, '2026-06-09T10:00:00Z');
+    const N = await api.buy(m, 'northwind', 2000, '2026-06-08T09:00:00Z');
     const breakage = async () => {
       const res = await sql<{
         total: string;
@@ -814,14 +734,14 @@ void describe('reverse', () => {
     assert.equal(l.get(`${N.event_id}/northwind-stars`)!.remaining, 0);
     assert.equal(l.get(`${S.event_id}/summit-miles`)!.remaining, 10);
     assert.equal(l.get(`${S.event_id}/summit-miles`)!.expires_at, '2027-01-01T00:00:00.000Z');
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 });
 
 void describe('idempotency', () => {
   void it('same key and body replays (200, debited once); same key, other body is 409', async () => {
     const m = uid('mbr_idem');
-    await buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z');
+    await api.buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z');
     const body = {
       member_id: m,
       brand_id: 'northwind',
@@ -843,7 +763,7 @@ void describe('idempotency', () => {
     // A refused request does not burn its key: once the points are there it goes through.
     const big = { member_id: m, brand_id: 'northwind', points: 60, idempotency_key: uid('idem') };
     assertError(await redeem(big), 409, 'INSUFFICIENT_POINTS');
-    await buy(m, 'northwind', 10000, '2026-06-09T11:00:00Z');
+    await api.buy(m, 'northwind', 10000, '2026-06-09T11:00:00Z');
     const later = await redeem(big);
     assert.equal(later.statusCode, 201, later.body);
     assert.equal((await byProgram(m))['northwind-stars']!.available, 28);
@@ -853,7 +773,7 @@ void describe('idempotency', () => {
 void describe('redemption does not earn, and brand keys redeem only at their brand', () => {
   void it('a redemption adds no lot and no default-program points', async () => {
     const m = uid('mbr_noearn');
-    await buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z'); // 50 stars, 10 acme
+    await api.buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z'); // 50 stars, 10 acme
     const n0 = await lotCount(m);
     await redeemOk({ member_id: m, brand_id: 'northwind', points: 40 });
     const h = await redeemOk({ member_id: m, brand_id: 'northwind', points: 5, capture: false });
@@ -867,7 +787,7 @@ void describe('redemption does not earn, and brand keys redeem only at their bra
 
   void it('brand key: 201 at its own brand, 403 at another, and cannot resolve another brand’s hold', async () => {
     const m = uid('mbr_scope');
-    await buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z');
+    await api.buy(m, 'northwind', 10000, '2026-06-09T10:00:00Z');
     const mk = async (scope: string) => {
       const res = await post('/v1/api-keys', { name: uid('key'), scope });
       assert.equal(res.statusCode, 201, res.body);
@@ -913,6 +833,6 @@ void describe('redemption does not earn, and brand keys redeem only at their bra
     assertError(noKey, 401, 'UNAUTHENTICATED');
     // Only 3 default points (0.03 USD → 3 stars, the earliest-expiring lot) and 2 stars were spent.
     assert.equal((await byProgram(m))['northwind-stars']!.available, 45);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 });

@@ -8,80 +8,34 @@
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock } from '../../src/clock.ts';
 import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
+import { Api, HOUR_MS, shirt, uid, type Json, type Line } from './lifecycle-helpers.ts';
 
 const NOW = '2026-03-10T12:00:00.000Z';
-const HOUR_MS = 3_600_000;
 const clock = new ManualClock(NOW);
 let t: TestService;
+let api: Api;
 
 before(async () => {
   t = await createTestService({ clock });
+  api = new Api(t, clock);
   await applyDemoConfig(t.app);
 });
 after(async () => {
   await t?.close();
 });
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
 const STARS = 'northwind-stars';
 const ago = (hours: number): string => new Date(clock.now().getTime() - hours * HOUR_MS).toISOString();
-let seq = 0;
-const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;
 
-interface Line {
-  sku: string;
-  unit_price_cents: number;
-  quantity: number;
-}
-const shirt = (cents: number, quantity = 1): Line => ({
-  sku: 'SKU-SHIRT',
-  unit_price_cents: cents,
-  quantity,
-});
+/** A purchase of shirts at northwind's store under its own order, `ts` (2 h ago by default). */
+const purchase = (member_id: string, lines: Line[], ts = ago(2)): Json =>
+  api.purchaseEvent(member_id, 'store_atl_012', lines, { order_id: uid('ord'), ts });
 
-function purchase(member_id: string, lines: Line[], ts = ago(2)): Json {
-  const event_id = uid('evt');
-  const order_id = uid('ord');
-  const total = lines.reduce((s, l) => s + l.unit_price_cents * l.quantity, 0);
-  return {
-    event_id,
-    event_type: 'purchase_completed',
-    member_id,
-    channel: 'in_store',
-    store_id: 'store_atl_012',
-    transaction_id: `txn_${event_id}`,
-    transaction_ts: ts,
-    order_id,
-    currency: 'USD',
-    line_items: lines.map((l) => ({ category: 'shirts', eligible_for_points: true, ...l })),
-    subtotal_cents: total,
-    eligible_subtotal_cents: total,
-    idempotency_key: `key_${event_id}`,
-  };
-}
-
-function reversal(p: Json, type: 'purchase_voided' | 'purchase_refunded', lines: Line[] = []): Json {
-  const event_id = uid(type === 'purchase_voided' ? 'void' : 'rfd');
-  return {
-    event_id,
-    event_type: type,
-    member_id: p.member_id,
-    channel: p.channel,
-    store_id: p.store_id,
-    transaction_id: `txn_${event_id}`,
-    transaction_ts: ago(0.5),
-    currency: p.currency,
-    reversal_of: p.event_id,
-    ...(type === 'purchase_refunded'
-      ? { line_items: lines.map((l) => ({ category: 'shirts', eligible_for_points: true, ...l })) }
-      : {}),
-    idempotency_key: `key_${event_id}`,
-  };
-}
+/** The void, or the refund of these lines, of purchase event `p`, half an hour ago. */
+const reversal = (p: Json, type: 'purchase_voided' | 'purchase_refunded', lines: Line[] = []): Json =>
+  api.reversalEvent(p, type, type === 'purchase_refunded' ? lines : undefined, { ts: ago(0.5) });
 
 function referral(referred: string, referrer: string): Json {
   const event_id = uid('ref');
@@ -99,54 +53,11 @@ function referral(referred: string, referrer: string): Json {
   };
 }
 
-async function post(ev: unknown): Promise<LightMyRequestResponse> {
-  return t.app.inject({ method: 'POST', url: '/v1/events', headers: t.adminHeaders, payload: ev as object });
-}
-
-async function postOk(ev: Json): Promise<Json> {
-  const res = await post(ev);
-  assert.equal(res.statusCode, 201, res.body);
-  return res.json<Json>();
-}
-
-async function get(url: string): Promise<Json> {
-  const res = await t.app.inject({ method: 'GET', url, headers: t.adminHeaders });
-  assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
-  return res.json<Json>();
-}
-
-async function stars(member_id: string): Promise<number> {
-  const res = await t.app.inject({
-    method: 'GET',
-    url: `/v1/members/${member_id}/balances`,
-    headers: t.adminHeaders,
-  });
-  assert.equal(res.statusCode, 200, res.body);
-  return res.json<Json>().programs.find((p: Json) => p.program_id === STARS)?.available ?? 0;
-}
-
-async function redeem(member_id: string, points: number): Promise<void> {
-  const res = await t.app.inject({
-    method: 'POST',
-    url: '/v1/redemptions',
-    headers: t.adminHeaders,
-    payload: {
-      member_id,
-      brand_id: 'northwind',
-      program_id: STARS,
-      group_redemption: false,
-      points,
-      idempotency_key: uid('rdm'),
-      capture: true,
-    },
-  });
-  assert.equal(res.statusCode, 201, res.body);
-}
-
-async function assertVerifyOk(): Promise<void> {
-  const v = await get('/v1/ledger/verify');
-  assert.equal(v.ok, true, JSON.stringify(v.checks.filter((c: Json) => !c.ok)));
-}
+const post = (ev: Json) => api.inject('POST', '/v1/events', ev);
+const postOk = (ev: Json) => api.post('/v1/events', ev);
+const stars = async (member_id: string): Promise<number> => (await api.available(member_id))[STARS] ?? 0;
+const redeem = (member_id: string, points: number) =>
+  api.redeem({ member_id, brand_id: 'northwind', program_id: STARS, group_redemption: false, points });
 
 /** A linked pair whose referred member's purchase (`lines`) paid the 500 bonus. */
 async function paidPair(lines: Line[]): Promise<{ referrer: string; referred: string; p: Json }> {
@@ -180,7 +91,7 @@ void describe('referral bonus clawback', () => {
     assert.equal(await stars(referred), 0);
     // The order's loyalty summary nets the member's own points only: the referrer's bonus and
     // its reversal share the events but are not the order's.
-    const order = await get(`/v1/orders/${p.order_id}/loyalty`);
+    const order = await api.get(`/v1/orders/${p.order_id}/loyalty`);
     assert.deepEqual(
       order.net_earned.map((n: Json) => [n.program_id, n.points]),
       [
@@ -189,12 +100,12 @@ void describe('referral bonus clawback', () => {
       ],
     );
     // The referrer's activity shows the bonus and its reversal.
-    const activity = (await get(`/v1/members/${referrer}/activity`)).data as Json[];
+    const activity = (await api.get(`/v1/members/${referrer}/activity`)).data as Json[];
     assert.deepEqual(
       activity.map((a) => a.kind),
       ['reversal', 'referral_bonus'],
     );
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('a partial refund that leaves the purchase qualifying keeps the bonus; the next one below takes it', async () => {
@@ -209,7 +120,7 @@ void describe('referral bonus clawback', () => {
     const r3 = await postOk(reversal(p, 'purchase_refunded', [shirt(3000)]));
     assert.equal(r3.referral_bonus_reversed, undefined);
     assert.equal(await stars(referrer), 0);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('a single partial refund that leaves the purchase below the minimum takes the bonus', async () => {
@@ -218,7 +129,7 @@ void describe('referral bonus clawback', () => {
     assert.equal(r.referral_bonus_reversed?.points, 500);
     assert.equal(r.referral_bonus_reversed?.from_available, 500);
     assert.equal(await stars(referrer), 0);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('a bonus the referrer spent follows the reversal-shortfall rule: other points, absorb, then review', async () => {
@@ -232,7 +143,7 @@ void describe('referral bonus clawback', () => {
     assert.equal(va.referral_bonus_reversed.written_off, 100);
     assert.equal(va.referral_bonus_reversed.negative_balance, 0);
     assert.equal(await stars(a.referrer), 0);
-    assert.deepEqual((await get(`/v1/reviews?member_id=${a.referrer}&status=open`)).data, []);
+    assert.deepEqual((await api.get(`/v1/reviews?member_id=${a.referrer}&status=open`)).data, []);
 
     // Spent 120 and nothing else: 380 from the bonus lot, 120 > absorb_up_to 100 is a recorded
     // negative balance with an open review.
@@ -243,11 +154,11 @@ void describe('referral bonus clawback', () => {
     assert.equal(vb.referral_bonus_reversed.written_off, 0);
     assert.equal(vb.referral_bonus_reversed.negative_balance, 120);
     assert.equal(await stars(b.referrer), -120);
-    const open = (await get(`/v1/reviews?member_id=${b.referrer}&status=open`)).data as Json[];
+    const open = (await api.get(`/v1/reviews?member_id=${b.referrer}&status=open`)).data as Json[];
     assert.equal(open.length, 1);
     assert.equal(open[0]!.points, 120);
     assert.equal(open[0]!.event_id, vb.event_id);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('the referral can be earned again by the next qualifying purchase, once', async () => {
@@ -273,7 +184,7 @@ void describe('referral bonus clawback', () => {
     const v = await postOk(reversal(next, 'purchase_voided'));
     assert.equal(v.referral_bonus_reversed?.purchase_event_id, next.event_id);
     assert.equal(await stars(referrer), 0);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('a replayed reversal takes the bonus once', async () => {
@@ -290,7 +201,7 @@ void describe('referral bonus clawback', () => {
     const retry = await post({ ...v, idempotency_key: uid('key') });
     assert.equal(retry.json<Json>().status, 'duplicate', retry.body);
     assert.equal(await stars(referrer), 0);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it("in a batch, the referrer's later purchase follows the reversal that took the bonus, as one by one", async () => {
@@ -316,6 +227,6 @@ void describe('referral bonus clawback', () => {
     assert.equal(v!.referral_bonus_reversed?.negative_balance, 120, JSON.stringify(v));
     assert.equal(bought!.status, 'accepted');
     assert.equal(await stars(referrer), -70);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 });

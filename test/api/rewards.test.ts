@@ -8,18 +8,18 @@
 
 import { strict as assert } from 'node:assert';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock } from '../../src/clock.ts';
 import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
+import { Api, assertError, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-06-10T00:00:00.000Z';
 const clock = new ManualClock(NOW);
 let t: TestService;
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+let api: Api;
 
 before(async () => {
   t = await createTestService({ clock });
+  api = new Api(t, clock);
   await applyDemoConfig(t.app);
 });
 after(async () => {
@@ -27,59 +27,17 @@ after(async () => {
 });
 beforeEach(() => clock.set(NOW));
 
-let seq = 0;
-const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;
-
-async function buyNorthwind(member: string, cents: number): Promise<void> {
-  const id = uid('ev');
-  const res = await t.app.inject({
-    method: 'POST',
-    url: '/v1/events',
-    headers: t.adminHeaders,
-    payload: {
-      event_id: id,
-      event_type: 'purchase_completed',
-      member_id: member,
-      channel: 'in_store',
-      store_id: 'store_atl_012',
-      transaction_id: `tx_${id}`,
-      transaction_ts: '2026-06-09T10:00:00Z',
-      order_id: `ord_${id}`,
-      currency: 'USD',
-      line_items: [
-        { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
-      ],
-      subtotal_cents: cents,
-      eligible_subtotal_cents: cents,
-      idempotency_key: `k_${id}`,
-    },
-  });
-  assert.equal(res.statusCode, 201, res.body);
-}
-
+const buyNorthwind = (member: string, cents: number) =>
+  api.buy(member, 'northwind', cents, '2026-06-09T10:00:00Z');
 const req = (
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
   url: string,
   payload?: Json,
-  headers = t.adminHeaders,
-): Promise<LightMyRequestResponse> => t.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
-const redeem = (body: Json) => req('POST', '/v1/redemptions', { idempotency_key: uid('rk'), ...body });
-
-function assertError(res: LightMyRequestResponse, status: number, code: string): Json {
-  assert.equal(
-    res.statusCode,
-    status,
-    `expected ${status} ${code}, got ${res.statusCode} ${res.body.slice(0, 600)}`,
-  );
-  assert.equal(res.json<Json>().error.code, code, res.body);
-  return res.json<Json>().error;
-}
-
-async function stars(member: string): Promise<{ available: number; held: number }> {
-  const res = await req('GET', `/v1/members/${member}/balances`);
-  const p = res.json().programs.find((x: Json) => x.program_id === 'northwind-stars');
-  return { available: p.available, held: p.held };
-}
+  headers: Record<string, string> = {},
+) => api.inject(method, url, payload, headers);
+const redeem = (body: Json) => api.command('/v1/redemptions', body);
+const stars = async (member: string) =>
+  (await api.balanceFields(member, 'available', 'held'))['northwind-stars']!;
 const stock = async (id: string): Promise<number | null> =>
   (await req('GET', `/v1/rewards/${id}`)).json().stock;
 

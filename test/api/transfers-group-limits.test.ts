@@ -26,8 +26,7 @@ after(async () => {
   await t?.close();
 });
 
-const transfer = (body: Json) =>
-  api.inject('POST', '/v1/transfers', { idempotency_key: uid('trk'), ...body });
+const transfer = (body: Json) => api.command('/v1/transfers', body);
 
 void describe('group transfers and per-program transfer rules', () => {
   void it('a group transfer does not spend a program whose transfers are disabled', async () => {

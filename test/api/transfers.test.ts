@@ -10,20 +10,19 @@
 
 import { strict as assert } from 'node:assert';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock } from '../../src/clock.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
 import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
+import { Api, assertError, DAY_MS, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-06-10T00:00:00.000Z';
-const DAY_MS = 86_400_000;
 const clock = new ManualClock(NOW);
 let t: TestService;
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+let api: Api;
 
 before(async () => {
   t = await createTestService({ clock });
+  api = new Api(t, clock);
   const doc = demoConfigDoc();
   const nw = doc.programs.find((p) => p.id === 'northwind-stars')!;
   nw.expiry = { kind: 'rolling', days: 10 };
@@ -35,76 +34,11 @@ after(async () => {
 });
 beforeEach(() => clock.set(NOW));
 
-const STORE: Record<string, { store: string; channel: string; currency: string }> = {
-  northwind: { store: 'store_atl_012', channel: 'in_store', currency: 'USD' },
-  harbor: { store: 'web_harbor', channel: 'online', currency: 'EUR' },
-};
-let seq = 0;
-const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;
+const transfer = (body: Json, headers: Record<string, string> = {}) =>
+  api.command('/v1/transfers', body, headers);
+const balances = (member: string) => api.get(`/v1/members/${member}/balances`);
+const avail = (member: string) => api.available(member);
 
-async function buy(member: string, brand: string, cents: number, ts: string): Promise<Json> {
-  const s = STORE[brand]!;
-  const id = uid('ev');
-  const res = await t.app.inject({
-    method: 'POST',
-    url: '/v1/events',
-    headers: t.adminHeaders,
-    payload: {
-      event_id: id,
-      event_type: 'purchase_completed',
-      member_id: member,
-      channel: s.channel,
-      store_id: s.store,
-      transaction_id: `tx_${id}`,
-      transaction_ts: ts,
-      order_id: `ord_${id}`,
-      currency: s.currency,
-      line_items: [
-        { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
-      ],
-      subtotal_cents: cents,
-      eligible_subtotal_cents: cents,
-      idempotency_key: `k_${id}`,
-    },
-  });
-  assert.equal(res.statusCode, 201, res.body);
-  return res.json();
-}
-
-const transfer = (body: Json, headers = t.adminHeaders): Promise<LightMyRequestResponse> =>
-  t.app.inject({
-    method: 'POST',
-    url: '/v1/transfers',
-    headers,
-    payload: { idempotency_key: uid('tk'), ...body },
-  });
-
-function assertError(res: LightMyRequestResponse, status: number, code: string): Json {
-  assert.equal(
-    res.statusCode,
-    status,
-    `expected ${status} ${code}, got ${res.statusCode} ${res.body.slice(0, 600)}`,
-  );
-  assert.equal(res.json<Json>().error.code, code, res.body);
-  return res.json<Json>().error;
-}
-
-async function balances(member: string): Promise<Json> {
-  const res = await t.app.inject({
-    method: 'GET',
-    url: `/v1/members/${member}/balances`,
-    headers: t.adminHeaders,
-  });
-  assert.equal(res.statusCode, 200, res.body);
-  return res.json();
-}
-async function avail(member: string): Promise<Record<string, number>> {
-  return Object.fromEntries((await balances(member)).programs.map((p: Json) => [p.program_id, p.available]));
-}
-async function assertVerifyOk(): Promise<void> {
-  const res = await t.app.inject({ method: 'GET', url: '/v1/ledger/verify', headers: t.adminHeaders });
-  assert.equal(res.json().ok, true, JSON.stringify(res.json().checks.filter((c: Json) => !c.ok)));
-}
 async function lotsOf(member: string, program_id: string) {
   return t.ctx.db
     .selectFrom('lots')
@@ -119,9 +53,9 @@ void describe('transfers', () => {
   void it('program transfer: same program, the receiver’s lot keeps issuer, award time and expiry, FEFO from the sender', async () => {
     const a = uid('mbr_a');
     const b = uid('mbr_b');
-    await buy(a, 'northwind', 4000, '2026-06-09T10:00:00Z'); // 20 stars exp 06-19T10, acme 4
-    await buy(a, 'northwind', 6000, '2026-06-08T10:00:00Z'); // 30 stars exp 06-18T10 (earlier), acme 6
-    await buy(b, 'harbor', 1000, '2026-06-09T12:00:00Z'); // 10 harbor, acme 1 (1000×1.08 = 1080 c)
+    await api.buy(a, 'northwind', 4000, '2026-06-09T10:00:00Z'); // 20 stars exp 06-19T10, acme 4
+    await api.buy(a, 'northwind', 6000, '2026-06-08T10:00:00Z'); // 30 stars exp 06-18T10 (earlier), acme 6
+    await api.buy(b, 'harbor', 1000, '2026-06-09T12:00:00Z'); // 10 harbor, acme 1 (1000×1.08 = 1080 c)
     // 35 stars: the 30 expiring 06-18 first, then 5 of the 20 expiring 06-19.
     const res = await transfer({
       from_member_id: a,
@@ -157,15 +91,15 @@ void describe('transfers', () => {
       al.map((l) => Number(l.remaining_pt4) / 1e4),
       [15, 0],
     );
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('group transfer: spends the sender’s pool earliest expiry first and lands in the receiver’s default program', async () => {
     const a = uid('mbr_ga');
     const b = uid('mbr_gb');
-    await buy(a, 'northwind', 2000, '2026-06-09T10:00:00Z'); // 10 stars (0.10) exp 06-19T10, acme 2
-    await buy(a, 'harbor', 2500, '2026-06-09T11:00:00Z'); // 25 harbor (0.135) exp 2028-01-01, acme 2 (2700 c)
-    await buy(b, 'northwind', 1000, '2026-06-09T12:00:00Z'); // 5 stars, acme 1
+    await api.buy(a, 'northwind', 2000, '2026-06-09T10:00:00Z'); // 10 stars (0.10) exp 06-19T10, acme 2
+    await api.buy(a, 'harbor', 2500, '2026-06-09T11:00:00Z'); // 25 harbor (0.135) exp 2028-01-01, acme 2 (2700 c)
+    await api.buy(b, 'northwind', 1000, '2026-06-09T12:00:00Z'); // 5 stars, acme 1
     // Pool: 0.10 + 0.135 + 0.04 = 0.275 → 27 points. 12 points = 0.12: stars 10 (0.10) first,
     // then acme (exp 2027-06-09T10, before harbor's 2028): 2 points (0.02).
     assert.equal((await balances(a)).group.points, 27);
@@ -197,14 +131,14 @@ void describe('transfers', () => {
       'INSUFFICIENT_POINTS',
     );
     assert.equal(e.details.available, 15);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('insufficient, unknown member, self and bad shapes change nothing', async () => {
     const a = uid('mbr_ia');
     const b = uid('mbr_ib');
-    await buy(a, 'northwind', 2000, '2026-06-09T10:00:00Z'); // 10 stars, 2 acme
-    await buy(b, 'northwind', 2000, '2026-06-09T10:00:00Z');
+    await api.buy(a, 'northwind', 2000, '2026-06-09T10:00:00Z'); // 10 stars, 2 acme
+    await api.buy(b, 'northwind', 2000, '2026-06-09T10:00:00Z');
     const e = assertError(
       await transfer({ from_member_id: a, to_member_id: b, points: 11, program_id: 'northwind-stars' }),
       409,
@@ -248,14 +182,14 @@ void describe('transfers', () => {
     );
     assert.deepEqual(await avail(a), { 'acme-points': 2, 'northwind-stars': 10 });
     assert.deepEqual(await avail(b), { 'acme-points': 2, 'northwind-stars': 10 });
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('daily limit per program: 409 TRANSFER_LIMIT_EXCEEDED past 100 points a UTC day', async () => {
     const a = uid('mbr_la');
     const b = uid('mbr_lb');
-    await buy(a, 'northwind', 40000, '2026-06-09T10:00:00Z'); // 200 stars, 40 acme
-    await buy(b, 'northwind', 1000, '2026-06-09T10:00:00Z');
+    await api.buy(a, 'northwind', 40000, '2026-06-09T10:00:00Z'); // 200 stars, 40 acme
+    await api.buy(b, 'northwind', 1000, '2026-06-09T10:00:00Z');
     const ok = (points: number) =>
       transfer({ from_member_id: a, to_member_id: b, points, program_id: 'northwind-stars' });
     assert.equal((await ok(60)).statusCode, 201);
@@ -284,14 +218,14 @@ void describe('transfers', () => {
     assert.equal((await ok(100)).statusCode, 201);
     assert.deepEqual(await avail(a), { 'acme-points': 10, 'northwind-stars': 0 });
     assert.equal((await avail(b))['northwind-stars'], 205);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('idempotent: same key and body replays (debited once), another body is 409', async () => {
     const a = uid('mbr_da');
     const b = uid('mbr_db');
-    await buy(a, 'northwind', 2000, '2026-06-09T10:00:00Z');
-    await buy(b, 'northwind', 2000, '2026-06-09T10:00:00Z');
+    await api.buy(a, 'northwind', 2000, '2026-06-09T10:00:00Z');
+    await api.buy(b, 'northwind', 2000, '2026-06-09T10:00:00Z');
     const body = {
       from_member_id: a,
       to_member_id: b,
@@ -308,14 +242,14 @@ void describe('transfers', () => {
     assertError(await transfer({ ...body, points: 5 }), 409, 'IDEMPOTENCY_KEY_REUSED');
     assert.deepEqual(await avail(a), { 'acme-points': 2, 'northwind-stars': 6 });
     assert.deepEqual(await avail(b), { 'acme-points': 2, 'northwind-stars': 14 });
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('transferred points are spent by the receiver like their own (FEFO by the kept expiry)', async () => {
     const a = uid('mbr_sa');
     const b = uid('mbr_sb');
-    await buy(a, 'northwind', 2000, '2026-06-07T10:00:00Z'); // 10 stars exp 06-17T10
-    await buy(b, 'northwind', 2000, '2026-06-09T10:00:00Z'); // 10 stars exp 06-19T10
+    await api.buy(a, 'northwind', 2000, '2026-06-07T10:00:00Z'); // 10 stars exp 06-17T10
+    await api.buy(b, 'northwind', 2000, '2026-06-09T10:00:00Z'); // 10 stars exp 06-19T10
     assert.equal(
       (await transfer({ from_member_id: a, to_member_id: b, points: 10, program_id: 'northwind-stars' }))
         .statusCode,
@@ -338,6 +272,6 @@ void describe('transfers', () => {
       ],
     );
     clock.advance(DAY_MS);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 });

@@ -17,8 +17,8 @@
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock } from '../../src/clock.ts';
+import { Api, statusCounts, uid, type Json } from '../api/lifecycle-helpers.ts';
 import { applyDemoConfig, createTestService, isPostgres, type TestService } from '../helpers/store.ts';
 
 const SKIP = isPostgres()
@@ -26,61 +26,13 @@ const SKIP = isPostgres()
   : 'needs PostgreSQL (set DATABASE_URL): PGlite serialises transactions on one connection';
 const clock = new ManualClock('2026-06-10T00:00:00.000Z');
 let t: TestService;
+let api: Api;
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-let seq = 0;
-const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;
-
-const STORE: Record<string, { store: string; channel: string; currency: string }> = {
-  northwind: { store: 'store_atl_012', channel: 'in_store', currency: 'USD' },
-  harbor: { store: 'store_ber_001', channel: 'in_store', currency: 'EUR' },
-  summit: { store: 'store_lon_001', channel: 'in_store', currency: 'GBP' },
-};
-
-const post = (url: string, payload: Json): Promise<LightMyRequestResponse> =>
-  t.app.inject({ method: 'POST', url, headers: t.adminHeaders, payload });
-
-async function buy(member: string, brand: string, cents: number): Promise<void> {
-  const s = STORE[brand]!;
-  const id = uid('ev');
-  const res = await post('/v1/events', {
-    event_id: id,
-    event_type: 'purchase_completed',
-    member_id: member,
-    channel: s.channel,
-    store_id: s.store,
-    transaction_id: `tx_${id}`,
-    transaction_ts: '2026-06-09T10:00:00Z',
-    order_id: `ord_${id}`,
-    currency: s.currency,
-    line_items: [
-      { sku: 'SKU-1', category: 'misc', unit_price_cents: cents, quantity: 1, eligible_for_points: true },
-    ],
-    subtotal_cents: cents,
-    eligible_subtotal_cents: cents,
-    idempotency_key: `k_${id}`,
-  });
-  assert.equal(res.statusCode, 201, res.body);
-}
-
-async function balances(member: string): Promise<Record<string, { available: number; held: number }>> {
-  const res = await t.app.inject({
-    method: 'GET',
-    url: `/v1/members/${member}/balances`,
-    headers: t.adminHeaders,
-  });
-  assert.equal(res.statusCode, 200, res.body);
-  return Object.fromEntries(
-    res.json().programs.map((p: Json) => [p.program_id, { available: p.available, held: p.held }]),
-  );
-}
-
-async function assertVerifyOk(): Promise<void> {
-  const res = await t.app.inject({ method: 'GET', url: '/v1/ledger/verify', headers: t.adminHeaders });
-  assert.equal(res.statusCode, 200, res.body);
-  assert.equal(res.json().ok, true, JSON.stringify(res.json().checks.filter((c: Json) => !c.ok)));
-}
+const post = (url: string, payload: Json) => api.inject('POST', url, payload);
+/** One line of `cents` at a store (or a brand's store), the day before. */
+const buy = (member: string, store: string, cents: number) =>
+  api.buy(member, store, cents, '2026-06-09T10:00:00Z');
+const balances = (member: string) => api.balanceFields(member, 'available', 'held');
 
 /** The lowest member balance in the store right now (0 when none is negative). */
 async function lowestMemberBalance(): Promise<bigint> {
@@ -114,19 +66,10 @@ async function watchWhile<T>(work: Promise<T>): Promise<{ result: T; lowest: big
   }
 }
 
-function statuses(rs: readonly LightMyRequestResponse[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const r of rs) {
-    const k =
-      r.statusCode >= 400 ? `${r.statusCode} ${r.json().error?.code as string}` : String(r.statusCode);
-    out[k] = (out[k] ?? 0) + 1;
-  }
-  return out;
-}
-
 void describe('double-spend on PostgreSQL (parallel connections)', { skip: SKIP }, () => {
   before(async () => {
     t = await createTestService({ clock, poolSize: 20 });
+    api = new Api(t, clock);
     await applyDemoConfig(t.app);
   });
   after(async () => {
@@ -198,7 +141,7 @@ void describe('double-spend on PostgreSQL (parallel connections)', { skip: SKIP 
 
       // floor(120 / 7) = 17: anything less means a request failed for a reason other than the
       // balance (a stale plan, a conflict); anything more is a double-spend.
-      assert.deepEqual(statuses(rs), { '201': 17, '409 INSUFFICIENT_POINTS': 55 });
+      assert.deepEqual(statusCounts(rs), { '201': 17, '409 INSUFFICIENT_POINTS': 55 });
       const ok = rs.map((r, i) => ({ r, req: requests[i]! })).filter(({ r }) => r.statusCode === 201);
       const heldCount = ok.filter(({ req }) => req.body.capture === false).length;
       const transferred = ok.filter(({ req }) => req.url === '/v1/transfers').length;
@@ -209,11 +152,11 @@ void describe('double-spend on PostgreSQL (parallel connections)', { skip: SKIP 
       // Replaying every request (same keys, same bodies) changes nothing: successes answer
       // 200 replayed, refusals were not recorded and are refused again.
       const again = await Promise.all(requests.map((r) => post(r.url, r.body)));
-      assert.deepEqual(statuses(again), { '200': 17, '409 INSUFFICIENT_POINTS': 55 });
+      assert.deepEqual(statusCounts(again), { '200': 17, '409 INSUFFICIENT_POINTS': 55 });
       for (const r of again.filter((x) => x.statusCode === 200)) assert.equal(r.json().replayed, true);
       assert.deepEqual((await balances(hot))['northwind-stars'], b);
       assert.equal(await lowestMemberBalance(), 0n);
-      await assertVerifyOk();
+      await api.assertVerifyOk();
     });
   }
 
@@ -221,7 +164,7 @@ void describe('double-spend on PostgreSQL (parallel connections)', { skip: SKIP 
     const members = Array.from({ length: 6 }, () => uid('mbr_grp'));
     for (const m of members) {
       await buy(m, 'northwind', 3000); // 15 stars (0.15 USD) + 3 acme
-      await buy(m, 'harbor', 2000); // 20 harbor points (0.108 USD) + 2 acme
+      await buy(m, 'store_ber_001', 2000); // harbor's in-store: 20 harbor points (0.108 USD) + 2 acme
       await buy(m, 'summit', 1000); // 20 miles (0.508 USD) + 1 acme
     }
     const brands = ['northwind', 'harbor', 'summit'];
@@ -273,7 +216,7 @@ void describe('double-spend on PostgreSQL (parallel connections)', { skip: SKIP 
     );
     const elapsedMs = Date.now() - started;
     assert.equal(lowest, 0n, `a member account was seen at ${lowest} during the burst`);
-    const st = statuses(rs);
+    const st = statusCounts(rs);
     // 201, or 409 INSUFFICIENT_POINTS. A group transfer of 2 default points whose earliest-expiring
     // lot left is a summit mile (worth 2.54 default points) takes that whole mile (group-plan.ts
     // rounds the last lot up): no 422 for an amount too small to pay.
@@ -303,6 +246,6 @@ void describe('double-spend on PostgreSQL (parallel connections)', { skip: SKIP 
         assert.ok(b.available >= 0 && b.held === 0, `${m} ${p} ${JSON.stringify(b)}`);
     }
     assert.equal(await lowestMemberBalance(), 0n);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 });
