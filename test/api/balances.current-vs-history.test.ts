@@ -8,17 +8,26 @@
 // PGlite memory:// (or PostgreSQL with DATABASE_URL); one service, fresh members per run.
 
 import { strict as assert } from 'node:assert';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock } from '../../src/clock.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 import { Api, DAY_MS, uid, type Json } from './lifecycle-helpers.ts';
 
 const clock = new ManualClock('2026-06-10T00:00:00.000Z');
-let t: TestService;
-let api: Api;
+// Harbor lots wait 3 days as pending; Northwind shows expiring lots a whole lot-life ahead, so
+// the lists are non-empty from the first purchase on.
+const api = Api.forTests(clock, {
+  doc: () => {
+    const doc = demoConfigDoc();
+    for (const p of doc.programs) {
+      if (p.id === 'harbor-rewards') p.pending_days = 3;
+      if (p.id === 'northwind-stars') p.expiring_window_days = 400;
+    }
+    return doc;
+  },
+});
 
 const BRANDS = ['northwind', 'harbor', 'summit'] as const;
 type Brand = (typeof BRANDS)[number];
@@ -85,7 +94,7 @@ const opArb: fc.Arbitrary<Op> = (() => {
 })();
 
 const inject = (method: 'GET' | 'POST', url: string, payload?: Json): Promise<LightMyRequestResponse> =>
-  t.app.inject({ method, url, headers: t.adminHeaders, ...(payload ? { payload } : {}) });
+  api.t.app.inject({ method, url, headers: api.t.adminHeaders, ...(payload ? { payload } : {}) });
 
 async function ok(method: 'GET' | 'POST', url: string, payload?: Json): Promise<Json> {
   const res = await inject(method, url, payload);
@@ -186,22 +195,6 @@ async function run(ops: readonly Op[]): Promise<void> {
     for (const m of members) await compare(m);
   }
 }
-
-before(async () => {
-  t = await createTestService({ clock });
-  api = new Api(t, clock);
-  // Harbor lots wait 3 days as pending; Northwind shows expiring lots a whole lot-life ahead, so
-  // the lists are non-empty from the first purchase on.
-  const doc = demoConfigDoc();
-  for (const p of doc.programs) {
-    if (p.id === 'harbor-rewards') p.pending_days = 3;
-    if (p.id === 'northwind-stars') p.expiring_window_days = 400;
-  }
-  await applyDemoConfig(t.app, doc);
-});
-after(async () => {
-  await t?.close();
-});
 
 void describe('balances: the current read equals the ledger rebuilt as of the same instant', () => {
   void it('for random activity', async () => {

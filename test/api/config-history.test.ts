@@ -3,25 +3,14 @@
 // balance read of its members answered 500).
 
 import { strict as assert } from 'node:assert';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
 import type { Config } from '../../src/domain/config/schema.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 import { Api, shirt, uid, type Json } from './lifecycle-helpers.ts';
 
 const clock = new ManualClock('2026-03-10T12:00:00.000Z');
-let t: TestService;
-let api: Api;
-
-before(async () => {
-  t = await createTestService({ clock });
-  api = new Api(t, clock);
-  await applyDemoConfig(t.app);
-});
-after(async () => {
-  await t?.close();
-});
+const api = Api.forTests(clock);
 
 /** The demo document with a spare program `spare-points` (nobody's) and the change applied. */
 function doc(change: (d: Config) => void = () => {}): Config {

@@ -13,31 +13,24 @@
 //   acme-points:     the default program, 1 pt / 1000 USD cents, rolling 365 days, point 0.01
 
 import { strict as assert } from 'node:assert';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 import { Api, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-06-10T00:00:00.000Z';
 const clock = new ManualClock(NOW);
-let t: TestService;
-let api: Api;
-
-before(async () => {
-  t = await createTestService({ clock });
-  api = new Api(t, clock);
-  const doc = demoConfigDoc();
-  const p = (id: string) => doc.programs.find((x) => x.id === id)!;
-  p('northwind-stars').expiry = { kind: 'rolling', days: 10 };
-  p('harbor-rewards').expiry = { kind: 'end_of_period', period: 'year', after_days: 0 };
-  p('summit-miles').expiry = { kind: 'end_of_period', period: 'year', after_days: 0 };
-  await applyDemoConfig(t.app, doc);
+const api = Api.forTests(clock, {
+  resetClockTo: NOW,
+  doc: () => {
+    const doc = demoConfigDoc();
+    const p = (id: string) => doc.programs.find((x) => x.id === id)!;
+    p('northwind-stars').expiry = { kind: 'rolling', days: 10 };
+    p('harbor-rewards').expiry = { kind: 'end_of_period', period: 'year', after_days: 0 };
+    p('summit-miles').expiry = { kind: 'end_of_period', period: 'year', after_days: 0 };
+    return doc;
+  },
 });
-after(async () => {
-  await t?.close();
-});
-beforeEach(() => clock.set(NOW));
 
 /** One line of `cents` at the brand's store, at `ts`, with no order. */
 const buy = (member: string, brand: string, cents: number, ts: string) =>
@@ -128,7 +121,7 @@ void describe('group rounding over HTTP: the last lot is rounded up', () => {
     assert.ok(overpaid > 0n && overpaid < valueE8('summit-miles', 1), 'overpaid below one mile (0.0254)');
     assert.equal(ratioE8(r.absorbed.value_exact), -overpaid, '`absorbed` (old clients) is its negation');
     // The entry records it too.
-    const e = await t.ctx.db
+    const e = await api.t.ctx.db
       .selectFrom('entries')
       .select('detail')
       .where('ref_type', '=', 'redemption')
@@ -216,7 +209,7 @@ void describe('group rounding over HTTP: the last lot is rounded up', () => {
     // The 15 are split over the sender's lots by value by largest remainder: 15 × 0.10 / 0.1508
     // = 9.947, 15 × 0.0508 / 0.1508 = 5.053 → 9 + 5, the last to the stars' lot (.947): 10 + 5,
     // each keeping its issuer and expiry.
-    const lots = await t.ctx.db
+    const lots = await api.t.ctx.db
       .selectFrom('lots')
       .select(['issuing_brand_id', 'points_pt4', 'expires_at'])
       .where('member_id', '=', b)

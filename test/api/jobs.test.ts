@@ -9,31 +9,21 @@
 // Job counts are global (every member), so assertions read the test's own members.
 
 import { strict as assert } from 'node:assert';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
 import type { Config, ExpiryConfig } from '../../src/domain/config/schema.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
-import { applyDemoConfig, createTestService, isPostgres, type TestService } from '../helpers/store.ts';
+import { applyDemoConfig, isPostgres } from '../helpers/store.ts';
 import { Api, DAY_MS, HOUR_MS, shirt, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-03-10T12:00:00.000Z';
 const clock = new ManualClock(NOW);
-let t: TestService;
-let api: Api;
-
-before(async () => {
-  t = await createTestService({ clock });
-  api = new Api(t, clock);
-  await applyDemoConfig(t.app);
-});
-after(async () => {
-  await t?.close();
-});
+const api = Api.forTests(clock);
 
 async function variant(mutate: (doc: Config) => void): Promise<void> {
   const doc = demoConfigDoc();
   mutate(doc);
-  await applyDemoConfig(t.app, doc);
+  await applyDemoConfig(api.t.app, doc);
 }
 const program = (doc: Config, id: string) => doc.programs.find((p) => p.id === id)!;
 const summitExpiry = (expiry: ExpiryConfig) =>
@@ -291,18 +281,18 @@ void describe('instants that do not exist', () => {
   // Date.parse reads 2026-02-30 as 2 March: a job would run, or a balance answer, as of a day
   // nobody asked for.
   void it('are refused in a job run and in a balance read, naming the field', async () => {
-    const run = await t.app.inject({
+    const run = await api.t.app.inject({
       method: 'POST',
       url: '/v1/jobs/expire/run',
-      headers: t.adminHeaders,
+      headers: api.t.adminHeaders,
       payload: { as_of: '2026-02-30T00:00:00Z' },
     });
     assert.equal(run.statusCode, 400, run.body);
     assert.match(run.json().error.details.field, /as_of/);
-    const read = await t.app.inject({
+    const read = await api.t.app.inject({
       method: 'GET',
       url: `/v1/members/${uid('mbr_ts')}/balances?as_of=2026-11-31T00:00:00Z`,
-      headers: t.adminHeaders,
+      headers: api.t.adminHeaders,
     });
     assert.equal(read.statusCode, 400, read.body);
     assert.match(read.json().error.details.field, /as_of/);
@@ -313,7 +303,7 @@ void describe('tiers across the qualification window', () => {
   const T0 = '2026-03-10T11:59:00.000Z'; // the purchases' transaction time (1 min before NOW)
 
   void it('upgrades at once when the window holds enough, and not when the older spend has left it', async () => {
-    await applyDemoConfig(t.app);
+    await applyDemoConfig(api.t.app);
     clock.set(NOW);
     const inside = uid('mbr_up');
     const outside = uid('mbr_up');

@@ -2,6 +2,7 @@
 // configuration, events built from lines, and calls over app.inject().
 
 import { strict as assert } from 'node:assert';
+import { after, before, beforeEach } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Kysely } from 'kysely';
 import { ManualClock } from '../../src/clock.ts';
@@ -57,10 +58,44 @@ export const shirt = (cents: number, quantity = 1): Line => ({
 });
 
 export class Api {
+  #t: TestService | undefined;
+
   constructor(
-    readonly t: TestService,
+    t: TestService | undefined,
     readonly clock: ManualClock,
-  ) {}
+  ) {
+    this.#t = t;
+  }
+
+  /** The service under test (for an Api of apiForTests, there from its before() on). */
+  get t(): TestService {
+    assert.ok(this.#t, 'the test service has not started (read it inside a test or a hook)');
+    return this.#t;
+  }
+
+  /**
+   * An Api over one test service for the file, or for the suite it is called in: started before
+   * its tests (on `clock`, with the demo configuration or `doc()`) and closed after them; with
+   * `resetClockTo`, the clock is set back to that instant before each test.
+   */
+  static forTests(
+    clock: ManualClock,
+    o: { doc?: () => unknown; poolSize?: number; resetClockTo?: string } = {},
+  ): Api {
+    const api = new Api(undefined, clock);
+    before(async () => {
+      api.#t = await createTestService({ clock, ...(o.poolSize ? { poolSize: o.poolSize } : {}) });
+      await applyDemoConfig(api.#t.app, ...(o.doc ? [o.doc()] : []));
+    });
+    after(async () => {
+      await api.#t?.close();
+    });
+    if (o.resetClockTo !== undefined) {
+      const at = o.resetClockTo;
+      beforeEach(() => clock.set(at));
+    }
+    return api;
+  }
 
   inject(
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',

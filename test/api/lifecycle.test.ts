@@ -6,34 +6,27 @@
 // summit-miles 2 per £1 (0.02 GBP, GBP→USD 1.27). northwind gold: spend ≥ 50000 minor in 365 days.
 
 import { strict as assert } from 'node:assert';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 import { Api, DAY_MS, pt4, shirt, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-03-10T12:00:00.000Z';
 const clock = new ManualClock(NOW);
-let t: TestService;
-let api: Api;
-
-before(async () => {
-  t = await createTestService({ clock });
-  api = new Api(t, clock);
-  const doc = demoConfigDoc();
-  const nw = doc.programs.find((p) => p.id === 'northwind-stars')!;
-  nw.tiers = [
-    { id: 'silver', benefits: ['free returns'] },
-    {
-      id: 'gold',
-      qualify: { metric: 'spend_minor', at_least: 50000, window_days: 365 },
-      benefits: ['free shipping', 'early access'],
-    },
-  ];
-  await applyDemoConfig(t.app, doc);
-});
-after(async () => {
-  await t?.close();
+const api = Api.forTests(clock, {
+  doc: () => {
+    const doc = demoConfigDoc();
+    const nw = doc.programs.find((p) => p.id === 'northwind-stars')!;
+    nw.tiers = [
+      { id: 'silver', benefits: ['free returns'] },
+      {
+        id: 'gold',
+        qualify: { metric: 'spend_minor', at_least: 50000, window_days: 365 },
+        benefits: ['free shipping', 'early access'],
+      },
+    ];
+    return doc;
+  },
 });
 
 void describe('GET /v1/members/{id}/activity', () => {
@@ -248,7 +241,7 @@ void describe('POST /v1/adjustments', () => {
     const ok = await api.adjust({ ...base, program_id: 'acme-points', issuing_brand_id: 'summit' });
     assert.equal(ok.issuing_brand_id, 'summit');
     const readKey = await api.post('/v1/api-keys', { name: 'reader', scope: 'read' }, 201);
-    const forbidden = await t.app.inject({
+    const forbidden = await api.t.app.inject({
       method: 'POST',
       url: '/v1/adjustments',
       headers: { authorization: `Bearer ${readKey.secret}` },

@@ -7,16 +7,15 @@
 // PGlite has one connection and serializes every transaction, so this file skips there.
 
 import { strict as assert } from 'node:assert';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
-import { applyDemoConfig, createTestService, isPostgres, type TestService } from '../helpers/store.ts';
+import { isPostgres } from '../helpers/store.ts';
 import { Api, statusCounts, uid, type Json } from './lifecycle-helpers.ts';
 
 const SKIP = isPostgres()
   ? false
   : 'needs PostgreSQL (set DATABASE_URL): PGlite serializes transactions on one connection';
 const clock = new ManualClock('2026-06-10T00:00:00.000Z');
-let t: TestService;
 let api: Api;
 
 const buy = (member: string, brand: string, cents: number) =>
@@ -25,7 +24,7 @@ const post = (url: string, payload: Json) => api.inject('POST', url, payload);
 const programBalances = (member: string) => api.balanceFields(member, 'available', 'held');
 
 async function noNegativeMemberAccounts(): Promise<void> {
-  const neg = await t.ctx.db
+  const neg = await api.t.ctx.db
     .selectFrom('accounts')
     .select(['owner_id', 'program_id', 'kind', 'balance_pt4'])
     .where('kind', 'like', 'member_%')
@@ -35,14 +34,7 @@ async function noNegativeMemberAccounts(): Promise<void> {
 }
 
 void describe('concurrency on PostgreSQL', { skip: SKIP }, () => {
-  before(async () => {
-    t = await createTestService({ clock, poolSize: 20 });
-    api = new Api(t, clock);
-    await applyDemoConfig(t.app);
-  });
-  after(async () => {
-    await t?.close();
-  });
+  api = Api.forTests(clock, { poolSize: 20 });
 
   void it('50 concurrent redemptions of 7 points against 100 points: exactly 14 succeed, the rest are 409', async () => {
     const m = uid('mbr_hot');

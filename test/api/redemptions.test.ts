@@ -15,19 +15,16 @@
 //                    point 0.01 USD (the unit of group redemption)
 
 import { strict as assert } from 'node:assert';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { ManualClock } from '../../src/clock.ts';
 import type { Config } from '../../src/domain/config/schema.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 import { Api, assertError, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-06-10T00:00:00.000Z';
 const MIN_MS = 60_000;
 const clock = new ManualClock(NOW);
-let t: TestService;
-let api: Api;
 
 type Headers = { authorization: string };
 
@@ -42,20 +39,12 @@ export function fefoConfig(): Config {
   return doc;
 }
 
-before(async () => {
-  t = await createTestService({ clock });
-  api = new Api(t, clock);
-  await applyDemoConfig(t.app, fefoConfig());
-});
-after(async () => {
-  await t?.close();
-});
-beforeEach(() => clock.set(NOW));
+const api = Api.forTests(clock, { doc: fefoConfig, resetClockTo: NOW });
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const admin = (): Headers => t.adminHeaders;
+const admin = (): Headers => api.t.adminHeaders;
 
 const redeem = (body: Json, headers: Headers = admin()) => api.command('/v1/redemptions', body, headers);
 
@@ -75,7 +64,7 @@ const byProgram = (member: string) => api.balanceFields(member, 'available', 'he
 async function lots(
   member: string,
 ): Promise<Map<string, { remaining: number; held: number; expires_at: string | null; issuer: string }>> {
-  const rows = await t.ctx.db
+  const rows = await api.t.ctx.db
     .selectFrom('lots')
     .select(['source_event_id', 'program_id', 'remaining_pt4', 'held_pt4', 'expires_at', 'issuing_brand_id'])
     .where('member_id', '=', member)
@@ -111,13 +100,14 @@ async function flowPoints(redemption_id: string): Promise<Record<string, number>
     points: string;
   }>`select issuer_brand_id as issuer, redeemer_brand_id as redeemer, sum(points_pt4)::text as points
     from settlement_flows where redemption_id = ${redemption_id} group by 1, 2 order by 1, 2`.execute(
-    t.ctx.db,
+    api.t.ctx.db,
   );
   return Object.fromEntries(rows.rows.map((r) => [`${r.issuer}->${r.redeemer}`, Number(r.points) / 1e4]));
 }
 
 async function lotCount(member: string): Promise<number> {
-  return (await t.ctx.db.selectFrom('lots').select('id').where('member_id', '=', member).execute()).length;
+  return (await api.t.ctx.db.selectFrom('lots').select('id').where('member_id', '=', member).execute())
+    .length;
 }
 
 /**
@@ -170,7 +160,7 @@ void describe('group redemption across three programs (FEFO, conversion, last lo
     const b0 = await balances(m);
     assert.equal(b0.group.points, 48);
 
-    const q = await t.app.inject({
+    const q = await api.t.app.inject({
       method: 'GET',
       url: `/v1/members/${m}/redeemable?points=48&brand_id=harbor&group_redemption=true`,
       headers: admin(),
@@ -190,7 +180,7 @@ void describe('group redemption across three programs (FEFO, conversion, last lo
         value: { amount_minor: 48, currency: 'USD' },
       },
     );
-    const q2 = await t.app.inject({
+    const q2 = await api.t.app.inject({
       method: 'GET',
       url: `/v1/members/${m}/redeemable?points=49&brand_id=harbor&group_redemption=true`,
       headers: admin(),
@@ -356,7 +346,7 @@ void describe('group redemption across three programs (FEFO, conversion, last lo
     ]);
     assert.deepEqual(await flowPoints(r2.redemption_id), { 'northwind->summit': 3 });
     // A single-program redeemable is in that program's points.
-    const q = await t.app.inject({
+    const q = await api.t.app.inject({
       method: 'GET',
       url: `/v1/members/${m}/redeemable?points=6&brand_id=harbor&program_id=harbor-rewards`,
       headers: admin(),
@@ -375,7 +365,7 @@ void describe('group redemption across three programs (FEFO, conversion, last lo
     await api.buy(m, 'summit', 500, '2026-06-09T10:00:00Z'); // 10 miles = 0.254 USD → 25 points; acme 0
     // 2 default points (0.02) are worth less than one mile of the earliest-expiring (and only)
     // lot: 0.02 / 0.0254 = 0.79 → rounded up to 1 mile (0.0254), 0.0054 overpaid. Redeemable agrees.
-    const small = await t.app.inject({
+    const small = await api.t.app.inject({
       method: 'GET',
       url: `/v1/members/${m}/redeemable?points=2&brand_id=summit&group_redemption=true`,
       headers: admin(),
@@ -436,7 +426,7 @@ void describe('insufficient balance', () => {
     // What the redemption refuses, redeemable refuses the same way: fractions of a whole-point program.
     assertError(await redeem({ member_id: m, brand_id: 'northwind', points: 1.5 }), 422, 'INVALID_AMOUNT');
     const frac = assertError(
-      await t.app.inject({
+      await api.t.app.inject({
         method: 'GET',
         url: `/v1/members/${m}/redeemable?points=1.5&brand_id=northwind`,
         headers: admin(),
@@ -459,7 +449,7 @@ void describe('insufficient balance', () => {
     );
     assert.deepEqual(await byProgram(m), before);
     assert.deepEqual([...(await lots(m)).values()], lotsBefore);
-    const n = await t.ctx.db.selectFrom('redemptions').select('id').where('member_id', '=', m).execute();
+    const n = await api.t.ctx.db.selectFrom('redemptions').select('id').where('member_id', '=', m).execute();
     assert.equal(n.length, 0);
     assertError(
       await redeem({ member_id: uid('mbr_nobody'), brand_id: 'harbor', points: 1 }),
@@ -492,7 +482,7 @@ void describe('holds', () => {
     assertError(await post(`/v1/redemptions/${h.redemption_id}/capture`), 409, 'HOLD_ALREADY_RESOLVED');
     assertError(await post(`/v1/redemptions/${h.redemption_id}/release`), 409, 'HOLD_ALREADY_RESOLVED');
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 30, held: 0, pending: 0 });
-    const g = await t.app.inject({
+    const g = await api.t.app.inject({
       method: 'GET',
       url: `/v1/redemptions/${h.redemption_id}`,
       headers: admin(),
@@ -511,7 +501,7 @@ void describe('holds', () => {
     assert.deepEqual(c.json().points_released_by_program, [{ program_id: 'northwind-stars', points: 6 }]);
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 46, held: 0, pending: 0 });
     // The redemption says what became of its points.
-    const g = await t.app.inject({
+    const g = await api.t.app.inject({
       method: 'GET',
       url: `/v1/redemptions/${h.redemption_id}`,
       headers: admin(),
@@ -541,12 +531,12 @@ void describe('holds', () => {
     assert.equal(frac.details.field, 'points');
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 41, held: 5, pending: 0 });
     const g2 = (
-      await t.app.inject({ method: 'GET', url: `/v1/redemptions/${h2.redemption_id}`, headers: admin() })
+      await api.t.app.inject({ method: 'GET', url: `/v1/redemptions/${h2.redemption_id}`, headers: admin() })
     ).json();
     assert.deepEqual([g2.status, g2.captured, g2.released], ['held', 0, 0]);
     await post(`/v1/redemptions/${h2.redemption_id}/release`);
     const g3 = (
-      await t.app.inject({ method: 'GET', url: `/v1/redemptions/${h2.redemption_id}`, headers: admin() })
+      await api.t.app.inject({ method: 'GET', url: `/v1/redemptions/${h2.redemption_id}`, headers: admin() })
     ).json();
     assert.deepEqual([g3.status, g3.captured, g3.released], ['released', 0, 5]);
     await api.assertVerifyOk();
@@ -588,7 +578,7 @@ void describe('holds', () => {
     assert.deepEqual((await byProgram(m))['summit-miles'], { available: 4, held: 0, pending: 0 });
     assert.deepEqual(await flowPoints(h2.redemption_id), { 'summit->northwind': 2 });
     // The capture's entry records its rounding.
-    const e = await t.ctx.db
+    const e = await api.t.ctx.db
       .selectFrom('entries')
       .select('detail')
       .where('ref_type', '=', 'redemption')
@@ -631,7 +621,7 @@ void describe('holds', () => {
     );
     assert.equal(e.details.status, 'expired');
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 43, held: 7, pending: 0 });
-    const g = await t.app.inject({
+    const g = await api.t.app.inject({
       method: 'GET',
       url: `/v1/redemptions/${h.redemption_id}`,
       headers: admin(),
@@ -693,7 +683,7 @@ void describe('reverse', () => {
     const amounts = await sql<{
       total: string;
     }>`select coalesce(sum(amount_minor), 0)::text as total from settlement_flows where redemption_id = ${r.redemption_id}`.execute(
-      t.ctx.db,
+      api.t.ctx.db,
     );
     assert.equal(amounts.rows[0]!.total, '0');
     const v = await api.assertVerifyOk();
@@ -715,7 +705,7 @@ void describe('reverse', () => {
         total: string;
       }>`select coalesce(sum(p.amount_pt4), 0)::text as total from postings p join accounts a on a.id = p.account_id
         where a.program_id = 'northwind-stars' and a.kind = 'breakage' and a.owner_id = 'northwind'
-          and p.entry_id in (select id from entries where member_id = ${m})`.execute(t.ctx.db);
+          and p.entry_id in (select id from entries where member_id = ${m})`.execute(api.t.ctx.db);
       return Number(res.rows[0]!.total) / 1e4;
     };
     const r = await redeemOk({ member_id: m, brand_id: 'harbor', group_redemption: true, points: 20 });
@@ -825,7 +815,7 @@ void describe('redemption does not earn, and brand keys redeem only at their bra
       (await post(`/v1/redemptions/${h.redemption_id}/capture`, undefined, northwindKey)).statusCode,
       200,
     );
-    const noKey = await t.app.inject({
+    const noKey = await api.t.app.inject({
       method: 'POST',
       url: '/v1/redemptions',
       payload: { member_id: m, brand_id: 'northwind', points: 1, idempotency_key: 'x' },

@@ -7,24 +7,13 @@
 // cents, earns 5 stars per 1000 cents, absorb_up_to 100.
 
 import { strict as assert } from 'node:assert';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 import { Api, HOUR_MS, shirt, uid, type Json, type Line } from './lifecycle-helpers.ts';
 
 const NOW = '2026-03-10T12:00:00.000Z';
 const clock = new ManualClock(NOW);
-let t: TestService;
-let api: Api;
-
-before(async () => {
-  t = await createTestService({ clock });
-  api = new Api(t, clock);
-  await applyDemoConfig(t.app);
-});
-after(async () => {
-  await t?.close();
-});
+const api = Api.forTests(clock);
 
 const STARS = 'northwind-stars';
 const ago = (hours: number): string => new Date(clock.now().getTime() - hours * HOUR_MS).toISOString();
@@ -210,10 +199,10 @@ void describe('referral bonus clawback', () => {
     const { referrer, p } = await paidPair([shirt(6000)]);
     await redeem(referrer, 120);
     const other = uid('mbr_other');
-    const res = await t.app.inject({
+    const res = await api.t.app.inject({
       method: 'POST',
       url: '/v1/events/batch',
-      headers: t.adminHeaders,
+      headers: api.t.adminHeaders,
       payload: {
         events: [
           reversal(p, 'purchase_voided'),

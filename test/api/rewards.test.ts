@@ -7,25 +7,13 @@
 // Demo config: northwind-stars 5 pts / 1000 cents (a $100 purchase = 50 stars, + 10 acme-points).
 
 import { strict as assert } from 'node:assert';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 import { Api, assertError, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-06-10T00:00:00.000Z';
 const clock = new ManualClock(NOW);
-let t: TestService;
-let api: Api;
-
-before(async () => {
-  t = await createTestService({ clock });
-  api = new Api(t, clock);
-  await applyDemoConfig(t.app);
-});
-after(async () => {
-  await t?.close();
-});
-beforeEach(() => clock.set(NOW));
+const api = Api.forTests(clock, { resetClockTo: NOW });
 
 const buyNorthwind = (member: string, cents: number) =>
   api.buy(member, 'northwind', cents, '2026-06-09T10:00:00Z');

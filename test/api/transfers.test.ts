@@ -9,30 +9,23 @@
 //   harbor-rewards: 1 pt / 100 EUR cents, accumulate, point 0.0054 USD, end of year (demo: after 365 d)
 
 import { strict as assert } from 'node:assert';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
 import { demoConfigDoc } from '../fixtures/config.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 import { Api, assertError, DAY_MS, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-06-10T00:00:00.000Z';
 const clock = new ManualClock(NOW);
-let t: TestService;
-let api: Api;
-
-before(async () => {
-  t = await createTestService({ clock });
-  api = new Api(t, clock);
-  const doc = demoConfigDoc();
-  const nw = doc.programs.find((p) => p.id === 'northwind-stars')!;
-  nw.expiry = { kind: 'rolling', days: 10 };
-  nw.transfer = { daily_limit_points: '100' };
-  await applyDemoConfig(t.app, doc);
+const api = Api.forTests(clock, {
+  resetClockTo: NOW,
+  doc: () => {
+    const doc = demoConfigDoc();
+    const nw = doc.programs.find((p) => p.id === 'northwind-stars')!;
+    nw.expiry = { kind: 'rolling', days: 10 };
+    nw.transfer = { daily_limit_points: '100' };
+    return doc;
+  },
 });
-after(async () => {
-  await t?.close();
-});
-beforeEach(() => clock.set(NOW));
 
 const transfer = (body: Json, headers: Record<string, string> = {}) =>
   api.command('/v1/transfers', body, headers);
@@ -40,7 +33,7 @@ const balances = (member: string) => api.get(`/v1/members/${member}/balances`);
 const avail = (member: string) => api.available(member);
 
 async function lotsOf(member: string, program_id: string) {
-  return t.ctx.db
+  return api.t.ctx.db
     .selectFrom('lots')
     .select(['issuing_brand_id', 'points_pt4', 'remaining_pt4', 'awarded_at', 'expires_at'])
     .where('member_id', '=', member)
@@ -166,10 +159,10 @@ void describe('transfers', () => {
       422,
       'INVALID_AMOUNT',
     );
-    const brandKey = await t.app.inject({
+    const brandKey = await api.t.app.inject({
       method: 'POST',
       url: '/v1/api-keys',
-      headers: t.adminHeaders,
+      headers: api.t.adminHeaders,
       payload: { name: uid('k'), scope: 'brand:northwind' },
     });
     assertError(
@@ -256,10 +249,10 @@ void describe('transfers', () => {
       201,
     );
     // b spends 10: the received lot expires first (06-17) and goes first.
-    const r = await t.app.inject({
+    const r = await api.t.app.inject({
       method: 'POST',
       url: '/v1/redemptions',
-      headers: t.adminHeaders,
+      headers: api.t.adminHeaders,
       payload: { member_id: b, brand_id: 'northwind', points: 10, idempotency_key: uid('rk') },
     });
     assert.equal(r.statusCode, 201, r.body);

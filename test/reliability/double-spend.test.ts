@@ -16,16 +16,15 @@
 // this file skips there.
 
 import { strict as assert } from 'node:assert';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
 import { Api, statusCounts, uid, type Json } from '../api/lifecycle-helpers.ts';
-import { applyDemoConfig, createTestService, isPostgres, type TestService } from '../helpers/store.ts';
+import { isPostgres } from '../helpers/store.ts';
 
 const SKIP = isPostgres()
   ? false
   : 'needs PostgreSQL (set DATABASE_URL): PGlite serialises transactions on one connection';
 const clock = new ManualClock('2026-06-10T00:00:00.000Z');
-let t: TestService;
 let api: Api;
 
 const post = (url: string, payload: Json) => api.inject('POST', url, payload);
@@ -36,7 +35,7 @@ const balances = (member: string) => api.balanceFields(member, 'available', 'hel
 
 /** The lowest member balance in the store right now (0 when none is negative). */
 async function lowestMemberBalance(): Promise<bigint> {
-  const row = await t.ctx.db
+  const row = await api.t.ctx.db
     .selectFrom('accounts')
     .select((eb) => eb.fn.min<bigint>('balance_pt4').as('low'))
     .where('kind', 'like', 'member_%')
@@ -67,14 +66,7 @@ async function watchWhile<T>(work: Promise<T>): Promise<{ result: T; lowest: big
 }
 
 void describe('double-spend on PostgreSQL (parallel connections)', { skip: SKIP }, () => {
-  before(async () => {
-    t = await createTestService({ clock, poolSize: 20 });
-    api = new Api(t, clock);
-    await applyDemoConfig(t.app);
-  });
-  after(async () => {
-    await t?.close();
-  });
+  api = Api.forTests(clock, { poolSize: 20 });
 
   // Three rounds on fresh members: a race that slips through only sometimes still gets caught.
   for (const round of [1, 2, 3]) {
