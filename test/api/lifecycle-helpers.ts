@@ -6,6 +6,7 @@ import { after, before, beforeEach } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Kysely } from 'kysely';
 import { ManualClock } from '../../src/clock.ts';
+import { demoConfigDoc } from '../fixtures/config.ts';
 import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -37,6 +38,21 @@ export const BRAND_STORE: Record<string, string> = {
   harbor: 'web_harbor',
   summit: 'store_lon_001',
 };
+
+/** The demo configuration with northwind tiers that carry benefits: silver, and gold from $500 a year. */
+export function tieredDemoDoc(): ReturnType<typeof demoConfigDoc> {
+  const doc = demoConfigDoc();
+  const nw = doc.programs.find((p) => p.id === 'northwind-stars')!;
+  nw.tiers = [
+    { id: 'silver', benefits: ['free returns'] },
+    {
+      id: 'gold',
+      qualify: { metric: 'spend_minor', at_least: 50000, window_days: 365 },
+      benefits: ['free shipping', 'early access'],
+    },
+  ];
+  return doc;
+}
 
 let seq = 0;
 export const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;

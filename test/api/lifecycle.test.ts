@@ -8,26 +8,11 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
-import { demoConfigDoc } from '../fixtures/config.ts';
-import { Api, DAY_MS, pt4, shirt, uid, type Json } from './lifecycle-helpers.ts';
+import { Api, DAY_MS, pt4, shirt, tieredDemoDoc, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-03-10T12:00:00.000Z';
 const clock = new ManualClock(NOW);
-const api = Api.forTests(clock, {
-  doc: () => {
-    const doc = demoConfigDoc();
-    const nw = doc.programs.find((p) => p.id === 'northwind-stars')!;
-    nw.tiers = [
-      { id: 'silver', benefits: ['free returns'] },
-      {
-        id: 'gold',
-        qualify: { metric: 'spend_minor', at_least: 50000, window_days: 365 },
-        benefits: ['free shipping', 'early access'],
-      },
-    ];
-    return doc;
-  },
-});
+const api = Api.forTests(clock, { doc: tieredDemoDoc });
 
 void describe('GET /v1/members/{id}/activity', () => {
   void it('lists the member’s entries newest first with points, lot effects and cause, page by page', async () => {

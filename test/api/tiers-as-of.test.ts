@@ -5,26 +5,15 @@
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { demoConfigDoc } from '../fixtures/config.ts';
 import type { TestService } from '../helpers/store.ts';
-import { serviceWithApi, shirt, uid, type Api, type Json } from './lifecycle-helpers.ts';
+import { serviceWithApi, shirt, tieredDemoDoc, uid, type Api, type Json } from './lifecycle-helpers.ts';
 
 let t: TestService | undefined;
 let api: Api;
 
 before(async () => {
   // The demo configuration, its northwind tiers with benefits (as lifecycle.test.ts).
-  const doc = demoConfigDoc();
-  const nw = doc.programs.find((p) => p.id === 'northwind-stars')!;
-  nw.tiers = [
-    { id: 'silver', benefits: ['free returns'] },
-    {
-      id: 'gold',
-      qualify: { metric: 'spend_minor', at_least: 50000, window_days: 365 },
-      benefits: ['free shipping', 'early access'],
-    },
-  ];
-  const s = await serviceWithApi('2026-03-10T12:00:00.000Z', doc);
+  const s = await serviceWithApi('2026-03-10T12:00:00.000Z', tieredDemoDoc());
   t = s.t;
   api = s.api;
 });
