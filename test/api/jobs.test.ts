@@ -387,3 +387,18 @@ void describe('concurrent job runs (PostgreSQL)', () => {
     },
   );
 });
+
+void describe('a job run without a body', () => {
+  // The body is optional ({"as_of"} defaults to now): a POST with no body at all runs as of now,
+  // as `{}` does, instead of a 400 "body: must be object".
+  void it('runs as of now', async () => {
+    const run = await api.t.app.inject({
+      method: 'POST',
+      url: '/v1/jobs/expire/run',
+      headers: api.t.adminHeaders,
+    });
+    assert.equal(run.statusCode, 200, run.body);
+    assert.equal(run.json().job, 'expire');
+    assert.equal(run.json().as_of, clock.now().toISOString());
+  });
+});

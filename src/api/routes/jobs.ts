@@ -13,10 +13,13 @@ export default async function jobRoutes(app: App): Promise<void> {
         tags: ['jobs'],
         summary: `Run a job now (${JOB_NAMES.join(', ')}) as of an instant; idempotent, returns its counts`,
         params: Type.Object({ name: Type.String({ maxLength: 40 }) }),
-        body: Type.Optional(
-          Type.Object({ as_of: Type.Optional(Timestamp) }, { additionalProperties: false }),
-        ),
+        body: Type.Object({ as_of: Type.Optional(Timestamp) }, { additionalProperties: false }),
         response: { ...errorResponses('NOT_FOUND', 'NO_CONFIG') },
+      },
+      // The body is optional (no body = as of now); the validator cannot express an optional
+      // top-level body, so a request without one is validated as `{}`.
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) (req as { body: unknown }).body = {};
       },
     },
     async (req) => {
@@ -25,7 +28,7 @@ export default async function jobRoutes(app: App): Promise<void> {
         throw new AppError('NOT_FOUND', `No job ${req.params.name}; jobs are ${JOB_NAMES.join(', ')}`, {
           field: 'name',
         });
-      const as_of = req.body?.as_of ? new Date(req.body.as_of) : app.ctx.clock.now();
+      const as_of = req.body.as_of ? new Date(req.body.as_of) : app.ctx.clock.now();
       return job(app.ctx, as_of);
     },
   );
