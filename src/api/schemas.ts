@@ -40,3 +40,11 @@ export const MemberId = Type.String({
   maxLength: 128,
   pattern: MEMBER_ID_PATTERN,
 });
+
+/**
+ * A route's preValidation hook for a body that may be left out (no body = the defaults): the
+ * validator cannot express an optional top-level body, so a request without one is validated as `{}`.
+ */
+export const absentBodyAsEmpty = async (req: { body: unknown }): Promise<void> => {
+  if (req.body === undefined || req.body === null) req.body = {};
+};

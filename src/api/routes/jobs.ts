@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors.ts';
 import { JOB_NAMES, JOBS } from '../../jobs/registry.ts';
 import type { App } from '../app.ts';
-import { errorResponses, Timestamp } from '../schemas.ts';
+import { absentBodyAsEmpty, errorResponses, Timestamp } from '../schemas.ts';
 
 export default async function jobRoutes(app: App): Promise<void> {
   app.post(
@@ -16,11 +16,7 @@ export default async function jobRoutes(app: App): Promise<void> {
         body: Type.Object({ as_of: Type.Optional(Timestamp) }, { additionalProperties: false }),
         response: { ...errorResponses('NOT_FOUND', 'NO_CONFIG') },
       },
-      // The body is optional (no body = as of now); the validator cannot express an optional
-      // top-level body, so a request without one is validated as `{}`.
-      preValidation: async (req) => {
-        if (req.body === undefined || req.body === null) (req as { body: unknown }).body = {};
-      },
+      preValidation: absentBodyAsEmpty, // no body: as of now
     },
     async (req) => {
       const job = Object.hasOwn(JOBS, req.params.name) ? JOBS[req.params.name] : undefined;

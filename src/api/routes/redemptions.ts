@@ -10,7 +10,7 @@ import { createReward, getReward, listRewards, updateReward } from '../../servic
 import { transfer } from '../../services/transfers.ts';
 import { actorOf, assertBrand } from '../auth.ts';
 import type { App } from '../app.ts';
-import { errorResponses, MemberId } from '../schemas.ts';
+import { absentBodyAsEmpty, errorResponses, MemberId } from '../schemas.ts';
 
 const Points = Type.Number({
   exclusiveMinimum: 0,
@@ -162,11 +162,7 @@ export default async function redemptionRoutes(app: App): Promise<void> {
         body: Type.Object({ points: Type.Optional(Points) }, { additionalProperties: false }),
         response: { ...errorResponses('HOLD_ALREADY_RESOLVED', 'REDEMPTION_NOT_FOUND', 'INVALID_AMOUNT') },
       },
-      // The body is optional (no body = capture the whole hold); the validator cannot express an
-      // optional top-level body, so a request without one is validated as `{}`.
-      preValidation: async (req) => {
-        if (req.body === undefined || req.body === null) (req as { body: unknown }).body = {};
-      },
+      preValidation: absentBodyAsEmpty, // no body: capture the whole hold
     },
     async (req) => {
       assertBrand(req, await brandOf(req.params.id));
