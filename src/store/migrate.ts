@@ -12,6 +12,7 @@ import * as m010 from './migrations/010_lots_in_place.ts';
 import * as m011 from './migrations/011_balance_per_statement.ts';
 import * as m012 from './migrations/012_documents_as_json.ts';
 import * as m013 from './migrations/013_balances_expired.ts';
+import * as m014 from './migrations/014_duplicate_event_ids.ts';
 
 // Migrations are compiled into the program (not discovered on disk) so the same set runs from
 // source, from a build, and from an installed package.
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '011_balance_per_statement': m011,
   '012_documents_as_json': m012,
   '013_balances_expired': m013,
+  '014_duplicate_event_ids': m014,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -136,6 +136,13 @@ async function simulate(ev: unknown, headers: Headers = t.adminHeaders): Promise
   return t.app.inject({ method: 'POST', url: '/v1/events/simulate', headers, payload: ev as object });
 }
 
+/** An event answered 200 (a duplicate): its body. */
+async function postOk200(ev: Json): Promise<Json> {
+  const res = await post(ev);
+  assert.equal(res.statusCode, 200, res.body);
+  return res.json<Json>();
+}
+
 async function postOk(ev: Json): Promise<Json> {
   const res = await post(ev);
   assert.equal(res.statusCode, 201, res.body);
@@ -413,6 +420,32 @@ void describe('POST /v1/events: accrual', () => {
       purchase(member, 'web_harbor', [{ sku: 'TEA', unit_price_cents: 1000, quantity: 1 }], { order_id }),
     );
     assert.equal(accrual(harbor, 'harbor-rewards').points, 10);
+    await assertVerifyOk();
+  });
+
+  void it("BOPIS: the store's void or refund naming its own (duplicate) event reverses the order's purchase", async () => {
+    const member = uid('mbr_bopis_void');
+    const order_id = uid('ord');
+    const web = purchase(member, 'web_northwind', [shirt(10000), shirt(4000)], { order_id });
+    await postOk(web);
+    const pos = purchase(member, 'store_atl_012', [shirt(10000), shirt(4000)], { order_id });
+    assert.equal((await postOk200(pos)).duplicate_of, web.event_id);
+    // The till knows only its own event: a refund of the $40 shirt, then a void, both naming it.
+    // Web: $140 → 70 stars + web-bonus 50 = 120. The $40 shirt: 20 + 4/14 of the bonus (14) = 34.
+    const refund = await postOk(reversal(pos, 'purchase_refunded', [shirt(4000)]));
+    assert.equal(reversed(refund, 'northwind-stars').points, 34);
+    const voided = await postOk(reversal(pos, 'purchase_voided'));
+    assert.equal(reversed(voided, 'northwind-stars').points, 120 - 34);
+    assert.deepEqual(await available(member), { 'acme-points': 0, 'northwind-stars': 0 });
+    // Both took effect on the web event: voiding it again is refused, and the order shows them.
+    const again = await post(reversal(web, 'purchase_voided'));
+    assert.equal(again.json<Json>().error.code, 'OVER_REFUND', again.body);
+    const order = await get(`/v1/orders/${order_id}/loyalty`);
+    assert.equal(JSON.stringify(order).includes(refund.event_id), true, JSON.stringify(order));
+    assert.equal(JSON.stringify(order).includes(voided.event_id), true, JSON.stringify(order));
+    // An id no event ever had is still not found.
+    const ghost = await post({ ...reversal(web, 'purchase_voided'), reversal_of: uid('evt_none') });
+    assert.equal(ghost.json<Json>().error.code, 'REVERSAL_TARGET_NOT_FOUND', ghost.body);
     await assertVerifyOk();
   });
 

@@ -206,6 +206,8 @@ async function process(
 
   let body: Record<string, unknown>;
   let earn: object | null = null;
+  // The purchase a reversal takes effect on (its reversal_of may name a duplicate of it).
+  let reversal_of = ev.reversal_of;
   switch (ev.event_type) {
     case 'purchase_completed': {
       // Read again under the lock: a concurrent purchase may have paid the bonus meanwhile, or
@@ -230,6 +232,7 @@ async function process(
     case 'purchase_voided':
     case 'purchase_refunded': {
       const purchase = await loadPurchase(trx, ev, group, now);
+      reversal_of = purchase.event_id;
       const r = await reversePurchase(trx, group, ev, purchase, now, actor);
       const clawed = await clawBackReferralBonus(trx, group, ev, purchase, r.after, locked, now, actor);
       earn = { entry_id: r.entry_id?.toString() ?? null, reversal_of: purchase.event_id };
@@ -267,7 +270,7 @@ async function process(
     order_id: ev.order_id,
     transaction_id: ev.transaction_id,
     transaction_ts: new Date(ev.transaction_ms),
-    reversal_of: ev.reversal_of,
+    reversal_of,
     received_at: now,
     request_hash: hash,
     payload: JSON.stringify(ev.raw) as never,

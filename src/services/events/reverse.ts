@@ -86,20 +86,11 @@ export async function loadPurchase(
   group: Group,
   now: Date,
 ): Promise<StoredPurchase> {
-  const target = await trx
-    .selectFrom('events as e')
-    .leftJoin('entries as en', (join) => join.on(sql<boolean>`en.id = (e.earn->>'entry_id')::int8`))
-    .select([
-      'e.event_id',
-      'e.member_id',
-      'e.brand_id',
-      'e.event_type',
-      'e.transaction_ts',
-      'e.earn',
-      sql<unknown>`en.detail->'earn'`.as('entry_earn'),
-    ])
-    .where('e.event_id', '=', ev.reversal_of!)
-    .executeTakeFirst();
+  // A reversal may name the id of an event answered as a duplicate of the purchase (the store's
+  // own event for a BOPIS order the web shop sent first): it reverses that purchase.
+  const target =
+    (await purchaseRow(trx, ev.reversal_of!)) ??
+    (await duplicateOf(trx, ev.reversal_of!).then((id) => (id ? purchaseRow(trx, id) : undefined)));
   if (!target || target.event_type !== 'purchase_completed' || !target.earn) {
     throw new EventRejected(
       'REVERSAL_TARGET_NOT_FOUND',
@@ -145,6 +136,34 @@ export async function loadPurchase(
     earn,
     programs: inStoredKeyOrder(programs),
   };
+}
+
+function purchaseRow(trx: Trx, event_id: string) {
+  return trx
+    .selectFrom('events as e')
+    .leftJoin('entries as en', (join) => join.on(sql<boolean>`en.id = (e.earn->>'entry_id')::int8`))
+    .select([
+      'e.event_id',
+      'e.member_id',
+      'e.brand_id',
+      'e.event_type',
+      'e.transaction_ts',
+      'e.earn',
+      sql<unknown>`en.detail->'earn'`.as('entry_earn'),
+    ])
+    .where('e.event_id', '=', event_id)
+    .executeTakeFirst();
+}
+
+/** The event an event id was answered as a duplicate of (by the index of migration 014). */
+async function duplicateOf(trx: Trx, event_id: string): Promise<string | null> {
+  const row = (
+    await sql<{ duplicate_of: string | null }>`
+      select response -> 'body' ->> 'duplicate_of' as duplicate_of from idempotency_keys
+      where scope = 'event' and status_code = 200 and response ->> 'event_id' = ${event_id}
+      limit 1`.execute(trx)
+  ).rows[0];
+  return row?.duplicate_of ?? null;
 }
 
 /**
