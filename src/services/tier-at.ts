@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Group } from '../domain/config/group.ts';
+import { baseTier } from '../domain/tiers.ts';
 import type { DB } from '../store/schema.ts';
 
 // The tier a member held in each program at a past instant, from tier history. The balances view
@@ -52,7 +53,7 @@ export function tierThen(
   const h = tiers.get(program_id);
   if (!h) return current;
   if (h.in_force) return h.tier;
-  return group.programs.get(program_id)?.tiers.find((t) => !t.qualify)?.id ?? current;
+  return baseTier(group.programs.get(program_id)?.tiers ?? []) ?? current;
 }
 
 // Since when the tier of tierThen was held: the from_at of the change in force; with none, the tier
