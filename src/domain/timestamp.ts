@@ -1,7 +1,8 @@
 // RFC 3339 timestamps, strictly. Date.parse alone rolls impossible dates over ("2026-11-31" is
 // read as December 1st), which would book an event or start a rule on a day nobody wrote.
 
-const RFC3339 =
+// RFC 3339 (section 5.6) lets T and Z be written in lower case; every instant here reads both.
+export const RFC3339 =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
 
 const daysIn = (year: number, month: number): number =>

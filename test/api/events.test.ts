@@ -356,6 +356,32 @@ void describe('POST /v1/events: accrual', () => {
     assert.deepEqual(mine.payload, late100);
   });
 
+  // RFC 3339 allows a lower-case t and z; as_of and the configuration's instants read them, and
+  // so does an event, single or batched, recorded as the instant it names.
+  void it('reads transaction_ts written with a lower-case t and z, or with an offset', async () => {
+    const member = uid('mbr_ts_case');
+    const at = ago(2);
+    const lower = purchase(member, 'store_atl_012', [shirt(10000)], {
+      ts: at.replace('T', 't').replace('Z', 'z'),
+    });
+    const body = await postOk(lower);
+    assert.equal(accrual(body, 'northwind-stars').available_at, at);
+    assert.equal(accrual(body, 'northwind-stars').expires_at, plusDays(at, 365));
+    const offset = new Date(Date.parse(at) + 2 * HOUR_MS).toISOString().replace('Z', '+02:00');
+    const batched = purchase(member, 'store_atl_012', [shirt(2000)], { ts: offset.replace('T', 't') });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/events/batch',
+      headers: t.adminHeaders,
+      payload: { events: [batched] },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const [result] = res.json<Json>().results as Json[];
+    assert.equal(result!.http_status, 201, JSON.stringify(result));
+    assert.equal(accrual(result!, 'northwind-stars').available_at, at);
+    assert.deepEqual(await available(member), { 'acme-points': 12, 'northwind-stars': 60 });
+  });
+
   void it('nets a purchase and its void to zero in every program', async () => {
     const member = uid('mbr_void');
     const p = purchase(member, 'web_northwind', [

@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../../errors.ts';
-import { EARLIEST_INSTANT, EARLIEST_INSTANT_MS, parseRfc3339 } from '../timestamp.ts';
+import { EARLIEST_INSTANT, EARLIEST_INSTANT_MS, parseRfc3339, RFC3339 } from '../timestamp.ts';
 
 // The canonical event (CONTRACT.md "Events"), validated by hand rather than by a schema
 // library so that each problem gets a stable code, the exact offending field, and so that a
@@ -20,8 +20,6 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.:@#/-]{0,127}$/;
 // an id the paths cannot name would hold points nobody can read or spend.
 export const MEMBER_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:@-]*$';
 const MEMBER_ID_RE = new RegExp(MEMBER_ID_PATTERN);
-// The shape only; parseRfc3339 below refuses instants that do not exist (2026-11-31).
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 export interface LineItem {
   readonly sku: string;
@@ -149,6 +147,8 @@ export function parseEvent(raw: unknown): Parsed {
     ['channel', true, /^[a-z_]{1,32}$/],
     ['store_id', true, ID_RE],
     ['transaction_id', true, ID_RE],
+    // The shape here (as_of and every other instant use the same); parseRfc3339 below refuses
+    // instants that do not exist (2026-11-31).
     ['transaction_ts', true, RFC3339],
     ['idempotency_key', true, /^[\x21-\x7e]{1,200}$/],
     ['currency', true, /^[A-Z]{3}$/],
