@@ -334,23 +334,28 @@ type RowsOf<Q> = Q extends { compile(): CompiledQuery<infer R> }
   ? R[]
   : Q extends CompiledQuery<infer R>
     ? R[]
-    : never;
+    : Q extends null
+      ? never[]
+      : never;
 
 /**
  * Runs independent statements in one round trip (with whatever writes wait), in order, and
- * answers each one's rows. Each statement sees the effects of those before it.
+ * answers each one's rows. Each statement sees the effects of those before it. A `null` in place
+ * of a statement answers no rows and sends nothing: a read with nothing to look up still costs
+ * PostgreSQL its planning (~0.2 ms for one over lots).
  */
-export async function together<const Q extends readonly ({ compile(): CompiledQuery } | CompiledQuery)[]>(
-  db: Executes,
-  queries: Q,
-): Promise<{ -readonly [K in keyof Q]: RowsOf<Q[K]> }> {
-  const rows: unknown[][] = [];
+export async function together<
+  const Q extends readonly ({ compile(): CompiledQuery } | CompiledQuery | null)[],
+>(db: Executes, queries: Q): Promise<{ -readonly [K in keyof Q]: RowsOf<Q[K]> }> {
+  const rows: unknown[][] = queries.map(() => []);
+  const last = queries.findLastIndex((q) => q !== null);
   for (const [i, q] of queries.entries()) {
+    if (q === null) continue;
     const compiled = 'compile' in q ? q.compile() : q;
     const capture = (r: QueryResult<unknown>) => void (rows[i] = r.rows);
     await db
-      .executeQuery(i < queries.length - 1 ? markDeferred(compiled, capture) : compiled)
-      .then((r) => void (i === queries.length - 1 && (rows[i] = r.rows)));
+      .executeQuery(i < last ? markDeferred(compiled, capture) : compiled)
+      .then((r) => void (i === last && (rows[i] = r.rows)));
   }
   return rows as never;
 }

@@ -213,6 +213,53 @@ void describe('POST /v1/events/batch equals the same events one by one', () => {
     assert.ok(replays.every((r) => r.status === 'duplicate'));
   });
 
+  void it("earns in bulk with the tier the member held at the purchase's time (gold-bonus)", async () => {
+    // $600 at 11:00 makes the member gold in northwind-stars (spend 50,000 within 365 days);
+    // the batch's purchase at 11:59 is then judged with gold (×1.2), one at 10:00 (late, before
+    // the upgrade) with silver.
+    const at = (hhmm: string) => `2026-11-20T${hhmm}:00.000Z`;
+    const buy = (i: number, cents: number, ts: string) => ({
+      ...webPurchase('tier', i),
+      member_id: 'tier_gold',
+      channel: 'in_store',
+      store_id: 'store_atl_012',
+      transaction_ts: ts,
+      line_items: [{ sku: 'A', unit_price_cents: cents, quantity: 1, eligible_for_points: true }],
+      subtotal_cents: cents,
+      eligible_subtotal_cents: cents,
+    });
+    const first = await bulk.app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: bulk.adminHeaders,
+      payload: buy(0, 60_000, at('11:00')),
+    });
+    assert.equal(first.statusCode, 201, first.body);
+    const res = await bulk.app.inject({
+      method: 'POST',
+      url: '/v1/events/batch',
+      headers: bulk.adminHeaders,
+      payload: { events: [buy(1, 10_000, at('11:59')), webPurchase('tier', 2)] },
+    });
+    const [later] = res.json<{
+      results: { accruals: { program_id: string; points: number; rules_applied: string[] }[] }[];
+    }>().results;
+    const stars = later!.accruals.find((a) => a.program_id === 'northwind-stars')!;
+    // 10,000 cents: 50 base points × 1.2.
+    assert.deepEqual([stars.points, stars.rules_applied], [60, ['gold-bonus']]);
+    const early = await bulk.app.inject({
+      method: 'POST',
+      url: '/v1/events/batch',
+      headers: bulk.adminHeaders,
+      payload: { events: [buy(3, 10_000, at('10:00')), webPurchase('tier', 4)] },
+    });
+    const [before] = early.json<{
+      results: { accruals: { program_id: string; points: number; rules_applied: string[] }[] }[];
+    }>().results;
+    const silver = before!.accruals.find((a) => a.program_id === 'northwind-stars')!;
+    assert.deepEqual([silver.points, silver.rules_applied], [50, []]);
+  });
+
   void it('audits each call once, with the 200 it answered, whether its events went in bulk or one by one', async () => {
     // Two purchases take the bulk path; one alone takes the single-event path, whose own answer
     // (201 accepted) is not the batch's.

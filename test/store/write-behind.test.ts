@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { sql, type Kysely } from 'kysely';
+import { sql, type CompiledQuery, type Kysely } from 'kysely';
 import {
   deferWrite,
   inlineParameters,
@@ -183,6 +183,32 @@ void describe('together', () => {
         db.selectFrom('wb_test').select('s'),
       ]);
       assert.deepEqual([c, d], [[{ id: 1n }], [{ s: 'x' }]]);
+    });
+  });
+
+  void it('sends nothing for a null in place of a statement and answers it no rows, even last', async () => {
+    await withTestService(async ({ ctx }) => {
+      const db = ctx.db as AnyDb;
+      await scratchTable(db);
+      const sent: string[] = [];
+      const [a, none, b, last] = await db.transaction().execute(async (trx) => {
+        const counting = {
+          executeQuery: (q: CompiledQuery) => (sent.push(q.sql), trx.executeQuery(q)),
+        };
+        await deferWrite(trx, trx.insertInto('wb_test').values({ id: 1n, s: 'x' }));
+        return together(counting, [
+          trx.selectFrom('wb_test').select('s'),
+          null,
+          sql<{ n: number }>`select 2::int4 as n`.compile(trx),
+          null,
+        ]);
+      });
+      assert.deepEqual([a, none, b, last], [[{ s: 'x' }], [], [{ n: 2 }], []]);
+      assert.equal(sent.length, 2);
+      const nothing: string[] = [];
+      const counting = { executeQuery: (q: CompiledQuery) => (nothing.push(q.sql), db.executeQuery(q)) };
+      assert.deepEqual(await together(counting, [null, null]), [[], []]);
+      assert.deepEqual(nothing, []);
     });
   });
 });

@@ -252,10 +252,12 @@ export async function accrueBulk(
       trx,
       all.map((c) => c.ev.event_id),
     ),
-    purchasesByOrderQuery(
-      trx,
-      withOrder.map((c) => ({ brand_id: c.store.brand, order_id: c.ev.order_id! })),
-    ),
+    withOrder.length > 0
+      ? purchasesByOrderQuery(
+          trx,
+          withOrder.map((c) => ({ brand_id: c.store.brand, order_id: c.ev.order_id! })),
+        )
+      : null,
   ]);
   const claimed = new Set(claimedRows.map((r) => r.key));
   // Events whose key was taken before (replays, reuse) are answered by the single-event path.
@@ -401,18 +403,21 @@ async function planAll(
     // single-event path pays it.
     unpaidReferralQuery(trx, members),
     currentTiersQuery(trx, members),
-    tiersAtQuery(trx, tiered),
+    // Reads with nothing to look up are not sent (see together).
+    tiered.length > 0 ? tiersAtQuery(trx, tiered) : null,
     debtsQuery(trx, members),
-    metricsQuery(
-      trx,
-      checks.map((k) => ({
-        member_id: members[k.n]!,
-        program_id: k.program.id,
-        from_ms: k.from_ms,
-        to_ms: k.to_ms,
-      })),
-    ),
-    inactivityDeadlinesQuery(trx, inactive, now),
+    checks.length > 0
+      ? metricsQuery(
+          trx,
+          checks.map((k) => ({
+            member_id: members[k.n]!,
+            program_id: k.program.id,
+            from_ms: k.from_ms,
+            to_ms: k.to_ms,
+          })),
+        )
+      : null,
+    inactive.length > 0 ? inactivityDeadlinesQuery(trx, inactive, now) : null,
   ]);
   if (referred.length > 0)
     throw new AppError('CONCURRENT_UPDATE', 'batch has referred members; process one by one');
