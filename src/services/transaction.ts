@@ -4,22 +4,37 @@ import { ledgerExpectation } from '../ledger/expectations.ts';
 import { pgCode } from '../ledger/post.ts';
 import { committedAuditRow, currentAuditScope } from './audit-scope.ts';
 import type { DB } from '../store/schema.ts';
-import { markDeferred } from '../store/write-behind.ts';
+import { isStalePrepared, markDeferred, PREPARED_STATEMENTS } from '../store/write-behind.ts';
 
 const RETRYABLE = new Set(['40001', '40P01']); // serialization failure, deadlock detected
 const MAX_ATTEMPTS = 5;
+
+export interface TransactionOptions {
+  /**
+   * Run the transaction's statements as prepared ones (store/write-behind.ts): for the hot
+   * paths, whose statements are short index probes and inserts, and whose texts repeat.
+   */
+  readonly prepared?: boolean;
+}
+
+export const PREPARED: TransactionOptions = { prepared: true };
 
 /**
  * One database transaction per command. A serialization failure or deadlock is retried a bounded
  * number of times with jittered backoff; past that the caller gets CONCURRENT_UPDATE (409), which
  * is safe to retry with the same idempotency key.
  */
-export async function inTransaction<T>(db: Kysely<DB>, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(
+  db: Kysely<DB>,
+  fn: (trx: Transaction<DB>) => Promise<T>,
+  opts: TransactionOptions = {},
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       const scope = currentAuditScope();
       const audit = scope && !scope.committed ? scope : null;
       const result = await db.transaction().execute(async (trx) => {
+        if (opts.prepared) await trx.executeQuery(PREPARED_STATEMENTS);
         const out = await fn(trx);
         // The request's audit row commits with its first committed transaction (audit-scope.ts).
         if (audit) {
@@ -48,7 +63,7 @@ export async function inTransaction<T>(db: Kysely<DB>, fn: (trx: Transaction<DB>
       const code = pgCode(e);
       const ledger = ledgerExpectation(e);
       if (ledger) throw ledger;
-      if (!code || !RETRYABLE.has(code)) throw e;
+      if (!(code && RETRYABLE.has(code)) && !isStalePrepared(e)) throw e;
       if (attempt >= MAX_ATTEMPTS) throw new AppError('CONCURRENT_UPDATE', undefined, { attempts: attempt });
       await new Promise((r) => setTimeout(r, Math.random() * 5 * 2 ** attempt));
     }

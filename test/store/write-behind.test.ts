@@ -9,8 +9,10 @@ import {
   MAX_INLINE_CHARS,
   MAX_INLINE_PARAMETERS,
   prefetch,
+  PREPARED_STATEMENTS,
   together,
 } from '../../src/store/write-behind.ts';
+import { inTransaction, PREPARED } from '../../src/services/transaction.ts';
 import { withTestService } from '../helpers/store.ts';
 
 // The write-behind buffer sends deferred writes as SQL text with the next statement, so its
@@ -209,6 +211,113 @@ void describe('together', () => {
       const counting = { executeQuery: (q: CompiledQuery) => (nothing.push(q.sql), db.executeQuery(q)) };
       assert.deepEqual(await together(counting, [null, null]), [[], []]);
       assert.deepEqual(nothing, []);
+    });
+  });
+});
+
+void describe('prepared statements', () => {
+  // One connection (poolSize 1), so that what one transaction prepared, the next one sees.
+  const prepared = async (db: AnyDb) =>
+    (await sql<{ name: string }>`select name from pg_prepared_statements order by name`.execute(db)).rows.map(
+      (r) => r.name,
+    );
+  const write = (trx: AnyDb, id: bigint) =>
+    deferWrite(trx, trx.insertInto('wb_test').values({ id, s: `s${id}` }));
+  const read = (trx: AnyDb, s: string) => trx.selectFrom('wb_test').select('id').where('s', '=', s).execute();
+
+  void it('a transaction that asks for them runs its statements as EXECUTE, each prepared once per connection', async () => {
+    await withTestService({ poolSize: 1 }, async ({ ctx }) => {
+      const db = ctx.db as AnyDb;
+      await scratchTable(db);
+      const run = (id: bigint) =>
+        db.transaction().execute(async (trx) => {
+          await trx.executeQuery(PREPARED_STATEMENTS);
+          await write(trx, id);
+          const [rows, settings] = await together(trx, [
+            trx.selectFrom('wb_test').select(['id', 's']).where('id', '=', id),
+            sql<{ plans: string; seqscan: string }>`select current_setting('plan_cache_mode') as plans,
+              current_setting('enable_seqscan') as seqscan`.compile(trx),
+          ]);
+          return { rows, settings, names: await prepared(trx) };
+        });
+      const a = await run(1n);
+      const b = await run(2n);
+      assert.deepEqual(a.rows, [{ id: 1n, s: 's1' }]);
+      assert.deepEqual(b.rows, [{ id: 2n, s: 's2' }]);
+      assert.deepEqual(a.settings, [{ plans: 'force_generic_plan', seqscan: 'off' }]);
+      // The insert and the select, prepared by the first transaction and executed by both.
+      assert.equal(a.names.length, 2);
+      assert.deepEqual(b.names, a.names);
+      // The settings were the transaction's own; a transaction that does not ask prepares nothing.
+      const plain = await db.transaction().execute(async (trx) => {
+        await write(trx, 3n);
+        const [settings] = await together(trx, [
+          sql<{ seqscan: string }>`select current_setting('enable_seqscan') as seqscan`.compile(trx),
+        ]);
+        return { settings, names: await prepared(trx) };
+      });
+      assert.deepEqual(plain, { settings: [{ seqscan: 'on' }], names: a.names });
+    });
+  });
+
+  void it('after a text that carried a PREPARE fails, the connection prepares again and frees what it left', async () => {
+    await withTestService({ poolSize: 1 }, async ({ ctx }) => {
+      const db = ctx.db as AnyDb;
+      await scratchTable(db);
+      const prepare = async <T>(fn: (trx: AnyDb) => Promise<T>) =>
+        db.transaction().execute(async (trx) => {
+          await trx.executeQuery(PREPARED_STATEMENTS);
+          return fn(trx);
+        });
+      await prepare((trx) => write(trx, 1n).then(() => read(trx, 's1')));
+      const byId = (trx: AnyDb, id: bigint) =>
+        trx.selectFrom('wb_test').select('s').where('id', '=', id).execute();
+      const rename = (trx: AnyDb, s: string) =>
+        deferWrite(trx, trx.updateTable('wb_test').set({ s }).where('id', '=', 1n));
+      // The insert fails (id > 0) in front of byId's PREPARE, which never runs …
+      await assert.rejects(prepare((trx) => write(trx, -1n).then(() => byId(trx, 1n))));
+      assert.deepEqual(await prepare((trx) => byId(trx, 1n)), [{ s: 's1' }]);
+      // … and here after rename's PREPARE, which did.
+      await assert.rejects(
+        prepare(async (trx) => {
+          await rename(trx, 'y');
+          await write(trx, -2n);
+          return read(trx, 'x');
+        }),
+      );
+      const names = await prepare(async (trx) => {
+        await rename(trx, 's1b');
+        assert.deepEqual(await byId(trx, 1n), [{ s: 's1b' }]);
+        await write(trx, 4n);
+        return prepared(trx);
+      });
+      // What the failed texts left was deallocated: only this transaction's three statements remain.
+      assert.equal(names.length, 3, names.join(', '));
+      assert.deepEqual(
+        (await db.selectFrom('wb_test').select('id').orderBy('id').execute()).map((r) => r.id),
+        [1n, 4n],
+      );
+    });
+  });
+
+  void it('a statement prepared before its table changed is prepared again, its transaction run again', async () => {
+    await withTestService({ poolSize: 1 }, async ({ ctx }) => {
+      const db = ctx.db as AnyDb;
+      await scratchTable(db);
+      await db.insertInto('wb_test').values({ id: 1n, s: 'a' }).execute();
+      let runs = 0;
+      const all = () =>
+        inTransaction(
+          ctx.db,
+          (trx) => (runs++, (trx as AnyDb).selectFrom('wb_test').selectAll().where('id', '>', 0n).execute()),
+          PREPARED,
+        );
+      assert.deepEqual(await all(), [{ id: 1n, s: 'a' }]);
+      // A migration beside the running server: `select *` now has another column.
+      await sql`alter table wb_test add column n int4 not null default 7`.execute(db);
+      runs = 0;
+      assert.deepEqual(await all(), [{ id: 1n, s: 'a', n: 7 }]);
+      assert.equal(runs, 2);
     });
   });
 });

@@ -12,7 +12,7 @@ import { idsOf, postEntries, reserveIds, type EntryIds, type Trx } from '../../l
 import { deferWrite, together } from '../../store/write-behind.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
-import { inTransaction } from '../transaction.ts';
+import { inTransaction, PREPARED } from '../transaction.ts';
 import { buildAccrual, type AccrualPlan } from './accrual-entry.ts';
 import { computeEarn, programsForStore, resolvePaidDebts, type ProgramEarn } from './accrue.ts';
 import {
@@ -88,10 +88,11 @@ export async function submitBatch(
     try {
       // The batch answers 200 whatever its events' outcomes: said here, the request's audit row
       // commits with its status (services/transaction.ts) instead of being updated afterwards.
-      const done = await inTransaction(ctx.db, async (trx) => ({
-        http_status: 200,
-        body: await accrueBulk(trx, ctx, group, round),
-      }));
+      const done = await inTransaction(
+        ctx.db,
+        async (trx) => ({ http_status: 200, body: await accrueBulk(trx, ctx, group, round) }),
+        PREPARED,
+      );
       for (const [index, outcome] of done.body) results[index] = outcome;
     } catch {
       // Rolled back whole (a concurrent twin, a referred member …): this round and the later

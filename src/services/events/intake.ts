@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Group } from '../../domain/config/group.ts';
 import type { StoreConfig } from '../../domain/config/schema.ts';
 import {
@@ -14,7 +15,7 @@ import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { enroll, ensureMember, lockQuery } from '../members.ts';
 import { claimQuery, priorAnswer, storeOutcome } from '../idempotency.ts';
-import { inTransaction } from '../transaction.ts';
+import { inTransaction, PREPARED } from '../transaction.ts';
 import { accruePurchase, programsForStore } from './accrue.ts';
 import { eventKeyAnswer } from './event-keys.ts';
 import { linkReferral, maybeReferralBonus, referrerQuery } from './referral.ts';
@@ -101,7 +102,7 @@ export async function processAdmitted(ctx: Ctx, a: Admitted, actor: Actor): Prom
   const { group, raw, ev, store, hash } = a;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await inTransaction(ctx.db, (trx) => process(trx, ctx, group, ev, hash, actor));
+      return await inTransaction(ctx.db, (trx) => process(trx, ctx, group, ev, hash, actor), PREPARED);
     } catch (e) {
       if (e instanceof EventRejected) return reject(ctx, raw, e.problem, store.brand, actor);
       if (e instanceof AppError && (e.code === 'IDEMPOTENCY_KEY_REUSED' || e.code === 'EVENT_ID_REUSED')) {
@@ -322,7 +323,9 @@ export function twinQuery(trx: Trx, ev: CanonicalEvent, brand_id: string) {
             eb.and([
               eb('brand_id', '=', brand_id),
               eb('order_id', '=', ev.order_id),
-              eb('event_type', '=', 'purchase_completed'),
+              // In the text, not a parameter: it selects the partial index events_purchase_order,
+              // which a prepared statement's generic plan can use only so (store/write-behind.ts).
+              eb('event_type', '=', sql<string>`'purchase_completed'`),
             ]),
           ])
         : eb('event_id', '=', ev.event_id),

@@ -7,7 +7,7 @@ import {
   runInAuditScope,
 } from '../audit-scope.ts';
 import type { Actor, Ctx } from '../context.ts';
-import { inTransaction } from '../transaction.ts';
+import { inTransaction, PREPARED } from '../transaction.ts';
 import { Lane, rejectAll, takeDistinct } from '../lane.ts';
 import { perService } from '../per-service.ts';
 import { accrueBulk, bulkPrograms, type Candidate } from './batch.ts';
@@ -113,15 +113,19 @@ async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
   let answers = new Map<number, EventOutcome>();
   if (sharing.length > 1) {
     try {
-      answers = await inTransaction(ctx.db, async (trx) => {
-        const out = await accrueBulk(trx, ctx, config, candidates);
-        const rows = sharing.flatMap((w, i) => {
-          const o = out.get(i);
-          return o && w.audit && !w.audit.committed ? [committedAuditRow(w.audit, o.http_status)] : [];
-        });
-        await deferAuditRows(trx, rows);
-        return out;
-      });
+      answers = await inTransaction(
+        ctx.db,
+        async (trx) => {
+          const out = await accrueBulk(trx, ctx, config, candidates);
+          const rows = sharing.flatMap((w, i) => {
+            const o = out.get(i);
+            return o && w.audit && !w.audit.committed ? [committedAuditRow(w.audit, o.http_status)] : [];
+          });
+          await deferAuditRows(trx, rows);
+          return out;
+        },
+        PREPARED,
+      );
       sharedEventStats(ctx).transactions += 1;
       sharedEventStats(ctx).events += answers.size;
     } catch {

@@ -16,7 +16,7 @@ import {
   storeOutcome,
 } from '../idempotency.ts';
 import { lockQuery } from '../members.ts';
-import { inTransaction } from '../transaction.ts';
+import { inTransaction, PREPARED } from '../transaction.ts';
 import { takeRewardStock } from './rewards.ts';
 import { shareTransaction, statsOf, type Outcome, type SharedJob } from './shared.ts';
 import { buildSpend, poolAfter, writeSpends, type Spend, type SpendCall } from './spend.ts';
@@ -56,7 +56,7 @@ export async function redeem(ctx: Ctx, req: RedeemRequest, actor: Actor): Promis
   const hash = requestHash(hashed);
   const call: Call = { ctx, group, scope, hash, req, actor };
   const run = (trx: Trx) => redeemIn(trx, call);
-  const alone = () => inTransaction(ctx.db, run);
+  const alone = () => inTransaction(ctx.db, run, PREPARED);
   if (!plannable(group, scope, req)) return alone();
   // Redemptions that arrive together share one transaction and one read (shared.ts).
   const job: RedemptionJob = {

@@ -13,7 +13,7 @@ import {
 import type { Ctx } from '../context.ts';
 import { Lane, rejectAll, takeDistinct } from '../lane.ts';
 import { perService } from '../per-service.ts';
-import { inTransaction } from '../transaction.ts';
+import { inTransaction, PREPARED } from '../transaction.ts';
 
 // Redemptions that arrive while others are in flight share one transaction (services/lane.ts)
 // and one commit. What they read — the members' locks, lots, balances and keys — is read once for
@@ -108,32 +108,36 @@ async function runShared(ctx: Ctx, batch: readonly Waiting[]): Promise<void> {
   if (batch.length === 1) return runAlone(batch[0]!);
   let results: (Outcome | AppError)[] = [];
   try {
-    await inTransaction(ctx.db, async (trx) => {
-      results = [];
-      const first = batch[0]!.job;
-      const shared = await first.prepare(
-        trx,
-        batch.map((w) => w.job),
-      );
-      let audits: ReturnType<typeof committedAuditRow>[] = [];
-      const flush = async () => {
-        await first.flush(trx, shared);
-        await deferAuditRows(trx, audits);
-        audits = [];
-      };
-      for (const [i, w] of batch.entries()) {
-        const planned = planOrRefuse(w, shared);
-        if (planned === null) {
-          await flush(); // what it reads must see the redemptions planned before it
-          results.push(await inSavepoint(trx, `r${i}`, w, shared));
-          continue;
+    await inTransaction(
+      ctx.db,
+      async (trx) => {
+        results = [];
+        const first = batch[0]!.job;
+        const shared = await first.prepare(
+          trx,
+          batch.map((w) => w.job),
+        );
+        let audits: ReturnType<typeof committedAuditRow>[] = [];
+        const flush = async () => {
+          await first.flush(trx, shared);
+          await deferAuditRows(trx, audits);
+          audits = [];
+        };
+        for (const [i, w] of batch.entries()) {
+          const planned = planOrRefuse(w, shared);
+          if (planned === null) {
+            await flush(); // what it reads must see the redemptions planned before it
+            results.push(await inSavepoint(trx, `r${i}`, w, shared));
+            continue;
+          }
+          if (w.audit && !(planned instanceof AppError))
+            audits.push(committedAuditRow(w.audit, planned.http_status));
+          results.push(planned);
         }
-        if (w.audit && !(planned instanceof AppError))
-          audits.push(committedAuditRow(w.audit, planned.http_status));
-        results.push(planned);
-      }
-      await flush();
-    });
+        await flush();
+      },
+      PREPARED,
+    );
   } catch {
     statsOf(ctx).fallbacks += batch.length;
     await Promise.all(batch.map(runAlone));
