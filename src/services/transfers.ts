@@ -15,7 +15,7 @@ import { claimIdempotencyKey, requestHash, storeOutcome } from './idempotency.ts
 import { enroll, lockExistingMembers } from './members.ts';
 import { remainingBalances } from './redemptions/spendable.ts';
 import { overpaidDetail, planSpend } from './redemptions/spend-plan.ts';
-import { inTransaction } from './transaction.ts';
+import { inTransaction, PREPARED } from './transaction.ts';
 
 // POST /v1/transfers: points move from one member to another, earliest expiry first from the
 // sender. A program transfer lands in the same program; a group transfer spends the sender's
@@ -66,97 +66,101 @@ export async function transfer(
     throw new AppError('INVALID_REQUEST', `Transfers are disabled in ${program_id}`, { field: 'program_id' });
   const hash = requestHash(raw);
 
-  return inTransaction(ctx.db, async (trx) => {
-    const now = ctx.clock.now();
-    const replay = await claimIdempotencyKey(trx, 'transfer', req.idempotency_key, hash, now);
-    if (replay) return replay;
-    await lockExistingMembers(trx, [req.from_member_id, req.to_member_id]);
-    // A group transfer spends only the programs that allow transfers: a program's own switch
-    // and daily limit hold whichever kind of transfer takes its points.
-    const transferable = [...group.programs.values()].filter((p) => p.transfer_enabled).map((p) => p.id);
-    const spend = await planSpend(
-      trx,
-      group,
-      req.from_member_id,
-      isGroup
-        ? { group_redemption: true, program_id, programs: transferable }
-        : { group_redemption: false, program_id },
-      req.points_pt4,
-      now,
-    );
-    await checkDailyLimits(trx, group, req.from_member_id, spend.plan.by_program, now);
-    if (spend.plan.allocations.length === 0) {
-      throw new AppError(
-        'INSUFFICIENT_POINTS',
-        `Not enough points: ${pt4ToJson(spend.plan.available_default_pt4)} available`,
-        { available: pt4ToJson(spend.plan.available_default_pt4), requested: pt4ToJson(req.points_pt4) },
+  return inTransaction(
+    ctx.db,
+    async (trx) => {
+      const now = ctx.clock.now();
+      const replay = await claimIdempotencyKey(trx, 'transfer', req.idempotency_key, hash, now);
+      if (replay) return replay;
+      await lockExistingMembers(trx, [req.from_member_id, req.to_member_id]);
+      // A group transfer spends only the programs that allow transfers: a program's own switch
+      // and daily limit hold whichever kind of transfer takes its points.
+      const transferable = [...group.programs.values()].filter((p) => p.transfer_enabled).map((p) => p.id);
+      const spend = await planSpend(
+        trx,
+        group,
+        req.from_member_id,
+        isGroup
+          ? { group_redemption: true, program_id, programs: transferable }
+          : { group_redemption: false, program_id },
+        req.points_pt4,
+        now,
       );
-    }
-    const id = newId('trf');
-    await enroll(trx, req.to_member_id, [program_id], now);
-    const { postings, moves, lots } = buildTransfer(
-      group,
-      spend.plan.allocations,
-      spend.lots,
-      req,
-      program_id,
-      isGroup,
-    );
-    const posted = await postEntry(trx, {
-      kind: 'transfer',
-      member_id: req.from_member_id,
-      at: now,
-      request_id: actor.request_id,
-      key_id: actor.key_id,
-      ref_type: 'transfer',
-      ref_id: id,
-      detail: {
+      await checkDailyLimits(trx, group, req.from_member_id, spend.plan.by_program, now);
+      if (spend.plan.allocations.length === 0) {
+        throw new AppError(
+          'INSUFFICIENT_POINTS',
+          `Not enough points: ${pt4ToJson(spend.plan.available_default_pt4)} available`,
+          { available: pt4ToJson(spend.plan.available_default_pt4), requested: pt4ToJson(req.points_pt4) },
+        );
+      }
+      const id = newId('trf');
+      await enroll(trx, req.to_member_id, [program_id], now);
+      const { postings, moves, lots } = buildTransfer(
+        group,
+        spend.plan.allocations,
+        spend.lots,
+        req,
+        program_id,
+        isGroup,
+      );
+      const posted = await postEntry(trx, {
+        kind: 'transfer',
+        member_id: req.from_member_id,
+        at: now,
+        request_id: actor.request_id,
+        key_id: actor.key_id,
+        ref_type: 'transfer',
+        ref_id: id,
+        detail: {
+          transfer_id: id,
+          to_member_id: req.to_member_id,
+          group_transfer: isGroup,
+          ...overpaidDetail(spend),
+        },
+        postings,
+        lot_moves: moves,
+        new_lots: lots,
+      });
+      await trx
+        .insertInto('transfers')
+        .values({
+          id,
+          from_member_id: req.from_member_id,
+          to_member_id: req.to_member_id,
+          program_id,
+          group_transfer: isGroup,
+          points_pt4: req.points_pt4,
+          created_at: now,
+          entry_id: posted.entry_id,
+        })
+        .execute();
+      const body = {
         transfer_id: id,
-        to_member_id: req.to_member_id,
-        group_transfer: isGroup,
-        ...overpaidDetail(spend),
-      },
-      postings,
-      lot_moves: moves,
-      new_lots: lots,
-    });
-    await trx
-      .insertInto('transfers')
-      .values({
-        id,
         from_member_id: req.from_member_id,
         to_member_id: req.to_member_id,
-        program_id,
         group_transfer: isGroup,
-        points_pt4: req.points_pt4,
-        created_at: now,
-        entry_id: posted.entry_id,
-      })
-      .execute();
-    const body = {
-      transfer_id: id,
-      from_member_id: req.from_member_id,
-      to_member_id: req.to_member_id,
-      group_transfer: isGroup,
-      program_id,
-      points: pt4ToJson(req.points_pt4),
-      debited_by_program: spend.plan.by_program.map((p) => ({
-        program_id: p.program_id,
-        points: pt4ToJson(p.points_pt4),
-      })),
-      credited: { program_id, points: pt4ToJson(lots.reduce((s, l) => s + l.points_pt4, 0n)) },
-      // The sender's last lot is rounded up (group-plan.ts): what was debited above the value of
-      // the points credited, in the common currency. Zero in a program transfer.
-      overpaid: {
-        value_exact: ratioToJson(spend.plan.overpaid_value),
-        program_id: spend.plan.rounding_program_id,
-      },
-      from_balances: await remainingBalances(trx, req.from_member_id),
-      to_balances: await remainingBalances(trx, req.to_member_id),
-    };
-    await storeOutcome(trx, 'transfer', req.idempotency_key, 201, body);
-    return { http_status: 201, body };
-  });
+        program_id,
+        points: pt4ToJson(req.points_pt4),
+        debited_by_program: spend.plan.by_program.map((p) => ({
+          program_id: p.program_id,
+          points: pt4ToJson(p.points_pt4),
+        })),
+        credited: { program_id, points: pt4ToJson(lots.reduce((s, l) => s + l.points_pt4, 0n)) },
+        // The sender's last lot is rounded up (group-plan.ts): what was debited above the value of
+        // the points credited, in the common currency. Zero in a program transfer.
+        overpaid: {
+          value_exact: ratioToJson(spend.plan.overpaid_value),
+          program_id: spend.plan.rounding_program_id,
+        },
+        from_balances: await remainingBalances(trx, req.from_member_id),
+        to_balances: await remainingBalances(trx, req.to_member_id),
+      };
+      await storeOutcome(trx, 'transfer', req.idempotency_key, 201, body);
+      return { http_status: 201, body };
+    },
+    PREPARED,
+  );
 }
 
 /**

@@ -2,8 +2,8 @@
 // makes once, possibly while the store is empty, and keeps (store/write-behind.ts). Such a plan
 // must probe indexes whatever the tables come to hold: a sequential scan planned on an empty
 // `events` would read the whole table on every later event. Each prepared statement's plan, read
-// back with EXPLAIN on the connection that made it, after accruals and redemptions on an empty
-// store. Both stores.
+// back with EXPLAIN on the connection that made it, after accruals, redemptions, holds, transfers
+// and a void on an empty store. Both stores.
 
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
@@ -49,6 +49,27 @@ void describe('prepared statements made on an empty store', () => {
     await redeem('pp_m0', 0);
     await Promise.all(members.map((m) => redeem(m, 1)));
     await Promise.all(members.map((m) => redeem(m, 2)));
+    // Holds captured, released and a capture reversed; a transfer; a purchase voided.
+    const hold = (i: number) =>
+      api.post('/v1/redemptions', {
+        member_id: 'pp_m1',
+        brand_id: 'northwind',
+        points: 5,
+        capture: false,
+        idempotency_key: `pp_h${i}`,
+      });
+    const [a, b] = [await hold(1), await hold(2)];
+    const captured = await api.post(`/v1/redemptions/${a.redemption_id}/capture`, {}, 200);
+    await api.post(`/v1/redemptions/${b.redemption_id}/release`, {}, 200);
+    await api.post(`/v1/redemptions/${String(captured.redemption_id)}/reverse`, {}, 200);
+    await api.post('/v1/transfers', {
+      from_member_id: 'pp_m2',
+      to_member_id: 'pp_m3',
+      points: 5,
+      program_id: 'northwind-stars',
+      idempotency_key: 'pp_t1',
+    });
+    await api.reverse(await api.buy('pp_m4', 'northwind', 2_000), 'purchase_voided');
 
     const db = api.t.ctx.db as AnyDb;
     const statements = (
@@ -56,7 +77,7 @@ void describe('prepared statements made on an empty store', () => {
         select name, statement, cardinality(parameter_types) as params
         from pg_prepared_statements where name like 'pp\\_%'`.execute(db)
     ).rows;
-    assert.ok(statements.length >= 15, `prepared statements: ${statements.length}`);
+    assert.ok(statements.length >= 25, `prepared statements: ${statements.length}`);
     const scans: string[] = [];
     await db.transaction().execute(async (trx) => {
       // EXPLAIN EXECUTE shows the generic plan the statement holds.

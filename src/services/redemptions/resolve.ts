@@ -9,7 +9,7 @@ import type { LotMove, PostingInput } from '../../ledger/entry.ts';
 import { postEntry, type Trx } from '../../ledger/post.ts';
 import { requireGroup } from '../config.ts';
 import type { Actor, Ctx } from '../context.ts';
-import { inTransaction } from '../transaction.ts';
+import { inTransaction, PREPARED } from '../transaction.ts';
 import { lockRedemption } from './lock.ts';
 import { remainingBalances } from './spendable.ts';
 import { returnRewardStock } from './rewards.ts';
@@ -40,20 +40,24 @@ export async function resolveHold(
   capture_points_pt4?: Pt4,
 ): Promise<Record<string, unknown>> {
   const group = await requireGroup(ctx);
-  const outcome = await inTransaction(ctx.db, async (trx) => {
-    const now = ctx.clock.now();
-    const r = await lockRedemption(trx, redemption_id);
-    if (r.status !== 'held')
-      throw new AppError('HOLD_ALREADY_RESOLVED', `Redemption ${redemption_id} is ${r.status}`, {
-        redemption_id,
-        status: r.status,
-      });
-    const timedOut = r.hold_expires_at !== null && r.hold_expires_at.getTime() <= now.getTime();
-    // A capture that arrives after the timeout finds the hold expired: expire it, then refuse.
-    const effective: Resolution = how === 'capture' && timedOut ? 'expire' : how;
-    const result = await applyResolution(trx, group, r, effective, now, actor, capture_points_pt4);
-    return { effective, result };
-  });
+  const outcome = await inTransaction(
+    ctx.db,
+    async (trx) => {
+      const now = ctx.clock.now();
+      const r = await lockRedemption(trx, redemption_id);
+      if (r.status !== 'held')
+        throw new AppError('HOLD_ALREADY_RESOLVED', `Redemption ${redemption_id} is ${r.status}`, {
+          redemption_id,
+          status: r.status,
+        });
+      const timedOut = r.hold_expires_at !== null && r.hold_expires_at.getTime() <= now.getTime();
+      // A capture that arrives after the timeout finds the hold expired: expire it, then refuse.
+      const effective: Resolution = how === 'capture' && timedOut ? 'expire' : how;
+      const result = await applyResolution(trx, group, r, effective, now, actor, capture_points_pt4);
+      return { effective, result };
+    },
+    PREPARED,
+  );
   if (how === 'capture' && outcome.effective === 'expire') {
     throw new AppError(
       'HOLD_ALREADY_RESOLVED',
