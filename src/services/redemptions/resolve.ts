@@ -12,6 +12,7 @@ import type { Actor, Ctx } from '../context.ts';
 import { inTransaction, PREPARED } from '../transaction.ts';
 import { lockRedemption } from './lock.ts';
 import { remainingBalances } from './spendable.ts';
+import { creditReturned, returnMoveBase } from './returned-points.ts';
 import { returnRewardStock } from './rewards.ts';
 import { checkPrecision } from './spend-plan.ts';
 import { recordSettlement } from './settlement.ts';
@@ -129,33 +130,18 @@ export async function applyResolution(
     });
   }
   for (const a of release) {
-    const base = {
-      lot_id: a.lot_id,
-      program_id: a.program_id,
-      member_id: r.member_id,
-      issuing_brand_id: a.issuing_brand_id,
-      points_pt4: a.points_pt4,
-      state_from: 'available' as const,
-    };
     postings.push({
       account: memberAccount(a.program_id, r.member_id, 'member_held'),
       amount_pt4: -a.points_pt4,
     });
-    moves.push({ ...base, kind: 'release', remaining_delta_pt4: 0n, held_delta_pt4: -a.points_pt4 });
-    // Points released from a lot that expired while they were held expire at once, to breakage,
-    // rather than showing as available points nobody can spend.
-    if (a.expires_at !== null && a.expires_at.getTime() <= now.getTime()) {
-      postings.push({
-        account: systemAccount(a.program_id, 'breakage', a.issuing_brand_id),
-        amount_pt4: a.points_pt4,
-      });
-      moves.push({ ...base, kind: 'expire', remaining_delta_pt4: -a.points_pt4, held_delta_pt4: 0n });
-    } else {
-      postings.push({
-        account: memberAccount(a.program_id, r.member_id, 'member_available'),
-        amount_pt4: a.points_pt4,
-      });
-    }
+    moves.push({
+      ...returnMoveBase(a, r.member_id),
+      kind: 'release',
+      remaining_delta_pt4: 0n,
+      held_delta_pt4: -a.points_pt4,
+    });
+    // Points released from a lot that expired while they were held expire at once.
+    creditReturned(a, r.member_id, now, postings, moves);
   }
   const status = how === 'capture' ? 'captured' : how === 'release' ? 'released' : 'expired';
   const updated = await trx

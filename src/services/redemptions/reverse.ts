@@ -1,12 +1,13 @@
 import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
 import { AppError } from '../../errors.ts';
-import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
+import { systemAccount } from '../../ledger/accounts.ts';
 import type { LotMove, PostingInput } from '../../ledger/entry.ts';
 import { postEntry } from '../../ledger/post.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { inTransaction, PREPARED } from '../transaction.ts';
 import { lockRedemption } from './lock.ts';
 import { remainingBalances } from './spendable.ts';
+import { creditReturned, returnMoveBase } from './returned-points.ts';
 import { returnRewardStock } from './rewards.ts';
 import { reverseSettlement } from './settlement.ts';
 
@@ -52,33 +53,13 @@ export async function reverseRedemption(
       const moves: LotMove[] = [];
       const expiredNow = new Map<string, Pt4>();
       for (const a of spent) {
-        const base = {
-          lot_id: a.lot_id,
-          program_id: a.program_id,
-          member_id: r.member_id,
-          issuing_brand_id: a.issuing_brand_id,
-          points_pt4: a.points_pt4,
-          held_delta_pt4: 0n,
-          state_from: 'available' as const,
-        };
         postings.push({
           account: systemAccount(a.program_id, 'redemption', r.brand_id),
           amount_pt4: -a.points_pt4,
         });
-        moves.push({ ...base, kind: 'restore', remaining_delta_pt4: a.points_pt4 });
-        if (a.expires_at !== null && a.expires_at.getTime() <= now.getTime()) {
-          postings.push({
-            account: systemAccount(a.program_id, 'breakage', a.issuing_brand_id),
-            amount_pt4: a.points_pt4,
-          });
-          moves.push({ ...base, kind: 'expire', remaining_delta_pt4: -a.points_pt4 });
+        moves.push({ ...returnMoveBase(a, r.member_id), kind: 'restore', remaining_delta_pt4: a.points_pt4 });
+        if (creditReturned(a, r.member_id, now, postings, moves))
           expiredNow.set(a.program_id, (expiredNow.get(a.program_id) ?? 0n) + a.points_pt4);
-        } else {
-          postings.push({
-            account: memberAccount(a.program_id, r.member_id, 'member_available'),
-            amount_pt4: a.points_pt4,
-          });
-        }
       }
       const posted = await postEntry(trx, {
         kind: 'redemption_reversal',
