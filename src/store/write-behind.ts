@@ -220,10 +220,11 @@ export class WriteBehind {
 
   /** The statement as text to hold or send: its values inlined, or EXECUTE of its prepared form. */
   #textOf(query: CompiledQuery, capture: Capture | null): Held | null {
-    if (!this.#prepareMode || query.parameters.length === 0 || query.sql.includes(';')) {
+    const inlined = () => {
       const text = inlineParameters(query.sql, query.parameters);
       return text === null ? null : { text, capture };
-    }
+    };
+    if (!this.#prepareMode || query.parameters.length === 0 || query.sql.includes(';')) return inlined();
     const literals: string[] = [];
     for (const p of query.parameters) {
       const lit = literal(p);
@@ -233,10 +234,7 @@ export class WriteBehind {
     const execute = (name: string) => `execute ${name}(${literals.join(', ')})`;
     const name = this.#prepared.get(query.sql);
     if (name !== undefined) return { text: execute(name), capture };
-    if (this.#prepared.size >= MAX_PREPARED) {
-      const text = inlineParameters(query.sql, query.parameters);
-      return text === null ? null : { text, capture };
-    }
+    if (this.#prepared.size >= MAX_PREPARED) return inlined();
     const fresh = `pp_${++this.#preparedSeq}`;
     this.#prepared.set(query.sql, fresh);
     return { text: `prepare ${fresh} as ${query.sql};\n${execute(fresh)}`, capture, before: 1 };
