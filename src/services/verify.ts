@@ -46,6 +46,18 @@ export const CHECKS: readonly CheckDef[] = [
       ),
   },
   {
+    // Amounts are bigint fixed point and rates numeric; a float column would round silently.
+    name: 'no_float_columns',
+    what: 'no column of the store holds a binary floating-point number',
+    offenders: (db) =>
+      rows(
+        db,
+        sql`select table_name, column_name, data_type from information_schema.columns
+        where table_schema = current_schema() and data_type in ('real', 'double precision')
+        limit ${EXAMPLES + 1}`,
+      ),
+  },
+  {
     name: 'references_resolve',
     what: `every reference checked by trigger rather than foreign key names an existing row (${CHECKED_REFERENCES.map(([t, c, r]) => `${t}.${c} → ${r}`).join(', ')})`,
     offenders: (db) =>
@@ -156,7 +168,7 @@ export const CHECKS: readonly CheckDef[] = [
   },
   {
     name: 'events_accrued_once',
-    what: 'no event or order accrued a lot twice in one program',
+    what: 'no event accrued a lot twice in one program',
     offenders: (db) =>
       rows(
         db,
@@ -164,6 +176,74 @@ export const CHECKS: readonly CheckDef[] = [
         join entries e on e.id = l.source_entry_id and e.kind = 'accrual'
         where l.source_event_id is not null
         group by l.source_event_id, l.program_id having count(*) > 1 limit ${EXAMPLES + 1}`,
+      ),
+  },
+  {
+    name: 'orders_accrued_once',
+    what: 'no order id of a brand was accepted as two purchases',
+    offenders: (db) =>
+      rows(
+        db,
+        sql`select brand_id, order_id, count(*) as purchases from events
+        where event_type = 'purchase_completed' and order_id is not null
+        group by brand_id, order_id having count(*) > 1 limit ${EXAMPLES + 1}`,
+      ),
+  },
+  {
+    // The issuance postings are the independent record: an accrual debits its brand's issuance
+    // account by what it awarded in each program, a reversal credits back what it took.
+    name: 'reversals_within_earned',
+    what: "the reversals of a purchase never took back more points in a program than the purchase's accrual awarded there",
+    offenders: (db) =>
+      rows(
+        db,
+        sql`with taken as (
+          select e.ref_id as purchase, p.program_id, sum(p.amount_pt4) as taken
+          from entries e
+          join postings p on p.entry_id = e.id
+          join accounts a on a.id = p.account_id and a.kind = 'issuance'
+          where e.kind = 'reversal' and e.ref_type = 'event'
+          group by e.ref_id, p.program_id),
+        earned as (
+          select e.event_id as purchase, p.program_id, -sum(p.amount_pt4) as earned
+          from entries e
+          join postings p on p.entry_id = e.id
+          join accounts a on a.id = p.account_id and a.kind = 'issuance'
+          where e.kind = 'accrual' and e.event_id in (select purchase from taken)
+          group by e.event_id, p.program_id)
+        select t.purchase, t.program_id, t.taken, coalesce(r.earned, 0) as earned
+        from taken t left join earned r on r.purchase = t.purchase and r.program_id = t.program_id
+        where t.taken > coalesce(r.earned, 0) limit ${EXAMPLES + 1}`,
+      ),
+  },
+  {
+    // Read from the events as sent. A reversal is recorded against the purchase it took effect on,
+    // even when it named an event answered as that purchase's duplicate (services/events/intake.ts).
+    name: 'refunds_within_purchase',
+    what: 'the refunds of a purchase never returned more of a sku than it sold, and a purchase was voided at most once',
+    offenders: (db) =>
+      rows(
+        db,
+        sql`with reversals as (
+          select event_type, payload, reversal_of as purchase from events
+          where reversal_of is not null and event_type in ('purchase_refunded', 'purchase_voided')),
+        returned as (
+          select f.purchase, l ->> 'sku' as sku, sum((l ->> 'quantity')::numeric) as quantity
+          from reversals f cross join lateral jsonb_array_elements(f.payload::jsonb -> 'line_items') l
+          where f.event_type = 'purchase_refunded'
+          group by f.purchase, l ->> 'sku'),
+        sold as (
+          select p.event_id as purchase, l ->> 'sku' as sku, sum((l ->> 'quantity')::numeric) as quantity
+          from events p cross join lateral jsonb_array_elements(p.payload::jsonb -> 'line_items') l
+          where p.event_id in (select purchase from returned)
+          group by p.event_id, l ->> 'sku')
+        (select r.purchase, 'sku ' || r.sku || ': ' || r.quantity || ' returned of ' || coalesce(s.quantity, 0) || ' sold' as problem
+        from returned r left join sold s on s.purchase = r.purchase and s.sku = r.sku
+        where r.quantity > coalesce(s.quantity, 0) limit ${EXAMPLES + 1})
+        union all
+        (select purchase, 'voided ' || count(*) || ' times' from reversals
+        where event_type = 'purchase_voided' group by purchase having count(*) > 1 limit ${EXAMPLES + 1})
+        limit ${EXAMPLES + 1}`,
       ),
   },
   {
