@@ -1,8 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { sql, type Kysely } from 'kysely';
-import { verifyLedger } from '../../src/services/verify.ts';
-import type { DB } from '../../src/store/schema.ts';
+import { sql } from 'kysely';
+import { checksFailingAfter } from '../helpers/verify-rollback.ts';
 import type { TestService } from '../helpers/store.ts';
 import { serviceWithApi, shirt, uid, type AnyDb, type Api, type Json } from '../api/lifecycle-helpers.ts';
 
@@ -19,8 +18,6 @@ const NEW_CHECKS = [
   'refunds_within_purchase',
   'no_float_columns',
 ];
-
-class Rollback extends Error {}
 
 void describe('verify: orders, reversals and refunds within their purchase, no floats', () => {
   let t: TestService, api: Api, db: AnyDb;
@@ -46,20 +43,9 @@ void describe('verify: orders, reversals and refunds within their purchase, no f
   });
   after(async () => t?.close());
 
-  /** The checks that fail after `corrupt` runs, in a transaction rolled back afterwards. */
-  async function failedAfter(corrupt: (trx: AnyDb) => Promise<void>): Promise<string[]> {
-    let failed: string[] = [];
-    await assert.rejects(
-      db.transaction().execute(async (trx) => {
-        await corrupt(trx);
-        const report = await verifyLedger(trx as unknown as Kysely<DB>);
-        failed = report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
-        throw new Rollback();
-      }),
-      Rollback,
-    );
-    return failed;
-  }
+  /** The failing checks after `corrupt`, rolled back, as "name: detail". */
+  const failedAfter = async (corrupt: (trx: AnyDb) => Promise<void>) =>
+    (await checksFailingAfter(db, corrupt)).map((c) => `${c.name}: ${c.detail}`);
 
   const names = (failed: string[]) => failed.map((f) => f.slice(0, f.indexOf(':')));
 
