@@ -76,6 +76,26 @@ function auditRecord(app: App, req: FastifyRequest, action: string): Omit<AuditR
   };
 }
 
+type QuerySchema = { readonly properties?: Readonly<Record<string, { readonly type?: unknown }>> };
+
+/**
+ * A query parameter the route does not read is refused, not ignored: `?asof=…` for `?as_of=…`
+ * would otherwise answer as of now, and look like an answer to the question asked.
+ */
+function refuseUnknownQuery(req: FastifyRequest, schema: QuerySchema | undefined): void {
+  const url = req.routeOptions.url;
+  if (!url || url.startsWith('/docs') || req.routeOptions.config.scope === 'public') return;
+  const known = Object.keys(schema?.properties ?? {});
+  const unknown = Object.keys((req.query ?? {}) as Record<string, unknown>).find((k) => !known.includes(k));
+  if (unknown === undefined) return;
+  throw new AppError(
+    'INVALID_REQUEST',
+    `querystring.${unknown}: not a parameter of ${req.method} ${url}` +
+      (known.length > 0 ? ` (it takes ${known.join(', ')})` : ' (it takes none)'),
+    { field: `querystring.${unknown}` },
+  );
+}
+
 /** Builds the HTTP app without listening; tests use app.inject() or listen on port 0. */
 export async function buildApp(opts: AppOptions): Promise<App> {
   const fastify = Fastify({
@@ -158,7 +178,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       }
     }
     // Only routes that declare a querystring have values to type (not the event and redemption writes).
-    const querystring = req.routeOptions.schema?.querystring;
+    const querystring = req.routeOptions.schema?.querystring as QuerySchema | undefined;
+    refuseUnknownQuery(req, querystring);
     if (querystring) req.query = typedQueryValues(querystring, (req.query ?? {}) as Record<string, unknown>);
   });
   // After auth, so a caller without a key learns nothing from the bound.
