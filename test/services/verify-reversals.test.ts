@@ -89,6 +89,21 @@ void describe('verify: orders, reversals and refunds within their purchase, no f
     assert.match(failed[0]!, /voided 3 times/);
   });
 
+  void it('reports rather than fails on payloads it did not expect', async () => {
+    // A purchase whose line_items is not an array sold nothing it can name; a refund line whose
+    // quantity is not a number returns nothing. Neither stops verify.
+    const failed = await failedAfter(async (trx) => {
+      await disableEventGuards(trx);
+      await sql`update events set payload = jsonb_set(payload::jsonb, '{line_items}', '{"0": 1}')::json
+        where event_id = ${big.event_id}`.execute(trx);
+      await sql`update events set payload = jsonb_set(payload::jsonb, '{line_items,0,quantity}', '"one"')::json
+        where event_type = 'purchase_refunded' and reversal_of = ${twinned.event_id}`.execute(trx);
+    });
+    assert.deepEqual(names(failed), ['refunds_within_purchase']);
+    assert.match(failed[0]!, /sku SKU-SHIRT: 2 returned of 0 sold/);
+    assert.doesNotMatch(failed[0]!, new RegExp(twinned.event_id as string));
+  });
+
   void it('orders_accrued_once: one order id accepted as two purchases', async () => {
     const failed = await failedAfter(async (trx) => {
       await sql`drop index events_purchase_order`.execute(trx);
