@@ -20,7 +20,7 @@ import { installInstantBounds } from './instant-bounds.ts';
 import { installJsonBody } from './json-body.ts';
 import { openapiTransform } from './openapi.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { typedQueryValues } from './query-values.ts';
+import { refuseUnknownQuery, typedQueryValues, type QuerySchema } from './query-values.ts';
 import { statsOf } from '../services/redemptions/shared.ts';
 import { sharedEventStats } from '../services/events/shared-accrual.ts';
 import { sharedReadStats } from '../services/balances-current.ts';
@@ -74,26 +74,6 @@ function auditRecord(app: App, req: FastifyRequest, action: string): Omit<AuditR
     target,
     detail: {},
   };
-}
-
-type QuerySchema = { readonly properties?: Readonly<Record<string, { readonly type?: unknown }>> };
-
-/**
- * A query parameter the route does not read is refused, not ignored: `?asof=…` for `?as_of=…`
- * would otherwise answer as of now, and look like an answer to the question asked.
- */
-function refuseUnknownQuery(req: FastifyRequest, schema: QuerySchema | undefined): void {
-  const url = req.routeOptions.url;
-  if (!url || url.startsWith('/docs') || req.routeOptions.config.scope === 'public') return;
-  const known = Object.keys(schema?.properties ?? {});
-  const unknown = Object.keys((req.query ?? {}) as Record<string, unknown>).find((k) => !known.includes(k));
-  if (unknown === undefined) return;
-  throw new AppError(
-    'INVALID_REQUEST',
-    `querystring.${unknown}: not a parameter of ${req.method} ${url}` +
-      (known.length > 0 ? ` (it takes ${known.join(', ')})` : ' (it takes none)'),
-    { field: `querystring.${unknown}` },
-  );
 }
 
 /** Builds the HTTP app without listening; tests use app.inject() or listen on port 0. */

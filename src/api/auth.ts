@@ -22,13 +22,20 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Routes that take no key: unmatched ones (answered 404 by the not-found handler), the API
+ * reference, and those whose scope is public (health, metrics, the OpenAPI document).
+ */
+export const isOpenRoute = (req: FastifyRequest): boolean =>
+  !req.routeOptions.url ||
+  req.routeOptions.url.startsWith('/docs') ||
+  req.routeOptions.config.scope === 'public';
+
 export function authHook(db: Kysely<DB>) {
   return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     req.apiKey = null;
-    // Unmatched routes answer 404 from the not-found handler; the API reference is public.
-    if (!req.routeOptions.url || req.routeOptions.url.startsWith('/docs')) return;
+    if (isOpenRoute(req)) return;
     const scope = req.routeOptions.config.scope ?? 'admin';
-    if (scope === 'public') return;
     const header = req.headers.authorization;
     const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!m?.[1]) throw new AppError('UNAUTHENTICATED');
