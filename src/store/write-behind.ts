@@ -94,12 +94,13 @@ export const PREPARED_STATEMENTS = CompiledQuery.raw('-- pointpool: prepared sta
 //   still small, and kept; made on an empty `events` it was a sequential scan of a table that
 //   grows with every event (measured: PostgreSQL's CPU per event up 40–90%). With sequential scans
 //   priced out, the plan is the index probe whatever the table's size; a statement that has no
-//   index to use is planned as before.
+//   index to use is planned as before. A plan PostgreSQL drops (an invalidation) is made again at
+//   the next EXECUTE, so under these same settings.
 // PREPARE is not undone by a rollback, and a text that fails stops where it failed, so after an
 // error in a text that carried a PREPARE the connection does not know which names exist: it
 // deallocates them all before its next transaction and prepares again.
 const MAX_PREPARED = 128;
-const PREPARED_SETTINGS = [
+export const PREPARED_SETTINGS = [
   'set local plan_cache_mode = force_generic_plan',
   'set local enable_seqscan = off',
 ];
