@@ -9,8 +9,9 @@ import { perService } from './per-service.ts';
 // hottest read of the API and each round trip costs ~0.4 ms of CPU on each side
 // (docs/performance.md), so the member check, running balances, enrollments, expiring lots,
 // pending lots and expired-but-not-swept points come back as one row of json columns, or no row when the member does not exist.
-// The query is the function pointpool_current_balances (migrations 006, 013), whose plan
-// PostgreSQL keeps per connection: planning it on each read cost more than running it.
+// The query is the function pointpool_current_balances_many (migration 016; the answer's shape is
+// 013's), whose plan PostgreSQL keeps per connection: planning it on each read cost more than
+// running it. It takes many members at once, so reads that arrive together cost one call.
 // Lot lists are rendered in SQL into the contract's shape, so a member with hundreds of lots
 // costs one JSON.parse instead of a BigInt and a Date per lot. The test
 // balances.current-vs-history pins this rendering to the historical path's JavaScript one.
@@ -28,10 +29,12 @@ export interface CurrentRead {
   readonly expired: readonly (readonly [string, 'available' | 'pending', string])[];
 }
 
-// A constant text with no query building per read. $3 is the programs in force with their
-// expiring windows: a lot of a program outside the configuration is not shown.
-const CURRENT_READ =
-  'select accounts, enrollments, expiring, pending, expired from pointpool_current_balances($1, $2, $3)';
+// A constant text with no query building per read: the members and their instants as arrays
+// (one element for a read alone), $3 the programs in force with their expiring windows (a lot of
+// a program outside the configuration is not shown). One row per member that exists, `i` its
+// place in the arrays from 1.
+const READ = `select i, accounts, enrollments, expiring, pending, expired
+  from pointpool_current_balances_many($1::text[], $2::timestamptz[], $3::json)`;
 
 interface Row {
   accounts: CurrentRead['accounts'] | null;
@@ -60,10 +63,20 @@ async function readOne(
   member_id: string,
   at_iso: string,
 ): Promise<CurrentRead | null> {
-  const { rows } = await ctx.db.executeQuery<Row>(
-    CompiledQuery.raw(CURRENT_READ, [member_id, at_iso, expiryWindows(group)]),
-  );
+  const rows = await readRows(ctx, group, [member_id], [at_iso]);
   return rows[0] ? answer(rows[0]) : null;
+}
+
+async function readRows(
+  ctx: Ctx,
+  group: Group,
+  member_ids: readonly string[],
+  ats: readonly string[],
+): Promise<(Row & { i: number })[]> {
+  const { rows } = await ctx.db.executeQuery<Row & { i: number }>(
+    CompiledQuery.raw(READ, [textArray(member_ids), textArray(ats), expiryWindows(group)]),
+  );
+  return rows;
 }
 
 const answer = (r: Row): CurrentRead => ({
@@ -75,13 +88,8 @@ const answer = (r: Row): CurrentRead => ({
 });
 
 // Reads that arrive while another is in flight are answered together by one statement
-// (services/lane.ts): one round trip and one statement for many members, each member read by the
-// same function. The statement starts after every read in it arrived, so each still sees
-// everything committed before it was asked.
-const MANY_READ = `select r.i::int4 as i, b.accounts, b.enrollments, b.expiring, b.pending, b.expired
-  from unnest($1::text[], $2::timestamptz[]) with ordinality as r(member_id, at, i)
-  cross join lateral pointpool_current_balances(r.member_id, r.at, $3) as b`;
-
+// (services/lane.ts): one round trip and one call for many members. The statement starts after
+// every read in it arrived, so each still sees everything committed before it was asked.
 const MAX_READS_TOGETHER = 256;
 
 interface WaitingRead {
@@ -122,13 +130,12 @@ async function readMany(ctx: Ctx, batch: readonly WaitingRead[]): Promise<void> 
   }
   let rows: (Row & { i: number })[];
   try {
-    ({ rows } = await ctx.db.executeQuery<Row & { i: number }>(
-      CompiledQuery.raw(MANY_READ, [
-        textArray(batch.map((w) => w.member_id)),
-        textArray(batch.map((w) => w.at_iso)),
-        expiryWindows(batch[0]!.group),
-      ]),
-    ));
+    rows = await readRows(
+      ctx,
+      batch[0]!.group,
+      batch.map((w) => w.member_id),
+      batch.map((w) => w.at_iso),
+    );
   } catch {
     await Promise.all(
       batch.map((w) => readOne(ctx, w.group, w.member_id, w.at_iso).then(w.resolve, w.reject)),

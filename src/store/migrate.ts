@@ -14,6 +14,7 @@ import * as m012 from './migrations/012_documents_as_json.ts';
 import * as m013 from './migrations/013_balances_expired.ts';
 import * as m014 from './migrations/014_duplicate_event_ids.ts';
 import * as m015 from './migrations/015_postings_sum_of_statement.ts';
+import * as m016 from './migrations/016_current_balances_many.ts';
 
 // Migrations are compiled into the program (not discovered on disk) so the same set runs from
 // source, from a build, and from an installed package.
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '013_balances_expired': m013,
   '014_duplicate_event_ids': m014,
   '015_postings_sum_of_statement': m015,
+  '016_current_balances_many': m016,
 };
 
 class StaticProvider implements MigrationProvider {
