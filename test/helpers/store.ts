@@ -85,6 +85,10 @@ async function dropDatabase(name: string): Promise<void> {
   });
 }
 
+// A test's store is a few megabytes: PGlite's default 128MB of shared buffers cost ~0.5 s of CPU
+// to set up at each of the suite's ~80 store starts (docs/performance-history.md).
+const PGLITE_SHARED_BUFFERS = '16MB';
+
 /**
  * A migrated PGlite data directory, dumped once and kept in the OS temp dir under a hash of the
  * migrations' source: starting a service from it takes ~0.5 s instead of initdb + migrations
@@ -98,7 +102,7 @@ function pgliteTemplate(): Promise<Blob> {
     for (const f of readdirSync(dir).sort()) hash.update(f).update(readFileSync(join(dir, f)));
     const path = join(tmpdir(), `pointpool-pglite-${hash.digest('hex').slice(0, 16)}.tgz`);
     if (existsSync(path)) return new Blob([readFileSync(path)]);
-    const store = await openStore({ dataDir: 'memory://' });
+    const store = await openStore({ dataDir: 'memory://', pgliteSharedBuffers: PGLITE_SHARED_BUFFERS });
     try {
       await migrateToLatest(store.db as never);
       const dump = await store.pglite!.dumpDataDir('gzip');
@@ -122,6 +126,7 @@ export async function createTestService(opts: TestServiceOptions = {}): Promise<
       databaseUrl: created?.url,
       dataDir: created ? undefined : 'memory://',
       pgliteDataDirDump: created ? undefined : await pgliteTemplate(),
+      pgliteSharedBuffers: created ? undefined : PGLITE_SHARED_BUFFERS,
       poolSize: opts.poolSize,
       adminKey: adminKey ?? undefined,
       ...(opts.clock ? { clock: opts.clock } : {}),
@@ -158,7 +163,11 @@ export async function createTestService(opts: TestServiceOptions = {}): Promise<
 export async function withBareStore<T>(fn: (db: Kysely<unknown>) => Promise<T>): Promise<T> {
   const created = isPostgres() ? await createDatabase() : null;
   try {
-    const store = await openStore(created ? { databaseUrl: created.url } : { dataDir: 'memory://' });
+    const store = await openStore(
+      created
+        ? { databaseUrl: created.url }
+        : { dataDir: 'memory://', pgliteSharedBuffers: PGLITE_SHARED_BUFFERS },
+    );
     try {
       return await fn(store.db as never);
     } finally {
