@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { WASM_BASELINE_ONLY } from '../setup.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'src/cli/main.ts');
@@ -29,7 +30,8 @@ function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 function start(args: string[], env: NodeJS.ProcessEnv = childEnv()) {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+  // Compiled as in this process (test/setup.ts): the children start a store from scratch.
+  const child = spawn(process.execPath, [WASM_BASELINE_ONLY, '--import', 'tsx', MAIN, ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
