@@ -51,6 +51,7 @@ export type LotMoveKind =
   | 'transfer_out'
   | 'mature'
   | 'debt_paydown'
+  | 'writeoff_recovery'
   | 'adjust';
 
 export interface LotMove {
@@ -80,6 +81,7 @@ export const TAKING_KINDS: readonly LotMoveKind[] = [
   'reverse',
   'transfer_out',
   'debt_paydown',
+  'writeoff_recovery',
   'adjust',
 ];
 

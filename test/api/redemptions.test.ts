@@ -498,7 +498,9 @@ void describe('holds', () => {
     const c = await post(`/v1/redemptions/${h.redemption_id}/capture`, { points: 4 });
     assert.equal(c.statusCode, 200, c.body);
     assert.deepEqual(c.json().points_captured_by_program, [{ program_id: 'northwind-stars', points: 4 }]);
-    assert.deepEqual(c.json().points_released_by_program, [{ program_id: 'northwind-stars', points: 6 }]);
+    assert.deepEqual(c.json().points_released_by_program, [
+      { program_id: 'northwind-stars', points: 6, write_off_recovered: 0, debt_paid: 0 },
+    ]);
     assert.deepEqual((await byProgram(m))['northwind-stars'], { available: 46, held: 0, pending: 0 });
     // The redemption says what became of its points.
     const g = await api.t.app.inject({
@@ -574,7 +576,9 @@ void describe('holds', () => {
     const c2 = await post(`/v1/redemptions/${h2.redemption_id}/capture`, { points: 5 });
     assert.equal(c2.statusCode, 200, c2.body);
     assert.deepEqual(c2.json().points_captured_by_program, [{ program_id: 'summit-miles', points: 2 }]);
-    assert.deepEqual(c2.json().points_released_by_program, [{ program_id: 'summit-miles', points: 2 }]);
+    assert.deepEqual(c2.json().points_released_by_program, [
+      { program_id: 'summit-miles', points: 2, write_off_recovered: 0, debt_paid: 0 },
+    ]);
     assert.deepEqual((await byProgram(m))['summit-miles'], { available: 4, held: 0, pending: 0 });
     assert.deepEqual(await flowPoints(h2.redemption_id), { 'summit->northwind': 2 });
     // The capture's entry records its rounding.
@@ -661,8 +665,14 @@ void describe('reverse', () => {
     const rev = await post(`/v1/redemptions/${r.redemption_id}/reverse`);
     assert.equal(rev.statusCode, 200, rev.body);
     assert.deepEqual(rev.json().restored, [
-      { program_id: 'northwind-stars', points: 10, expired_on_restore: 0 },
-      { program_id: 'summit-miles', points: 4, expired_on_restore: 0 },
+      {
+        program_id: 'northwind-stars',
+        points: 10,
+        expired_on_restore: 0,
+        write_off_recovered: 0,
+        debt_paid: 0,
+      },
+      { program_id: 'summit-miles', points: 4, expired_on_restore: 0, write_off_recovered: 0, debt_paid: 0 },
     ]);
     // Same lots, same remaining, same expiry as before the redemption.
     assert.deepEqual(
@@ -713,8 +723,14 @@ void describe('reverse', () => {
     const rev = await post(`/v1/redemptions/${r.redemption_id}/reverse`);
     assert.equal(rev.statusCode, 200, rev.body);
     assert.deepEqual(rev.json().restored, [
-      { program_id: 'northwind-stars', points: 10, expired_on_restore: 10 },
-      { program_id: 'summit-miles', points: 4, expired_on_restore: 0 },
+      {
+        program_id: 'northwind-stars',
+        points: 10,
+        expired_on_restore: 10,
+        write_off_recovered: 0,
+        debt_paid: 0,
+      },
+      { program_id: 'summit-miles', points: 4, expired_on_restore: 0, write_off_recovered: 0, debt_paid: 0 },
     ]);
     assert.equal(await breakage(), 10);
     const bp = await byProgram(m);

@@ -269,12 +269,32 @@ export class LedgerOps {
       const member = this.redemptions.find((r) => r.id === id)!.member;
       this.#apply(member, held, 'held', -1n);
       this.#apply(member, held, 'available', 1n);
+      this.#apply(member, await this.#recovered(id), 'available', -1n);
       this.holds.delete(id);
       expired++;
       count('expired');
     }
     assert.ok(expired <= this.jobReleases, `${expired} holds expired, the job released ${this.jobReleases}`);
     this.jobReleases = 0;
+  }
+
+  /**
+   * What a redemption's returning points gave back to reversals' write-offs, per program
+   * (services/redemptions/reclaim.ts): a hold released by its timeout answers nobody, so the
+   * model reads it from the ledger.
+   */
+  async #recovered(redemption_id: string): Promise<Map<string, bigint>> {
+    const rows = await this.t.ctx.db
+      .selectFrom('lot_allocations as a')
+      .innerJoin('entries as e', 'e.id', 'a.entry_id')
+      .select(['a.program_id', 'a.points_pt4'])
+      .where('e.ref_type', '=', 'redemption')
+      .where('e.ref_id', '=', redemption_id)
+      .where('a.kind', '=', 'writeoff_recovery')
+      .execute();
+    const out = new Map<string, bigint>();
+    for (const r of rows) out.set(r.program_id, (out.get(r.program_id) ?? 0n) + r.points_pt4);
+    return out;
   }
 
   #at(member: string, program: string) {
@@ -426,6 +446,7 @@ export class LedgerOps {
             const held = this.holds.get(r.id)!;
             this.#apply(r.member, held, 'held', -1n);
             this.#apply(r.member, held, 'available', 1n);
+            this.#apply(r.member, await this.#recovered(r.id), 'available', -1n);
             this.holds.delete(r.id);
           }
           return;
@@ -441,6 +462,12 @@ export class LedgerOps {
         this.#apply(r.member, captured, 'held', -1n);
         this.#apply(r.member, released, 'held', -1n);
         this.#apply(r.member, released, 'available', 1n);
+        this.#apply(
+          r.member,
+          byProgram(body.points_released_by_program, 'write_off_recovered'),
+          'available',
+          -1n,
+        );
         this.holds.delete(r.id);
         count(op.k);
         return;
@@ -453,6 +480,7 @@ export class LedgerOps {
         const restored = res.json<Json>().restored as Json[];
         this.#apply(r.member, byProgram(restored), 'available', 1n);
         this.#apply(r.member, byProgram(restored, 'expired_on_restore'), 'available', -1n);
+        this.#apply(r.member, byProgram(restored, 'write_off_recovered'), 'available', -1n);
         count('reverse');
         return;
       }

@@ -183,7 +183,8 @@ export default async function redemptionRoutes(app: App): Promise<void> {
       config: { scope: 'brand', action: 'redemption.release' },
       schema: {
         tags: ['redemption'],
-        summary: 'Release a hold: the points return to available',
+        summary:
+          'Release a hold: the points return to available, after settling what a reversal of their purchase could not take (write_off_recovered, debt_paid)',
         ...byId,
         response: { ...errorResponses('HOLD_ALREADY_RESOLVED', 'REDEMPTION_NOT_FOUND') },
       },
@@ -200,7 +201,8 @@ export default async function redemptionRoutes(app: App): Promise<void> {
       config: { scope: 'brand', action: 'redemption.reverse' },
       schema: {
         tags: ['redemption'],
-        summary: 'Reverse a captured redemption: points go back to their lots with their original expiry',
+        summary:
+          'Reverse a captured redemption: points go back to their lots with their original expiry, after settling what a reversal of their purchase could not take (write_off_recovered, debt_paid)',
         ...byId,
         response: { ...errorResponses('REDEMPTION_NOT_REVERSIBLE', 'REDEMPTION_NOT_FOUND') },
       },

@@ -217,6 +217,7 @@ export async function resolvePaidDebts(
   member_id: string,
   floors: readonly FloorMove[],
   now: Date,
+  resolution = 'paid down by accruals',
 ): Promise<void> {
   for (const f of floors) {
     if (f.delta_pt4 <= 0n) continue;
@@ -234,7 +235,7 @@ export async function resolvePaidDebts(
         .set({
           status: 'resolved',
           detail:
-            sql`detail || ${JSON.stringify({ resolved_at: now.toISOString(), resolution: 'paid down by accruals' })}::jsonb` as never,
+            sql`detail || ${JSON.stringify({ resolved_at: now.toISOString(), resolution })}::jsonb` as never,
         })
         .where('member_id', '=', member_id)
         .where('program_id', '=', f.account.program_id)

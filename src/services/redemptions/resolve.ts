@@ -12,6 +12,8 @@ import type { Actor, Ctx } from '../context.ts';
 import { inTransaction, PREPARED } from '../transaction.ts';
 import { lockRedemption } from './lock.ts';
 import { remainingBalances } from './spendable.ts';
+import { resolvePaidDebts } from '../events/accrue.ts';
+import { reclaimedView, reclaimReturned } from './reclaim.ts';
 import { creditReturned, returnMoveBase } from './returned-points.ts';
 import { returnRewardStock } from './rewards.ts';
 import { checkPrecision } from './spend-plan.ts';
@@ -129,6 +131,7 @@ export async function applyResolution(
       value_common: a.value_common,
     });
   }
+  const credited: HeldAllocation[] = [];
   for (const a of release) {
     postings.push({
       account: memberAccount(a.program_id, r.member_id, 'member_held'),
@@ -141,8 +144,11 @@ export async function applyResolution(
       held_delta_pt4: -a.points_pt4,
     });
     // Points released from a lot that expired while they were held expire at once.
-    creditReturned(a, r.member_id, now, postings, moves);
+    if (!creditReturned(a, r.member_id, now, postings, moves)) credited.push(a);
   }
+  const reclaimed = await reclaimReturned(trx, r.member_id, credited);
+  postings.push(...reclaimed.postings);
+  moves.push(...reclaimed.moves);
   const status = how === 'capture' ? 'captured' : how === 'release' ? 'released' : 'expired';
   const updated = await trx
     .updateTable('redemptions')
@@ -171,7 +177,9 @@ export async function applyResolution(
     },
     postings,
     lot_moves: moves,
+    floor_moves: reclaimed.floors,
   });
+  await resolvePaidDebts(trx, r.member_id, reclaimed.floors, now, 'paid down by returned points');
   if (how !== 'capture') await returnRewardStock(trx, r.reward_id, r.quantity, now);
   if (capture.length > 0) await recordSettlement(trx, group, r.id, r.brand_id, posted.entry_id, now);
   const captured = capture.reduce((s, a) => s + a.points_pt4, 0n);
@@ -179,7 +187,10 @@ export async function applyResolution(
     redemption_id: r.id,
     status,
     points_captured_by_program: summarize(capture),
-    points_released_by_program: summarize(release),
+    points_released_by_program: summarize(release).map((p) => ({
+      ...p,
+      ...reclaimedView(reclaimed.byProgram.get(p.program_id)),
+    })),
     captured: pt4ToJson(how === 'capture' ? (capture_points_pt4 ?? r.points_pt4) : 0n),
     captured_program_points: pt4ToJson(captured),
     balances: await remainingBalances(trx, r.member_id),

@@ -2,12 +2,14 @@ import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
 import { AppError } from '../../errors.ts';
 import { systemAccount } from '../../ledger/accounts.ts';
 import type { LotMove, PostingInput } from '../../ledger/entry.ts';
+import { resolvePaidDebts } from '../events/accrue.ts';
 import { postEntry } from '../../ledger/post.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { inTransaction, PREPARED } from '../transaction.ts';
 import { lockRedemption } from './lock.ts';
 import { remainingBalances } from './spendable.ts';
-import { creditReturned, returnMoveBase } from './returned-points.ts';
+import { reclaimedView, reclaimReturned } from './reclaim.ts';
+import { creditReturned, returnMoveBase, type ReturnedAllocation } from './returned-points.ts';
 import { returnRewardStock } from './rewards.ts';
 import { reverseSettlement } from './settlement.ts';
 
@@ -52,6 +54,7 @@ export async function reverseRedemption(
       const postings: PostingInput[] = [];
       const moves: LotMove[] = [];
       const expiredNow = new Map<string, Pt4>();
+      const credited: ReturnedAllocation[] = [];
       for (const a of spent) {
         postings.push({
           account: systemAccount(a.program_id, 'redemption', r.brand_id),
@@ -60,7 +63,11 @@ export async function reverseRedemption(
         moves.push({ ...returnMoveBase(a, r.member_id), kind: 'restore', remaining_delta_pt4: a.points_pt4 });
         if (creditReturned(a, r.member_id, now, postings, moves))
           expiredNow.set(a.program_id, (expiredNow.get(a.program_id) ?? 0n) + a.points_pt4);
+        else credited.push(a);
       }
+      const reclaimed = await reclaimReturned(trx, r.member_id, credited);
+      postings.push(...reclaimed.postings);
+      moves.push(...reclaimed.moves);
       const posted = await postEntry(trx, {
         kind: 'redemption_reversal',
         member_id: r.member_id,
@@ -76,7 +83,9 @@ export async function reverseRedemption(
         },
         postings,
         lot_moves: moves,
+        floor_moves: reclaimed.floors,
       });
+      await resolvePaidDebts(trx, r.member_id, reclaimed.floors, now, 'paid down by returned points');
       await reverseSettlement(trx, redemption_id, posted.entry_id, now);
       await returnRewardStock(trx, r.reward_id, r.quantity, now);
       const restored = new Map<string, Pt4>();
@@ -90,6 +99,7 @@ export async function reverseRedemption(
             program_id,
             points: pt4ToJson(p),
             expired_on_restore: pt4ToJson(expiredNow.get(program_id) ?? 0n),
+            ...reclaimedView(reclaimed.byProgram.get(program_id)),
           })),
         balances: await remainingBalances(trx, r.member_id),
       };
