@@ -175,6 +175,31 @@ export const CHECKS: readonly CheckDef[] = [
       ),
   },
   {
+    // Points that came back to a lot whose purchase (or referral bonus) was reversed meanwhile
+    // settle the reversal's write-off first (services/redemptions/reclaim.ts), never more of it.
+    name: 'write_off_recoveries_within_write_offs',
+    what: "no lot recovered more for its reversals' write-offs than they wrote off",
+    offenders: (db) =>
+      rows(
+        db,
+        sql`with recovered as (
+          select lot_id, sum(points_pt4) as recovered from lot_allocations
+          where kind = 'writeoff_recovery' group by lot_id)
+        select l.id as lot_id, l.source_event_id, r.recovered, coalesce(w.written_off, 0) as written_off
+        from recovered r
+        join lots l on l.id = r.lot_id
+        left join lateral (
+          select -sum(p.amount_pt4) as written_off
+          from entries e
+          join postings p on p.entry_id = e.id
+          join accounts a on a.id = p.account_id and a.kind = 'writeoff' and a.program_id = l.program_id
+          where e.kind = 'reversal'
+            and ((e.ref_type = 'event' and e.ref_id = l.source_event_id)
+              or (e.ref_type = 'referral' and 'referral:' || e.ref_id = l.source_event_id))) w on true
+        where r.recovered > coalesce(w.written_off, 0) limit ${EXAMPLES + 1}`,
+      ),
+  },
+  {
     name: 'events_accrued_once',
     what: 'no event accrued a lot twice in one program',
     offenders: (db) =>

@@ -200,6 +200,19 @@ void describe('verify: each check fails on the corruption it guards against', ()
         one(trx, sql`delete from reviews where member_id = ${m2} and kind = 'negative_balance'`),
     },
     {
+      check: 'write_off_recoveries_within_write_offs',
+      what: "the same-brand redemption's spend re-recorded as a write-off recovery on a lot nobody reversed",
+      // Both kinds take points out of the lot, so lots, balances and flows still agree.
+      corrupt: (trx) =>
+        withoutTrigger(trx, 'lot_allocations', 'lot_allocations_append_only', () =>
+          one(
+            trx,
+            sql`update lot_allocations set kind = 'writeoff_recovery'
+            where kind = 'spend' and entry_id = (select entry_id from redemptions where id = ${sameBrand})`,
+          ),
+        ),
+    },
+    {
       check: 'events_accrued_once',
       what: "m1's summit acme lot credited to the northwind purchase, which already accrued acme",
       corrupt: (trx) =>
