@@ -175,28 +175,20 @@ export const CHECKS: readonly CheckDef[] = [
       ),
   },
   {
-    // Points that came back to a lot whose purchase (or referral bonus) was reversed meanwhile
-    // settle the reversal's write-off first (services/redemptions/reclaim.ts), never more of it.
+    // Points that come back to a member settle what reversals wrote off in their program first
+    // (services/redemptions/reclaim.ts), never more than that: both are postings to the brand's
+    // write-off account in the member's own entries.
     name: 'write_off_recoveries_within_write_offs',
-    what: "no lot recovered more for its reversals' write-offs than they wrote off",
+    what: "no member recovered more of a brand's write-offs in a program than reversals of their points wrote off",
     offenders: (db) =>
       rows(
         db,
-        sql`with recovered as (
-          select lot_id, sum(points_pt4) as recovered from lot_allocations
-          where kind = 'writeoff_recovery' group by lot_id)
-        select l.id as lot_id, l.source_event_id, r.recovered, coalesce(w.written_off, 0) as written_off
-        from recovered r
-        join lots l on l.id = r.lot_id
-        left join lateral (
-          select -sum(p.amount_pt4) as written_off
-          from entries e
-          join postings p on p.entry_id = e.id
-          join accounts a on a.id = p.account_id and a.kind = 'writeoff' and a.program_id = l.program_id
-          where e.kind = 'reversal'
-            and ((e.ref_type = 'event' and e.ref_id = l.source_event_id)
-              or (e.ref_type = 'referral' and 'referral:' || e.ref_id = l.source_event_id))) w on true
-        where r.recovered > coalesce(w.written_off, 0) limit ${EXAMPLES + 1}`,
+        sql`select e.member_id, a.program_id, a.owner_id as brand_id, sum(p.amount_pt4) as recovered_beyond
+        from entries e
+        join postings p on p.entry_id = e.id
+        join accounts a on a.id = p.account_id and a.kind = 'writeoff'
+        group by e.member_id, a.program_id, a.owner_id
+        having sum(p.amount_pt4) > 0 limit ${EXAMPLES + 1}`,
       ),
   },
   {

@@ -201,14 +201,17 @@ void describe('verify: each check fails on the corruption it guards against', ()
     },
     {
       check: 'write_off_recoveries_within_write_offs',
-      what: "the same-brand redemption's spend re-recorded as a write-off recovery on a lot nobody reversed",
-      // Both kinds take points out of the lot, so lots, balances and flows still agree.
+      what: "the same-brand redemption's credit to its brand re-recorded as a recovery of a write-off m1 never had",
+      // The entry still balances, and a system account's postings move no running balance.
       corrupt: (trx) =>
-        withoutTrigger(trx, 'lot_allocations', 'lot_allocations_append_only', () =>
-          one(
-            trx,
-            sql`update lot_allocations set kind = 'writeoff_recovery'
-            where kind = 'spend' and entry_id = (select entry_id from redemptions where id = ${sameBrand})`,
+        withoutTrigger(trx, 'postings', 'postings_append_only', () =>
+          withoutTrigger(trx, 'postings', 'postings_account_id_fixed', () =>
+            one(
+              trx,
+              sql`update postings set account_id = (
+              select id from accounts where kind = 'writeoff' and program_id = 'northwind-stars' and owner_id = 'northwind')
+            where amount_pt4 > 0 and entry_id = (select entry_id from redemptions where id = ${sameBrand})`,
+            ),
           ),
         ),
     },
