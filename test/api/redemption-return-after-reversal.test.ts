@@ -8,107 +8,41 @@
 // absorb_up_to 100; acme-points 1 per 1000 cents.
 
 import { strict as assert } from 'node:assert';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
+import { Api, HOUR_MS, shirt, uid, type Json } from './lifecycle-helpers.ts';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-const HOUR_MS = 3_600_000;
 const clock = new ManualClock('2026-03-10T12:00:00.000Z');
-let t: TestService;
-
-before(async () => {
-  t = await createTestService({ clock });
-  await applyDemoConfig(t.app);
-});
-after(async () => {
-  await t?.close();
-});
-
-let seq = 0;
-const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;
+const api = Api.forTests(clock);
 const ago = (hours: number): string => new Date(clock.now().getTime() - hours * HOUR_MS).toISOString();
-
-async function call(method: 'GET' | 'POST', url: string, payload?: object, status = 200): Promise<Json> {
-  const res = await t.app.inject({ method, url, headers: t.adminHeaders, ...(payload ? { payload } : {}) });
-  assert.equal(res.statusCode, status, `${method} ${url}: ${res.body}`);
-  return res.json<Json>();
-}
 
 /** A purchase of one shirt at store_atl_012 (in store: its points are available at once). */
 async function buy(member_id: string, cents: number, hoursAgo: number): Promise<Json> {
-  const event_id = uid('evt');
-  const ev = {
-    event_id,
-    event_type: 'purchase_completed',
-    member_id,
-    channel: 'in_store',
-    store_id: 'store_atl_012',
-    transaction_id: `txn_${event_id}`,
-    transaction_ts: ago(hoursAgo),
-    currency: 'USD',
-    line_items: [{ sku: 'SKU-SHIRT', category: 'shirts', unit_price_cents: cents, quantity: 1 }],
-    subtotal_cents: cents,
-    eligible_subtotal_cents: cents,
-    idempotency_key: `key_${event_id}`,
-  };
-  await call('POST', '/v1/events', ev, 201);
+  const ev = api.purchaseEvent(member_id, 'store_atl_012', [shirt(cents)], { ts: ago(hoursAgo) });
+  assert.equal((await api.post('/v1/events', ev)).status, 'accepted');
   return ev;
 }
 
-/** Voids a purchase: northwind-stars' part of the answer. */
-async function voidIt(p: Json): Promise<Json> {
-  const event_id = uid('void');
-  const body = await call(
-    'POST',
-    '/v1/events',
-    {
-      event_id,
-      event_type: 'purchase_voided',
-      member_id: p.member_id,
-      channel: p.channel,
-      store_id: p.store_id,
-      transaction_id: `txn_${event_id}`,
-      transaction_ts: ago(0.5),
-      currency: p.currency,
-      reversal_of: p.event_id,
-      idempotency_key: `key_${event_id}`,
-    },
-    201,
-  );
-  return body.reversed.find((r: Json) => r.program_id === 'northwind-stars');
-}
+const starsOf = (items: Json[]): Json => items.find((r) => r.program_id === 'northwind-stars')!;
 
-async function redeemStars(member_id: string, points: number, capture = true): Promise<string> {
-  const body = await call(
-    'POST',
-    '/v1/redemptions',
-    {
+/** Voids a purchase: northwind-stars' part of the answer. */
+const voidIt = async (p: Json): Promise<Json> =>
+  starsOf((await api.reverse({ event: p }, 'purchase_voided')).reversed);
+
+const redeemStars = async (member_id: string, points: number, capture = true): Promise<string> =>
+  (
+    await api.redeem({
       member_id,
       brand_id: 'northwind',
       program_id: 'northwind-stars',
       group_redemption: false,
       points,
-      idempotency_key: uid('rdm'),
       capture,
-    },
-    201,
-  );
-  return body.redemption_id;
-}
+    })
+  ).redemption_id;
 
-async function stars(member_id: string): Promise<number> {
-  const body = await call('GET', `/v1/members/${member_id}/balances`);
-  return body.programs.find((p: Json) => p.program_id === 'northwind-stars').available;
-}
-
-const starsOf = (items: Json[]): Json => items.find((r) => r.program_id === 'northwind-stars')!;
-
-async function assertVerifyOk(): Promise<void> {
-  const v = await call('GET', '/v1/ledger/verify');
-  assert.equal(v.ok, true, JSON.stringify(v.checks.filter((c: Json) => !c.ok)));
-}
+const stars = async (member_id: string): Promise<number> =>
+  (await api.available(member_id))['northwind-stars']!;
 
 void describe('points returned after their purchase was reversed', () => {
   void it('a reversed redemption first recovers what the void wrote off', async () => {
@@ -119,7 +53,7 @@ void describe('points returned after their purchase was reversed', () => {
     assert.deepEqual([v.from_available, v.written_off], [10, 40]);
     assert.equal(await stars(m), 0);
 
-    const rev = await call('POST', `/v1/redemptions/${rdm}/reverse`);
+    const rev = await api.post(`/v1/redemptions/${rdm}/reverse`, undefined, 200);
     assert.deepEqual(starsOf(rev.restored), {
       program_id: 'northwind-stars',
       points: 40,
@@ -131,7 +65,7 @@ void describe('points returned after their purchase was reversed', () => {
     assert.equal(await stars(m), 0);
     await buy(m, 10000, 1);
     assert.equal(await stars(m), 50, 'later points are the member’s whole');
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('a write-off is recovered once, whichever of the member’s lots the points return to', async () => {
@@ -142,10 +76,10 @@ void describe('points returned after their purchase was reversed', () => {
     const v = await voidIt(p); // p's own lot has 20 left: 30 written off
     assert.deepEqual([v.from_available, v.written_off], [20, 30]);
 
-    const rev = await call('POST', `/v1/redemptions/${rdm}/reverse`);
+    const rev = await api.post(`/v1/redemptions/${rdm}/reverse`, undefined, 200);
     assert.equal(starsOf(rev.restored).write_off_recovered, 30, 'of the 60 back: 30, not 60');
     assert.equal(await stars(m), 30, 'the first purchase’s 30, as if p had never been made');
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('a reversed redemption pays a recorded debt down and resolves its review', async () => {
@@ -156,10 +90,10 @@ void describe('points returned after their purchase was reversed', () => {
     assert.equal(v.negative_balance, 200);
     assert.equal(await stars(m), -200);
 
-    const rev = await call('POST', `/v1/redemptions/${rdm}/reverse`);
+    const rev = await api.post(`/v1/redemptions/${rdm}/reverse`, undefined, 200);
     assert.equal(starsOf(rev.restored).debt_paid, 200);
     assert.equal(await stars(m), 0);
-    const reviews = (await call('GET', `/v1/reviews?member_id=${m}`)).data;
+    const reviews = (await api.get(`/v1/reviews?member_id=${m}`)).data;
     assert.deepEqual(
       reviews.map((r: Json) => [r.status, r.detail.resolution]),
       [['resolved', 'paid down by returned points']],
@@ -170,9 +104,9 @@ void describe('points returned after their purchase was reversed', () => {
     assert.equal(await stars(m), 50);
     await redeemStars(m, 50);
     assert.equal(await stars(m), 0);
-    await call('POST', '/v1/jobs/expire/run', { as_of: '2030-01-01T00:00:00Z' });
+    await api.runJob('expire', '2030-01-01T00:00:00Z');
     assert.equal(await stars(m), 0, 'no lot holds points the member does not have');
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 
   void it('a released hold first recovers what the void wrote off', async () => {
@@ -182,7 +116,7 @@ void describe('points returned after their purchase was reversed', () => {
     const v = await voidIt(p); // 10 free in its lot, 40 held: written off
     assert.deepEqual([v.from_available, v.written_off], [10, 40]);
 
-    const rel = await call('POST', `/v1/redemptions/${hold}/release`);
+    const rel = await api.post(`/v1/redemptions/${hold}/release`, undefined, 200);
     assert.deepEqual(starsOf(rel.points_released_by_program), {
       program_id: 'northwind-stars',
       points: 40,
@@ -190,6 +124,6 @@ void describe('points returned after their purchase was reversed', () => {
       debt_paid: 0,
     });
     assert.equal(await stars(m), 0);
-    await assertVerifyOk();
+    await api.assertVerifyOk();
   });
 });

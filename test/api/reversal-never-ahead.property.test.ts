@@ -9,18 +9,13 @@
 // No expiry or transfers here: points that leave a lot by those ways do not come back.
 
 import { strict as assert } from 'node:assert';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as fc from 'fast-check';
 import { ManualClock } from '../../src/clock.ts';
-import { applyDemoConfig, createTestService, type TestService } from '../helpers/store.ts';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+import { Api, shirt, uid, type Json } from './lifecycle-helpers.ts';
 
 const NOW = '2026-06-10T00:00:00.000Z';
 const clock = new ManualClock(NOW);
-let t: TestService;
-let seq = 0;
-const uid = (prefix: string): string => `${prefix}_${process.pid}_${++seq}`;
 const RUNS = Number(process.env.NEVER_AHEAD_RUNS ?? 20);
 
 type Op =
@@ -73,12 +68,14 @@ const opsArb: fc.Arbitrary<Op[]> = fc
     ...rest,
   ]);
 
+/** Any answer but a 5xx, for the steps where a refusal is a legitimate outcome. */
 async function call(
+  api: Api,
   method: 'GET' | 'POST',
   url: string,
   payload?: object,
 ): Promise<{ status: number; body: Json }> {
-  const res = await t.app.inject({ method, url, headers: t.adminHeaders, ...(payload ? { payload } : {}) });
+  const res = await api.inject(method, url, payload);
   assert.ok(res.statusCode < 500, `${method} ${url}: ${res.statusCode} ${res.body}`);
   return { status: res.statusCode, body: res.json<Json>() };
 }
@@ -96,6 +93,7 @@ function expectOneOf(
 
 /** One member's run: the service's answers, and what they say the member earned net of reversals. */
 class Run {
+  constructor(private readonly api: Api) {}
   readonly member = uid('mbr_ahead');
   readonly purchases: { ev: Json; units: number; refunded: number; voided: boolean }[] = [];
   readonly redemptions: string[] = [];
@@ -115,31 +113,16 @@ class Run {
   async run(op: Op): Promise<void> {
     switch (op.k) {
       case 'buy': {
-        const event_id = uid('evt');
-        const ev = {
-          event_id,
-          event_type: 'purchase_completed',
-          member_id: this.member,
-          channel: 'in_store',
-          store_id: 'store_atl_012',
-          transaction_id: `txn_${event_id}`,
-          transaction_ts: this.#ts(),
-          currency: 'USD',
-          line_items: [
-            { sku: 'SKU-SHIRT', category: 'shirts', unit_price_cents: op.cents, quantity: op.units },
-          ],
-          subtotal_cents: op.cents * op.units,
-          eligible_subtotal_cents: op.cents * op.units,
-          idempotency_key: `key_${event_id}`,
-        };
-        const r = await call('POST', '/v1/events', ev);
-        assert.equal(r.status, 201, JSON.stringify(r.body));
-        for (const a of r.body.accruals as Json[]) this.#add(a.program_id, a.points);
+        const ev = this.api.purchaseEvent(this.member, 'store_atl_012', [shirt(op.cents, op.units)], {
+          ts: this.#ts(),
+        });
+        const body = await this.api.post('/v1/events', ev);
+        for (const a of body.accruals as Json[]) this.#add(a.program_id, a.points);
         this.purchases.push({ ev, units: op.units, refunded: 0, voided: false });
         return;
       }
       case 'redeem': {
-        const r = await call('POST', '/v1/redemptions', {
+        const r = await call(this.api, 'POST', '/v1/redemptions', {
           member_id: this.member,
           brand_id: 'northwind',
           ...(op.group
@@ -157,20 +140,21 @@ class Run {
       case 'refund': {
         if (this.purchases.length === 0) return;
         const p = this.purchases[op.i % this.purchases.length]!;
-        const event_id = uid(op.k);
-        const r = await call('POST', '/v1/events', {
-          event_id,
-          event_type: op.k === 'void' ? 'purchase_voided' : 'purchase_refunded',
-          member_id: this.member,
-          channel: 'in_store',
-          store_id: 'store_atl_012',
-          transaction_id: `txn_${event_id}`,
-          transaction_ts: this.#ts(),
-          currency: 'USD',
-          reversal_of: p.ev.event_id,
-          ...(op.k === 'refund' ? { line_items: [{ ...p.ev.line_items[0], quantity: 1 }] } : {}),
-          idempotency_key: `key_${event_id}`,
-        });
+        const r = await call(
+          this.api,
+          'POST',
+          '/v1/events',
+          op.k === 'void'
+            ? this.api.reversalEvent(p.ev, 'purchase_voided', undefined, { ts: this.#ts() })
+            : this.api.reversalEvent(
+                p.ev,
+                'purchase_refunded',
+                [shirt(p.ev.line_items[0].unit_price_cents)],
+                {
+                  ts: this.#ts(),
+                },
+              ),
+        );
         // A purchase voided, or refunded in full, takes no further reversal.
         if (!expectOneOf(r, 201, ['OVER_REFUND'], op.k)) {
           assert.ok(p.voided || p.refunded === p.units, `${op.k}: ${JSON.stringify(r.body)}`);
@@ -187,7 +171,7 @@ class Run {
         if (this.redemptions.length === 0) return;
         const id = this.redemptions[op.i % this.redemptions.length]!;
         const payload = op.k === 'capture' && op.part ? { points: 1 } : {};
-        const r = await call('POST', `/v1/redemptions/${id}/${op.k}`, payload);
+        const r = await call(this.api, 'POST', `/v1/redemptions/${id}/${op.k}`, payload);
         expectOneOf(r, 200, ['HOLD_ALREADY_RESOLVED', 'REDEMPTION_NOT_REVERSIBLE', 'INVALID_AMOUNT'], op.k);
         return;
       }
@@ -197,23 +181,15 @@ class Run {
   /** Reverses every captured redemption and releases every hold: nothing is out any more. */
   async undoAll(): Promise<void> {
     for (const id of this.redemptions) {
-      const { body } = await call('GET', `/v1/redemptions/${id}`);
-      if (body.status === 'captured')
-        assert.equal((await call('POST', `/v1/redemptions/${id}/reverse`)).status, 200);
-      if (body.status === 'held')
-        assert.equal((await call('POST', `/v1/redemptions/${id}/release`)).status, 200);
+      const { status } = await this.api.get(`/v1/redemptions/${id}`);
+      if (status === 'captured') await this.api.post(`/v1/redemptions/${id}/reverse`, undefined, 200);
+      if (status === 'held') await this.api.post(`/v1/redemptions/${id}/release`, undefined, 200);
     }
   }
 }
 
 void describe('reversals and returning points: never ahead, never behind', () => {
-  before(async () => {
-    t = await createTestService({ clock });
-    await applyDemoConfig(t.app);
-  });
-  after(async () => {
-    await t?.close();
-  });
+  const api = Api.forTests(clock);
 
   void it('once nothing is spent or held, a member holds what their purchases earned net of reversals', async (tc) => {
     let recovered = 0;
@@ -222,18 +198,13 @@ void describe('reversals and returning points: never ahead, never behind', () =>
       // points out when a reversal comes (the case this is about); the rest is random.
       fc.asyncProperty(opsArb, async (ops) => {
         clock.set(NOW);
-        const run = new Run();
+        const run = new Run(api);
         for (const op of ops) await run.run(op);
         await run.undoAll();
-        const res = await t.app.inject({
-          method: 'GET',
-          url: `/v1/members/${run.member}/balances`,
-          headers: t.adminHeaders,
-        });
-        const programs: Json[] = res.statusCode === 404 ? [] : res.json<Json>().programs;
+        const programs = Object.values(await api.balances(run.member));
         const held = Object.fromEntries(programs.map((p) => [p.program_id, p.held]));
         const have = Object.fromEntries(programs.map((p) => [p.program_id, p.available]));
-        const want = Object.fromEntries([...run.net].map(([p, v]) => [p, v]));
+        const want = Object.fromEntries(run.net);
         for (const p of new Set([...Object.keys(have), ...Object.keys(want)])) {
           assert.equal(
             have[p] ?? 0,
@@ -242,9 +213,8 @@ void describe('reversals and returning points: never ahead, never behind', () =>
           );
           assert.equal(held[p] ?? 0, 0, `${p} still held`);
         }
-        const v = await call('GET', '/v1/ledger/verify');
-        assert.equal(v.body.ok, true, JSON.stringify((v.body.checks as Json[]).filter((c) => !c.ok)));
-        const rows = await t.ctx.db
+        await api.assertVerifyOk();
+        const rows = await api.t.ctx.db
           .selectFrom('lot_allocations as a')
           .innerJoin('lots as l', 'l.id', 'a.lot_id')
           .select((eb) => eb.fn.count<string>('a.id').as('n'))

@@ -3,6 +3,7 @@ import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
 import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
 import type { FloorMove, LotMove, PostingInput } from '../../ledger/entry.ts';
 import type { Trx } from '../../ledger/post.ts';
+import { resolvePaidDebts } from '../events/accrue.ts';
 import { returnMoveBase, type ReturnedAllocation } from './returned-points.ts';
 
 // Points that come back to the member's available balance (a reversed redemption, a released
@@ -79,6 +80,10 @@ export async function reclaimReturned(
   }
   return out;
 }
+
+/** After the entry is posted: closes the reviews of the debts the returned points paid off. */
+export const resolveRepaidDebts = (trx: Trx, member_id: string, reclaimed: Reclaimed, now: Date) =>
+  resolvePaidDebts(trx, member_id, reclaimed.floors, now, 'paid down by returned points');
 
 /**
  * Per program and brand (in brand order): what reversals of this member's points wrote off, less

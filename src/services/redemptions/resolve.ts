@@ -12,8 +12,7 @@ import type { Actor, Ctx } from '../context.ts';
 import { inTransaction, PREPARED } from '../transaction.ts';
 import { lockRedemption } from './lock.ts';
 import { remainingBalances } from './spendable.ts';
-import { resolvePaidDebts } from '../events/accrue.ts';
-import { reclaimedView, reclaimReturned } from './reclaim.ts';
+import { reclaimedView, reclaimReturned, resolveRepaidDebts } from './reclaim.ts';
 import { creditReturned, returnMoveBase } from './returned-points.ts';
 import { returnRewardStock } from './rewards.ts';
 import { checkPrecision } from './spend-plan.ts';
@@ -179,7 +178,7 @@ export async function applyResolution(
     lot_moves: moves,
     floor_moves: reclaimed.floors,
   });
-  await resolvePaidDebts(trx, r.member_id, reclaimed.floors, now, 'paid down by returned points');
+  await resolveRepaidDebts(trx, r.member_id, reclaimed, now);
   if (how !== 'capture') await returnRewardStock(trx, r.reward_id, r.quantity, now);
   if (capture.length > 0) await recordSettlement(trx, group, r.id, r.brand_id, posted.entry_id, now);
   const captured = capture.reduce((s, a) => s + a.points_pt4, 0n);

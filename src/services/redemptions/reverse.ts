@@ -2,13 +2,12 @@ import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
 import { AppError } from '../../errors.ts';
 import { systemAccount } from '../../ledger/accounts.ts';
 import type { LotMove, PostingInput } from '../../ledger/entry.ts';
-import { resolvePaidDebts } from '../events/accrue.ts';
 import { postEntry } from '../../ledger/post.ts';
 import type { Actor, Ctx } from '../context.ts';
 import { inTransaction, PREPARED } from '../transaction.ts';
 import { lockRedemption } from './lock.ts';
 import { remainingBalances } from './spendable.ts';
-import { reclaimedView, reclaimReturned } from './reclaim.ts';
+import { reclaimedView, reclaimReturned, resolveRepaidDebts } from './reclaim.ts';
 import { creditReturned, returnMoveBase, type ReturnedAllocation } from './returned-points.ts';
 import { returnRewardStock } from './rewards.ts';
 import { reverseSettlement } from './settlement.ts';
@@ -85,7 +84,7 @@ export async function reverseRedemption(
         lot_moves: moves,
         floor_moves: reclaimed.floors,
       });
-      await resolvePaidDebts(trx, r.member_id, reclaimed.floors, now, 'paid down by returned points');
+      await resolveRepaidDebts(trx, r.member_id, reclaimed, now);
       await reverseSettlement(trx, redemption_id, posted.entry_id, now);
       await returnRewardStock(trx, r.reward_id, r.quantity, now);
       const restored = new Map<string, Pt4>();
