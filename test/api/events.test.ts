@@ -1238,9 +1238,13 @@ void describe('brand keys', () => {
     assert.equal(created.statusCode, 201, created.body);
     const harbor = { authorization: `Bearer ${created.json<Json>().secret}` };
     const member = uid('mbr_brand');
-    const foreign = await post(purchase(member, 'store_atl_012', [shirt(10000)]), harbor);
+    const foreignEvent = purchase(member, 'store_atl_012', [shirt(10000)]);
+    const foreign = await post(foreignEvent, harbor);
     assert.equal(foreign.statusCode, 403, foreign.body);
     assert.equal(foreign.json<Json>().error.code, 'FORBIDDEN');
+    assert.equal(foreign.json<Json>().error.details.field, 'store_id');
+    const foreignRejection = foreign.json<Json>().error.details.rejection_id as string;
+    assert.match(foreignRejection, /^\d+$/);
     assert.deepEqual(await available(member), {});
     const own = await post(
       purchase(member, 'store_ber_001', [{ sku: 'BREAD', unit_price_cents: 250, quantity: 2 }]),
@@ -1249,13 +1253,14 @@ void describe('brand keys', () => {
     assert.equal(own.statusCode, 201, own.body);
     assert.equal(accrual(own.json<Json>(), 'harbor-rewards').points, 5);
     // In a batch the forbidden event fails alone.
+    const foreignInBatch = purchase(member, 'web_northwind', [shirt(1000)]);
     const batch = await t.app.inject({
       method: 'POST',
       url: '/v1/events/batch',
       headers: harbor,
       payload: {
         events: [
-          purchase(member, 'web_northwind', [shirt(1000)]),
+          foreignInBatch,
           purchase(member, 'web_harbor', [{ sku: 'EGGS', unit_price_cents: 300, quantity: 1 }]),
         ],
       },
@@ -1283,6 +1288,15 @@ void describe('brand keys', () => {
         mine.some((r: Json) => r.event_id === ev.event_id),
         `the harbor key finds its rejected ${String(ev.event_id)}`,
       );
+    // Events refused for another brand's store are kept too, under the brand that sent them.
+    const forbidden = mine.filter((r: Json) => r.code === 'FORBIDDEN' && r.payload.member_id === member);
+    assert.deepEqual(
+      forbidden.map((r: Json) => [r.event_id, r.store_id, r.field, r.payload.member_id]).sort(),
+      [foreignEvent, foreignInBatch].map((ev: Json) => [ev.event_id, ev.store_id, 'store_id', member]).sort(),
+    );
+    assert.ok(forbidden.some((r: Json) => r.id === foreignRejection));
+    const northwind = (await get('/v1/rejections?limit=500&brand_id=northwind')).data;
+    assert.ok(!northwind.some((r: Json) => r.code === 'FORBIDDEN' && r.payload.member_id === member));
     const noKey = await t.app.inject({
       method: 'POST',
       url: '/v1/events',

@@ -28,7 +28,7 @@ export default async function eventRoutes(app: App): Promise<void> {
         tags: ['events'],
         summary: 'Submit one canonical event',
         description:
-          '201 accepted with accruals/reversals; 200 duplicate (same idempotency_key, event_id, or an already accrued order_id); 422 rejected (kept at GET /v1/rejections).',
+          "201 accepted with accruals/reversals; 200 duplicate (same idempotency_key, event_id, or an already accrued order_id); 422 rejected, 409 key or event id reused with another body, 403 another brand's store: each kept at GET /v1/rejections.",
         body: EventBody,
         response: {
           ...errorResponses(

@@ -89,8 +89,46 @@ export async function admitEvent(
       null,
       actor,
     );
-  guard(store.brand);
+  await guardKept(ctx, raw, store, actor, guard);
   return { group, raw, ev, store, hash: eventHash(raw) };
+}
+
+/**
+ * The caller's brand guard; an event it refuses is kept like any other rejected event, under the
+ * sender's brand (the till with the wrong key is the sender's to fix), and still answered 403.
+ */
+async function guardKept(
+  ctx: Ctx,
+  raw: unknown,
+  store: StoreConfig,
+  actor: Actor,
+  guard: BrandGuard,
+): Promise<void> {
+  try {
+    guard(store.brand);
+  } catch (e) {
+    if (!(e instanceof AppError) || e.code !== 'FORBIDDEN') throw e;
+    throw await keptRefusal(ctx, raw, e, 'store_id', actor.brand_id ?? null, actor);
+  }
+}
+
+/** Keeps an event refused with an error status like every rejection; the error to answer with. */
+async function keptRefusal(
+  ctx: Ctx,
+  raw: unknown,
+  e: AppError,
+  field: string,
+  brand_id: string | null,
+  actor: Actor,
+): Promise<AppError> {
+  const id = await recordRejection(ctx.db, {
+    at: ctx.clock.now(),
+    problem: { code: e.code, field, message: e.message },
+    payload: raw,
+    brand_id,
+    key_id: actor.key_id,
+  });
+  return new AppError(e.code, e.message, { ...e.details, field, rejection_id: id.toString() });
 }
 
 /** The idempotency key's fingerprint of an event body. */
@@ -107,15 +145,7 @@ export async function processAdmitted(ctx: Ctx, a: Admitted, actor: Actor): Prom
       if (e instanceof EventRejected) return reject(ctx, raw, e.problem, store.brand, actor);
       if (e instanceof AppError && (e.code === 'IDEMPOTENCY_KEY_REUSED' || e.code === 'EVENT_ID_REUSED')) {
         const field = e.code === 'EVENT_ID_REUSED' ? 'event_id' : 'idempotency_key';
-        const id = await recordRejection(ctx.db, {
-          at: ctx.clock.now(),
-          problem: { code: e.code, field, message: e.message },
-          payload: raw,
-          brand_id: store.brand,
-          key_id: actor.key_id,
-        });
-        // Kept like every rejection, and answered with its id like the others.
-        throw new AppError(e.code, e.message, { ...e.details, field, rejection_id: id.toString() });
+        throw await keptRefusal(ctx, raw, e, field, store.brand, actor);
       }
       // A concurrent twin (same key, event or order) committed first: the retry answers duplicate.
       if (pgCode(e) === '23505' && attempt < MAX_ATTEMPTS) continue;
