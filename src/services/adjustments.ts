@@ -5,7 +5,8 @@ import { allocateFefo } from '../domain/lots/fefo.ts';
 import { isWholePt4, pt4ToJson, pt4ToString, type Pt4 } from '../domain/points.ts';
 import { AppError } from '../errors.ts';
 import { memberAccount, systemAccount } from '../ledger/accounts.ts';
-import type { EntryInput, FloorMove, LotMove } from '../ledger/entry.ts';
+import { payDebtFromNewLots } from '../ledger/debt-paydown.ts';
+import type { EntryInput, LotMove, NewLot } from '../ledger/entry.ts';
 import { postEntry, type Trx } from '../ledger/post.ts';
 import { memberState, openLots } from '../ledger/read.ts';
 import { requireGroup } from './config.ts';
@@ -155,31 +156,29 @@ async function credit(
     now.getTime(),
     tierDays !== undefined ? { tier_expiry_days: tierDays } : {},
   );
-  // A recorded reversal shortfall is paid down first, as accruals do.
+  // A recorded reversal shortfall is paid down first (ledger/debt-paydown.ts).
   const debt = -((await memberState(trx, req.member_id)).get(program.id)?.floor_pt4 ?? 0n);
-  const paydown = debt > 0n ? (points < debt ? points : debt) : 0n;
-  const available = memberAccount(program.id, req.member_id, 'member_available');
-  const floors: FloorMove[] = paydown > 0n ? [{ account: available, delta_pt4: paydown }] : [];
+  const credit: NewLot = {
+    program_id: program.id,
+    member_id: req.member_id,
+    issuing_brand_id: issuer,
+    points_pt4: points,
+    remaining_pt4: points,
+    state: 'available',
+    awarded_at: now,
+    available_at: now,
+    expires_at: expiresMs === null ? null : new Date(expiresMs),
+    source_event_id: null,
+  };
+  const paid = payDebtFromNewLots([credit], req.member_id, program.id, debt);
+  const { floors } = paid;
   const posted = await postEntry(trx, {
     ...base,
     postings: [
-      { account: available, amount_pt4: points },
+      { account: memberAccount(program.id, req.member_id, 'member_available'), amount_pt4: points },
       { account: systemAccount(program.id, 'adjustment', group.id), amount_pt4: -points },
     ],
-    new_lots: [
-      {
-        program_id: program.id,
-        member_id: req.member_id,
-        issuing_brand_id: issuer,
-        points_pt4: points,
-        remaining_pt4: points - paydown,
-        state: 'available',
-        awarded_at: now,
-        available_at: now,
-        expires_at: expiresMs === null ? null : new Date(expiresMs),
-        source_event_id: null,
-      },
-    ],
+    new_lots: paid.lots,
     floor_moves: floors,
   });
   await resolvePaidDebts(trx, req.member_id, floors, now);
@@ -188,7 +187,7 @@ async function credit(
     lot: {
       lot_id: String(posted.lot_ids[0]),
       points: pt4ToJson(points),
-      debt_paid: pt4ToJson(paydown),
+      debt_paid: pt4ToJson(paid.paid_pt4),
       expires_at: expiresMs === null ? null : new Date(expiresMs).toISOString(),
     },
   };

@@ -8,10 +8,13 @@ import { isWholePt4, pt4ToJson, type Pt4 } from '../domain/points.ts';
 import { AppError } from '../errors.ts';
 import { memberAccount, systemAccount } from '../ledger/accounts.ts';
 import type { LotMove, NewLot, PostingInput } from '../ledger/entry.ts';
+import { payDebtFromNewLots } from '../ledger/debt-paydown.ts';
 import { postEntry, type Trx } from '../ledger/post.ts';
+import { memberState } from '../ledger/read.ts';
 import { requireGroup } from './config.ts';
 import type { Actor, Ctx } from './context.ts';
 import { claimIdempotencyKey, requestHash, storeOutcome } from './idempotency.ts';
+import { resolvePaidDebts } from './events/accrue.ts';
 import { enroll, lockExistingMembers } from './members.ts';
 import { remainingBalances } from './redemptions/spendable.ts';
 import { overpaidDetail, planSpend } from './redemptions/spend-plan.ts';
@@ -96,14 +99,11 @@ export async function transfer(
       }
       const id = newId('trf');
       await enroll(trx, req.to_member_id, [program_id], now);
-      const { postings, moves, lots } = buildTransfer(
-        group,
-        spend.plan.allocations,
-        spend.lots,
-        req,
-        program_id,
-        isGroup,
-      );
+      const built = buildTransfer(group, spend.plan.allocations, spend.lots, req, program_id, isGroup);
+      const { postings, moves } = built;
+      // Points received pay the receiver's recorded debt in the program first (debt-paydown.ts).
+      const debt = -((await memberState(trx, req.to_member_id)).get(program_id)?.floor_pt4 ?? 0n);
+      const { lots, floors, paid_pt4 } = payDebtFromNewLots(built.lots, req.to_member_id, program_id, debt);
       const posted = await postEntry(trx, {
         kind: 'transfer',
         member_id: req.from_member_id,
@@ -121,7 +121,9 @@ export async function transfer(
         postings,
         lot_moves: moves,
         new_lots: lots,
+        floor_moves: floors,
       });
+      await resolvePaidDebts(trx, req.to_member_id, floors, now, 'paid down by a transfer received');
       await trx
         .insertInto('transfers')
         .values({
@@ -146,7 +148,11 @@ export async function transfer(
           program_id: p.program_id,
           points: pt4ToJson(p.points_pt4),
         })),
-        credited: { program_id, points: pt4ToJson(lots.reduce((s, l) => s + l.points_pt4, 0n)) },
+        credited: {
+          program_id,
+          points: pt4ToJson(lots.reduce((s, l) => s + l.points_pt4, 0n)),
+          debt_paid: pt4ToJson(paid_pt4),
+        },
         // The sender's last lot is rounded up (group-plan.ts): what was debited above the value of
         // the points credited, in the common currency. Zero in a program transfer.
         overpaid: {

@@ -175,6 +175,29 @@ export const CHECKS: readonly CheckDef[] = [
       ),
   },
   {
+    // Every point that becomes available pays a recorded debt in its program first
+    // (ledger/debt-paydown.ts), and the reversal that recorded it took every lot it could spend
+    // then: while a debt is recorded, nothing in the program is spendable. Lots that had expired
+    // by the latest shortfall (not yet swept) are not spendable and were not taken.
+    name: 'no_spendable_lots_under_debt',
+    what: 'no member holds spendable points in a program where a debt is recorded',
+    offenders: (db) =>
+      rows(
+        db,
+        sql`select a.owner_id as member_id, a.program_id, a.floor_pt4, l.id as lot_id,
+          l.remaining_pt4 - l.held_pt4 as spendable_pt4
+        from accounts a
+        join lots l on l.member_id = a.owner_id and l.program_id = a.program_id
+        where a.kind = 'member_available' and a.floor_pt4 < 0
+          and l.open and l.state = 'available' and l.remaining_pt4 > l.held_pt4
+          and (l.expires_at is null or l.expires_at > coalesce(
+            (select max(r.at) from reviews r
+             where r.member_id = a.owner_id and r.program_id = a.program_id and r.kind = 'negative_balance'),
+            '-infinity'))
+        limit ${EXAMPLES + 1}`,
+      ),
+  },
+  {
     // Points that come back to a member settle what reversals wrote off in their program first
     // (services/redemptions/reclaim.ts), never more than that: both are postings to the brand's
     // write-off account in the member's own entries.

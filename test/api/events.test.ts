@@ -698,6 +698,7 @@ void describe('POST /v1/events: accrual', () => {
       referrer_member_id: referrer,
       program_id: 'northwind-stars',
       points: 500,
+      debt_paid: 0,
     });
     assert.equal((await available(referrer))['northwind-stars'], 500);
     // The referred member earns their own points only.

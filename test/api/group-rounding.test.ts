@@ -189,7 +189,7 @@ void describe('group rounding over HTTP: the last lot is rounded up', () => {
       points: 15,
       group_transfer: true,
     });
-    assert.deepEqual(res.credited, { program_id: 'acme-points', points: 15 });
+    assert.deepEqual(res.credited, { program_id: 'acme-points', points: 15, debt_paid: 0 });
     assert.deepEqual(res.debited_by_program, [
       { program_id: 'northwind-stars', points: 10 },
       { program_id: 'summit-miles', points: 2 },
@@ -256,7 +256,7 @@ void describe('group rounding over HTTP: the last lot is rounded up', () => {
       group_transfer: true,
     });
     assert.deepEqual(tr.debited_by_program, [{ program_id: 'summit-miles', points: 1 }]);
-    assert.deepEqual(tr.credited, { program_id: 'acme-points', points: 1 });
+    assert.deepEqual(tr.credited, { program_id: 'acme-points', points: 1, debt_paid: 0 });
     assert.deepEqual(await avail(m), { 'summit-miles': 8 });
     assert.deepEqual(await avail(to), { 'acme-points': 2, 'northwind-stars': 5 });
     await api.assertVerifyOk();

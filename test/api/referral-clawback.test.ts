@@ -55,7 +55,12 @@ async function paidPair(lines: Line[]): Promise<{ referrer: string; referred: st
   await postOk(referral(referred, referrer));
   const p = purchase(referred, lines);
   const body = await postOk(p);
-  assert.deepEqual(body.referral_bonus, { referrer_member_id: referrer, program_id: STARS, points: 500 });
+  assert.deepEqual(body.referral_bonus, {
+    referrer_member_id: referrer,
+    program_id: STARS,
+    points: 500,
+    debt_paid: 0,
+  });
   assert.equal(await stars(referrer), 500);
   return { referrer, referred, p };
 }
@@ -160,7 +165,12 @@ void describe('referral bonus clawback', () => {
     assert.equal(small.referral_bonus, undefined);
     const next = purchase(referred, [shirt(6000)], ago(1));
     const paid = await postOk(next);
-    assert.deepEqual(paid.referral_bonus, { referrer_member_id: referrer, program_id: STARS, points: 500 });
+    assert.deepEqual(paid.referral_bonus, {
+      referrer_member_id: referrer,
+      program_id: STARS,
+      points: 500,
+      debt_paid: 0,
+    });
     assert.equal(await stars(referrer), 500);
     const later = await postOk(purchase(referred, [shirt(7000)], ago(0.75)));
     assert.equal(later.referral_bonus, undefined);

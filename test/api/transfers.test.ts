@@ -58,7 +58,7 @@ void describe('transfers', () => {
     });
     assert.equal(res.statusCode, 201, res.body);
     assert.deepEqual(res.json().debited_by_program, [{ program_id: 'northwind-stars', points: 35 }]);
-    assert.deepEqual(res.json().credited, { program_id: 'northwind-stars', points: 35 });
+    assert.deepEqual(res.json().credited, { program_id: 'northwind-stars', points: 35, debt_paid: 0 });
     assert.deepEqual(await avail(a), { 'acme-points': 10, 'northwind-stars': 15 });
     assert.deepEqual(await avail(b), { 'acme-points': 1, 'harbor-rewards': 10, 'northwind-stars': 35 });
     const bl = await lotsOf(b, 'northwind-stars');
@@ -102,7 +102,7 @@ void describe('transfers', () => {
       { program_id: 'acme-points', points: 2 },
       { program_id: 'northwind-stars', points: 10 },
     ]);
-    assert.deepEqual(res.json().credited, { program_id: 'acme-points', points: 12 });
+    assert.deepEqual(res.json().credited, { program_id: 'acme-points', points: 12, debt_paid: 0 });
     assert.deepEqual(await avail(a), { 'acme-points': 2, 'harbor-rewards': 25, 'northwind-stars': 0 });
     assert.deepEqual(await avail(b), { 'acme-points': 13, 'northwind-stars': 5 });
     // The receiver's new default-program lots carry the issuers and expiries of what was spent.

@@ -200,6 +200,19 @@ void describe('verify: each check fails on the corruption it guards against', ()
         one(trx, sql`delete from reviews where member_id = ${m2} and kind = 'negative_balance'`),
     },
     {
+      check: 'no_spendable_lots_under_debt',
+      what: "a debt of 1/10000 point recorded on m1's northwind-stars, where m1 has stars to spend",
+      // Floor and balance move together, so the balance still equals the lots plus the floor and
+      // stays above it; only its postings no longer add up to it.
+      fails: ['member_balances_equal_postings', 'no_spendable_lots_under_debt'],
+      corrupt: (trx) =>
+        one(
+          trx,
+          sql`update accounts set floor_pt4 = floor_pt4 - 1, balance_pt4 = balance_pt4 - 1
+          where program_id = 'northwind-stars' and kind = 'member_available' and owner_id = ${m1}`,
+        ),
+    },
+    {
       check: 'write_off_recoveries_within_write_offs',
       what: "the same-brand redemption's credit to its brand re-recorded as a recovery of a write-off m1 never had",
       // The entry still balances, and a system account's postings move no running balance.

@@ -3,10 +3,13 @@ import type { StoreConfig } from '../../domain/config/schema.ts';
 import type { CanonicalEvent } from '../../domain/events/canonical.ts';
 import { pt4ToJson } from '../../domain/points.ts';
 import { memberAccount, systemAccount } from '../../ledger/accounts.ts';
+import { payDebtFromNewLots } from '../../ledger/debt-paydown.ts';
 import { postEntry, type Trx } from '../../ledger/post.ts';
+import { memberState } from '../../ledger/read.ts';
 import type { Actor } from '../context.ts';
 import { enroll, ensureMember } from '../members.ts';
 import { lotExpiry } from './accrual-entry.ts';
+import { resolvePaidDebts } from './accrue.ts';
 import { inactivityDeadlineQuery } from './inactivity.ts';
 import { EventRejected } from './rejected.ts';
 
@@ -76,6 +79,8 @@ export interface ReferralBonusView {
   referrer_member_id: string;
   program_id: string;
   points: number;
+  /** Of the bonus, what paid the referrer's recorded debt in the program. */
+  debt_paid: number;
 }
 
 export async function maybeReferralBonus(
@@ -103,6 +108,28 @@ export async function maybeReferralBonus(
   const expires = lotExpiry(program, at.getTime(), undefined, deadline ? new Date(deadline).getTime() : null);
   await enroll(trx, link.referrer_member_id, [program.id], now);
   const points = program.referral.bonus_pt4;
+  // The bonus pays the referrer's recorded debt in the program first (debt-paydown.ts); the
+  // caller holds the referrer's lock.
+  const debt = -((await memberState(trx, link.referrer_member_id)).get(program.id)?.floor_pt4 ?? 0n);
+  const { lots, floors, paid_pt4 } = payDebtFromNewLots(
+    [
+      {
+        program_id: program.id,
+        member_id: link.referrer_member_id,
+        issuing_brand_id: store.brand,
+        points_pt4: points,
+        remaining_pt4: points,
+        state: 'available',
+        awarded_at: at,
+        available_at: at,
+        expires_at: expires === null ? null : new Date(expires),
+        source_event_id: `referral:${ev.member_id}`,
+      },
+    ],
+    link.referrer_member_id,
+    program.id,
+    debt,
+  );
   const posted = await postEntry(trx, {
     kind: 'referral_bonus',
     member_id: link.referrer_member_id,
@@ -122,21 +149,10 @@ export async function maybeReferralBonus(
       { account: memberAccount(program.id, link.referrer_member_id, 'member_available'), amount_pt4: points },
       { account: systemAccount(program.id, 'issuance', store.brand), amount_pt4: -points },
     ],
-    new_lots: [
-      {
-        program_id: program.id,
-        member_id: link.referrer_member_id,
-        issuing_brand_id: store.brand,
-        points_pt4: points,
-        remaining_pt4: points,
-        state: 'available',
-        awarded_at: at,
-        available_at: at,
-        expires_at: expires === null ? null : new Date(expires),
-        source_event_id: `referral:${ev.member_id}`,
-      },
-    ],
+    new_lots: lots,
+    floor_moves: floors,
   });
+  await resolvePaidDebts(trx, link.referrer_member_id, floors, now, 'paid down by a referral bonus');
   // Conditional: a concurrent purchase of the same referred member cannot pay the bonus twice.
   const res = await trx
     .updateTable('referrals')
@@ -145,5 +161,10 @@ export async function maybeReferralBonus(
     .where('rewarded_entry_id', 'is', null)
     .executeTakeFirst();
   if (res.numUpdatedRows !== 1n) throw new Error('referral bonus raced: rolled back');
-  return { referrer_member_id: link.referrer_member_id, program_id: program.id, points: pt4ToJson(points) };
+  return {
+    referrer_member_id: link.referrer_member_id,
+    program_id: program.id,
+    points: pt4ToJson(points),
+    debt_paid: pt4ToJson(paid_pt4),
+  };
 }
