@@ -6,12 +6,14 @@ import { openLots } from '../../ledger/read.ts';
 import type { Actor } from '../context.ts';
 import { lockMembers } from '../members.ts';
 import {
+  absorbLeft,
   openReviews,
   planReversal,
   spendLeft,
   type ReversalState,
   type ReversedView,
   type StoredPurchase,
+  writtenOffSoFar,
 } from './reverse.ts';
 
 // Refer yourself, buy, collect the referral bonus, refund: the bonus is paid by one purchase
@@ -89,6 +91,7 @@ export async function clawBackReferralBonus(
   // that committed after that first read is the one case left, locked here.
   if (!locked.has(referrer)) await lockMembers(trx, [referrer]);
   const lots = await openLots(trx, referrer, [bonus.program_id]);
+  const absorbed = await writtenOffSoFar(trx, referrer, 'referral', purchase.member_id);
   const plan = planReversal({
     lots,
     own: (l) => l.id === bonus.lot_id,
@@ -96,7 +99,7 @@ export async function clawBackReferralBonus(
     program_id: bonus.program_id,
     issuing_brand_id: bonus.issuing_brand_id,
     points_pt4: bonus.points_pt4,
-    absorb_pt4: program?.absorb_up_to_pt4 ?? 0n,
+    absorb_pt4: absorbLeft(program?.absorb_up_to_pt4, absorbed.get(bonus.program_id)),
     now,
   });
   const posted = await postEntry(trx, {

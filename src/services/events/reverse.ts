@@ -230,6 +230,7 @@ export async function reversePurchase(
   }
 
   const lots = await openLots(trx, ev.member_id, [...takeBack.keys()]);
+  const absorbed = await writtenOffSoFar(trx, ev.member_id, 'event', purchase.event_id);
   const postings: PostingInput[] = [];
   const moves: LotMove[] = [];
   const floors: FloorMove[] = [];
@@ -243,7 +244,7 @@ export async function reversePurchase(
       program_id,
       issuing_brand_id: purchase.brand_id,
       points_pt4: points,
-      absorb_pt4: group.programs.get(program_id)?.absorb_up_to_pt4 ?? 0n,
+      absorb_pt4: absorbLeft(group.programs.get(program_id)?.absorb_up_to_pt4, absorbed.get(program_id)),
       now,
     });
     postings.push(...plan.postings);
@@ -392,6 +393,38 @@ export function planReversal(p: {
   view.from_pending = pt4ToJson(pending);
   view.from_available = pt4ToJson(available);
   return { postings, moves, floors, view, review };
+}
+
+/**
+ * What the brand may still write off of a shortfall: the program's absorb limit counts per
+ * accrual over all its reversals (a purchase's refunds and void; a referral bonus's clawbacks),
+ * so splitting a refund into lines, or a bonus into cycles, cannot go round it.
+ */
+export const absorbLeft = (limit_pt4: Pt4 | undefined, written_off_pt4: Pt4 | undefined): Pt4 => {
+  const left = (limit_pt4 ?? 0n) - (written_off_pt4 ?? 0n);
+  return left > 0n ? left : 0n;
+};
+
+/**
+ * Per program: what the member's earlier reversals of one accrual (entries of kind reversal
+ * naming it: `ref_type` 'event' and the purchase's event id, or 'referral' and the referred
+ * member) wrote off, read under the member's lock. Recoveries since do not give it back.
+ */
+export async function writtenOffSoFar(
+  trx: Trx,
+  member_id: string,
+  ref_type: 'event' | 'referral',
+  ref_id: string,
+): Promise<Map<string, Pt4>> {
+  const { rows } = await sql<{ program_id: string; written_off_pt4: bigint }>`
+    select a.program_id, (-sum(p.amount_pt4))::int8 as written_off_pt4
+    from entries e
+    join postings p on p.entry_id = e.id
+    join accounts a on a.id = p.account_id and a.kind = 'writeoff'
+    where e.ref_type = ${ref_type} and e.ref_id = ${ref_id} and e.kind = 'reversal'
+      and e.member_id = ${member_id}
+    group by a.program_id`.execute(trx);
+  return new Map(rows.map((r) => [r.program_id, BigInt(r.written_off_pt4)]));
 }
 
 /** Opens a review item for each recorded negative balance a reversal entry left. */
