@@ -1,6 +1,8 @@
 import type { Group } from '../../domain/config/group.ts';
-import { ratioToJson } from '../../domain/earn/codec.ts';
+import { ZERO, type Ratio } from '../../domain/decimal.ts';
+import { ratioFromJson, ratioToJson } from '../../domain/earn/codec.ts';
 import { planGroupSpend } from '../../domain/lots/group-plan.ts';
+import { unitsAtHold } from '../../domain/lots/hold-units.ts';
 import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
 import { programUnits } from '../../domain/valuation.ts';
 import { AppError } from '../../errors.ts';
@@ -82,6 +84,8 @@ export async function applyResolution(
     program_id: string | null;
     reward_id?: string | null;
     quantity?: number | null;
+    /** The redemption's detail: what its hold overpaid by rounding (a partial capture needs it). */
+    detail?: unknown;
   },
   how: Resolution,
   now: Date,
@@ -246,7 +250,7 @@ async function heldAllocations(trx: Trx, redemption_id: string): Promise<HeldAll
 /** A capture of less than was held takes the held lots in FEFO order; the rest is released. */
 function splitCapture(
   group: Group,
-  r: { points_pt4: bigint; group_redemption: boolean; program_id: string | null },
+  r: { points_pt4: bigint; group_redemption: boolean; program_id: string | null; detail?: unknown },
   held: readonly HeldAllocation[],
   want_pt4: Pt4,
   now: Date,
@@ -264,6 +268,17 @@ function splitCapture(
     : (r.program_id ?? group.default_program_id);
   // In the redemption's own points, as a redemption of that amount would be asked for.
   checkPrecision(group, unit_program, want_pt4);
+  const today = programUnits(group, now.getTime());
+  const units =
+    unitsAtHold(
+      held.map((a) => ({
+        program_id: a.program_id,
+        points_pt4: a.points_pt4,
+        value: a.value_common === null ? null : ratioFromJson(a.value_common),
+      })),
+      { unit_program_id: unit_program, points_pt4: r.points_pt4, overpaid_value: overpaidOf(r.detail) },
+      (program_id) => today.get(program_id)?.precision ?? 'whole',
+    ) ?? today;
   const plan = planGroupSpend({
     lots: held.map((a) => ({
       id: String(a.lot_id),
@@ -273,14 +288,15 @@ function splitCapture(
       expires_at_ms: a.expires_at?.getTime() ?? null,
       awarded_at_ms: a.awarded_at.getTime(),
     })),
-    programs: programUnits(group, now.getTime()),
+    programs: units,
     default_program_id: unit_program,
     points_pt4: want_pt4,
   });
-  // A part of a hold is taken like a spend: its last lot rounded up, so the capture is worth at
-  // least `want` (audit F1). A hold covers its whole request, so it covers any part of it; only a
-  // hold placed before that rule (rounded down, worth less than its request) can fall short of
-  // `want`: then all of it is captured, which charges no more than the exact equivalent of `want`.
+  // A part of a hold is taken like a spend, at the hold's own units (domain/lots/hold-units.ts):
+  // its last lot rounded up, so the capture is worth at least `want` (audit F1). A hold covers its
+  // whole request, so it covers any part of it at those units; only a hold placed before that
+  // rule (rounded down, worth less than its request) or recorded without its worth, valued today,
+  // can fall short of `want`: then all of it is captured.
   if (plan.allocations.length === 0) return { capture: [...held], release: [], rounding: {} };
   const taken = new Map(plan.allocations.map((a) => [a.lot_id, a]));
   const capture: HeldAllocation[] = [];
@@ -300,6 +316,12 @@ function splitCapture(
       rounding_program_id: plan.rounding_program_id,
     },
   };
+}
+
+/** What the hold overpaid by rounding its last lot up, from the redemption's detail (spend-plan.ts). */
+function overpaidOf(detail: unknown): Ratio {
+  const v = (detail as { overpaid_value?: unknown } | null)?.overpaid_value;
+  return typeof v === 'string' ? ratioFromJson(v) : ZERO;
 }
 
 /** What a partial capture's entry records of its rounding (empty when it took the hold as held). */
