@@ -1,18 +1,10 @@
-import type { CompiledProgram } from '../domain/config/group.ts';
-import { DAY_MS } from '../domain/expiry.ts';
-import { evaluateTier } from '../domain/tiers.ts';
 import type { Ctx } from '../services/context.ts';
 import { requireGroup } from '../services/config.ts';
-import { setTier, tierMetricValue } from '../services/tiers.ts';
+import { reviewTier } from '../services/tiers.ts';
 import { byMemberId, forEachMemberBatch, type JobProgress } from './batch.ts';
 
 // tiers: re-qualifies every enrolled member of a tiered program over the window ending at as_of.
 // Upgrades happen at once on accrual; this job applies downgrades, at most one tier per run.
-
-function retentionMs(program: CompiledProgram): number {
-  const qualify = program.tiers.find((t) => t.qualify)?.qualify;
-  return (qualify?.window === 'calendar_year' ? 365 : (qualify?.window_days ?? 365)) * DAY_MS;
-}
 
 export async function runTiers(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgress) => void) {
   const group = await requireGroup(ctx);
@@ -55,30 +47,10 @@ export async function runTiers(ctx: Ctx, as_of: Date, onProgress?: (p: JobProgre
         .execute();
       for (const e of rows) {
         const program = group.programs.get(e.program_id)!;
-        const metric = await tierMetricValue(trx, e.member_id, program, as_of);
-        const next = evaluateTier(program.tiers, metric, e.tier, 'full', { max_steps_down: 1 });
         evaluated++;
-        if (next === e.tier) continue;
-        const idx = (t: string | null) => program.tiers.findIndex((x) => x.id === t);
-        // A tier, once reached, is kept for one whole qualification period: the downgrade comes
-        // at the end of that period, not the day an old purchase leaves the rolling window.
-        if (
-          idx(next) < idx(e.tier) &&
-          e.tier_since &&
-          as_of.getTime() < e.tier_since.getTime() + retentionMs(program)
-        )
-          continue;
-        if (idx(next) < idx(e.tier)) downgraded++;
-        else upgraded++;
-        await setTier(
-          trx,
-          e.member_id,
-          e.program_id,
-          next,
-          as_of,
-          ctx.clock.now(),
-          idx(next) < idx(e.tier) ? 'downgrade' : 'upgrade',
-        );
+        const moved = await reviewTier(trx, e.member_id, program, e, as_of, ctx.clock.now());
+        if (moved === 'downgrade') downgraded++;
+        else if (moved === 'upgrade') upgraded++;
       }
     },
     onProgress,

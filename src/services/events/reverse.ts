@@ -24,6 +24,7 @@ import { postEntry, type Trx } from '../../ledger/post.ts';
 import { openLots, type OpenLot } from '../../ledger/read.ts';
 import type { Actor } from '../context.ts';
 import { spendable } from '../redemptions/spend-plan.ts';
+import { reviewTier } from '../tiers.ts';
 import { recordActivity } from './accrue.ts';
 import { EventRejected } from './rejected.ts';
 
@@ -298,7 +299,30 @@ export async function reversePurchase(
     .set({ earn: JSON.stringify({ ...purchase.earn, reversal: next }) as never })
     .where('event_id', '=', purchase.event_id)
     .execute();
+  await reviewTiersAfterReversal(trx, group, ev.member_id, [...takeBack.keys()], now);
   return { entry_id, reversed, after: next };
+}
+
+/**
+ * A tier the reversed purchase lifted the member to goes with it at once, rather than at the
+ * next tiers job (services/tiers.ts reviewTier): later purchases earn at the tier really held.
+ */
+async function reviewTiersAfterReversal(
+  trx: Trx,
+  group: Group,
+  member_id: string,
+  program_ids: readonly string[],
+  now: Date,
+): Promise<void> {
+  const tiered = program_ids.filter((id) => group.programs.get(id)?.tiers.some((t) => t.qualify));
+  if (tiered.length === 0) return;
+  const held = await trx
+    .selectFrom('enrollments')
+    .select(['program_id', 'tier', 'tier_since'])
+    .where('member_id', '=', member_id)
+    .where('program_id', 'in', tiered)
+    .execute();
+  for (const e of held) await reviewTier(trx, member_id, group.programs.get(e.program_id)!, e, now, now);
 }
 
 interface Take {
