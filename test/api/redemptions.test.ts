@@ -308,16 +308,17 @@ void describe('group redemption across three programs (FEFO, conversion, last lo
     const early = await api.buy(m, 'harbor', 777, '2026-06-07T10:00:00Z');
     await api.buy(m, 'northwind', 2000, '2026-06-08T09:00:00Z');
     // 12.5 harbor points at harbor (default program of the brand): 7.77 from the earlier-awarded
-    // lot (same year-end expiry), 4.73 from the later. Value 12.5 × 0.0054 = 0.0675 → 7 cents (half-even).
+    // lot (same year-end expiry), 4.73 from the later. Value 12.5 × 0.0054 = 0.0675 → 6 cents
+    // (rounded down: what the member is given never exceeds what the points are worth).
     const r = await redeemOk({ member_id: m, brand_id: 'harbor', points: 12.5 });
     assert.equal(r.group_redemption, false);
-    assert.deepEqual(r.value, { amount_minor: 7, currency: 'USD' });
+    assert.deepEqual(r.value, { amount_minor: 6, currency: 'USD' });
     assert.deepEqual(r.breakdown_by_program, [
       {
         program_id: 'harbor-rewards',
         issuing_brand_id: 'harbor',
         points: 12.5,
-        value: { amount_minor: 7, currency: 'USD' },
+        value: { amount_minor: 6, currency: 'USD' },
         conversion: '1 harbor-rewards point = 0.0054 USD',
       },
     ]);
@@ -839,6 +840,22 @@ void describe('redemption does not earn, and brand keys redeem only at their bra
     assertError(noKey, 401, 'UNAUTHENTICATED');
     // Only 3 default points (0.03 USD → 3 stars, the earliest-expiring lot) and 2 stars were spent.
     assert.equal((await byProgram(m))['northwind-stars']!.available, 45);
+    await api.assertVerifyOk();
+  });
+});
+
+void describe('the value a redemption shows', () => {
+  void it('rounds down, so redeeming one point at a time gains nothing', async () => {
+    const m = uid('mbr_value');
+    await api.buy(m, 'summit', 10_00); // 20 summit miles; one is 0.02 GBP × 1.27 = 2.54 US cents
+    const one = await api.get(`/v1/members/${m}/redeemable?points=1&brand_id=summit`);
+    assert.deepEqual(one.value, { amount_minor: 2, currency: 'USD' });
+    const singles: number[] = [];
+    for (let i = 0; i < 10; i++)
+      singles.push((await redeemOk({ member_id: m, brand_id: 'summit', points: 1 })).value.amount_minor);
+    const ten = await redeemOk({ member_id: m, brand_id: 'summit', points: 10 });
+    // Ten single miles show 10 × 2 cents, ten at once 25 (25.4): never more than they are worth.
+    assert.deepEqual([singles.reduce((s, v) => s + v, 0), ten.value.amount_minor], [20, 25]);
     await api.assertVerifyOk();
   });
 });

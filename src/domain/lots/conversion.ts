@@ -9,6 +9,13 @@ import { formatRatio, mul, ratio, roundRatio, type Ratio, type RoundingMode } fr
 // member is charged is decided in points (group-plan.ts, always floored), and what brands owe
 // each other is rounded by settle.ts.
 export const DISPLAY_ROUNDING: RoundingMode = 'half_even';
+/**
+ * What a redemption is worth to the member (the discount a till grants from `value`) rounds down:
+ * rounded to nearest, one-point redemptions of a program worth 2.54 cents a point each showed 3
+ * cents, so splitting a redemption gained the member up to half a cent a time. Settlement uses
+ * the exact values either way.
+ */
+export const REDEEMED_VALUE_ROUNDING: RoundingMode = 'floor';
 
 const MAX_PLACES = 30;
 const CONVERSION_PLACES = 10;

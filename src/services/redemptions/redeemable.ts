@@ -1,6 +1,6 @@
 import { currencyExponent } from '../../domain/config/fx.ts';
 import { mul } from '../../domain/decimal.ts';
-import { valueMinor } from '../../domain/lots/conversion.ts';
+import { REDEEMED_VALUE_ROUNDING, valueMinor } from '../../domain/lots/conversion.ts';
 import { pt4ToJson, pt4ToRatio, type Pt4 } from '../../domain/points.ts';
 import { programUnit } from '../../domain/valuation.ts';
 import { AppError } from '../../errors.ts';
@@ -47,7 +47,11 @@ export async function redeemable(
     shortfall: pt4ToJson(shortfall),
     value: {
       amount_minor: Number(
-        valueMinor(mul(pt4ToRatio(q.points_pt4), unit.unit_value), currencyExponent(group.common_currency)),
+        valueMinor(
+          mul(pt4ToRatio(q.points_pt4), unit.unit_value),
+          currencyExponent(group.common_currency),
+          REDEEMED_VALUE_ROUNDING,
+        ),
       ),
       currency: group.common_currency,
     },

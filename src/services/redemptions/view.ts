@@ -3,7 +3,7 @@ import type { Group } from '../../domain/config/group.ts';
 import { sub, ZERO } from '../../domain/decimal.ts';
 import { ratioToJson } from '../../domain/earn/codec.ts';
 import { distribute } from '../../domain/earn/rounding.ts';
-import { conversionLine, valueMinor } from '../../domain/lots/conversion.ts';
+import { conversionLine, REDEEMED_VALUE_ROUNDING, valueMinor } from '../../domain/lots/conversion.ts';
 import { targetParts } from '../../domain/lots/group-plan.ts';
 import { pt4ToJson, type Pt4 } from '../../domain/points.ts';
 import { programUnits } from '../../domain/valuation.ts';
@@ -47,13 +47,17 @@ export function redemptionView(
   const exp = currencyExponent(group.common_currency);
   const units = programUnits(group, r.now.getTime());
   const money = (v: Parameters<typeof valueMinor>[0]) => ({
-    amount_minor: Number(valueMinor(v, exp)),
+    amount_minor: Number(valueMinor(v, exp, REDEEMED_VALUE_ROUNDING)),
     currency: group.common_currency,
   });
   // The lines are the total split by largest remainder over each line's part of it (targetParts),
   // so they add up to `value`; each rounded on its own they did not (audit F10). The overpayment
   // is not part of the value redeemed: it is shown as `overpaid`. Settlement uses the exact values.
-  const lines_minor = distribute(valueMinor(spend.plan.target_value, exp), targetParts(spend.plan), 1n);
+  const lines_minor = distribute(
+    valueMinor(spend.plan.target_value, exp, REDEEMED_VALUE_ROUNDING),
+    targetParts(spend.plan),
+    1n,
+  );
   return {
     redemption_id: r.id,
     status: r.status,
